@@ -1,0 +1,112 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import expressWs from 'express-ws';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { PipelineCatalog } from './pipelines/catalog.js';
+import { WorkerPool } from './pool/worker-pool.js';
+import { SessionRegistry } from './sessions/registry.js';
+import type { SessionObserver } from './sessions/session.js';
+import { recoverSpools } from './sessions/spool.js';
+import { loadProtocol } from './ws/protocol.js';
+import { mountWebSocket } from './ws/mount.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+}
+
+/** RUNNING serves; CLOSING refuses new work while sessions stop; CLOSED has released everything. */
+export type AppState = 'RUNNING' | 'CLOSING' | 'CLOSED';
+
+export interface App {
+  readonly server: http.Server;
+  readonly sessions: SessionRegistry;
+  readonly pool: WorkerPool;
+  readonly catalog: PipelineCatalog;
+  readonly state: AppState;
+  /** Starts listening; resolves with the bound address. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Refuses new sessions, ends every live one (clients get `stopped` with reason `shutdown`
+   * and close 1001), closes the server and the pool. Idempotent; bounded by SHUTDOWN_TIMEOUT_MS.
+   */
+  close(): Promise<void>;
+}
+
+/** Builds the whole service from its parts. Nothing listens until `listen()`. */
+export async function createApp({ config, logger }: AppDeps): Promise<App> {
+  const removed = await recoverSpools(config.dataDir);
+  if (removed.length > 0) logger.warn({ count: removed.length }, 'removed spools left by an earlier crash');
+
+  const catalog = await PipelineCatalog.load({
+    pipelinesDir: config.pipelinesDir,
+    fileRoot: config.fileRoot,
+    defaultName: config.defaultPipeline,
+  });
+  for (const e of catalog.loadErrors) logger.error({ module: e.module, err: e.error }, 'pipeline failed to load');
+
+  const observer: SessionObserver = {};
+  let sessions: SessionRegistry | undefined;
+  const pool = new WorkerPool(config.pool, (event) => sessions?.route(event));
+  sessions = new SessionRegistry({
+    pool,
+    catalog,
+    logger,
+    observer,
+    dataDir: config.dataDir,
+    maxSessions: config.maxSessions,
+    loopMaxThreads: config.pool.loopMaxThreads,
+    consumerBatchMax: config.consumerBatchMax,
+    stopGraceMs: config.stopGraceMs,
+    spoolFsync: config.spoolFsync,
+  });
+  const registry = sessions;
+
+  const app = express();
+  app.disable('x-powered-by');
+  const server = http.createServer(app);
+  const wsInstance = expressWs(app, server, { wsOptions: { maxPayload: config.maxMessageBytes } });
+  mountWebSocket(wsInstance.app, { sessions: registry, protocol: loadProtocol(), logger });
+
+  let state: AppState = 'RUNNING';
+  let closing: Promise<void> | null = null;
+
+  async function shutdown(): Promise<void> {
+    state = 'CLOSING';
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, 'timeout').unref());
+    const stopped = registry.close('shutdown');
+    if ((await Promise.race([stopped, timeout])) === 'timeout') {
+      logger.error('sessions did not all stop within SHUTDOWN_TIMEOUT_MS; terminating the pool');
+    }
+    for (const client of wsInstance.getWss().clients) client.terminate();
+    server.closeAllConnections?.();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await pool.close();
+    state = 'CLOSED';
+  }
+
+  return {
+    server,
+    sessions: registry,
+    pool,
+    catalog,
+    get state() {
+      return state;
+    },
+    listen(port = config.port, host = config.host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,139 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every tunable of the service, read from the environment once at start-up.
+ * Each entry names its variable, its default and its unit; README "Configuration" lists them.
+ */
+const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max);
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean));
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const schema = z.object({
+  PORT: intFrom(0, 65535).default(8000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Root of the per-session spool folders. */
+  DATA_DIR: z.string().min(1).default('./data'),
+  /** Extra folder of pipeline modules (*.js, *.mjs) loaded next to the built-ins. */
+  PIPELINES_DIR: z.string().optional(),
+  /** Pipeline used when START names none. */
+  DEFAULT_PIPELINE: z.string().min(1).default('demo'),
+  /** Folder under which `file://` URLs given to pipelines (e.g. `tail`) must resolve. */
+  FILE_ROOT: z.string().min(1).default('./logs'),
+  /** Step pool: threads kept alive when idle, and the most it grows to. */
+  POOL_MIN_THREADS: intFrom(1, 1024).default(1),
+  POOL_MAX_THREADS: intFrom(1, 1024).default(Math.max(2, os.availableParallelism())),
+  /** Loop pool: each loop-shaped side holds one of these threads for its whole session. */
+  LOOP_MAX_THREADS: intFrom(0, 4096).default(64),
+  /** How long an idle pool thread above the minimum lives, in ms. */
+  POOL_IDLE_TIMEOUT_MS: intFrom(0).default(30_000),
+  /** Per-thread V8 heap cap in MiB (0 = Node's default). */
+  WORKER_MAX_HEAP_MB: intFrom(0).default(256),
+  /** Chunks a step consumer takes in one task when it has fallen behind. */
+  CONSUMER_BATCH_MAX: intFrom(1, 10_000).default(32),
+  /** Cooperative stop window before a side's worker is terminated, in ms. */
+  STOP_GRACE_MS: intFrom(0, 600_000).default(2000),
+  /** Upper bound on a graceful shutdown (SIGTERM/SIGINT), in ms. */
+  SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
+  /** Sessions allowed at once across all clients. */
+  MAX_SESSIONS: intFrom(1).default(20_000),
+  /** Largest client frame accepted, in bytes. */
+  MAX_MESSAGE_BYTES: intFrom(64, 16 * 1024 * 1024).default(16 * 1024),
+  /** Fsync each chunk before it becomes visible (survives power loss, costs latency). */
+  SPOOL_FSYNC: bool.default(false),
+});
+
+export type EnvConfig = z.infer<typeof schema>;
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: EnvConfig['LOG_LEVEL'];
+  readonly dataDir: string;
+  readonly pipelinesDir: string | undefined;
+  readonly defaultPipeline: string;
+  readonly fileRoot: string;
+  readonly pool: {
+    readonly minThreads: number;
+    readonly maxThreads: number;
+    readonly loopMaxThreads: number;
+    readonly idleTimeoutMs: number;
+    readonly maxHeapMb: number;
+  };
+  readonly consumerBatchMax: number;
+  readonly stopGraceMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly maxSessions: number;
+  readonly maxMessageBytes: number;
+  readonly spoolFsync: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment and returns a frozen Config.
+ * @throws ConfigError naming every variable that is wrong.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '?');
+      return `${name}=${JSON.stringify(picked[name] ?? '')}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (e.POOL_MIN_THREADS > e.POOL_MAX_THREADS) {
+    throw new ConfigError(
+      `invalid configuration: POOL_MIN_THREADS=${e.POOL_MIN_THREADS} is above POOL_MAX_THREADS=${e.POOL_MAX_THREADS}`,
+    );
+  }
+  return deepFreeze({
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    dataDir: path.resolve(e.DATA_DIR),
+    pipelinesDir: e.PIPELINES_DIR ? path.resolve(e.PIPELINES_DIR) : undefined,
+    defaultPipeline: e.DEFAULT_PIPELINE,
+    fileRoot: path.resolve(e.FILE_ROOT),
+    pool: {
+      minThreads: e.POOL_MIN_THREADS,
+      maxThreads: e.POOL_MAX_THREADS,
+      loopMaxThreads: e.LOOP_MAX_THREADS,
+      idleTimeoutMs: e.POOL_IDLE_TIMEOUT_MS,
+      maxHeapMb: e.WORKER_MAX_HEAP_MB,
+    },
+    consumerBatchMax: e.CONSUMER_BATCH_MAX,
+    stopGraceMs: e.STOP_GRACE_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    maxSessions: e.MAX_SESSIONS,
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    spoolFsync: e.SPOOL_FSYNC,
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

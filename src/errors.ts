@@ -1,0 +1,57 @@
+/**
+ * Every error the service reports to a client or an operator, with its stable code,
+ * its HTTP status and, where a WebSocket closes over it, the close code.
+ * Business code throws these; src/routes/problem.ts and src/ws/connection.ts are the
+ * only places that turn them into wire formats.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+  /** Close code when the error ends a WebSocket; absent when the connection stays usable. */
+  readonly wsClose?: number;
+}
+
+export const ERRORS = {
+  BAD_JSON: { status: 400, title: 'Message is not valid JSON' },
+  BAD_MESSAGE: { status: 400, title: 'Message does not match the protocol' },
+  UNKNOWN_COMMAND: { status: 400, title: 'Unknown command' },
+  UNKNOWN_PIPELINE: { status: 400, title: 'Unknown pipeline' },
+  PIPELINE_UNAVAILABLE: { status: 503, title: 'Pipeline failed to load' },
+  BAD_OPTIONS: { status: 400, title: 'Invalid pipeline options' },
+  BAD_URL: { status: 400, title: 'Invalid or forbidden URL' },
+  ALREADY_STARTED: { status: 409, title: 'A session already runs on this connection' },
+  NOT_STARTED: { status: 409, title: 'No session runs on this connection' },
+  TOO_MANY_SESSIONS: { status: 503, title: 'Too many sessions', wsClose: 1013 },
+  NO_LOOP_THREADS: { status: 503, title: 'No thread left for a loop-shaped side', wsClose: 1013 },
+  SHUTTING_DOWN: { status: 503, title: 'The service is shutting down', wsClose: 1001 },
+  PIPELINE_FAILED: { status: 500, title: 'The pipeline failed', wsClose: 1011 },
+  SESSION_NOT_FOUND: { status: 404, title: 'No such session' },
+  INTERNAL: { status: 500, title: 'Internal error', wsClose: 1011 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class TandemError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly wsClose: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TandemError';
+    this.code = code;
+    const spec: ErrorSpec = ERRORS[code];
+    this.status = spec.status;
+    this.wsClose = spec.wsClose;
+  }
+}
+
+export function tandemError(code: ErrorCode, message: string, cause?: unknown): TandemError {
+  return new TandemError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** The message of anything thrown, without a stack. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

@@ -1,0 +1,179 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { tandemError, describeError } from '../errors.js';
+import type { PipelineDefinition, PrepareContext } from './types.js';
+
+const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const MODULE_PATTERN = /\.(m?js)$/;
+const builtinDir = fileURLToPath(new URL('./builtin/', import.meta.url));
+
+export interface PipelineEntry {
+  readonly name: string;
+  readonly description: string;
+  /** Absolute path of the module pool threads import. */
+  readonly module: string;
+  readonly builtin: boolean;
+  readonly producerShape: 'step' | 'loop';
+  readonly consumerShape: 'step' | 'loop';
+  readonly optionsSchema: Record<string, unknown>;
+  readonly definition: PipelineDefinition;
+  readonly validate: ValidateFunction;
+}
+
+/** A module that was found but could not be used: reported by /api/pipelines and /readyz. */
+export interface PipelineLoadError {
+  readonly module: string;
+  readonly error: string;
+}
+
+const NO_OPTIONS = { type: 'object', additionalProperties: false, properties: {} };
+
+export interface PreparedStart {
+  options: Record<string, unknown>;
+  input: unknown;
+}
+
+/**
+ * Every pipeline START can name: the built-ins, then each module in PIPELINES_DIR.
+ * A module that fails to load, or whose definition is malformed, is recorded, not fatal.
+ */
+export class PipelineCatalog {
+  readonly #entries = new Map<string, PipelineEntry>();
+  readonly #errors: PipelineLoadError[] = [];
+  readonly #fileRoot: string;
+  readonly defaultName: string;
+
+  private constructor(fileRoot: string, defaultName: string) {
+    this.#fileRoot = fileRoot;
+    this.defaultName = defaultName;
+  }
+
+  static async load(opts: { pipelinesDir: string | undefined; fileRoot: string; defaultName: string }): Promise<PipelineCatalog> {
+    const catalog = new PipelineCatalog(opts.fileRoot, opts.defaultName);
+    await catalog.#loadDir(builtinDir, true);
+    if (opts.pipelinesDir) {
+      if (!fs.existsSync(opts.pipelinesDir)) {
+        catalog.#errors.push({ module: opts.pipelinesDir, error: 'PIPELINES_DIR does not exist' });
+      } else {
+        await catalog.#loadDir(opts.pipelinesDir, false);
+      }
+    }
+    return catalog;
+  }
+
+  async #loadDir(dir: string, builtin: boolean): Promise<void> {
+    const files = fs.readdirSync(dir).filter((f) => MODULE_PATTERN.test(f)).sort();
+    for (const file of files) {
+      const module = path.join(dir, file);
+      try {
+        const loaded = await import(pathToFileURL(module).href);
+        const def = (loaded.default ?? loaded) as PipelineDefinition;
+        const problem = checkDefinition(def);
+        if (problem) throw new Error(problem);
+        if (this.#entries.has(def.name)) throw new Error(`a pipeline named "${def.name}" is already loaded`);
+        const optionsSchema = def.options ?? NO_OPTIONS;
+        const ajv = new Ajv2020({ useDefaults: true, allErrors: false, strict: false });
+        this.#entries.set(def.name, {
+          name: def.name,
+          description: def.description ?? '',
+          module,
+          builtin,
+          producerShape: def.producer.shape,
+          consumerShape: def.consumer.shape,
+          optionsSchema,
+          definition: def,
+          validate: ajv.compile(optionsSchema),
+        });
+      } catch (err) {
+        this.#errors.push({ module, error: describeError(err) });
+      }
+    }
+  }
+
+  list(): PipelineEntry[] {
+    return [...this.#entries.values()];
+  }
+
+  get loadErrors(): readonly PipelineLoadError[] {
+    return this.#errors;
+  }
+
+  get(name: string): PipelineEntry | undefined {
+    return this.#entries.get(name);
+  }
+
+  /** Looks up a pipeline by name (or the default) and throws UNKNOWN_PIPELINE naming the choices. */
+  resolve(name: string | undefined): PipelineEntry {
+    const wanted = name ?? this.defaultName;
+    const entry = this.#entries.get(wanted);
+    if (!entry) {
+      const failed = this.#errors.find((e) => path.basename(e.module).replace(MODULE_PATTERN, '') === wanted);
+      if (failed) throw tandemError('PIPELINE_UNAVAILABLE', `pipeline "${wanted}" failed to load: ${failed.error}`);
+      throw tandemError('UNKNOWN_PIPELINE', `unknown pipeline "${wanted}"; available: ${[...this.#entries.keys()].join(', ')}`);
+    }
+    return entry;
+  }
+
+  /** Validates START's options (filling defaults) and runs the pipeline's prepare hook. */
+  async prepare(entry: PipelineEntry, url: string, rawOptions: unknown): Promise<PreparedStart> {
+    const options = structuredClone(rawOptions ?? {}) as Record<string, unknown>;
+    if (!entry.validate(options)) {
+      const e = entry.validate.errors?.[0];
+      const where = e ? `options${e.instancePath.replaceAll('/', '.')}` : 'options';
+      const extra = e?.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
+      throw tandemError('BAD_OPTIONS', `${where} ${e?.message ?? 'is invalid'}${extra}`);
+    }
+    const ctx: PrepareContext = { url, options, resolveFileUrl: (u) => resolveFileUrl(u, this.#fileRoot) };
+    let input: unknown = null;
+    if (entry.definition.prepare) {
+      try {
+        input = (await entry.definition.prepare(ctx)) ?? null;
+      } catch (err) {
+        if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.name === 'TandemError') throw err;
+        throw tandemError('BAD_URL', `pipeline "${entry.name}" refused the start: ${describeError(err)}`);
+      }
+    }
+    return { options, input };
+  }
+}
+
+function checkDefinition(def: PipelineDefinition | undefined): string | undefined {
+  if (!def || typeof def !== 'object') return 'the module has no default export of a pipeline definition';
+  if (typeof def.name !== 'string' || !NAME_PATTERN.test(def.name)) return `name must match ${NAME_PATTERN}`;
+  for (const side of ['producer', 'consumer'] as const) {
+    const s = def[side] as { shape?: unknown; step?: unknown; run?: unknown } | undefined;
+    if (!s || (s.shape !== 'step' && s.shape !== 'loop')) return `${side}.shape must be "step" or "loop"`;
+    const fn = s.shape === 'step' ? 'step' : 'run';
+    if (typeof s[fn] !== 'function') return `${side}.${fn} must be a function for a ${s.shape}-shaped ${side}`;
+  }
+  if (def.options !== undefined && (typeof def.options !== 'object' || def.options === null)) return 'options must be a JSON Schema object';
+  return undefined;
+}
+
+/** Resolves a file:// URL under `root`, following symlinks, or throws BAD_URL. */
+export function resolveFileUrl(url: string, root: string): string {
+  let file: string;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'file:') throw new Error('not file');
+    file = fileURLToPath(parsed);
+  } catch {
+    throw tandemError('BAD_URL', `url must be a file:// URL under ${root}, got ${JSON.stringify(url)}`);
+  }
+  const realRoot = fs.existsSync(root) ? fs.realpathSync(root) : path.resolve(root);
+  // Resolve the deepest part that exists, so a symlink anywhere on the way cannot escape.
+  let existing = path.resolve(file);
+  const rest: string[] = [];
+  while (!fs.existsSync(existing) && path.dirname(existing) !== existing) {
+    rest.unshift(path.basename(existing));
+    existing = path.dirname(existing);
+  }
+  const real = path.join(fs.realpathSync(existing), ...rest);
+  const rel = path.relative(realRoot, real);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw tandemError('BAD_URL', `url ${JSON.stringify(url)} is outside the allowed folder ${root} (FILE_ROOT)`);
+  }
+  return real;
+}

@@ -1,0 +1,59 @@
+/**
+ * The per-session shared memory that both the main thread and pool threads see.
+ * It carries the cooperative stop (a flag any blocking wait in a loop wakes on) and the
+ * live facts inspect reports without a message round trip.
+ */
+export const FLAG = {
+  /** 1 once a stop was requested. */
+  STOP: 0,
+  /** Highest chunk seq that is complete on disk. */
+  COMMITTED: 1,
+  /** 1 once the producer will write nothing more. */
+  PRODUCER_DONE: 2,
+  /** threadId of the worker running the producer right now (0 = none). */
+  PRODUCER_THREAD: 3,
+  /** threadId of the worker running the consumer right now (0 = none). */
+  CONSUMER_THREAD: 4,
+} as const;
+
+const INT_SLOTS = 8;
+const FLOAT_SLOTS = 2;
+
+/** Float slots: epoch ms at which the side's current step or loop began (0 = idle). */
+export const STARTED_AT = { producer: 0, consumer: 1 } as const;
+
+export interface SessionFlags {
+  readonly ints: Int32Array;
+  readonly floats: Float64Array;
+}
+
+export function createFlags(): SessionFlags {
+  const sab = new SharedArrayBuffer(INT_SLOTS * 4 + FLOAT_SLOTS * 8);
+  return {
+    ints: new Int32Array(sab, 0, INT_SLOTS),
+    floats: new Float64Array(sab, INT_SLOTS * 4, FLOAT_SLOTS),
+  };
+}
+
+/** Rebuilds the views over a buffer received in a task (views are not shared, buffers are). */
+export function flagsFrom(sab: SharedArrayBuffer): SessionFlags {
+  return {
+    ints: new Int32Array(sab, 0, INT_SLOTS),
+    floats: new Float64Array(sab, INT_SLOTS * 4, FLOAT_SLOTS),
+  };
+}
+
+export function isStopRequested(flags: SessionFlags): boolean {
+  return Atomics.load(flags.ints, FLAG.STOP) === 1;
+}
+
+/** Sets the stop flag and wakes every wait on every slot at once. */
+export function requestStop(flags: SessionFlags): void {
+  Atomics.store(flags.ints, FLAG.STOP, 1);
+  for (let i = 0; i < INT_SLOTS; i++) Atomics.notify(flags.ints, i);
+}
+
+/** Epoch milliseconds with sub-millisecond precision, comparable across threads. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}

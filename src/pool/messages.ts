@@ -1,0 +1,97 @@
+/**
+ * Every message that crosses between the main thread and a pool thread, in one place:
+ * the tasks the main thread runs, what they return, and the events a loop posts while it runs.
+ */
+
+/** What every task carries about its session. */
+export interface TaskSession {
+  /** Absolute path of the pipeline module. */
+  module: string;
+  sessionId: string;
+  /** Backing buffer of SessionFlags. */
+  flags: SharedArrayBuffer;
+  spoolDir: string;
+  url: string;
+  input: unknown;
+  options: Record<string, unknown>;
+  /** Keep chunk files after consumption. */
+  keep: boolean;
+  fsync: boolean;
+}
+
+export interface ProduceStepTask extends TaskSession {
+  kind: 'produce-step';
+  state: unknown;
+  nextSeq: number;
+}
+
+export interface ConsumeStepTask extends TaskSession {
+  kind: 'consume-step';
+  state: unknown;
+  seqs: number[];
+}
+
+export interface ProduceLoopTask extends TaskSession {
+  kind: 'produce-loop';
+  nextSeq: number;
+}
+
+export interface ConsumeLoopTask extends TaskSession {
+  kind: 'consume-loop';
+  nextSeq: number;
+}
+
+export type StepTask = ProduceStepTask | ConsumeStepTask;
+export type LoopTask = ProduceLoopTask | ConsumeLoopTask;
+export type Task = StepTask | LoopTask;
+
+export interface ChunkRecord {
+  seq: number;
+  /** Epoch ms (fractional) at which the chunk became visible. */
+  producedAt: number;
+  sizeBytes: number;
+}
+
+export interface ResultRecord {
+  seq: number;
+  data: unknown;
+}
+
+/** An error as it crosses threads: no stack reaches a client. */
+export interface TaskError {
+  name: string;
+  message: string;
+}
+
+export interface ProduceStepResult {
+  /** True when the stop flag was already set and the step did not run. */
+  skipped: boolean;
+  state: unknown;
+  delayMs: number;
+  done: boolean;
+  chunks: ChunkRecord[];
+  threadId: number;
+  error?: TaskError;
+}
+
+export interface ConsumeStepResult {
+  skipped: boolean;
+  state: unknown;
+  results: ResultRecord[];
+  threadId: number;
+  /** Set when the consumer threw on the chunk after the last result. */
+  error?: TaskError;
+}
+
+export interface LoopResult {
+  /** Producer: seq of the last chunk written; consumer: seq of the last result emitted. */
+  lastSeq: number;
+  error?: TaskError;
+}
+
+export type TaskResult = ProduceStepResult | ConsumeStepResult | LoopResult;
+
+/** Posted by a running loop through `parentPort`; routed by session id. */
+export type WorkerEvent =
+  | { type: 'chunk'; sessionId: string; chunk: ChunkRecord }
+  | { type: 'result'; sessionId: string; result: ResultRecord };

@@ -1,0 +1,126 @@
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { LoopResult, LoopTask, StepTask, TaskResult, WorkerEvent } from './messages.js';
+
+export interface PoolOptions {
+  /** Step pool: threads kept when idle. */
+  minThreads: number;
+  /** Step pool: most threads at once. */
+  maxThreads: number;
+  /** Loop pool: most loop-shaped sides at once (one thread each). */
+  loopMaxThreads: number;
+  /** Lifetime of an idle thread above the minimum, ms. */
+  idleTimeoutMs: number;
+  /** V8 old-generation cap per thread, MiB (0 = Node's default). */
+  maxHeapMb: number;
+}
+
+/** Where a task's thread went: the step pool, or a thread held by a loop. */
+export type PoolName = 'step' | 'loop';
+
+export interface PoolStats {
+  threads: number;
+  busy: number;
+  idle: number;
+  loopThreads: number;
+  queueDepth: number;
+  utilization: number;
+  completed: number;
+  minThreads: number;
+  maxThreads: number;
+  loopMaxThreads: number;
+}
+
+const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/**
+ * The threads every session shares. Steps run on a small pool sized to the CPU; each loop
+ * holds a thread of a second pool for its whole session, so loops can never starve steps.
+ * Aborting a task's signal while it runs terminates its thread; Piscina replaces it.
+ */
+export class WorkerPool {
+  readonly #steps: Piscina<StepTask, TaskResult>;
+  readonly #loops: Piscina<LoopTask, LoopResult>;
+  readonly #options: PoolOptions;
+  #runningLoops = 0;
+  #closed = false;
+
+  constructor(options: PoolOptions, onEvent: (event: WorkerEvent) => void) {
+    this.#options = options;
+    const resourceLimits = options.maxHeapMb > 0 ? { maxOldGenerationSizeMb: options.maxHeapMb } : undefined;
+    this.#steps = new Piscina({
+      filename: workerFile,
+      name: 'default',
+      minThreads: options.minThreads,
+      maxThreads: options.maxThreads,
+      idleTimeout: options.idleTimeoutMs,
+      resourceLimits,
+      recordTiming: true,
+    });
+    this.#loops = new Piscina({
+      filename: workerFile,
+      minThreads: 0,
+      maxThreads: Math.max(1, options.loopMaxThreads),
+      idleTimeout: Math.min(options.idleTimeoutMs, 1000),
+      concurrentTasksPerWorker: 1,
+      resourceLimits,
+      recordTiming: true,
+    });
+    this.#steps.on('message', onEvent);
+    this.#loops.on('message', onEvent);
+    // A thread that dies (process.exit, out of heap) fails only its task; never crash the service.
+    this.#steps.on('error', () => {});
+    this.#loops.on('error', () => {});
+  }
+
+  /** Runs one bounded step. Aborting `signal` while it runs terminates its thread. */
+  runStep(task: StepTask, signal: AbortSignal): Promise<TaskResult> {
+    return this.#steps.run(task, { signal });
+  }
+
+  /** Loop-shaped sides that can still start. */
+  get loopCapacity(): number {
+    return this.#options.loopMaxThreads - this.#runningLoops;
+  }
+
+  /** Runs a loop on a thread of its own for as long as the loop runs. */
+  async runLoop(task: LoopTask, signal: AbortSignal): Promise<LoopResult> {
+    this.#runningLoops++;
+    try {
+      return await this.#loops.run(task, { signal });
+    } finally {
+      this.#runningLoops--;
+    }
+  }
+
+  stats(): PoolStats {
+    const stepThreads = this.#steps.threads.length;
+    const loopThreads = this.#loops.threads.length;
+    const threads = stepThreads + loopThreads;
+    const idle = this.#steps.idleThreads + this.#loops.idleThreads;
+    return {
+      threads,
+      busy: Math.max(0, threads - idle),
+      idle,
+      loopThreads: this.#runningLoops,
+      queueDepth: this.#steps.queueSize,
+      utilization: this.#steps.utilization,
+      completed: this.#steps.completed + this.#loops.completed,
+      minThreads: this.#options.minThreads,
+      maxThreads: this.#options.maxThreads,
+      loopMaxThreads: this.#options.loopMaxThreads,
+    };
+  }
+
+  /** Run and wait time summaries of the step pool, in ms. */
+  histogram(pool: PoolName = 'step') {
+    return (pool === 'step' ? this.#steps : this.#loops).histogram;
+  }
+
+  /** Terminates every thread. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([this.#steps.destroy(), this.#loops.destroy()]);
+  }
+}

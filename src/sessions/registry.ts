@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { tandemError } from '../errors.js';
+import type { WorkerPool } from '../pool/worker-pool.js';
+import type { WorkerEvent } from '../pool/messages.js';
+import type { PipelineCatalog } from '../pipelines/catalog.js';
+import { Session, type EndReason, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
+import { spoolDir } from './spool.js';
+
+export interface RegistryOptions {
+  pool: WorkerPool;
+  catalog: PipelineCatalog;
+  logger: Logger;
+  observer: SessionObserver;
+  dataDir: string;
+  maxSessions: number;
+  loopMaxThreads: number;
+  consumerBatchMax: number;
+  stopGraceMs: number;
+  spoolFsync: boolean;
+}
+
+export interface StartRequest {
+  pipeline: string | undefined;
+  url: string;
+  options: unknown;
+  keep: boolean;
+  clientAddress: string | null;
+  sink: SessionSink;
+}
+
+/** RUNNING accepts sessions; CLOSING refuses new ones while the live ones stop. */
+type RegistryState = 'RUNNING' | 'CLOSING';
+
+/**
+ * Every live session, by its server-generated id. Starts sessions (after admission: capacity,
+ * pipeline, options, loop threads), routes thread events to them, and stops them all on close.
+ */
+export class SessionRegistry {
+  readonly #opts: RegistryOptions;
+  readonly #live = new Map<string, Session>();
+  #state: RegistryState = 'RUNNING';
+  /** Loop-shaped sides reserved by live sessions (one loop-pool thread each). */
+  #loopSides = 0;
+
+  constructor(opts: RegistryOptions) {
+    this.#opts = opts;
+  }
+
+  get closing(): boolean {
+    return this.#state === 'CLOSING';
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** Admits and starts a session. Throws a coded error that says what to fix. */
+  async start(req: StartRequest): Promise<Session> {
+    if (this.#state !== 'RUNNING') throw tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later');
+    if (this.#live.size >= this.#opts.maxSessions) {
+      throw tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${this.#opts.maxSessions} sessions (MAX_SESSIONS); retry later`);
+    }
+    const { catalog } = this.#opts;
+    const entry = catalog.resolve(req.pipeline);
+    const prepared = await catalog.prepare(entry, req.url, req.options);
+    const loops = (entry.producerShape === 'loop' ? 1 : 0) + (entry.consumerShape === 'loop' ? 1 : 0);
+    if (loops > 0 && this.#loopSides + loops > this.#opts.loopMaxThreads) {
+      throw tandemError(
+        'NO_LOOP_THREADS',
+        `pipeline "${entry.name}" needs ${loops} loop thread(s) and ${this.#opts.loopMaxThreads - this.#loopSides} of LOOP_MAX_THREADS=${this.#opts.loopMaxThreads} are free; retry later`,
+      );
+    }
+    // Re-check after the awaits above: shutdown or other starts may have raced us.
+    if (this.#state !== 'RUNNING') throw tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later');
+    const id = randomUUID();
+    const session = new Session({
+      id,
+      entry,
+      url: req.url,
+      options: prepared.options,
+      input: prepared.input,
+      keep: req.keep,
+      clientAddress: req.clientAddress,
+      spoolDir: spoolDir(this.#opts.dataDir, id),
+      pool: this.#opts.pool,
+      sink: this.#sinkFor(req.sink, loops),
+      observer: this.#opts.observer,
+      logger: this.#opts.logger,
+      batchMax: this.#opts.consumerBatchMax,
+      fsync: this.#opts.spoolFsync,
+      stopGraceMs: this.#opts.stopGraceMs,
+    });
+    this.#loopSides += loops;
+    this.#live.set(id, session);
+    try {
+      await session.start();
+    } catch (err) {
+      await session.stop('failed');
+      throw err;
+    }
+    return session;
+  }
+
+  /** Wraps the caller's sink so the registry forgets a session the moment it ends. */
+  #sinkFor(sink: SessionSink, loops: number): SessionSink {
+    return {
+      result: (s, r) => sink.result(s, r),
+      failed: (s, e) => sink.failed(s, e),
+      ended: (s, summary) => {
+        this.#live.delete(s.id);
+        this.#loopSides -= loops;
+        sink.ended(s, summary);
+      },
+    };
+  }
+
+  get(id: string): Session | undefined {
+    return this.#live.get(id);
+  }
+
+  list(): Session[] {
+    return [...this.#live.values()];
+  }
+
+  /** Delivers an event a loop posted to the session it belongs to (late events are dropped). */
+  route(event: WorkerEvent): void {
+    const session = this.#live.get(event.sessionId);
+    if (!session) return;
+    if (event.type === 'chunk') session.onWorkerChunk(event.chunk);
+    else session.onWorkerResult(event.result);
+  }
+
+  /** Refuses new sessions and stops every live one. Safe to call twice. */
+  async close(reason: EndReason = 'shutdown'): Promise<SessionSummary[]> {
+    this.#state = 'CLOSING';
+    return Promise.all(this.list().map((s) => s.stop(reason)));
+  }
+}

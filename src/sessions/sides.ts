@@ -1,0 +1,225 @@
+/**
+ * The two sides of a session as the main thread drives them. A step side runs one bounded
+ * task at a time and waits between steps on a main-thread timer, holding no thread; a loop
+ * side is a single task that holds a loop-pool thread until it returns.
+ */
+import type { WorkerPool } from '../pool/worker-pool.js';
+import type {
+  ChunkRecord,
+  ConsumeStepResult,
+  LoopResult,
+  ProduceStepResult,
+  ResultRecord,
+  TaskError,
+  TaskSession,
+} from '../pool/messages.js';
+
+export type SideName = 'producer' | 'consumer';
+export type SideState = 'idle' | 'running' | 'waiting' | 'done' | 'stopped' | 'failed';
+
+/** What a side needs from its session. */
+export interface SideHost {
+  readonly pool: WorkerPool;
+  task(): TaskSession;
+  onChunks(chunks: ChunkRecord[]): void;
+  onResults(results: ResultRecord[]): void;
+  /** The producer will write nothing after `lastSeq`. */
+  onProducerDone(lastSeq: number): void;
+  /** A loop consumer returned by itself. */
+  onConsumerReturned(lastSeq: number): void;
+  onSideError(side: SideName, error: TaskError): void;
+}
+
+export abstract class Side {
+  abstract readonly name: SideName;
+  abstract readonly shape: 'step' | 'loop';
+  state: SideState = 'idle';
+  steps = 0;
+  lastError: string | null = null;
+  protected readonly host: SideHost;
+  protected halted = false;
+  readonly #abort = new AbortController();
+  #inflight = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(host: SideHost) {
+    this.host = host;
+  }
+
+  abstract start(): void;
+
+  protected get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Runs `task`, counting it as in flight until it settles. */
+  protected track<T>(task: Promise<T>, onResult: (r: T) => void): void {
+    this.#inflight++;
+    this.state = 'running';
+    task
+      .then(
+        (r) => {
+          this.#inflight--;
+          onResult(r);
+        },
+        (err: unknown) => {
+          this.#inflight--;
+          if (this.#abort.signal.aborted) {
+            this.state = 'stopped';
+          } else {
+            // The thread died under the task: process.exit, out of heap, a native crash.
+            this.fail({ name: 'WorkerError', message: err instanceof Error ? err.message : String(err) });
+          }
+        },
+      )
+      .finally(() => this.#settle());
+  }
+
+  protected later(fn: () => void, delayMs: number): void {
+    this.state = 'waiting';
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      fn();
+    }, delayMs);
+  }
+
+  protected fail(error: TaskError): void {
+    this.state = 'failed';
+    this.lastError = error.message;
+    this.host.onSideError(this.name, error);
+  }
+
+  /** Schedules nothing more; work already running finishes or is forced. */
+  halt(): void {
+    this.halted = true;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    this.#settle();
+  }
+
+  /** Ends whatever still runs: a running task's thread is terminated. */
+  force(): void {
+    this.#abort.abort(new Error('stop grace period elapsed'));
+  }
+
+  get busy(): boolean {
+    return this.#inflight > 0;
+  }
+
+  /** Resolves once nothing of this side runs or waits. */
+  idle(): Promise<void> {
+    if (this.#inflight === 0 && !this.#timer) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #settle(): void {
+    if (this.#inflight > 0 || this.#timer) return;
+    if (this.halted && this.state !== 'failed' && this.state !== 'done') this.state = 'stopped';
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+export class StepProducer extends Side {
+  readonly name = 'producer';
+  readonly shape = 'step';
+  #state: unknown = undefined;
+  #nextSeq = 1;
+
+  start(): void {
+    this.#run();
+  }
+
+  #run = (): void => {
+    if (this.halted) return;
+    const task = { ...this.host.task(), kind: 'produce-step' as const, state: this.#state, nextSeq: this.#nextSeq };
+    this.track(this.host.pool.runStep(task, this.signal) as Promise<ProduceStepResult>, (r) => {
+      if (r.skipped) return;
+      this.steps++;
+      this.#state = r.state;
+      if (r.chunks.length > 0) {
+        this.#nextSeq = r.chunks[r.chunks.length - 1]!.seq + 1;
+        this.host.onChunks(r.chunks);
+      }
+      if (r.error) return this.fail(r.error);
+      if (r.done) {
+        this.state = 'done';
+        this.host.onProducerDone(this.#nextSeq - 1);
+      } else if (!this.halted) {
+        this.later(this.#run, r.delayMs);
+      }
+    });
+  };
+}
+
+export class StepConsumer extends Side {
+  readonly name = 'consumer';
+  readonly shape = 'step';
+  readonly #batchMax: number;
+  #queue: number[] = [];
+  #state: unknown = undefined;
+
+  constructor(host: SideHost, batchMax: number) {
+    super(host);
+    this.#batchMax = batchMax;
+  }
+
+  start(): void {
+    this.state = 'waiting';
+  }
+
+  /** New complete chunks, in order. */
+  push(seqs: number[]): void {
+    for (const s of seqs) this.#queue.push(s);
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.busy || this.halted || this.#queue.length === 0) return;
+    const seqs = this.#queue.splice(0, this.#batchMax);
+    const task = { ...this.host.task(), kind: 'consume-step' as const, state: this.#state, seqs };
+    this.track(this.host.pool.runStep(task, this.signal) as Promise<ConsumeStepResult>, (r) => {
+      if (r.skipped) return;
+      this.steps += r.results.length + (r.error ? 1 : 0);
+      this.#state = r.state;
+      if (r.results.length > 0) this.host.onResults(r.results);
+      if (r.error) return this.fail(r.error);
+      this.state = 'waiting';
+      this.#kick();
+    });
+  }
+}
+
+export class LoopProducer extends Side {
+  readonly name = 'producer';
+  readonly shape = 'loop';
+
+  start(): void {
+    const task = { ...this.host.task(), kind: 'produce-loop' as const, nextSeq: 1 };
+    this.track(this.host.pool.runLoop(task, this.signal), (r: LoopResult) => {
+      this.steps = 1;
+      if (r.error) return this.fail(r.error);
+      this.state = 'done';
+      this.host.onProducerDone(r.lastSeq);
+    });
+  }
+}
+
+export class LoopConsumer extends Side {
+  readonly name = 'consumer';
+  readonly shape = 'loop';
+
+  start(): void {
+    const task = { ...this.host.task(), kind: 'consume-loop' as const, nextSeq: 1 };
+    this.track(this.host.pool.runLoop(task, this.signal), (r: LoopResult) => {
+      this.steps = 1;
+      if (r.error) return this.fail(r.error);
+      this.state = 'done';
+      this.host.onConsumerReturned(r.lastSeq);
+    });
+  }
+}

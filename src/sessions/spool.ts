@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * A session's spool: one folder under DATA_DIR/spool named by the server-generated session id,
+ * holding numbered chunk files. A chunk is written as `<seq>.tmp` and renamed to `<seq>.chunk`,
+ * so a reader never sees a partial one, even after kill -9.
+ */
+const SPOOL_SUBDIR = 'spool';
+/** Present in a spool whose session asked to keep it: start-up recovery leaves it alone. */
+export const KEEP_MARKER = '.keep';
+
+export function spoolRoot(dataDir: string): string {
+  return path.join(dataDir, SPOOL_SUBDIR);
+}
+
+export function spoolDir(dataDir: string, sessionId: string): string {
+  return path.join(spoolRoot(dataDir), sessionId);
+}
+
+export function chunkPath(dir: string, seq: number): string {
+  return path.join(dir, `${String(seq).padStart(12, '0')}.chunk`);
+}
+
+export function tmpChunkPath(dir: string, seq: number): string {
+  return path.join(dir, `${String(seq).padStart(12, '0')}.tmp`);
+}
+
+export async function createSpool(dir: string, keep: boolean): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true });
+  if (keep) await fs.promises.writeFile(path.join(dir, KEEP_MARKER), '');
+}
+
+export async function removeSpool(dir: string): Promise<void> {
+  await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Bytes currently held by a spool folder (0 when gone). */
+export async function spoolSizeBytes(dir: string): Promise<number> {
+  let total = 0;
+  try {
+    for (const name of await fs.promises.readdir(dir)) {
+      const st = await fs.promises.stat(path.join(dir, name)).catch(() => null);
+      if (st?.isFile()) total += st.size;
+    }
+  } catch {
+    return 0;
+  }
+  return total;
+}
+
+/**
+ * Removes the spools a crash left behind (a running service owns none yet).
+ * Spools marked to be kept are left. Returns the names removed.
+ */
+export async function recoverSpools(dataDir: string): Promise<string[]> {
+  const root = spoolRoot(dataDir);
+  await fs.promises.mkdir(root, { recursive: true });
+  const removed: string[] = [];
+  for (const entry of await fs.promises.readdir(root, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const dir = path.join(root, entry.name);
+    if (fs.existsSync(path.join(dir, KEEP_MARKER))) continue;
+    await removeSpool(dir);
+    removed.push(entry.name);
+  }
+  return removed;
+}

@@ -1,0 +1,145 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import { describeError, TandemError, tandemError } from '../errors.js';
+import type { SessionRegistry } from '../sessions/registry.js';
+import type { Session, SessionSink } from '../sessions/session.js';
+import {
+  CLOSE_CODE,
+  errorMessage,
+  startedMessage,
+  stoppedMessage,
+  transcriptMessage,
+  type Protocol,
+  type StartCommand,
+} from './protocol.js';
+
+export interface ConnectionDeps {
+  sessions: SessionRegistry;
+  protocol: Protocol;
+  logger: Logger;
+}
+
+/** One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. */
+type ConnectionState = 'IDLE' | 'STARTING' | 'STARTED' | 'CLOSED';
+
+/**
+ * Speaks the protocol for one client. It is the session's sink: results become `transcript`
+ * frames, the end becomes `stopped` and the close.
+ */
+export class Connection implements SessionSink {
+  readonly #ws: WebSocket;
+  readonly #deps: ConnectionDeps;
+  readonly #clientAddress: string | null;
+  #state: ConnectionState = 'IDLE';
+  #session: Session | null = null;
+  /** STOP arrived while START was still being admitted. */
+  #stopPending = false;
+
+  constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps) {
+    this.#ws = ws;
+    this.#deps = deps;
+    this.#clientAddress = req.socket.remoteAddress ?? null;
+    ws.on('message', (data) => this.#onMessage(data));
+    ws.on('close', () => this.#onClose());
+    ws.on('error', (err) => deps.logger.debug({ err: describeError(err) }, 'socket error'));
+  }
+
+  #onMessage(data: WebSocket.Data): void {
+    let command;
+    try {
+      command = this.#deps.protocol.parse(typeof data === 'string' ? data : data.toString());
+    } catch (err) {
+      return this.#sendError(err);
+    }
+    if (command.command === 'START') void this.#start(command);
+    else this.#stop();
+  }
+
+  async #start(cmd: StartCommand): Promise<void> {
+    if (this.#state !== 'IDLE') {
+      return this.#sendError(tandemError('ALREADY_STARTED', 'a session already runs on this connection; send STOP, then open a new connection'));
+    }
+    this.#state = 'STARTING';
+    try {
+      const session = await this.#deps.sessions.start({
+        pipeline: cmd.pipeline,
+        url: cmd.url ?? '',
+        options: cmd.options,
+        keep: cmd.keep ?? false,
+        clientAddress: this.#clientAddress,
+        sink: this,
+      });
+      this.#session = session;
+      if (this.#isClosed()) {
+        void session.stop('disconnect');
+        return;
+      }
+      this.#state = 'STARTED';
+      this.#send(startedMessage(session.id, session.entry.name));
+      if (this.#stopPending) void session.stop('client');
+    } catch (err) {
+      if (this.#isClosed()) return;
+      this.#state = 'IDLE';
+      this.#sendError(err);
+      if (this.#stopPending) return this.#stop();
+      if (err instanceof TandemError && err.wsClose) this.#ws.close(err.wsClose, err.code);
+    }
+  }
+
+  #stop(): void {
+    if (this.#session) {
+      void this.#session.stop('client');
+    } else if (this.#state === 'IDLE') {
+      // As the seed does: STOP with nothing running ends the connection.
+      this.#send(stoppedMessage(null, 'client', 0));
+      this.#state = 'CLOSED';
+      this.#ws.close(1000);
+    }
+    // STARTING: the session is stopped as soon as START finishes (see #start).
+    else if (this.#state === 'STARTING') this.#stopPending = true;
+  }
+
+  #onClose(): void {
+    const wasOpen = this.#state !== 'CLOSED';
+    this.#state = 'CLOSED';
+    if (wasOpen && this.#session) void this.#session.stop('disconnect');
+  }
+
+  // ---- SessionSink ----
+
+  result(session: Session, r: { seq: number; data: unknown; producedAt: number }): void {
+    this.#send(transcriptMessage(session.id, r.seq, r.data, r.producedAt));
+  }
+
+  failed(_session: Session, error: TandemError): void {
+    this.#send(errorMessage(error.code, error.message));
+  }
+
+  ended(session: Session, summary: { reason: keyof typeof CLOSE_CODE; chunks: number }): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#send(stoppedMessage(session.id, summary.reason, summary.chunks));
+    this.#state = 'CLOSED';
+    this.#ws.close(CLOSE_CODE[summary.reason]);
+  }
+
+  // ---- helpers ----
+
+  /** Read through a method: the socket may close while START is awaited. */
+  #isClosed(): boolean {
+    return this.#state === 'CLOSED';
+  }
+
+  #send(frame: string): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(frame);
+  }
+
+  #sendError(err: unknown): void {
+    if (err instanceof TandemError) {
+      this.#send(errorMessage(err.code, err.message));
+    } else {
+      this.#deps.logger.error({ err }, 'unexpected error on a connection');
+      this.#send(errorMessage('INTERNAL', 'internal error'));
+    }
+  }
+}
