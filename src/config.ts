@@ -27,9 +27,13 @@ const schema = z.object({
   DEFAULT_PIPELINE: z.string().min(1).default('demo'),
   /** Folder under which `file://` URLs given to pipelines (e.g. `tail`) must resolve. */
   FILE_ROOT: z.string().min(1).default('./logs'),
-  /** Step pool: threads kept alive when idle, and the most it grows to. */
-  POOL_MIN_THREADS: intFrom(1, 1024).default(1),
+  /** Step pool: the most threads it runs (default: the CPU count, at least 2). */
   POOL_MAX_THREADS: intFrom(1, 1024).default(Math.max(2, os.availableParallelism())),
+  /**
+   * Step pool: threads kept when idle (default: POOL_MAX_THREADS, a fixed pool). A fixed pool
+   * has no thread start-up on the latency path and its thread count is predictable.
+   */
+  POOL_MIN_THREADS: intFrom(1, 1024).optional(),
   /** Loop pool: each loop-shaped side holds one of these threads for its whole session. */
   LOOP_MAX_THREADS: intFrom(0, 4096).default(64),
   /** How long an idle pool thread above the minimum lives, in ms. */
@@ -101,7 +105,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const e = parsed.data;
-  if (e.POOL_MIN_THREADS > e.POOL_MAX_THREADS) {
+  const minThreads = e.POOL_MIN_THREADS ?? e.POOL_MAX_THREADS;
+  if (minThreads > e.POOL_MAX_THREADS) {
     throw new ConfigError(
       `invalid configuration: POOL_MIN_THREADS=${e.POOL_MIN_THREADS} is above POOL_MAX_THREADS=${e.POOL_MAX_THREADS}`,
     );
@@ -115,7 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultPipeline: e.DEFAULT_PIPELINE,
     fileRoot: path.resolve(e.FILE_ROOT),
     pool: {
-      minThreads: e.POOL_MIN_THREADS,
+      minThreads,
       maxThreads: e.POOL_MAX_THREADS,
       loopMaxThreads: e.LOOP_MAX_THREADS,
       idleTimeoutMs: e.POOL_IDLE_TIMEOUT_MS,

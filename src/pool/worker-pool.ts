@@ -20,6 +20,9 @@ export type PoolName = 'step' | 'loop';
 
 export interface PoolStats {
   threads: number;
+  /** Threads of the step pool and of the loop pool. */
+  stepThreads: number;
+  loopPoolThreads: number;
   busy: number;
   idle: number;
   loopThreads: number;
@@ -100,6 +103,8 @@ export class WorkerPool {
     const idle = this.#steps.idleThreads + this.#loops.idleThreads;
     return {
       threads,
+      stepThreads,
+      loopPoolThreads: loopThreads,
       busy: Math.max(0, threads - idle),
       idle,
       loopThreads: this.#runningLoops,

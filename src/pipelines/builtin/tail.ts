@@ -8,6 +8,9 @@ import { definePipeline } from '../types.js';
 
 interface TailInput {
   file: string;
+  /** Where following starts: fixed at START so nothing appended after `started` is missed. */
+  ino: number;
+  offset: number;
 }
 
 interface Cursor {
@@ -16,11 +19,13 @@ interface Cursor {
   offset: number;
 }
 
-function open(file: string, fromEnd: boolean): Cursor | null {
+/** Opens `file`; continues at `resume.offset` if it is still the same file, else reads it from the start. */
+function open(file: string, resume?: { ino: number; offset: number }): Cursor | null {
   try {
     const fd = fs.openSync(file, 'r');
     const st = fs.fstatSync(fd);
-    return { fd, ino: st.ino, offset: fromEnd ? st.size : 0 };
+    const same = resume && resume.ino === st.ino && resume.offset <= st.size;
+    return { fd, ino: st.ino, offset: same ? resume.offset : 0 };
   } catch {
     return null;
   }
@@ -48,20 +53,24 @@ export default definePipeline({
         throw new Error(`options.filter is not a valid regular expression: ${(err as Error).message}`);
       }
     }
-    return { file: ctx.resolveFileUrl(ctx.url) } satisfies TailInput;
+    const file = ctx.resolveFileUrl(ctx.url);
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    const fromStart = ctx.options.fromStart === true;
+    return { file, ino: st?.ino ?? -1, offset: st && !fromStart ? st.size : 0 } satisfies TailInput;
   },
   producer: {
     shape: 'loop',
     run(ctx) {
-      const { file } = ctx.input as TailInput;
+      const input = ctx.input as TailInput;
+      const { file } = input;
       const pollMs = ctx.options.pollMs as number;
       const maxChunk = ctx.options.maxChunkBytes as number;
       const buf = Buffer.alloc(maxChunk);
-      let cur = open(file, ctx.options.fromStart !== true);
+      let cur = open(file, input);
       try {
         while (!ctx.stopRequested) {
           if (!cur) {
-            cur = open(file, false);
+            cur = open(file);
             if (!cur && !ctx.sleep(pollMs)) break;
             continue;
           }
@@ -75,7 +84,7 @@ export default definePipeline({
           const byName = fs.statSync(file, { throwIfNoEntry: false });
           if (byName && byName.ino !== cur.ino) {
             fs.closeSync(cur.fd);
-            cur = open(file, false);
+            cur = open(file);
             continue;
           }
           if (fs.fstatSync(cur.fd).size < cur.offset) cur.offset = 0;

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertInOrder, TestClient } from '../helpers/client.js';
+import { eventually, FIXTURE_PIPELINES, startServer, threadCount, type TestServer } from '../helpers/server.js';
+
+describe('stopping a session', () => {
+  let server: TestServer;
+  let baselineThreads: number;
+  before(async () => {
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '500', POOL_IDLE_TIMEOUT_MS: '200' });
+    baselineThreads = threadCount();
+  });
+  after(() => server.close());
+
+  async function settled(): Promise<void> {
+    await eventually(() => server.app.sessions.size === 0, 'no live session');
+    await eventually(() => server.spools().length === 0, 'no spool folder');
+    await eventually(() => threadCount() <= baselineThreads, `threads back to ${baselineThreads} (now ${threadCount()})`, 20_000);
+  }
+
+  it('STOP ends the session: stopped, close 1000, no more results, nothing left behind', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    const id = await client.start({ options: { intervalMs: 5 } });
+    await client.waitForTranscripts(5);
+    const session = server.app.sessions.get(id)!;
+    client.send({ command: 'STOP' });
+    const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'client');
+    assert.equal(await client.waitClose(), 1000);
+    const idx = client.messages.indexOf(stopped);
+    assert.equal(idx, client.messages.length - 1, 'nothing is sent after stopped');
+    assertInOrder(client.transcripts());
+    assert.equal(session.summary?.forced, false, 'a cooperating pipeline is not forced');
+    assert.equal(session.state, 'stopped');
+    await settled();
+  });
+
+  for (const how of ['abrupt', 'clean'] as const) {
+    it(`an ${how} disconnect ends the session and removes its spool`, async () => {
+      const client = await TestClient.open(server.wsUrl());
+      const id = await client.start({ pipeline: 'loop-loop', options: { intervalMs: 2 } });
+      await client.waitForTranscripts(3);
+      const session = server.app.sessions.get(id)!;
+      if (how === 'abrupt') client.terminate();
+      else client.close();
+      await eventually(() => session.summary !== null, 'session ended');
+      assert.equal(session.summary!.reason, 'disconnect');
+      await settled();
+    });
+  }
+
+  for (const where of ['step', 'loop'] as const) {
+    it(`forces a ${where} that ignores the stop flag after the grace period, and the pool recovers`, async () => {
+      const client = await TestClient.open(server.wsUrl());
+      const id = await client.start({ pipeline: 'stuck', options: { where } });
+      const session = server.app.sessions.get(id)!;
+      // The stuck part is running: for "step" the consumer spins on chunk 1; for "loop" the producer blocks.
+      await eventually(() => session.produced >= 1, 'first chunk written');
+      if (where === 'loop') await client.waitForTranscripts(1);
+      client.send({ command: 'STOP' });
+      const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');
+      assert.equal(stopped.reason, 'client');
+      assert.equal(session.summary!.forced, true, 'the side was terminated, not waited on');
+      await settled();
+      // The pool still runs work after losing a thread.
+      const next = await TestClient.open(server.wsUrl());
+      await next.start({ options: { intervalMs: 0 } });
+      await next.waitForTranscripts(5);
+      next.send({ command: 'STOP' });
+      await next.waitClose();
+      await settled();
+    });
+  }
+
+  it('a pipeline that throws ends only its own session, with the cause before stopped', async () => {
+    const bystander = await TestClient.open(server.wsUrl());
+    await bystander.start({ options: { intervalMs: 5 } });
+    const victim = await TestClient.open(server.wsUrl());
+    const id = await victim.start({ pipeline: 'throws', options: { failAt: 3 } });
+    const err = await victim.waitFor((m) => m.type === 'error', 'error');
+    assert.equal(err.code, 'PIPELINE_FAILED');
+    assert.match(err.message!, /consumer of pipeline "throws" failed: boom at chunk 3/);
+    const stopped = await victim.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.deepEqual({ session: stopped.session, reason: stopped.reason, chunks: stopped.chunks }, { session: id, reason: 'failed', chunks: 2 });
+    assert.ok(victim.messages.indexOf(err) < victim.messages.indexOf(stopped), 'error comes before stopped');
+    assert.deepEqual(victim.transcripts().map((t) => t.data), [1, 2]);
+    assert.equal(await victim.waitClose(), 1011);
+    // The bystander keeps streaming after the failure.
+    const before = bystander.transcripts().length;
+    await bystander.waitForTranscripts(before + 5);
+    assertInOrder(bystander.transcripts());
+    bystander.send({ command: 'STOP' });
+    await bystander.waitClose();
+    await settled();
+  });
+});
