@@ -51,6 +51,9 @@ export class WorkerPool {
   constructor(options: PoolOptions, onEvent: (event: WorkerEvent) => void) {
     this.#options = options;
     const resourceLimits = options.maxHeapMb > 0 ? { maxOldGenerationSizeMb: options.maxHeapMb } : undefined;
+    // fds belong to the process, not the thread: a terminated thread's open files must be closed
+    // for it (Piscina's default, stated because a forced stop depends on it).
+    const trackUnmanagedFds = true;
     this.#steps = new Piscina({
       filename: workerFile,
       name: 'default',
@@ -58,6 +61,7 @@ export class WorkerPool {
       maxThreads: options.maxThreads,
       idleTimeout: options.idleTimeoutMs,
       resourceLimits,
+      trackUnmanagedFds,
       recordTiming: true,
     });
     this.#loops = new Piscina({
@@ -67,6 +71,7 @@ export class WorkerPool {
       idleTimeout: Math.min(options.idleTimeoutMs, 1000),
       concurrentTasksPerWorker: 1,
       resourceLimits,
+      trackUnmanagedFds,
       recordTiming: true,
     });
     this.#steps.on('message', onEvent);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
 import { eventually, FIXTURE_PIPELINES, startServer, threadCount, type TestServer } from '../helpers/server.js';
@@ -6,9 +7,12 @@ import { eventually, FIXTURE_PIPELINES, startServer, threadCount, type TestServe
 describe('stopping a session', () => {
   let server: TestServer;
   let baselineThreads: number;
+  let baselineFds: number;
+  const fdCount = () => fs.readdirSync('/proc/self/fd').length;
   before(async () => {
     server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '500', POOL_IDLE_TIMEOUT_MS: '200' });
     baselineThreads = threadCount();
+    baselineFds = fdCount();
   });
   after(() => server.close());
 
@@ -16,6 +20,8 @@ describe('stopping a session', () => {
     await eventually(() => server.app.sessions.size === 0, 'no live session');
     await eventually(() => server.spools().length === 0, 'no spool folder');
     await eventually(() => threadCount() <= baselineThreads, `threads back to ${baselineThreads} (now ${threadCount()})`, 20_000);
+    // Sockets of closed test clients and files held by terminated threads are all released.
+    await eventually(() => fdCount() <= baselineFds, `file descriptors back to ${baselineFds} (now ${fdCount()})`, 20_000);
   }
 
   it('STOP ends the session: stopped, close 1000, no more results, nothing left behind', async () => {
