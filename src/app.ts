@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import expressWs from 'express-ws';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
@@ -67,10 +66,14 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
   const app = express();
   app.disable('x-powered-by');
   const server = http.createServer(app);
-  const wsInstance = expressWs(app, server, { wsOptions: { maxPayload: config.maxMessageBytes } });
-  mountWebSocket(wsInstance.app, { sessions: registry, protocol: loadProtocol(), logger });
-
   let state: AppState = 'RUNNING';
+  const ws = mountWebSocket(app, server, config, {
+    sessions: registry,
+    protocol: loadProtocol(),
+    logger,
+    accepting: () => state === 'RUNNING',
+  });
+
   let closing: Promise<void> | null = null;
 
   async function shutdown(): Promise<void> {
@@ -80,7 +83,7 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
     if ((await Promise.race([stopped, timeout])) === 'timeout') {
       logger.error('sessions did not all stop within SHUTDOWN_TIMEOUT_MS; terminating the pool');
     }
-    for (const client of wsInstance.getWss().clients) client.terminate();
+    ws.close();
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await pool.close();

@@ -50,6 +50,16 @@ const schema = z.object({
   MAX_SESSIONS: intFrom(1).default(20_000),
   /** Largest client frame accepted, in bytes. */
   MAX_MESSAGE_BYTES: intFrom(64, 16 * 1024 * 1024).default(16 * 1024),
+  /** Exact origins (scheme://host[:port]) whose browsers may open a WebSocket; default: the service's own. */
+  ALLOWED_ORIGINS: csv.optional(),
+  /** When set, WebSocket clients must present it (Authorization: Bearer, or subprotocol `bearer.<token>`). */
+  CLIENT_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Open WebSocket connections allowed per client address (0 = no limit). */
+  MAX_SESSIONS_PER_CLIENT: intFrom(0).default(1000),
+  /** Client frames allowed per connection per second (bursts of twice that); above it: close 1008. */
+  MAX_MESSAGES_PER_SECOND: intFrom(1, 100_000).default(50),
+  /** Ping period in ms; a peer that has not answered the previous ping is dropped (0 = off). */
+  HEARTBEAT_INTERVAL_MS: intFrom(0, 3_600_000).default(15_000),
   /** Fsync each chunk before it becomes visible (survives power loss, costs latency). */
   SPOOL_FSYNC: bool.default(false),
 });
@@ -77,6 +87,11 @@ export interface Config {
   readonly maxSessions: number;
   readonly maxMessageBytes: number;
   readonly spoolFsync: boolean;
+  readonly allowedOrigins: readonly string[] | undefined;
+  readonly clientToken: string | undefined;
+  readonly maxSessionsPerClient: number;
+  readonly maxMessagesPerSecond: number;
+  readonly heartbeatIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -132,6 +147,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSessions: e.MAX_SESSIONS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     spoolFsync: e.SPOOL_FSYNC,
+    allowedOrigins: e.ALLOWED_ORIGINS,
+    clientToken: e.CLIENT_TOKEN,
+    maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
+    maxMessagesPerSecond: e.MAX_MESSAGES_PER_SECOND,
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
   });
 }
 

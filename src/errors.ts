@@ -26,6 +26,12 @@ export const ERRORS = {
   SHUTTING_DOWN: { status: 503, title: 'The service is shutting down', wsClose: 1001 },
   PIPELINE_FAILED: { status: 500, title: 'The pipeline failed', wsClose: 1011 },
   SESSION_NOT_FOUND: { status: 404, title: 'No such session' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  UNAUTHORIZED: { status: 401, title: 'Missing or wrong token' },
+  FORBIDDEN_ORIGIN: { status: 403, title: 'Origin not allowed' },
+  TOO_MANY_CLIENT_SESSIONS: { status: 503, title: 'Too many sessions from this client address' },
+  MESSAGE_TOO_BIG: { status: 413, title: 'Message too big', wsClose: 1009 },
+  RATE_LIMITED: { status: 429, title: 'Too many messages', wsClose: 1008 },
   INTERNAL: { status: 500, title: 'Internal error', wsClose: 1011 },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -48,6 +54,18 @@ export class TandemError extends Error {
 
 export function tandemError(code: ErrorCode, message: string, cause?: unknown): TandemError {
   return new TandemError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** RFC 9457 problem details for an error; never carries a stack. */
+export function toProblem(err: TandemError, instance?: string): Record<string, unknown> {
+  return {
+    type: `urn:tandem:error:${err.code}`,
+    title: ERRORS[err.code].title,
+    status: err.status,
+    code: err.code,
+    detail: err.message,
+    ...(instance ? { instance } : {}),
+  };
 }
 
 /** The message of anything thrown, without a stack. */

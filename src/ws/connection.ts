@@ -4,6 +4,7 @@ import type WebSocket from 'ws';
 import { describeError, TandemError, tandemError } from '../errors.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 import type { Session, SessionSink } from '../sessions/session.js';
+import { RateLimit } from './rate-limit.js';
 import {
   CLOSE_CODE,
   errorMessage,
@@ -35,10 +36,13 @@ export class Connection implements SessionSink {
   #session: Session | null = null;
   /** STOP arrived while START was still being admitted. */
   #stopPending = false;
+  readonly #rate: RateLimit;
 
-  constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps) {
+  /** @param maxMessagesPerSecond client frames a second before the connection is closed 1008. */
+  constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, maxMessagesPerSecond: number) {
     this.#ws = ws;
     this.#deps = deps;
+    this.#rate = new RateLimit(maxMessagesPerSecond);
     this.#clientAddress = req.socket.remoteAddress ?? null;
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', () => this.#onClose());
@@ -46,6 +50,15 @@ export class Connection implements SessionSink {
   }
 
   #onMessage(data: WebSocket.Data): void {
+    if (this.#state === 'CLOSED') return;
+    if (!this.#rate.take()) {
+      const err = tandemError('RATE_LIMITED', 'more messages than MAX_MESSAGES_PER_SECOND allows; closing');
+      this.#sendError(err);
+      this.#state = 'CLOSED';
+      this.#ws.close(err.wsClose, err.code);
+      if (this.#session) void this.#session.stop('disconnect');
+      return;
+    }
     let command;
     try {
       command = this.#deps.protocol.parse(typeof data === 'string' ? data : data.toString());

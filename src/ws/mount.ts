@@ -1,14 +1,58 @@
+import type http from 'node:http';
 import type { Application } from 'express';
-import type { Instance as ExpressWsInstance } from 'express-ws';
+import expressWs from 'express-ws';
+import type WebSocket from 'ws';
+import type { Config } from '../config.js';
 import { Connection, type ConnectionDeps } from './connection.js';
+import { Door } from './door.js';
+import { startHeartbeat } from './heartbeat.js';
 
 /** The paths that speak the session protocol: `/ws`, and the seed's path so its clients work unchanged. */
 export const WS_PATHS = ['/ws', '/live-transcription'] as const;
 
-export function mountWebSocket(app: Application & ExpressWsInstance['app'], deps: ConnectionDeps): void {
+export interface WebSocketEndpoint {
+  readonly clients: Set<WebSocket>;
+  /** Stops the heartbeat and drops every socket still open. */
+  close(): void;
+}
+
+/**
+ * Attaches the WebSocket endpoints to `server`: door checks before any upgrade is accepted,
+ * then one Connection per socket, and a heartbeat over all of them.
+ */
+export function mountWebSocket(
+  app: Application,
+  server: http.Server,
+  config: Config,
+  deps: ConnectionDeps & { accepting(): boolean },
+): WebSocketEndpoint {
+  const door = new Door({
+    config,
+    paths: WS_PATHS,
+    accepting: deps.accepting,
+    liveSessions: () => deps.sessions.size,
+  });
+  const instance = expressWs(app, server, {
+    wsOptions: {
+      maxPayload: config.maxMessageBytes,
+      verifyClient: door.verifyClient,
+      handleProtocols: door.handleProtocols,
+      clientTracking: true,
+    },
+  });
   for (const path of WS_PATHS) {
-    app.ws(path, (ws, req) => {
-      new Connection(ws, req, deps);
+    instance.app.ws(path, (ws, req) => {
+      door.track(req, (fn) => ws.once('close', fn));
+      new Connection(ws, req, deps, config.maxMessagesPerSecond);
     });
   }
+  const wss = instance.getWss();
+  const stopHeartbeat = startHeartbeat(wss.clients, config.heartbeatIntervalMs);
+  return {
+    clients: wss.clients,
+    close() {
+      stopHeartbeat();
+      for (const ws of wss.clients) ws.terminate();
+    },
+  };
 }
