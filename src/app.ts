@@ -3,11 +3,13 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import expressWs from 'express-ws';
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type WebSocket from 'ws';
 import type { Config } from './config.js';
+import { createMetrics } from './metrics/index.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
-import type { SessionObserver } from './sessions/session.js';
 import { recoverSpools } from './sessions/spool.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
@@ -15,6 +17,8 @@ import { mountWebSocket } from './ws/mount.js';
 export interface AppDeps {
   config: Config;
   logger: Logger;
+  /** Where the service's metrics go (default: a registry of its own; never prom-client's global one). */
+  registry?: Registry;
 }
 
 /** RUNNING serves; CLOSING refuses new work while sessions stop; CLOSED has released everything. */
@@ -25,6 +29,8 @@ export interface App {
   readonly sessions: SessionRegistry;
   readonly pool: WorkerPool;
   readonly catalog: PipelineCatalog;
+  /** Every metric `GET /metrics` serves. */
+  readonly metricsRegistry: Registry;
   readonly state: AppState;
   /** Starts listening; resolves with the bound address. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
@@ -36,7 +42,7 @@ export interface App {
 }
 
 /** Builds the whole service from its parts. Nothing listens until `listen()`. */
-export async function createApp({ config, logger }: AppDeps): Promise<App> {
+export async function createApp({ config, logger, registry: metricsRegistry = new Registry() }: AppDeps): Promise<App> {
   const removed = await recoverSpools(config.dataDir);
   if (removed.length > 0) logger.warn({ count: removed.length }, 'removed spools left by an earlier crash');
 
@@ -47,14 +53,20 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
   });
   for (const e of catalog.loadErrors) logger.error({ module: e.module, err: e.error }, 'pipeline failed to load');
 
-  const observer: SessionObserver = {};
   let sessions: SessionRegistry | undefined;
+  let sockets: Set<WebSocket> | undefined;
   const pool = new WorkerPool(config.pool, (event) => sessions?.route(event));
+  const metrics = createMetrics(metricsRegistry, {
+    pool,
+    catalog,
+    sessions: () => sessions?.list() ?? [],
+    sockets: () => sockets ?? [],
+  });
   sessions = new SessionRegistry({
     pool,
     catalog,
     logger,
-    observer,
+    observer: metrics.sessionObserver,
     dataDir: config.dataDir,
     maxSessions: config.maxSessions,
     loopMaxThreads: config.pool.loopMaxThreads,
@@ -66,9 +78,13 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(metrics.httpMiddleware);
+  // First of all routes, so that auth added later never covers it: scrapers carry no credentials.
+  app.get('/metrics', metrics.endpoint);
   const server = http.createServer(app);
   const wsInstance = expressWs(app, server, { wsOptions: { maxPayload: config.maxMessageBytes } });
-  mountWebSocket(wsInstance.app, { sessions: registry, protocol: loadProtocol(), logger });
+  sockets = wsInstance.getWss().clients;
+  mountWebSocket(wsInstance.app, { sessions: registry, protocol: loadProtocol(), logger, observer: metrics.connectionObserver });
 
   let state: AppState = 'RUNNING';
   let closing: Promise<void> | null = null;
@@ -92,6 +108,7 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
     sessions: registry,
     pool,
     catalog,
+    metricsRegistry,
     get state() {
       return state;
     },
