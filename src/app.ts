@@ -2,11 +2,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type WebSocket from 'ws';
 import type { Config } from './config.js';
+import { createMetrics } from './metrics/index.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
-import type { SessionObserver } from './sessions/session.js';
 import { recoverSpools } from './sessions/spool.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
@@ -14,6 +16,8 @@ import { mountWebSocket } from './ws/mount.js';
 export interface AppDeps {
   config: Config;
   logger: Logger;
+  /** Where the service's metrics go (default: a registry of its own; never prom-client's global one). */
+  registry?: Registry;
 }
 
 /** RUNNING serves; CLOSING refuses new work while sessions stop; CLOSED has released everything. */
@@ -24,6 +28,8 @@ export interface App {
   readonly sessions: SessionRegistry;
   readonly pool: WorkerPool;
   readonly catalog: PipelineCatalog;
+  /** Every metric `GET /metrics` serves. */
+  readonly metricsRegistry: Registry;
   readonly state: AppState;
   /** Starts listening; resolves with the bound address. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
@@ -35,7 +41,7 @@ export interface App {
 }
 
 /** Builds the whole service from its parts. Nothing listens until `listen()`. */
-export async function createApp({ config, logger }: AppDeps): Promise<App> {
+export async function createApp({ config, logger, registry: metricsRegistry = new Registry() }: AppDeps): Promise<App> {
   const removed = await recoverSpools(config.dataDir);
   if (removed.length > 0) logger.warn({ count: removed.length }, 'removed spools left by an earlier crash');
 
@@ -46,14 +52,20 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
   });
   for (const e of catalog.loadErrors) logger.error({ module: e.module, err: e.error }, 'pipeline failed to load');
 
-  const observer: SessionObserver = {};
   let sessions: SessionRegistry | undefined;
+  let sockets: Set<WebSocket> | undefined;
   const pool = new WorkerPool(config.pool, (event) => sessions?.route(event));
+  const metrics = createMetrics(metricsRegistry, {
+    pool,
+    catalog,
+    sessions: () => sessions?.list() ?? [],
+    sockets: () => sockets ?? [],
+  });
   sessions = new SessionRegistry({
     pool,
     catalog,
     logger,
-    observer,
+    observer: metrics.sessionObserver,
     dataDir: config.dataDir,
     maxSessions: config.maxSessions,
     loopMaxThreads: config.pool.loopMaxThreads,
@@ -65,14 +77,19 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(metrics.httpMiddleware);
+  // First of all routes, so that auth added later never covers it: scrapers carry no credentials.
+  app.get('/metrics', metrics.endpoint);
   const server = http.createServer(app);
   let state: AppState = 'RUNNING';
   const ws = mountWebSocket(app, server, config, {
     sessions: registry,
     protocol: loadProtocol(),
     logger,
+    observer: metrics.connectionObserver,
     accepting: () => state === 'RUNNING',
   });
+  sockets = ws.clients;
 
   let closing: Promise<void> | null = null;
 
@@ -95,6 +112,7 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
     sessions: registry,
     pool,
     catalog,
+    metricsRegistry,
     get state() {
       return state;
     },

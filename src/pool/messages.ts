@@ -55,6 +55,16 @@ export interface ChunkRecord {
 export interface ResultRecord {
   seq: number;
   data: unknown;
+  /** Epoch ms (fractional) at which the consumer began on this chunk. */
+  takenAt: number;
+  /** Epoch ms (fractional) at which the consumer had its result. */
+  doneAt: number;
+}
+
+/** When a task ran on its thread, in epoch ms (fractional); the worker stamps every task it returns. */
+export interface TaskTiming {
+  startedAt: number;
+  finishedAt: number;
 }
 
 /** An error as it crosses threads: no stack reaches a client. */
@@ -72,6 +82,7 @@ export interface ProduceStepResult {
   chunks: ChunkRecord[];
   threadId: number;
   error?: TaskError;
+  timing?: TaskTiming;
 }
 
 export interface ConsumeStepResult {
@@ -81,12 +92,14 @@ export interface ConsumeStepResult {
   threadId: number;
   /** Set when the consumer threw on the chunk after the last result. */
   error?: TaskError;
+  timing?: TaskTiming;
 }
 
 export interface LoopResult {
   /** Producer: seq of the last chunk written; consumer: seq of the last result emitted. */
   lastSeq: number;
   error?: TaskError;
+  timing?: TaskTiming;
 }
 
 export type TaskResult = ProduceStepResult | ConsumeStepResult | LoopResult;

@@ -182,8 +182,9 @@ async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<
   try {
     for (const seq of task.seqs) {
       if (isStopRequested(flags)) break;
+      const takenAt = nowMs();
       const data = await consumer.step(ctx, makeChunk(task.spoolDir, seq));
-      results.push({ seq, data: data ?? null });
+      results.push({ seq, data: data ?? null, takenAt, doneAt: nowMs() });
       consumed(task, seq);
     }
     return { skipped: false, state: ctx.state, results, threadId };
@@ -224,8 +225,9 @@ class LoopConsumerContext implements ConsumerLoopContext {
   readonly #flags: SessionFlags;
   /** Seq the next call of next() returns. */
   #nextSeq: number;
-  /** Seq taken by next() and not yet answered by emit() (0 = none). */
+  /** Seq taken by next() and not yet answered by emit() (0 = none), and when it was taken. */
   #open = 0;
+  #openAt = 0;
   lastEmitted: number;
 
   constructor(task: ConsumeLoopTask, flags: SessionFlags) {
@@ -258,6 +260,7 @@ class LoopConsumerContext implements ConsumerLoopContext {
     }
     const seq = this.#nextSeq++;
     this.#open = seq;
+    this.#openAt = nowMs();
     return makeChunk(this.#task.spoolDir, seq);
   }
 
@@ -265,7 +268,8 @@ class LoopConsumerContext implements ConsumerLoopContext {
     const seq = this.#open;
     if (!seq) throw new Error('emit() called without a chunk from next()');
     this.#open = 0;
-    post({ type: 'result', sessionId: this.sessionId, result: { seq, data: data ?? null } });
+    const result = { seq, data: data ?? null, takenAt: this.#openAt, doneAt: nowMs() };
+    post({ type: 'result', sessionId: this.sessionId, result });
     this.lastEmitted = seq;
     consumed(this.#task, seq);
   }
@@ -296,7 +300,15 @@ async function consumeLoop(task: ConsumeLoopTask, flags: SessionFlags): Promise<
   }
 }
 
+/** Stamps every result with when it ran here, so the main thread can split queue wait from run time. */
 export default async function runTask(task: Task): Promise<TaskResult> {
+  const startedAt = nowMs();
+  const result = await dispatch(task);
+  result.timing = { startedAt, finishedAt: nowMs() };
+  return result;
+}
+
+function dispatch(task: Task): Promise<TaskResult> {
   const flags = flagsFrom(task.flags);
   switch (task.kind) {
     case 'produce-step':

@@ -28,10 +28,20 @@ export interface SessionSink {
   ended(session: Session, summary: SessionSummary): void;
 }
 
-/** Hooks for metrics; every method optional. */
+/** Hooks for metrics; every method optional. Times are in ms. */
 export interface SessionObserver {
+  /** The spool exists and both sides were started. */
+  sessionStarted?(session: Session): void;
   chunkProduced?(session: Session, chunk: ChunkRecord): void;
-  resultDelivered?(session: Session, latencyMs: number): void;
+  /** The consumer returned these results (possibly out of delivery order). */
+  resultsConsumed?(session: Session, results: readonly ResultRecord[]): void;
+  /**
+   * A result was handed to the sink. `latencyMs`: chunk written → result sent;
+   * `pickupMs`: chunk written → the consumer began on it.
+   */
+  resultDelivered?(session: Session, latencyMs: number, pickupMs: number): void;
+  /** A pool task of one side returned: time queued for a thread, time run on it. */
+  taskTimed?(session: Session, side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void;
   sessionEnded?(session: Session, summary: SessionSummary): void;
 }
 
@@ -99,7 +109,7 @@ export class Session implements SideHost {
   readonly #init: SessionInit;
   readonly #task: TaskSession;
   readonly #chunks = new Map<number, ChunkRecord>();
-  readonly #results = new Map<number, unknown>();
+  readonly #results = new Map<number, ResultRecord>();
   #producerLastSeq: number | null = null;
   #stopping: Promise<SessionSummary> | null = null;
 
@@ -133,6 +143,7 @@ export class Session implements SideHost {
     if (this.#stopping) return;
     this.state = 'running';
     this.startedAt = Date.now();
+    this.#init.observer.sessionStarted?.(this);
     this.consumer.start();
     this.producer.start();
   }
@@ -157,8 +168,9 @@ export class Session implements SideHost {
   }
 
   onResults(results: ResultRecord[]): void {
-    for (const r of results) this.#results.set(r.seq, r.data);
+    for (const r of results) this.#results.set(r.seq, r);
     this.consumed += results.length;
+    this.#init.observer.resultsConsumed?.(this, results);
     this.#flush();
   }
 
@@ -169,6 +181,10 @@ export class Session implements SideHost {
 
   onConsumerReturned(lastSeq: number): void {
     if (lastSeq >= this.delivered) this.#checkComplete(true);
+  }
+
+  onTaskTimed(side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void {
+    this.#init.observer.taskTimed?.(this, side, shape, waitMs, runMs);
   }
 
   onSideError(side: SideName, error: TaskError): void {
@@ -196,15 +212,15 @@ export class Session implements SideHost {
     for (;;) {
       const seq = this.delivered + 1;
       const chunk = this.#chunks.get(seq);
-      if (!chunk || !this.#results.has(seq)) break;
-      const data = this.#results.get(seq);
+      const result = this.#results.get(seq);
+      if (!chunk || !result) break;
       this.#chunks.delete(seq);
       this.#results.delete(seq);
       this.delivered = seq;
-      this.#init.sink.result(this, { seq, data, producedAt: chunk.producedAt });
+      this.#init.sink.result(this, { seq, data: result.data, producedAt: chunk.producedAt });
       const latencyMs = nowMs() - chunk.producedAt;
       this.latency.record(latencyMs);
-      this.#init.observer.resultDelivered?.(this, latencyMs);
+      this.#init.observer.resultDelivered?.(this, latencyMs, result.takenAt - chunk.producedAt);
     }
     this.#checkComplete();
   }

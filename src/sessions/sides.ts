@@ -12,7 +12,9 @@ import type {
   ResultRecord,
   TaskError,
   TaskSession,
+  TaskTiming,
 } from '../pool/messages.js';
+import { nowMs } from '../pool/flags.js';
 
 export type SideName = 'producer' | 'consumer';
 export type SideState = 'idle' | 'running' | 'waiting' | 'done' | 'stopped' | 'failed';
@@ -28,6 +30,8 @@ export interface SideHost {
   /** A loop consumer returned by itself. */
   onConsumerReturned(lastSeq: number): void;
   onSideError(side: SideName, error: TaskError): void;
+  /** A task of this side returned: how long it waited for a thread and ran on it, in ms. */
+  onTaskTimed(side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void;
 }
 
 export abstract class Side {
@@ -54,13 +58,17 @@ export abstract class Side {
   }
 
   /** Runs `task`, counting it as in flight until it settles. */
-  protected track<T>(task: Promise<T>, onResult: (r: T) => void): void {
+  protected track<T extends { timing?: TaskTiming }>(task: Promise<T>, onResult: (r: T) => void): void {
     this.#inflight++;
     this.state = 'running';
+    const submittedAt = nowMs();
     task
       .then(
         (r) => {
           this.#inflight--;
+          if (r.timing) {
+            this.host.onTaskTimed(this.name, this.shape, r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
+          }
           onResult(r);
         },
         (err: unknown) => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
-import { describeError, TandemError, tandemError } from '../errors.js';
+import { describeError, TandemError, tandemError, type ErrorCode } from '../errors.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 import type { Session, SessionSink } from '../sessions/session.js';
 import { RateLimit } from './rate-limit.js';
@@ -15,10 +15,19 @@ import {
   type StartCommand,
 } from './protocol.js';
 
+/** Hooks for metrics; every method optional. */
+export interface ConnectionObserver {
+  messageReceived?(): void;
+  messageSent?(): void;
+  /** An `error` frame with this code was sent. */
+  errorSent?(code: ErrorCode): void;
+}
+
 export interface ConnectionDeps {
   sessions: SessionRegistry;
   protocol: Protocol;
   logger: Logger;
+  observer?: ConnectionObserver;
 }
 
 /** One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. */
@@ -50,6 +59,7 @@ export class Connection implements SessionSink {
   }
 
   #onMessage(data: WebSocket.Data): void {
+    this.#deps.observer?.messageReceived?.();
     if (this.#state === 'CLOSED') return;
     if (!this.#rate.take()) {
       const err = tandemError('RATE_LIMITED', 'more messages than MAX_MESSAGES_PER_SECOND allows; closing');
@@ -126,6 +136,7 @@ export class Connection implements SessionSink {
   }
 
   failed(_session: Session, error: TandemError): void {
+    this.#deps.observer?.errorSent?.(error.code);
     this.#send(errorMessage(error.code, error.message));
   }
 
@@ -144,14 +155,18 @@ export class Connection implements SessionSink {
   }
 
   #send(frame: string): void {
-    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(frame);
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#ws.send(frame);
+    this.#deps.observer?.messageSent?.();
   }
 
   #sendError(err: unknown): void {
     if (err instanceof TandemError) {
+      this.#deps.observer?.errorSent?.(err.code);
       this.#send(errorMessage(err.code, err.message));
     } else {
       this.#deps.logger.error({ err }, 'unexpected error on a connection');
+      this.#deps.observer?.errorSent?.('INTERNAL');
       this.#send(errorMessage('INTERNAL', 'internal error'));
     }
   }

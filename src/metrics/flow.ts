@@ -1,0 +1,75 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { PipelineCatalog } from '../pipelines/catalog.js';
+import type { Session, SessionObserver } from '../sessions/session.js';
+import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
+
+export interface FlowMetricsDeps {
+  catalog: PipelineCatalog;
+  /** The live sessions, read at scrape time. */
+  sessions: () => Iterable<Session>;
+}
+
+type FlowHooks = Pick<SessionObserver, 'chunkProduced' | 'resultsConsumed' | 'resultDelivered'>;
+
+/**
+ * What flows through sessions, by pipeline: chunks and bytes written, chunks consumed, results
+ * delivered, consumer lag, and the latency of each hop a chunk takes.
+ */
+export function flowMetrics(registry: Registry, deps: FlowMetricsDeps): FlowHooks {
+  const labelNames = ['pipeline'] as const;
+  const counter = (name: string, help: string) => new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [registry] });
+  const histogram = (name: string, help: string) =>
+    new Histogram({ name: METRIC_PREFIX + name, help, labelNames, buckets: LATENCY_BUCKETS_SECONDS, registers: [registry] });
+
+  const produced = counter('chunks_produced_total', 'Chunks producers wrote to the spool.');
+  const producedBytes = counter('chunks_produced_bytes_total', 'Bytes of the chunks producers wrote.');
+  const consumed = counter('chunks_consumed_total', 'Chunks consumers turned into results.');
+  const delivered = counter('results_delivered_total', 'Results sent to clients, in chunk order.');
+  const pickup = histogram('chunk_pickup_seconds', 'Time from a chunk being written to its consumer starting on it.');
+  const consumerRun = histogram('consumer_run_seconds', 'Time a consumer spent on one chunk.');
+  const endToEnd = histogram('end_to_end_latency_seconds', 'Time from a chunk being written to its result being sent on the client socket.');
+
+  const pipelines = deps.catalog.list().map((e) => e.name);
+  const lagGauge = (name: string, help: string, read: (s: Session) => number, combine: (a: number, b: number) => number) =>
+    new Gauge({
+      name: METRIC_PREFIX + name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        const byPipeline = new Map<string, number>(pipelines.map((p) => [p, 0]));
+        for (const s of deps.sessions()) {
+          const p = s.entry.name;
+          byPipeline.set(p, combine(byPipeline.get(p) ?? 0, read(s)));
+        }
+        this.reset();
+        for (const [pipeline, v] of byPipeline) this.set({ pipeline }, v);
+      },
+    });
+  lagGauge('consumer_lag_chunks', 'Chunks written but not yet delivered, summed over live sessions.', (s) => s.lag().chunks, (a, b) => a + b);
+  lagGauge('consumer_lag_seconds', 'Age of the oldest chunk written but not yet delivered, over live sessions.', (s) => s.lag().ageSeconds, Math.max);
+
+  for (const pipeline of pipelines) {
+    for (const c of [produced, producedBytes, consumed, delivered]) c.inc({ pipeline }, 0);
+    for (const h of [pickup, consumerRun, endToEnd]) h.zero({ pipeline });
+  }
+
+  return {
+    chunkProduced(session, chunk) {
+      const pipeline = session.entry.name;
+      produced.inc({ pipeline });
+      producedBytes.inc({ pipeline }, chunk.sizeBytes);
+    },
+    resultsConsumed(session, results) {
+      const pipeline = session.entry.name;
+      consumed.inc({ pipeline }, results.length);
+      for (const r of results) consumerRun.observe({ pipeline }, Math.max(0, r.doneAt - r.takenAt) / 1000);
+    },
+    resultDelivered(session, latencyMs, pickupMs) {
+      const pipeline = session.entry.name;
+      delivered.inc({ pipeline });
+      endToEnd.observe({ pipeline }, Math.max(0, latencyMs) / 1000);
+      pickup.observe({ pipeline }, Math.max(0, pickupMs) / 1000);
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { WorkerPool } from '../pool/worker-pool.js';
+import type { SessionObserver } from '../sessions/session.js';
+import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
+
+const SIDES = ['producer', 'consumer'] as const;
+const SHAPES = ['step', 'loop'] as const;
+
+/**
+ * Threads of both Piscina pools, read from `pool.stats()` at scrape time, and the wait and run
+ * time of every task by side, from the times the worker stamps on its results.
+ */
+export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pick<SessionObserver, 'taskTimed'> {
+  const { pool } = deps;
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name: METRIC_PREFIX + name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('pool_threads', 'Threads alive in the step and loop pools.', () => pool.stats().threads);
+  gauge('pool_busy_threads', 'Threads running a task (a step, or a loop for its whole session).', () => pool.stats().busy);
+  gauge('pool_idle_threads', 'Threads alive and waiting for a task.', () => pool.stats().idle);
+  gauge('pool_loop_threads', 'Threads held by loop-shaped sides for their whole session.', () => pool.stats().loopThreads);
+  gauge('pool_max_threads', 'Most threads the step pool grows to (POOL_MAX_THREADS).', () => pool.stats().maxThreads);
+  gauge('pool_loop_max_threads', 'Most loop-shaped sides at once (LOOP_MAX_THREADS).', () => pool.stats().loopMaxThreads);
+  gauge('pool_queued_tasks', 'Step tasks waiting for a free thread.', () => pool.stats().queueDepth);
+  gauge('pool_utilization_ratio', 'Share of the step pool capacity spent running tasks since start (0..1), as Piscina reports it.', () => pool.stats().utilization);
+
+  let completedSeen = 0;
+  new Counter({
+    name: METRIC_PREFIX + 'pool_tasks_completed_total',
+    help: 'Tasks the pools have completed.',
+    registers: [registry],
+    collect() {
+      const completed = pool.stats().completed;
+      if (completed > completedSeen) this.inc(completed - completedSeen);
+      completedSeen = Math.max(completedSeen, completed);
+    },
+  });
+
+  const labelNames = ['side', 'shape'] as const;
+  const wait = new Histogram({
+    name: METRIC_PREFIX + 'pool_task_wait_seconds',
+    help: 'Time a task waited for a thread, from submission to the start of its run, by side and shape.',
+    labelNames,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [registry],
+  });
+  const run = new Histogram({
+    name: METRIC_PREFIX + 'pool_task_run_seconds',
+    help: 'Time a task ran on its thread, by side and shape (a loop runs for its whole session).',
+    labelNames,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [registry],
+  });
+  for (const side of SIDES) {
+    for (const shape of SHAPES) {
+      wait.zero({ side, shape });
+      run.zero({ side, shape });
+    }
+  }
+
+  return {
+    taskTimed(_session, side, shape, waitMs, runMs) {
+      wait.observe({ side, shape }, Math.max(0, waitMs) / 1000);
+      run.observe({ side, shape }, Math.max(0, runMs) / 1000);
+    },
+  };
+}
