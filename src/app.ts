@@ -11,6 +11,7 @@ import type { SessionObserver } from './sessions/session.js';
 import { recoverSpools } from './sessions/spool.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
+import { mountRoutes } from './routes/mount.js';
 
 export interface AppDeps {
   config: Config;
@@ -61,6 +62,8 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
     consumerBatchMax: config.consumerBatchMax,
     stopGraceMs: config.stopGraceMs,
     spoolFsync: config.spoolFsync,
+    retainEndedCount: config.sessionRetainCount,
+    retainEndedMs: config.sessionRetainMs,
   });
   const registry = sessions;
 
@@ -71,6 +74,7 @@ export async function createApp({ config, logger }: AppDeps): Promise<App> {
   mountWebSocket(wsInstance.app, { sessions: registry, protocol: loadProtocol(), logger });
 
   let state: AppState = 'RUNNING';
+  mountRoutes(app, { sessions: registry, pool, catalog, tokens: config.tokens, logger, state: () => state });
   let closing: Promise<void> | null = null;
 
   async function shutdown(): Promise<void> {

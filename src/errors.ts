@@ -26,6 +26,16 @@ export const ERRORS = {
   SHUTTING_DOWN: { status: 503, title: 'The service is shutting down', wsClose: 1001 },
   PIPELINE_FAILED: { status: 500, title: 'The pipeline failed', wsClose: 1011 },
   SESSION_NOT_FOUND: { status: 404, title: 'No such session' },
+  // REST control plane (src/routes): request problems found by the OpenAPI validator or the auth check.
+  VALIDATION: { status: 400, title: 'The request does not match openapi.yaml' },
+  UNAUTHORIZED: { status: 401, title: 'A valid bearer token is required' },
+  FORBIDDEN: { status: 403, title: 'This token may not do that' },
+  NOT_FOUND: { status: 404, title: 'No such resource' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  NOT_READY: { status: 503, title: 'The service is not ready' },
   INTERNAL: { status: 500, title: 'Internal error', wsClose: 1011 },
 } as const satisfies Record<string, ErrorSpec>;
 
