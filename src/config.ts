@@ -50,9 +50,9 @@ const schema = z.object({
   /** Fsync each chunk before it becomes visible (survives power loss, costs latency). */
   SPOOL_FSYNC: bool.default(false),
   /** Bearer token for /api/* (everything, stop included). Required when HOST is not loopback. At least 16 characters. */
-  ADMIN_TOKEN: z.string().min(16).optional(),
+  ADMIN_TOKEN: z.string().min(16).regex(/^\S+$/, 'must not contain whitespace').optional(),
   /** Second bearer token for /api/* that may list and inspect but not stop. Needs ADMIN_TOKEN. */
-  ADMIN_READ_TOKEN: z.string().min(16).optional(),
+  ADMIN_READ_TOKEN: z.string().min(16).regex(/^\S+$/, 'must not contain whitespace').optional(),
   /** Ended sessions kept for GET /api/sessions and inspect (0 = forget at once). */
   SESSION_RETAIN_COUNT: intFrom(0, 1_000_000).default(1000),
   /** How long an ended session stays inspectable, in seconds. */
