@@ -12,6 +12,7 @@ import { SessionRegistry } from './sessions/registry.js';
 import { recoverSpools } from './sessions/spool.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
+import { mountRoutes } from './routes/mount.js';
 
 export interface AppDeps {
   config: Config;
@@ -72,6 +73,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     consumerBatchMax: config.consumerBatchMax,
     stopGraceMs: config.stopGraceMs,
     spoolFsync: config.spoolFsync,
+    retainEndedCount: config.sessionRetainCount,
+    retainEndedMs: config.sessionRetainMs,
   });
   const registry = sessions;
 
@@ -91,6 +94,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   });
   sockets = ws.clients;
 
+  mountRoutes(app, { sessions: registry, pool, catalog, tokens: config.tokens, logger, state: () => state });
   let closing: Promise<void> | null = null;
 
   async function shutdown(): Promise<void> {

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -62,6 +63,14 @@ const schema = z.object({
   HEARTBEAT_INTERVAL_MS: intFrom(0, 3_600_000).default(15_000),
   /** Fsync each chunk before it becomes visible (survives power loss, costs latency). */
   SPOOL_FSYNC: bool.default(false),
+  /** Bearer token for /api/* (everything, stop included). Required when HOST is not loopback. At least 16 characters. */
+  ADMIN_TOKEN: z.string().min(16).regex(/^\S+$/, 'must not contain whitespace').optional(),
+  /** Second bearer token for /api/* that may list and inspect but not stop. Needs ADMIN_TOKEN. */
+  ADMIN_READ_TOKEN: z.string().min(16).regex(/^\S+$/, 'must not contain whitespace').optional(),
+  /** Ended sessions kept for GET /api/sessions and inspect (0 = forget at once). */
+  SESSION_RETAIN_COUNT: intFrom(0, 1_000_000).default(1000),
+  /** How long an ended session stays inspectable, in seconds. */
+  SESSION_RETAIN_SECONDS: intFrom(0, 7 * 24 * 3600).default(300),
 });
 
 export type EnvConfig = z.infer<typeof schema>;
@@ -92,6 +101,10 @@ export interface Config {
   readonly maxSessionsPerClient: number;
   readonly maxMessagesPerSecond: number;
   readonly heartbeatIntervalMs: number;
+  /** Tokens of the REST control plane; `admin` undefined means /api/* is open (loopback only). */
+  readonly tokens: { readonly admin: string | undefined; readonly read: string | undefined };
+  readonly sessionRetainCount: number;
+  readonly sessionRetainMs: number;
 }
 
 export class ConfigError extends Error {
@@ -115,7 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const name = String(i.path[0] ?? '?');
-      return `${name}=${JSON.stringify(picked[name] ?? '')}: ${i.message}`;
+      // Never echo a secret into logs.
+      const shown = name.endsWith('_TOKEN') ? '[redacted]' : JSON.stringify(picked[name] ?? '');
+      return `${name}=${shown}: ${i.message}`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
@@ -124,6 +139,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (minThreads > e.POOL_MAX_THREADS) {
     throw new ConfigError(
       `invalid configuration: POOL_MIN_THREADS=${e.POOL_MIN_THREADS} is above POOL_MAX_THREADS=${e.POOL_MAX_THREADS}`,
+    );
+  }
+  if (e.ADMIN_READ_TOKEN !== undefined && e.ADMIN_TOKEN === undefined) {
+    throw new ConfigError('invalid configuration: ADMIN_READ_TOKEN is set but ADMIN_TOKEN is not; set ADMIN_TOKEN too');
+  }
+  if (e.ADMIN_READ_TOKEN !== undefined && e.ADMIN_READ_TOKEN === e.ADMIN_TOKEN) {
+    throw new ConfigError('invalid configuration: ADMIN_READ_TOKEN must differ from ADMIN_TOKEN');
+  }
+  if (e.ADMIN_TOKEN === undefined && !isLoopback(e.HOST)) {
+    throw new ConfigError(
+      `refusing to start: HOST=${JSON.stringify(e.HOST)} is not a loopback address and ADMIN_TOKEN is not set, so /api/* would be open to the network; set ADMIN_TOKEN (and optionally ADMIN_READ_TOKEN) or bind HOST=127.0.0.1`,
     );
   }
   return deepFreeze({
@@ -152,7 +178,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
     maxMessagesPerSecond: e.MAX_MESSAGES_PER_SECOND,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
+    sessionRetainCount: e.SESSION_RETAIN_COUNT,
+    sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
   });
+}
+
+/** True for `localhost` and addresses in 127.0.0.0/8 or ::1 (also IPv4-mapped). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  if (net.isIPv4(v4)) return v4.startsWith('127.');
+  return net.isIPv6(h) && (h === '::1' || h === '0:0:0:0:0:0:0:1');
 }
 
 function deepFreeze<T>(value: T): T {

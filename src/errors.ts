@@ -26,8 +26,17 @@ export const ERRORS = {
   SHUTTING_DOWN: { status: 503, title: 'The service is shutting down', wsClose: 1001 },
   PIPELINE_FAILED: { status: 500, title: 'The pipeline failed', wsClose: 1011 },
   SESSION_NOT_FOUND: { status: 404, title: 'No such session' },
-  NOT_FOUND: { status: 404, title: 'Not found' },
-  UNAUTHORIZED: { status: 401, title: 'Missing or wrong token' },
+  // REST control plane (src/routes): request problems found by the OpenAPI validator or the auth check.
+  VALIDATION: { status: 400, title: 'The request does not match openapi.yaml' },
+  UNAUTHORIZED: { status: 401, title: 'A valid bearer token is required' },
+  FORBIDDEN: { status: 403, title: 'This token may not do that' },
+  NOT_FOUND: { status: 404, title: 'No such resource' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  NOT_READY: { status: 503, title: 'The service is not ready' },
+  // WebSocket door and connection limits (src/ws).
   FORBIDDEN_ORIGIN: { status: 403, title: 'Origin not allowed' },
   TOO_MANY_CLIENT_SESSIONS: { status: 503, title: 'Too many sessions from this client address' },
   MESSAGE_TOO_BIG: { status: 413, title: 'Message too big', wsClose: 1009 },
@@ -56,16 +65,13 @@ export function tandemError(code: ErrorCode, message: string, cause?: unknown): 
   return new TandemError(code, message, cause === undefined ? undefined : { cause });
 }
 
-/** RFC 9457 problem details for an error; never carries a stack. */
-export function toProblem(err: TandemError, instance?: string): Record<string, unknown> {
-  return {
-    type: `urn:tandem:error:${err.code}`,
-    title: ERRORS[err.code].title,
-    status: err.status,
-    code: err.code,
-    detail: err.message,
-    ...(instance ? { instance } : {}),
-  };
+/**
+ * RFC 9457 problem details: the one builder of the body every HTTP error carries (REST
+ * responses and refused WebSocket upgrades alike). Never carries a stack.
+ */
+export function problemBody(code: ErrorCode, detail: string, instance?: string, extra: Record<string, unknown> = {}) {
+  const { status, title } = ERRORS[code];
+  return { type: `urn:tandem:problem:${code}`, title, status, code, detail, ...(instance ? { instance } : {}), ...extra };
 }
 
 /** The message of anything thrown, without a stack. */

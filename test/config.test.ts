@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, isLoopback, loadConfig } from '../src/config.js';
 
 const main = fileURLToPath(new URL('../src/main.js', import.meta.url));
 
@@ -34,5 +34,42 @@ describe('configuration', () => {
     const r = spawnSync(process.execPath, [main], { env: { ...process.env, PORT: 'eighty' }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /PORT="eighty"/);
+  });
+});
+
+const TOKEN = 'a-long-enough-admin-token';
+
+describe('config: control-plane tokens', () => {
+  it('refuses a non-loopback HOST without ADMIN_TOKEN, naming both variables', () => {
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'example.internal']) {
+      assert.throws(
+        () => loadConfig({ HOST: host }),
+        (err: unknown) => err instanceof ConfigError && /HOST=.*not a loopback.*ADMIN_TOKEN/.test(err.message),
+        host,
+      );
+    }
+  });
+
+  it('starts on loopback without a token, and anywhere with one', () => {
+    for (const host of ['127.0.0.1', 'localhost', '::1', '[::1]', '127.0.0.2']) assert.equal(loadConfig({ HOST: host }).tokens.admin, undefined);
+    const c = loadConfig({ HOST: '0.0.0.0', ADMIN_TOKEN: TOKEN });
+    assert.equal(c.tokens.admin, TOKEN);
+    assert.equal(isLoopback('0.0.0.0'), false);
+  });
+
+  it('refuses a read-only token alone, one equal to the admin token, and short tokens without echoing them', () => {
+    assert.throws(() => loadConfig({ ADMIN_READ_TOKEN: TOKEN }), /ADMIN_READ_TOKEN is set but ADMIN_TOKEN is not/);
+    assert.throws(() => loadConfig({ ADMIN_TOKEN: TOKEN, ADMIN_READ_TOKEN: TOKEN }), /must differ/);
+    assert.throws(
+      () => loadConfig({ ADMIN_TOKEN: 'hunter2' }),
+      (err: unknown) => err instanceof ConfigError && /ADMIN_TOKEN=\[redacted\]/.test(err.message) && !err.message.includes('hunter2'),
+    );
+  });
+
+  it('reads the retention of ended sessions', () => {
+    const c = loadConfig({ SESSION_RETAIN_COUNT: '7', SESSION_RETAIN_SECONDS: '2' });
+    assert.equal(c.sessionRetainCount, 7);
+    assert.equal(c.sessionRetainMs, 2000);
+    assert.throws(() => loadConfig({ SESSION_RETAIN_COUNT: '-1' }), /SESSION_RETAIN_COUNT/);
   });
 });

@@ -6,13 +6,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
  */
 export function tokenMatches(presented: string | undefined, expected: string): boolean {
   if (presented === undefined) return false;
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(tokenDigest(presented), tokenDigest(expected));
+}
+
+/** SHA-256 of a token: equal-length inputs for timingSafeEqual. */
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
 }
 
 /** The token of an `Authorization: Bearer <token>` header, if any. */
 export function bearerToken(header: string | undefined): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? '');
   return m?.[1];
 }

@@ -18,6 +18,10 @@ export interface RegistryOptions {
   consumerBatchMax: number;
   stopGraceMs: number;
   spoolFsync: boolean;
+  /** Ended sessions kept for inspection (SESSION_RETAIN_COUNT; 0 = none). */
+  retainEndedCount: number;
+  /** How long an ended session is kept for inspection, in ms (SESSION_RETAIN_SECONDS). */
+  retainEndedMs: number;
 }
 
 export interface StartRequest {
@@ -39,6 +43,8 @@ type RegistryState = 'RUNNING' | 'CLOSING';
 export class SessionRegistry {
   readonly #opts: RegistryOptions;
   readonly #live = new Map<string, Session>();
+  /** Ended sessions still inspectable, oldest end first; bounded by count and age. */
+  readonly #ended = new Map<string, Session>();
   #state: RegistryState = 'RUNNING';
   /** Loop-shaped sides reserved by live sessions (one loop-pool thread each). */
   #loopSides = 0;
@@ -102,21 +108,58 @@ export class SessionRegistry {
     return session;
   }
 
-  /** Wraps the caller's sink so the registry forgets a session the moment it ends. */
+  /**
+   * Wraps the caller's sink so the registry moves a session from live to ended the moment it
+   * ends. The wrapper lets go of the caller's sink then, so a retained session does not keep
+   * its closed connection alive.
+   */
   #sinkFor(sink: SessionSink, loops: number): SessionSink {
+    let target: SessionSink | null = sink;
     return {
-      result: (s, r) => sink.result(s, r),
-      failed: (s, e) => sink.failed(s, e),
+      result: (s, r) => target?.result(s, r),
+      failed: (s, e) => target?.failed(s, e),
       ended: (s, summary) => {
         this.#live.delete(s.id);
         this.#loopSides -= loops;
-        sink.ended(s, summary);
+        this.#retain(s);
+        const t = target;
+        target = null;
+        t?.ended(s, summary);
       },
     };
   }
 
+  #retain(session: Session): void {
+    if (this.#opts.retainEndedCount === 0) return;
+    this.#ended.set(session.id, session);
+    this.#prune();
+  }
+
+  /** Forgets ended sessions beyond the count or older than the age limit (checked on access: no timer). */
+  #prune(now = Date.now()): void {
+    for (const [id, s] of this.#ended) {
+      const tooMany = this.#ended.size > this.#opts.retainEndedCount;
+      const tooOld = now - (s.endedAt ?? now) > this.#opts.retainEndedMs;
+      if (!tooMany && !tooOld) break;
+      this.#ended.delete(id);
+    }
+  }
+
+  /** A live session. */
   get(id: string): Session | undefined {
     return this.#live.get(id);
+  }
+
+  /** A live session, or an ended one that is still retained. */
+  find(id: string): Session | undefined {
+    this.#prune();
+    return this.#live.get(id) ?? this.#ended.get(id);
+  }
+
+  /** Live sessions and the retained ended ones, in no particular order. */
+  inspectable(): Session[] {
+    this.#prune();
+    return [...this.#live.values(), ...this.#ended.values()];
   }
 
   list(): Session[] {

@@ -288,8 +288,10 @@ export class Session implements SideHost {
   /** Live view of one side for inspect: the thread it is on and how long its current step has run. */
   sideInfo(side: SideName) {
     const s = side === 'producer' ? this.producer : this.consumer;
-    const threadId = Atomics.load(this.flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD);
-    const startedAt = this.flags.floats[STARTED_AT[side]] ?? 0;
+    // A thread terminated mid-step never clears its slots: once ended, a side holds no thread.
+    const ended = this.endedAt !== null;
+    const threadId = ended ? 0 : Atomics.load(this.flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD);
+    const startedAt = ended ? 0 : (this.flags.floats[STARTED_AT[side]] ?? 0);
     return {
       shape: s.shape,
       state: s.state,

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config.js';
-import { tandemError, toProblem, type TandemError } from '../errors.js';
+import { problemBody, tandemError, type TandemError } from '../errors.js';
 import { bearerToken, tokenMatches } from '../auth/token.js';
 
 /** Subprotocol the server selects; browsers offer it together with `bearer.<token>`. */
@@ -38,7 +38,7 @@ export class Door {
     const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
     if (refusal.status === 503) headers['Retry-After'] = '5';
     if (refusal.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="tandem"';
-    done(false, refusal.status, JSON.stringify(toProblem(refusal, pathOf(info.req))), headers);
+    done(false, refusal.status, JSON.stringify(problemBody(refusal.code, refusal.message, pathOf(info.req))), headers);
   };
 
   /** The `handleProtocols` hook: select `tandem` when offered (never echo a token back). */

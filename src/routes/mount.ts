@@ -1,0 +1,52 @@
+import type { Application } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import type { Logger } from 'pino';
+import type { AppState } from '../app.js';
+import type { PipelineCatalog } from '../pipelines/catalog.js';
+import type { WorkerPool } from '../pool/worker-pool.js';
+import type { SessionRegistry } from '../sessions/registry.js';
+import { bearerAuth, type Tokens } from './auth.js';
+import { docsRoutes } from './docs.js';
+import { healthRoutes } from './health.js';
+import { pipelineRoutes } from './pipelines.js';
+import { poolRoutes } from './pool.js';
+import { problemHandler } from './problem.js';
+import { sessionRoutes } from './sessions.js';
+import { loadOpenApi } from './spec.js';
+
+export interface RouteDeps {
+  sessions: SessionRegistry;
+  pool: WorkerPool;
+  catalog: PipelineCatalog;
+  tokens: Tokens;
+  logger: Logger;
+  state: () => AppState;
+}
+
+/** Only /api/* is validated (and guarded) by openapi.yaml at run time; probes and docs take no input. */
+const API_PREFIX = '/api/';
+
+/**
+ * Mounts the REST control plane: probes and docs (open), then /api/* behind the OpenAPI
+ * validator (request shape and bearer tokens, both from openapi.yaml), then the one error handler.
+ */
+export function mountRoutes(app: Application, deps: RouteDeps): void {
+  const spec = loadOpenApi();
+  app.use(healthRoutes(deps));
+  app.use(docsRoutes(spec));
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: structuredClone(spec.document) as unknown as Parameters<typeof OpenApiValidator.middleware>[0]['apiSpec'],
+      validateApiSpec: true,
+      validateRequests: { allowUnknownQueryParameters: false },
+      validateResponses: false,
+      // Without ADMIN_TOKEN (loopback only, enforced by loadConfig) the API is open.
+      validateSecurity: deps.tokens.admin === undefined ? false : { handlers: { bearerAuth: bearerAuth(deps.tokens) } },
+      ignorePaths: (path: string) => !path.startsWith(API_PREFIX),
+    }),
+  );
+  app.use(sessionRoutes(deps));
+  app.use(poolRoutes(deps));
+  app.use(pipelineRoutes(deps));
+  app.use(problemHandler(deps.logger));
+}

@@ -1,0 +1,47 @@
+import { Router } from 'express';
+import type { components } from '../generated/openapi.js';
+import type { WorkerPool } from '../pool/worker-pool.js';
+
+type Schemas = components['schemas'];
+
+/** The parts of a Piscina 5 histogram summary we report (its values are in ms). */
+interface HistogramSummary {
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** GET /api/pool: threads, queue and timings of the step pool (threads of both pools). */
+export function poolRoutes({ pool }: { pool: WorkerPool }): Router {
+  const router = Router();
+  router.get('/api/pool', (_req, res) => {
+    const stats = pool.stats();
+    const histogram = pool.histogram('step');
+    const body: Schemas['Pool'] = {
+      threads: { total: stats.threads, busy: stats.busy, idle: stats.idle, heldByLoops: stats.loopThreads },
+      queueDepth: stats.queueDepth,
+      utilization: finite(stats.utilization) ?? 0,
+      tasksCompleted: stats.completed,
+      waitTimeMs: timing(histogram.waitTime),
+      runTimeMs: timing(histogram.runTime),
+      minThreads: stats.minThreads,
+      maxThreads: stats.maxThreads,
+      loopMaxThreads: stats.loopMaxThreads,
+    };
+    res.json(body);
+  });
+  return router;
+}
+
+/** Before the first task Node's histogram reports NaN means and absurd extremes: report nulls. */
+function timing(h: HistogramSummary): Schemas['TimingSummary'] {
+  const empty = !(h.max > 0) || !Number.isFinite(h.mean);
+  if (empty) return { mean: null, p50: null, p90: null, p99: null, max: null };
+  return { mean: finite(h.mean), p50: finite(h.p50), p90: finite(h.p90), p99: finite(h.p99), max: finite(h.max) };
+}
+
+function finite(n: number): number | null {
+  return Number.isFinite(n) && n >= 0 ? n : null;
+}

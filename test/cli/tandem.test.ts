@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { assertServerMessage, TestClient } from '../helpers/client.js';
+import { assertResponseMatchesSpec } from '../helpers/openapi.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/tandem.js', import.meta.url));
+const ADMIN = 'cli-admin-token-0123456789';
+const READ = 'cli-read-token-0123456789';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled CLI as an operator would, against the test server. */
+function tandem(server: TestServer, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, TANDEM_URL: server.httpUrl(''), TANDEM_TOKEN: ADMIN, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return collect(child);
+}
+
+function collect(child: ChildProcess): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('tandem CLI', () => {
+  let server: TestServer;
+  let client: TestClient;
+  let id: string;
+  before(async () => {
+    server = await startServer({ ADMIN_TOKEN: ADMIN, ADMIN_READ_TOKEN: READ });
+    client = await TestClient.open(server.wsUrl());
+    id = await client.start({ options: { intervalMs: 100 } });
+    await client.waitForTranscripts(1);
+  });
+  after(async () => {
+    client.terminate();
+    await server.close();
+  });
+
+  it('lists sessions as a table, and as the API\'s JSON with --json', async () => {
+    const human = await tandem(server, ['list']);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^ID\s+PIPELINE\s+STATE/);
+    assert.match(human.stdout, new RegExp(`${id}\\s+demo\\s+running`));
+    const json = await tandem(server, ['list', '--json', '--state', 'running']);
+    assert.equal(json.code, 0, json.stderr);
+    const body = JSON.parse(json.stdout);
+    assertResponseMatchesSpec('GET', '/api/sessions', 200, 'application/json', body);
+    assert.equal(body.items[0].id, id);
+  });
+
+  it('inspects a session', async () => {
+    const human = await tandem(server, ['inspect', id]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^id\\s+${id}$`, 'm'));
+    assert.match(human.stdout, /^producer\s+step, /m);
+    assert.match(human.stdout, /^latency\s+p50 /m);
+    const json = await tandem(server, ['inspect', id, '--json']);
+    assertResponseMatchesSpec('GET', `/api/sessions/${id}`, 200, 'application/json', JSON.parse(json.stdout));
+  });
+
+  it('shows the pool and the pipelines', async () => {
+    const pool = await tandem(server, ['pool']);
+    assert.equal(pool.code, 0, pool.stderr);
+    assert.match(pool.stdout, /^threads\s+\d+ \(\d+ busy, \d+ idle, \d+ held by loops\)$/m);
+    const poolJson = await tandem(server, ['pool', '--json']);
+    assertResponseMatchesSpec('GET', '/api/pool', 200, 'application/json', JSON.parse(poolJson.stdout));
+    const pipelines = await tandem(server, ['pipelines']);
+    assert.equal(pipelines.code, 0, pipelines.stderr);
+    assert.match(pipelines.stdout, /^demo \*\s+step\s+step\s+intervalMs/m);
+  });
+
+  it('reports the server\'s refusals and bad usage with exit codes 1 and 2', async () => {
+    const noToken = await tandem(server, ['list'], { TANDEM_TOKEN: '' });
+    assert.equal(noToken.code, 1);
+    assert.match(noToken.stderr, /401 UNAUTHORIZED/);
+    const readOnly = await tandem(server, ['stop', id], { TANDEM_TOKEN: READ });
+    assert.equal(readOnly.code, 1);
+    assert.match(readOnly.stderr, /403 FORBIDDEN/);
+    const missing = await tandem(server, ['inspect', '0b8d5c7e-1f2a-4c3b-9d4e-5f6a7b8c9d0e']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /404 SESSION_NOT_FOUND/);
+    const usage = await tandem(server, ['stop']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /exactly one session id/);
+    const unknown = await tandem(server, ['list', '--colour']);
+    assert.equal(unknown.code, 2);
+    const unreachable = await tandem(server, ['pool', '--server', 'http://127.0.0.1:9']);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach/);
+  });
+
+  it('stops a session with --timeout; its client gets stopped with reason admin', async () => {
+    const other = await TestClient.open(server.wsUrl());
+    const otherId = await other.start({ options: { intervalMs: 100 } });
+    const run = await tandem(server, ['stop', otherId, '--timeout', '3']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`^session ${otherId} ended: reason admin, \\d+ results delivered`));
+    const stopped = await other.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'admin');
+    await other.waitClose();
+  });
+
+  it('streams results as JSON lines until Ctrl-C, which stops the session', async () => {
+    const child = spawn(process.execPath, [CLI, 'stream', '--pipeline', 'demo', '--options', '{"intervalMs":50}'], {
+      env: { ...process.env, TANDEM_URL: server.httpUrl('') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const done = collect(child);
+    let lines = 0;
+    await new Promise<void>((resolve, reject) => {
+      let buffered = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        lines = buffered.split('\n').length - 1;
+        if (lines >= 3) resolve();
+      });
+      child.on('close', () => reject(new Error('stream exited before printing 3 results')));
+    });
+    child.kill('SIGINT');
+    const run = await done;
+    assert.equal(run.code, 0, run.stderr);
+    const messages = run.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    for (const m of messages) {
+      assertServerMessage(m);
+      assert.equal(m.type, 'transcript');
+    }
+    assert.deepEqual(messages.map((m) => m.seq), messages.map((_m, i) => i + 1));
+    assert.match(run.stderr, /stopped \(reason client, \d+ results\)/);
+  });
+});
