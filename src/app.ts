@@ -75,6 +75,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     spoolFsync: config.spoolFsync,
     retainEndedCount: config.sessionRetainCount,
     retainEndedMs: config.sessionRetainMs,
+    flow: config.flow,
   });
   const registry = sessions;
 

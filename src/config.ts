@@ -61,6 +61,16 @@ const schema = z.object({
   MAX_MESSAGES_PER_SECOND: intFrom(1, 100_000).default(50),
   /** Ping period in ms; a peer that has not answered the previous ping is dropped (0 = off). */
   HEARTBEAT_INTERVAL_MS: intFrom(0, 3_600_000).default(15_000),
+  /** A client's send buffer above this many bytes pauses its results (and then its consumer). */
+  SEND_BUFFER_HIGH_BYTES: intFrom(1024).default(1024 * 1024),
+  /** Chunks waiting on disk per session before its producer is paused. */
+  SPOOL_QUOTA_CHUNKS: intFrom(1).default(10_000),
+  /** Bytes waiting on disk per session before its producer is paused. */
+  SPOOL_QUOTA_BYTES: intFrom(1024).default(256 * 1024 * 1024),
+  /** How long a session whose connection dropped waits for RESUME, ms (0 = it ends at once). */
+  RESUME_GRACE_MS: intFrom(0, 3_600_000).default(60_000),
+  /** Results kept per session after sending, to replay on RESUME. */
+  RESUME_REPLAY_RESULTS: intFrom(0, 1_000_000).default(64),
   /** Fsync each chunk before it becomes visible (survives power loss, costs latency). */
   SPOOL_FSYNC: bool.default(false),
   /** Bearer token for /api/* (everything, stop included). Required when HOST is not loopback. At least 16 characters. */
@@ -101,6 +111,13 @@ export interface Config {
   readonly maxSessionsPerClient: number;
   readonly maxMessagesPerSecond: number;
   readonly heartbeatIntervalMs: number;
+  readonly sendBufferHighBytes: number;
+  readonly flow: {
+    readonly spoolQuotaChunks: number;
+    readonly spoolQuotaBytes: number;
+    readonly resumeGraceMs: number;
+    readonly replayResults: number;
+  };
   /** Tokens of the REST control plane; `admin` undefined means /api/* is open (loopback only). */
   readonly tokens: { readonly admin: string | undefined; readonly read: string | undefined };
   readonly sessionRetainCount: number;
@@ -178,6 +195,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
     maxMessagesPerSecond: e.MAX_MESSAGES_PER_SECOND,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    sendBufferHighBytes: e.SEND_BUFFER_HIGH_BYTES,
+    flow: {
+      spoolQuotaChunks: e.SPOOL_QUOTA_CHUNKS,
+      spoolQuotaBytes: e.SPOOL_QUOTA_BYTES,
+      resumeGraceMs: e.RESUME_GRACE_MS,
+      replayResults: e.RESUME_REPLAY_RESULTS,
+    },
     tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,

@@ -36,6 +36,8 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   NOT_READY: { status: 503, title: 'The service is not ready' },
+  RESUME_FAILED: { status: 404, title: 'No resumable session with that id and secret' },
+  RESUME_GAP: { status: 409, title: 'The results to replay are no longer kept' },
   // WebSocket door and connection limits (src/ws).
   FORBIDDEN_ORIGIN: { status: 403, title: 'Origin not allowed' },
   TOO_MANY_CLIENT_SESSIONS: { status: 503, title: 'Too many sessions from this client address' },

@@ -14,6 +14,10 @@ export const FLAG = {
   PRODUCER_THREAD: 3,
   /** threadId of the worker running the consumer right now (0 = none). */
   CONSUMER_THREAD: 4,
+  /** 1 while the spool is at its quota: a loop producer's write() blocks until it is 0. */
+  PAUSE_PRODUCER: 5,
+  /** 1 while the client cannot take results: a loop consumer's next() blocks until it is 0. */
+  PAUSE_CONSUMER: 6,
 } as const;
 
 const INT_SLOTS = 8;
@@ -51,6 +55,17 @@ export function isStopRequested(flags: SessionFlags): boolean {
 export function requestStop(flags: SessionFlags): void {
   Atomics.store(flags.ints, FLAG.STOP, 1);
   for (let i = 0; i < INT_SLOTS; i++) Atomics.notify(flags.ints, i);
+}
+
+/** Sets or clears a pause slot, waking whoever waits on it when it clears. */
+export function setPaused(flags: SessionFlags, slot: typeof FLAG.PAUSE_PRODUCER | typeof FLAG.PAUSE_CONSUMER, paused: boolean): void {
+  const value = paused ? 1 : 0;
+  if (Atomics.exchange(flags.ints, slot, value) !== value && !paused) Atomics.notify(flags.ints, slot);
+}
+
+/** Blocks while `slot` is set and no stop was requested (a pool thread only). */
+export function waitWhilePaused(flags: SessionFlags, slot: typeof FLAG.PAUSE_PRODUCER | typeof FLAG.PAUSE_CONSUMER): void {
+  while (Atomics.load(flags.ints, slot) === 1 && !isStopRequested(flags)) Atomics.wait(flags.ints, slot, 1, 1000);
 }
 
 /** Epoch milliseconds with sub-millisecond precision, comparable across threads. */

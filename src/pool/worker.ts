@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { FLAG, STARTED_AT, flagsFrom, isStopRequested, nowMs, type SessionFlags } from './flags.js';
+import { FLAG, STARTED_AT, flagsFrom, isStopRequested, nowMs, waitWhilePaused, type SessionFlags } from './flags.js';
 import type {
   ChunkRecord,
   ConsumeLoopTask,
@@ -91,6 +91,9 @@ class Producer implements ProducerContext {
   }
 
   write(data: string | Uint8Array): number {
+    // A loop producer blocks here while the spool is at its quota; a step producer is simply
+    // not scheduled then, so it never blocks in a write.
+    if (this.#onWrite) waitWhilePaused(this.#flags, FLAG.PAUSE_PRODUCER);
     const seq = this.#nextSeq++;
     const tmp = tmpChunkPath(this.#task.spoolDir, seq);
     const fd = fs.openSync(tmp, 'w');
@@ -247,6 +250,8 @@ class LoopConsumerContext implements ConsumerLoopContext {
 
   next(timeoutMs?: number): Chunk | null {
     if (this.#open) this.emit(null);
+    // The client cannot take more results: leave the chunks on disk until it can.
+    waitWhilePaused(this.#flags, FLAG.PAUSE_CONSUMER);
     const ints = this.#flags.ints;
     const deadline = timeoutMs === undefined ? Infinity : nowMs() + timeoutMs;
     for (;;) {

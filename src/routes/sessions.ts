@@ -131,6 +131,8 @@ async function detail(s: Session): Promise<Schemas['SessionDetail']> {
     lag: s.lag(),
     latencyMs: { ...s.latency.percentiles(), samples: s.latency.count },
     spoolSizeBytes: await spoolSizeBytes(s.spoolDir),
+    attached: s.attached,
+    spooled: { chunks: s.spooledChunks, bytes: s.spooledBytes },
     summary: s.summary,
   };
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { tokenMatches } from '../auth/token.js';
 import type { Logger } from 'pino';
 import { tandemError } from '../errors.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { WorkerEvent } from '../pool/messages.js';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
-import { Session, type EndReason, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
+import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
 import { spoolDir } from './spool.js';
 
 export interface RegistryOptions {
@@ -22,6 +23,7 @@ export interface RegistryOptions {
   retainEndedCount: number;
   /** How long an ended session is kept for inspection, in ms (SESSION_RETAIN_SECONDS). */
   retainEndedMs: number;
+  flow: FlowLimits;
 }
 
 export interface StartRequest {
@@ -90,7 +92,9 @@ export class SessionRegistry {
       clientAddress: req.clientAddress,
       spoolDir: spoolDir(this.#opts.dataDir, id),
       pool: this.#opts.pool,
-      sink: this.#sinkFor(req.sink, loops),
+      sink: req.sink,
+      onEnded: (s) => this.#onEnded(s, loops),
+      flow: this.#opts.flow,
       observer: this.#opts.observer,
       logger: this.#opts.logger,
       batchMax: this.#opts.consumerBatchMax,
@@ -108,25 +112,26 @@ export class SessionRegistry {
     return session;
   }
 
+  /** Moves a session from live to ended the moment it ends, and frees its loop threads. */
+  #onEnded(session: Session, loops: number): void {
+    this.#live.delete(session.id);
+    this.#loopSides -= loops;
+    this.#retain(session);
+  }
+
   /**
-   * Wraps the caller's sink so the registry moves a session from live to ended the moment it
-   * ends. The wrapper lets go of the caller's sink then, so a retained session does not keep
-   * its closed connection alive.
+   * Re-attaches a running session to the connection of the client that started it (it holds
+   * the session's resume secret), replaying every result after `after`.
+   * @throws RESUME_FAILED for an unknown, ended or expired session or a wrong secret (one
+   * message for all, so ids cannot be probed); RESUME_GAP or BAD_MESSAGE from Session.attach.
    */
-  #sinkFor(sink: SessionSink, loops: number): SessionSink {
-    let target: SessionSink | null = sink;
-    return {
-      result: (s, r) => target?.result(s, r),
-      failed: (s, e) => target?.failed(s, e),
-      ended: (s, summary) => {
-        this.#live.delete(s.id);
-        this.#loopSides -= loops;
-        this.#retain(s);
-        const t = target;
-        target = null;
-        t?.ended(s, summary);
-      },
-    };
+  resume(id: string, secret: string, after: number, sink: SessionSink): Session {
+    const session = this.#live.get(id);
+    if (!session || !tokenMatches(secret, session.resumeSecret) || session.state !== 'running') {
+      throw tandemError('RESUME_FAILED', 'no resumable session with that id and secret: it ended, its RESUME_GRACE_MS window passed, or the secret is wrong; send START');
+    }
+    session.attach(sink, after);
+    return session;
   }
 
   #retain(session: Session): void {

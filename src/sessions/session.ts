@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createFlags, FLAG, STARTED_AT, isStopRequested, nowMs, requestStop } from '../pool/flags.js';
+import { createFlags, FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused } from '../pool/flags.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { ChunkRecord, ResultRecord, TaskError, TaskSession } from '../pool/messages.js';
 import type { PipelineEntry } from '../pipelines/catalog.js';
@@ -18,14 +19,23 @@ export interface DeliveredResult {
   producedAt: number;
 }
 
-/** Where a session's output goes: the WebSocket connection that owns it. */
+/**
+ * Where a session's output goes: the WebSocket connection attached to it. A session outlives a
+ * dropped connection for the resume window, so its sink can be detached and another attached.
+ */
 export interface SessionSink {
-  /** Called in chunk order, once per chunk. Returns false when the result could not be sent. */
+  /** Called in chunk order, once per chunk (again for replays after a resume). */
   result(session: Session, result: DeliveredResult): void;
+  /** False while the client's send buffer is over its threshold: results wait. */
+  writable(): boolean;
   /** The pipeline failed; called once, before `ended`. */
   failed(session: Session, error: TandemError): void;
   /** Everything of the session is released. */
   ended(session: Session, summary: SessionSummary): void;
+  /** This sink was attached by RESUME, `after` its last received seq; replays follow. */
+  resumed?(session: Session, after: number): void;
+  /** Another connection resumed the session: this one no longer receives anything. */
+  superseded?(session: Session): void;
 }
 
 /** Hooks for metrics; every method optional. Times are in ms. */
@@ -68,12 +78,30 @@ export interface SessionInit {
   spoolDir: string;
   pool: WorkerPool;
   sink: SessionSink;
+  /** Called once when the session has ended, before the sink hears of it. */
+  onEnded(session: Session): void;
   observer: SessionObserver;
   logger: Logger;
   batchMax: number;
   fsync: boolean;
   stopGraceMs: number;
+  flow: FlowLimits;
 }
+
+/** Limits of a session's flow (see config.ts for the variables and defaults). */
+export interface FlowLimits {
+  /** Chunks waiting on disk before the producer is paused. */
+  spoolQuotaChunks: number;
+  /** Bytes waiting on disk before the producer is paused. */
+  spoolQuotaBytes: number;
+  /** How long a session waits for RESUME after its connection dropped, ms (0 = ends at once). */
+  resumeGraceMs: number;
+  /** Results kept after sending, to replay on RESUME. */
+  replayResults: number;
+}
+
+/** How often a blocked client's send buffer is checked for room, ms. */
+const DRAIN_POLL_MS = 20;
 
 /**
  * One client's producer + consumer pair, from START to the moment nothing of it remains.
@@ -105,6 +133,11 @@ export class Session implements SideHost {
   consumed = 0;
   delivered = 0;
   summary: SessionSummary | null = null;
+  /** Shown once, in `started`: only its holder may RESUME this session. */
+  readonly resumeSecret = randomBytes(18).toString('base64url');
+  /** Chunks (and their bytes) on disk that the consumer has not taken yet. */
+  spooledChunks = 0;
+  spooledBytes = 0;
 
   readonly #init: SessionInit;
   readonly #task: TaskSession;
@@ -112,6 +145,11 @@ export class Session implements SideHost {
   readonly #results = new Map<number, ResultRecord>();
   #producerLastSeq: number | null = null;
   #stopping: Promise<SessionSummary> | null = null;
+  #sink: SessionSink | null;
+  /** Results sent, by seq modulo its length, for replay on RESUME. */
+  readonly #replay: Array<DeliveredResult | undefined>;
+  #detachTimer: NodeJS.Timeout | null = null;
+  #drainTimer: NodeJS.Timeout | null = null;
 
   constructor(init: SessionInit) {
     this.#init = init;
@@ -123,6 +161,8 @@ export class Session implements SideHost {
     this.clientAddress = init.clientAddress;
     this.spoolDir = init.spoolDir;
     this.pool = init.pool;
+    this.#sink = init.sink;
+    this.#replay = new Array<DeliveredResult | undefined>(Math.max(0, init.flow.replayResults));
     this.#task = {
       module: init.entry.module,
       sessionId: init.id,
@@ -160,6 +200,8 @@ export class Session implements SideHost {
       this.#chunks.set(c.seq, c);
       if (c.seq > this.produced) this.produced = c.seq;
       this.bytesProduced += c.sizeBytes;
+      this.spooledChunks++;
+      this.spooledBytes += c.sizeBytes;
       seqs.push(c.seq);
       this.#init.observer.chunkProduced?.(this, c);
     }
@@ -168,7 +210,12 @@ export class Session implements SideHost {
   }
 
   onResults(results: ResultRecord[]): void {
-    for (const r of results) this.#results.set(r.seq, r);
+    for (const r of results) {
+      this.#results.set(r.seq, r);
+      // The consumer is done with the chunk's file: it no longer counts against the quota.
+      this.spooledChunks--;
+      this.spooledBytes -= this.#chunks.get(r.seq)?.sizeBytes ?? 0;
+    }
     this.consumed += results.length;
     this.#init.observer.resultsConsumed?.(this, results);
     this.#flush();
@@ -193,7 +240,7 @@ export class Session implements SideHost {
     this.#init.logger.warn({ session: this.id, side, err: error.message }, 'pipeline failed');
     // A side that fails while the session is already stopping changes nothing but the record.
     if (this.#stopping) return;
-    this.#init.sink.failed(this, tandemError('PIPELINE_FAILED', this.error));
+    this.#sink?.failed(this, tandemError('PIPELINE_FAILED', this.error));
     void this.stop('failed');
   }
 
@@ -206,10 +253,14 @@ export class Session implements SideHost {
     this.onResults([result]);
   }
 
-  /** Sends every result whose chunk and result are both known, strictly in seq order. */
+  /**
+   * Sends every result whose chunk and result are both known, strictly in seq order, for as long
+   * as a client is attached and its send buffer has room; then decides who may run.
+   */
   #flush(): void {
     if (this.endedAt !== null) return;
-    for (;;) {
+    const sink = this.#sink;
+    while (sink?.writable()) {
       const seq = this.delivered + 1;
       const chunk = this.#chunks.get(seq);
       const result = this.#results.get(seq);
@@ -217,12 +268,106 @@ export class Session implements SideHost {
       this.#chunks.delete(seq);
       this.#results.delete(seq);
       this.delivered = seq;
-      this.#init.sink.result(this, { seq, data: result.data, producedAt: chunk.producedAt });
+      const delivered = { seq, data: result.data, producedAt: chunk.producedAt };
+      if (this.#replay.length > 0) this.#replay[seq % this.#replay.length] = delivered;
+      sink.result(this, delivered);
       const latencyMs = nowMs() - chunk.producedAt;
       this.latency.record(latencyMs);
       this.#init.observer.resultDelivered?.(this, latencyMs, result.takenAt - chunk.producedAt);
     }
+    this.#regulate();
     this.#checkComplete();
+  }
+
+  // ---- flow control ----
+
+  producerMayRun(): boolean {
+    const q = this.#init.flow;
+    return this.spooledChunks < q.spoolQuotaChunks && this.spooledBytes < q.spoolQuotaBytes;
+  }
+
+  consumerMayRun(): boolean {
+    return this.#sink !== null && this.#sink.writable();
+  }
+
+  /**
+   * Pauses or resumes each side from the facts: a client that cannot take results pauses the
+   * consumer (chunks wait on disk); a spool at its quota pauses the producer. Nothing is dropped.
+   */
+  #regulate(): void {
+    if (this.state !== 'running') return;
+    const producerOk = this.producerMayRun();
+    const consumerOk = this.consumerMayRun();
+    setPaused(this.flags, FLAG.PAUSE_PRODUCER, !producerOk);
+    setPaused(this.flags, FLAG.PAUSE_CONSUMER, !consumerOk);
+    if (producerOk) this.producer.resume();
+    if (consumerOk) this.consumer.resume();
+    // An attached client with a full send buffer: look again shortly (ws has no 'drain' event).
+    const blocked = this.#sink !== null && !consumerOk;
+    if (blocked && !this.#drainTimer) {
+      this.#drainTimer = setInterval(() => {
+        if (this.#sink?.writable() ?? true) {
+          clearInterval(this.#drainTimer!);
+          this.#drainTimer = null;
+          this.#flush();
+        }
+      }, DRAIN_POLL_MS);
+    }
+  }
+
+  // ---- connection changes ----
+
+  /** Whether a client is attached right now (false during the resume window). */
+  get attached(): boolean {
+    return this.#sink !== null;
+  }
+
+  /**
+   * The client's connection dropped without STOP: keep running for the resume window (results
+   * wait, chunks spool up to the quota), then end with reason `disconnect`.
+   */
+  detach(sink: SessionSink): void {
+    if (this.#sink !== sink || this.#stopping) return;
+    this.#sink = null;
+    const graceMs = this.#init.flow.resumeGraceMs;
+    if (graceMs <= 0) {
+      void this.stop('disconnect');
+      return;
+    }
+    this.#detachTimer = setTimeout(() => void this.stop('disconnect'), graceMs);
+    this.#regulate();
+  }
+
+  /**
+   * Attaches a resuming client that last received `after`: it is told `resumed`, then gets every
+   * later result exactly once, in order. A connection still attached is superseded.
+   * @throws RESUME_GAP when results after `after` are no longer kept; BAD_MESSAGE when `after`
+   * is beyond what was sent.
+   */
+  attach(sink: SessionSink, after: number): void {
+    if (this.#stopping || this.state !== 'running') throw tandemError('RESUME_FAILED', 'the session is no longer running');
+    if (after > this.delivered) {
+      throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${this.delivered} results were sent`);
+    }
+    const replay: DeliveredResult[] = [];
+    for (let seq = after + 1; seq <= this.delivered; seq++) {
+      const r = this.#replay.length > 0 ? this.#replay[seq % this.#replay.length] : undefined;
+      if (r?.seq !== seq) {
+        throw tandemError(
+          'RESUME_GAP',
+          `results after ${after} are no longer kept (the last ${this.#replay.length} are: RESUME_REPLAY_RESULTS); start a new session`,
+        );
+      }
+      replay.push(r);
+    }
+    if (this.#detachTimer) clearTimeout(this.#detachTimer);
+    this.#detachTimer = null;
+    const previous = this.#sink;
+    this.#sink = sink;
+    previous?.superseded?.(this);
+    sink.resumed?.(this, after);
+    for (const r of replay) sink.result(this, r);
+    this.#flush();
   }
 
   #checkComplete(consumerReturned = false): void {
@@ -247,6 +392,9 @@ export class Session implements SideHost {
     const began = nowMs();
     this.endReason = reason;
     this.state = 'stopping';
+    if (this.#detachTimer) clearTimeout(this.#detachTimer);
+    if (this.#drainTimer) clearInterval(this.#drainTimer);
+    this.#detachTimer = this.#drainTimer = null;
     requestStop(this.flags);
     this.producer.halt();
     this.consumer.halt();
@@ -277,7 +425,12 @@ export class Session implements SideHost {
     this.summary = summary;
     this.#init.logger.info({ session: this.id, reason, delivered: this.delivered, forced }, 'session ended');
     this.#init.observer.sessionEnded?.(this, summary);
-    this.#init.sink.ended(this, summary);
+    this.#init.onEnded(this);
+    // Let go of the connection: an ended session may be kept for inspection a while.
+    const sink = this.#sink;
+    this.#sink = null;
+    this.#replay.fill(undefined);
+    sink?.ended(this, summary);
     return summary;
   }
 
@@ -292,9 +445,11 @@ export class Session implements SideHost {
     const ended = this.endedAt !== null;
     const threadId = ended ? 0 : Atomics.load(this.flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD);
     const startedAt = ended ? 0 : (this.flags.floats[STARTED_AT[side]] ?? 0);
+    const pauseSlot = side === 'producer' ? FLAG.PAUSE_PRODUCER : FLAG.PAUSE_CONSUMER;
+    const loopPaused = !ended && s.shape === 'loop' && Atomics.load(this.flags.ints, pauseSlot) === 1;
     return {
       shape: s.shape,
-      state: s.state,
+      state: loopPaused ? ('paused' as const) : s.state,
       threadId: threadId || null,
       steps: s.steps,
       currentStepSeconds: startedAt > 0 ? (nowMs() - startedAt) / 1000 : null,

@@ -17,7 +17,7 @@ import type {
 import { nowMs } from '../pool/flags.js';
 
 export type SideName = 'producer' | 'consumer';
-export type SideState = 'idle' | 'running' | 'waiting' | 'done' | 'stopped' | 'failed';
+export type SideState = 'idle' | 'running' | 'waiting' | 'paused' | 'done' | 'stopped' | 'failed';
 
 /** What a side needs from its session. */
 export interface SideHost {
@@ -32,6 +32,10 @@ export interface SideHost {
   onSideError(side: SideName, error: TaskError): void;
   /** A task of this side returned: how long it waited for a thread and ran on it, in ms. */
   onTaskTimed(side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void;
+  /** False while the spool is at its quota: the producer must not write. */
+  producerMayRun(): boolean;
+  /** False while the client cannot take results: the consumer must not run. */
+  consumerMayRun(): boolean;
 }
 
 export abstract class Side {
@@ -52,6 +56,9 @@ export abstract class Side {
   }
 
   abstract start(): void;
+
+  /** Called when whatever paused this side has cleared (step sides run again; loops use flags). */
+  resume(): void {}
 
   protected get signal(): AbortSignal {
     return this.#abort.signal;
@@ -142,8 +149,15 @@ export class StepProducer extends Side {
     this.#run();
   }
 
+  #paused = false;
+
   #run = (): void => {
     if (this.halted) return;
+    if (!this.host.producerMayRun()) {
+      this.#paused = true;
+      this.state = 'paused';
+      return;
+    }
     const task = { ...this.host.task(), kind: 'produce-step' as const, state: this.#state, nextSeq: this.#nextSeq };
     this.track(this.host.pool.runStep(task, this.signal) as Promise<ProduceStepResult>, (r) => {
       if (r.skipped) return;
@@ -162,6 +176,12 @@ export class StepProducer extends Side {
       }
     });
   };
+
+  override resume(): void {
+    if (!this.#paused || this.halted) return;
+    this.#paused = false;
+    this.#run();
+  }
 }
 
 export class StepConsumer extends Side {
@@ -186,8 +206,16 @@ export class StepConsumer extends Side {
     this.#kick();
   }
 
+  override resume(): void {
+    this.#kick();
+  }
+
   #kick(): void {
     if (this.busy || this.halted || this.#queue.length === 0) return;
+    if (!this.host.consumerMayRun()) {
+      this.state = 'paused';
+      return;
+    }
     const seqs = this.#queue.splice(0, this.#batchMax);
     const task = { ...this.host.task(), kind: 'consume-step' as const, state: this.#state, seqs };
     this.track(this.host.pool.runStep(task, this.signal) as Promise<ConsumeStepResult>, (r) => {

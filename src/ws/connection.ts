@@ -8,12 +8,27 @@ import { RateLimit } from './rate-limit.js';
 import {
   CLOSE_CODE,
   errorMessage,
+  resumedMessage,
   startedMessage,
   stoppedMessage,
   transcriptMessage,
   type Protocol,
+  type ResumeCommand,
   type StartCommand,
 } from './protocol.js';
+
+/** Per-connection limits (config.ts). */
+export interface ConnectionLimits {
+  /** Client frames a second before the connection is closed 1008. */
+  maxMessagesPerSecond: number;
+  /** Send-buffer bytes above which results wait (the client is slow). */
+  sendBufferHighBytes: number;
+}
+
+/** Close code for a connection whose session was resumed on another one. */
+export const CLOSE_SUPERSEDED = 4001;
+/** No close frame: the peer vanished (or the heartbeat dropped it). Such a session may be resumed. */
+const CLOSE_ABNORMAL = 1006;
 
 /** Hooks for metrics; every method optional. */
 export interface ConnectionObserver {
@@ -46,15 +61,16 @@ export class Connection implements SessionSink {
   /** STOP arrived while START was still being admitted. */
   #stopPending = false;
   readonly #rate: RateLimit;
+  readonly #sendBufferHighBytes: number;
 
-  /** @param maxMessagesPerSecond client frames a second before the connection is closed 1008. */
-  constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, maxMessagesPerSecond: number) {
+  constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
     this.#deps = deps;
-    this.#rate = new RateLimit(maxMessagesPerSecond);
+    this.#rate = new RateLimit(limits.maxMessagesPerSecond);
+    this.#sendBufferHighBytes = limits.sendBufferHighBytes;
     this.#clientAddress = req.socket.remoteAddress ?? null;
     ws.on('message', (data) => this.#onMessage(data));
-    ws.on('close', () => this.#onClose());
+    ws.on('close', (code) => this.#onClose(code));
     ws.on('error', (err) => deps.logger.debug({ err: describeError(err) }, 'socket error'));
   }
 
@@ -76,6 +92,7 @@ export class Connection implements SessionSink {
       return this.#sendError(err);
     }
     if (command.command === 'START') void this.#start(command);
+    else if (command.command === 'RESUME') this.#resume(command);
     else this.#stop();
   }
 
@@ -99,7 +116,7 @@ export class Connection implements SessionSink {
         return;
       }
       this.#state = 'STARTED';
-      this.#send(startedMessage(session.id, session.entry.name));
+      this.#send(startedMessage(session.id, session.entry.name, session.resumeSecret));
       if (this.#stopPending) void session.stop('client');
     } catch (err) {
       if (this.#isClosed()) return;
@@ -107,6 +124,19 @@ export class Connection implements SessionSink {
       this.#sendError(err);
       if (this.#stopPending) return this.#stop();
       if (err instanceof TandemError && err.wsClose) this.#ws.close(err.wsClose, err.code);
+    }
+  }
+
+  #resume(cmd: ResumeCommand): void {
+    if (this.#state !== 'IDLE') {
+      return this.#sendError(tandemError('ALREADY_STARTED', 'RESUME must be the first command on a new connection'));
+    }
+    try {
+      // Replays are sent from inside resume(): `resumed()` below goes out first.
+      this.#session = this.#deps.sessions.resume(cmd.session, cmd.resume, cmd.after, this);
+      this.#state = 'STARTED';
+    } catch (err) {
+      this.#sendError(err);
     }
   }
 
@@ -123,13 +153,30 @@ export class Connection implements SessionSink {
     else if (this.#state === 'STARTING') this.#stopPending = true;
   }
 
-  #onClose(): void {
+  #onClose(code: number): void {
     const wasOpen = this.#state !== 'CLOSED';
     this.#state = 'CLOSED';
-    if (wasOpen && this.#session) void this.#session.stop('disconnect');
+    if (!wasOpen || !this.#session) return;
+    // A close frame means the client left on purpose; none means it vanished and may RESUME.
+    if (code === CLOSE_ABNORMAL) this.#session.detach(this);
+    else void this.#session.stop('disconnect');
   }
 
   // ---- SessionSink ----
+
+  writable(): boolean {
+    return this.#ws.readyState === this.#ws.OPEN && this.#ws.bufferedAmount < this.#sendBufferHighBytes;
+  }
+
+  resumed(session: Session, after: number): void {
+    this.#send(resumedMessage(session.id, session.entry.name, after));
+  }
+
+  superseded(): void {
+    this.#session = null;
+    this.#state = 'CLOSED';
+    this.#ws.close(CLOSE_SUPERSEDED, 'resumed on another connection');
+  }
 
   result(session: Session, r: { seq: number; data: unknown; producedAt: number }): void {
     this.#send(transcriptMessage(session.id, r.seq, r.data, r.producedAt));

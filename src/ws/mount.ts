@@ -43,7 +43,10 @@ export function mountWebSocket(
   for (const path of WS_PATHS) {
     instance.app.ws(path, (ws, req) => {
       door.track(req, (fn) => ws.once('close', fn));
-      new Connection(ws, req, deps, config.maxMessagesPerSecond);
+      new Connection(ws, req, deps, {
+        maxMessagesPerSecond: config.maxMessagesPerSecond,
+        sendBufferHighBytes: config.sendBufferHighBytes,
+      });
     });
   }
   const wss = instance.getWss();

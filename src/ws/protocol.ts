@@ -21,10 +21,19 @@ export interface StopCommand {
   command: 'STOP';
 }
 
-export type ClientCommand = StartCommand | StopCommand;
+export interface ResumeCommand {
+  command: 'RESUME';
+  session: string;
+  /** The secret `started` gave the client. */
+  resume: string;
+  /** Seq of the last result the client received (0: none). */
+  after: number;
+}
+
+export type ClientCommand = StartCommand | StopCommand | ResumeCommand;
 
 const specFile = fileURLToPath(new URL('../../../asyncapi.yaml', import.meta.url));
-const COMMAND_SCHEMAS: Record<string, string> = { START: 'Start', STOP: 'Stop' };
+const COMMAND_SCHEMAS: Record<string, string> = { START: 'Start', STOP: 'Stop', RESUME: 'Resume' };
 
 export interface Protocol {
   /** Parses one client frame; throws a coded error naming what is wrong. */
@@ -67,8 +76,12 @@ export function loadProtocol(): Protocol {
 
 // ---- server → client ----
 
-export function startedMessage(session: string, pipeline: string): string {
-  return JSON.stringify({ type: 'started', session, pipeline });
+export function startedMessage(session: string, pipeline: string, resume: string): string {
+  return JSON.stringify({ type: 'started', session, pipeline, resume });
+}
+
+export function resumedMessage(session: string, pipeline: string, after: number): string {
+  return JSON.stringify({ type: 'resumed', session, pipeline, after });
 }
 
 export function transcriptMessage(session: string, seq: number, data: unknown, producedAt: number): string {

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 const specFile = fileURLToPath(new URL('../../../asyncapi.yaml', import.meta.url));
 const SERVER_MESSAGES: Record<string, string> = {
   started: 'Started',
+  resumed: 'Resumed',
   transcript: 'Transcript',
   error: 'Error',
   stopped: 'Stopped',
@@ -32,7 +33,7 @@ export function assertServerMessage(msg: unknown): void {
 
 // The fields every server message may carry; tests narrow on `type`.
 export interface ServerMessage {
-  type: 'started' | 'transcript' | 'error' | 'stopped';
+  type: 'started' | 'resumed' | 'transcript' | 'error' | 'stopped';
   session?: string | null;
   pipeline?: string;
   seq?: number;
@@ -42,6 +43,8 @@ export interface ServerMessage {
   code?: string;
   message?: string;
   reason?: string;
+  resume?: string;
+  after?: number;
   chunks?: number;
   receivedAt: number;
 }

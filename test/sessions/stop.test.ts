@@ -10,7 +10,8 @@ describe('stopping a session', () => {
   let baselineFds: number;
   const fdCount = () => fs.readdirSync('/proc/self/fd').length;
   before(async () => {
-    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '500', POOL_IDLE_TIMEOUT_MS: '200' });
+    // RESUME_GRACE_MS=0: a dropped connection ends its session at once (test/ws/resume.test.ts covers the window).
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '500', POOL_IDLE_TIMEOUT_MS: '200', RESUME_GRACE_MS: '0' });
     baselineThreads = threadCount();
     baselineFds = fdCount();
   });

@@ -108,7 +108,7 @@ describe('at the door: checks before the upgrade', () => {
 describe('on an open connection', () => {
   let server: TestServer;
   before(async () => {
-    server = await startServer({ MAX_MESSAGE_BYTES: '1024', MAX_MESSAGES_PER_SECOND: '5', HEARTBEAT_INTERVAL_MS: '300' });
+    server = await startServer({ MAX_MESSAGE_BYTES: '1024', MAX_MESSAGES_PER_SECOND: '5', HEARTBEAT_INTERVAL_MS: '300', RESUME_GRACE_MS: '0' });
   });
   after(() => server.close());
 
