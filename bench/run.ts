@@ -7,6 +7,10 @@
  *   npm run bench -- --quick           # smaller sizes and windows (~1 minute)
  *   npm run bench -- --scenarios ceiling,saturation --seconds 5
  *   npm run bench -- --profile-dir /tmp/prof   # adds --cpu-prof to each tandem child
+ *   npm run bench -- --env POOL_MAX_THREADS=4   # any tandem setting
+ *
+ * The spool goes under --data-dir (default data/bench, next to the service's default DATA_DIR):
+ * on some machines /tmp costs far more per file created than the disk the service runs on.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,6 +40,8 @@ const { values } = parseArgs({
     /** KEY=VALUE added to tandem's environment (repeatable), e.g. --env POOL_MAX_THREADS=4. */
     env: { type: 'string', multiple: true, default: [] },
     'profile-dir': { type: 'string' },
+    /** Where the service's spool goes: the same disk as the default DATA_DIR (./data), not /tmp. */
+    'data-dir': { type: 'string', default: 'data/bench' },
     json: { type: 'string' },
     'max-minutes': { type: 'string', default: '15' },
     help: { type: 'boolean', default: false },
@@ -68,8 +74,9 @@ for (const w of wanted) if (!ALL.includes(w as ScenarioName)) throw new Error(`u
 
 const profileDir = values['profile-dir'] ? path.resolve(values['profile-dir']) : undefined;
 const execArgvFor = (name: string) =>
-  profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : [];
 
+const dataRoot = path.resolve(values['data-dir']);
 const demo = (intervalMs: number) => ({ url: 'demo://bench', pipeline: 'demo', options: { intervalMs } });
 const specs: Record<ScenarioName, ScenarioSpec> = {
   ceiling: {
@@ -82,6 +89,7 @@ const specs: Record<ScenarioName, ScenarioSpec> = {
     firstResultTimeoutMs: 0,
     env: {},
     execArgv: [],
+    dataRoot,
   },
   steady: {
     name: 'steady',
@@ -93,6 +101,7 @@ const specs: Record<ScenarioName, ScenarioSpec> = {
     firstResultTimeoutMs: 0,
     env,
     execArgv: execArgvFor('steady'),
+    dataRoot,
   },
   saturation: {
     name: 'saturation',
@@ -104,6 +113,7 @@ const specs: Record<ScenarioName, ScenarioSpec> = {
     firstResultTimeoutMs: 0,
     env,
     execArgv: execArgvFor('saturation'),
+    dataRoot,
   },
   crowd: {
     name: 'crowd',
@@ -115,6 +125,7 @@ const specs: Record<ScenarioName, ScenarioSpec> = {
     firstResultTimeoutMs: 0,
     env,
     execArgv: execArgvFor('crowd'),
+    dataRoot,
   },
   storm: {
     name: 'stop storm',
@@ -126,6 +137,7 @@ const specs: Record<ScenarioName, ScenarioSpec> = {
     firstResultTimeoutMs: 10_000,
     env,
     execArgv: execArgvFor('storm'),
+    dataRoot,
   },
 };
 

@@ -3,7 +3,6 @@
  * measure for a window, stop them all at once, and return one row of figures.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startChild, type BenchChild, type ChildKind } from './child.js';
 import { Load } from './load.js';
@@ -25,6 +24,8 @@ export interface ScenarioSpec {
   env: Record<string, string>;
   /** Node flags for the child (e.g. `--cpu-prof`). */
   execArgv: string[];
+  /** Folder under which the child's DATA_DIR is made (and removed afterwards). */
+  dataRoot: string;
 }
 
 export interface Percentiles {
@@ -80,7 +81,8 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
   if (fdsNeeded(spec.sessions) > limit) {
     throw new Error(`${spec.sessions} sessions need ${fdsNeeded(spec.sessions)} open files per process; the soft limit is ${limit} (raise it with \`ulimit -n ${fdsNeeded(spec.sessions)}\`)`);
   }
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-'));
+  fs.mkdirSync(spec.dataRoot, { recursive: true });
+  const base = fs.mkdtempSync(path.join(spec.dataRoot, 'tandem-bench-'));
   let child: BenchChild | undefined;
   let load: Load | undefined;
   let sampler: NodeJS.Timeout | undefined;

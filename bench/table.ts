@@ -22,6 +22,7 @@ export function renderTable(rows: Row[]): string {
     'STOP→close p50 / p99 / max (ms)',
     '>100 ms',
     'server CPU',
+    'server CPU µs / result',
     'client CPU',
   ];
   const lines = rows.map((r) => [
@@ -39,6 +40,7 @@ export function renderTable(rows: Row[]): string {
     trio(r.stopCloseMs),
     String(r.stopsOver100Ms),
     r.windowSeconds > 0 ? `${Math.round(r.serverCpuPercent)}%` : '–',
+    r.resultsPerSecond > 0 ? String(Math.round((r.serverCpuPercent * 10_000) / r.resultsPerSecond)) : '–',
     r.windowSeconds > 0 ? `${Math.round(r.clientCpuPercent)}%` : '–',
   ]);
   const all = [header, ...lines];
