@@ -23,6 +23,13 @@ export interface ProduceStepTask extends TaskSession {
   kind: 'produce-step';
   state: unknown;
   nextSeq: number;
+  /**
+   * The step consumer was idle with nothing queued, so it was lent to this task: the chunks the
+   * step writes are consumed in the same task, in order, sparing a second hand-off per chunk.
+   */
+  consumeAfter: boolean;
+  /** The consumer's state when `consumeAfter`. */
+  consumerState: unknown;
 }
 
 export interface ConsumeStepTask extends TaskSession {
@@ -72,6 +79,8 @@ export interface ProduceStepResult {
   chunks: ChunkRecord[];
   threadId: number;
   error?: TaskError;
+  /** What the lent consumer did with the chunks (only when the task had `consumeAfter`). */
+  consumed?: ConsumeStepResult;
 }
 
 export interface ConsumeStepResult {
@@ -79,6 +88,8 @@ export interface ConsumeStepResult {
   state: unknown;
   results: ResultRecord[];
   threadId: number;
+  /** Time the consumer spent on these chunks, ms. */
+  elapsedMs: number;
   /** Set when the consumer threw on the chunk after the last result. */
   error?: TaskError;
 }
