@@ -15,6 +15,7 @@ interface Client {
   next: number;
   transcripts: number;
   stopSentAt: number;
+  stoppedAt: number;
   closedAt: number;
 }
 
@@ -75,7 +76,7 @@ export class Load {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.#opts.url, { perMessageDeflate: false });
       this.#sockets.add(ws);
-      const client: Client = { ws, next: 1, transcripts: 0, stopSentAt: 0, closedAt: 0 };
+      const client: Client = { ws, next: 1, transcripts: 0, stopSentAt: 0, stoppedAt: 0, closedAt: 0 };
       const timer = setTimeout(() => {
         ws.terminate();
         reject(new Error('a session did not start in time'));
@@ -88,7 +89,8 @@ export class Load {
         else if (msg.type === 'started') {
           clearTimeout(timer);
           resolve(client);
-        } else if (msg.type === 'error') this.#error(msg.message ?? 'error');
+        } else if (msg.type === 'stopped') client.stoppedAt = at;
+        else if (msg.type === 'error') this.#error(msg.message ?? 'error');
       });
       ws.on('close', () => {
         client.closedAt = nowMs();
@@ -142,9 +144,10 @@ export class Load {
 
   /**
    * Sends STOP on every client in one go and waits for each close.
-   * Returns each client's STOP → close time in ms (Infinity when it did not close within `timeoutMs`).
+   * Returns each client's STOP → close and STOP → `stopped` times in ms (Infinity when it did not
+   * close within `timeoutMs`).
    */
-  async stopAll(timeoutMs = 30_000): Promise<number[]> {
+  async stopAll(timeoutMs = 30_000): Promise<{ closeMs: number[]; stoppedMs: number[] }> {
     const open = this.#clients.filter((c) => c.ws.readyState === WebSocket.OPEN);
     const closed = open.map(
       (c) => new Promise<void>((resolve) => (c.ws.readyState === WebSocket.CLOSED ? resolve() : c.ws.once('close', () => resolve()))),
@@ -156,7 +159,8 @@ export class Load {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(closed), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
-    return open.map((c) => (c.closedAt > 0 ? c.closedAt - c.stopSentAt : Number.POSITIVE_INFINITY));
+    const since = (at: number, c: Client) => (at > 0 ? at - c.stopSentAt : Number.POSITIVE_INFINITY);
+    return { closeMs: open.map((c) => since(c.closedAt, c)), stoppedMs: open.map((c) => since(c.stoppedAt, c)) };
   }
 
   /** Drops every connection that is still open. */

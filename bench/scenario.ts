@@ -57,6 +57,8 @@ export interface Row {
   eventLoopP99Ms: number;
   /** Client STOP → client sees the close, ms. */
   stopCloseMs: Percentiles | null;
+  /** Client STOP → client receives `stopped` (sent just before the close), ms. */
+  stopStoppedMs: Percentiles | null;
   /** Sessions that took longer than 100 ms (or never closed). */
   stopsOver100Ms: number;
   serverCpuPercent: number;
@@ -150,9 +152,10 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
 
     // ---- stop them all at once ----
     if (spec.measureSeconds === 0) await child.stats(true);
-    const stopTimes = await load.stopAll(30_000);
+    const { closeMs: stopTimes, stoppedMs } = await load.stopAll(30_000);
     if (spec.measureSeconds === 0) eventLoopP99Ms = (await child.stats(true)).eventLoop.p99Ms;
     const stopCloseMs = percentiles(stopTimes);
+    const stopStoppedMs = percentiles(stoppedMs);
     const stopsOver100Ms = stopTimes.filter((t) => !(t <= 100)).length;
 
     const h = load.latencyUs;
@@ -177,6 +180,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       threadsPeak,
       eventLoopP99Ms,
       stopCloseMs,
+      stopStoppedMs,
       stopsOver100Ms,
       serverCpuPercent,
       clientCpuPercent,
