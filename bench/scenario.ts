@@ -42,6 +42,8 @@ export interface Row {
   windowSeconds: number;
   results: number;
   resultsPerSecond: number;
+  /** Results/s the sessions ask for (sessions × 1000 / intervalMs); null when unbounded. */
+  offeredPerSecond: number | null;
   /** End-to-end latency in ms (null when nothing was recorded). */
   latencyMs: Percentiles | null;
   gaps: number;
@@ -73,6 +75,11 @@ export function percentiles(values: number[]): Percentiles | null {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+}
+
+function offered(spec: ScenarioSpec): number | null {
+  const intervalMs = (spec.start.options as { intervalMs?: number } | undefined)?.intervalMs;
+  return spec.kind === 'tandem' && intervalMs && intervalMs > 0 ? (spec.sessions * 1000) / intervalMs : null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -168,6 +175,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       windowSeconds,
       results,
       resultsPerSecond: windowSeconds > 0 ? results / windowSeconds : 0,
+      offeredPerSecond: offered(spec),
       latencyMs: results > 0 ? { p50: h.percentile(50) / 1000, p99: h.percentile(99) / 1000, max: h.max / 1000 } : null,
       gaps: load.gaps,
       reorders: load.reorders,
