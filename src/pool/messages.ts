@@ -23,6 +23,13 @@ export interface ProduceStepTask extends TaskSession {
   kind: 'produce-step';
   state: unknown;
   nextSeq: number;
+  /**
+   * The step consumer was idle with nothing queued, so it was lent to this task: the chunks the
+   * step writes are consumed in the same task, in order, sparing a second hand-off per chunk.
+   */
+  consumeAfter: boolean;
+  /** The consumer's state when `consumeAfter`. */
+  consumerState: unknown;
 }
 
 export interface ConsumeStepTask extends TaskSession {
@@ -83,6 +90,8 @@ export interface ProduceStepResult {
   threadId: number;
   error?: TaskError;
   timing?: TaskTiming;
+  /** What the lent consumer did with the chunks (only when the task had `consumeAfter`). */
+  consumed?: ConsumeStepResult;
 }
 
 export interface ConsumeStepResult {
@@ -90,6 +99,8 @@ export interface ConsumeStepResult {
   state: unknown;
   results: ResultRecord[];
   threadId: number;
+  /** Time the consumer spent on these chunks, ms. */
+  elapsedMs: number;
   /** Set when the consumer threw on the chunk after the last result. */
   error?: TaskError;
   timing?: TaskTiming;

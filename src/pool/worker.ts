@@ -129,7 +129,13 @@ function makeChunk(dir: string, seq: number): Chunk {
 }
 
 function consumed(task: TaskSession, seq: number): void {
-  if (!task.keep) fs.rmSync(chunkPath(task.spoolDir, seq), { force: true });
+  if (task.keep) return;
+  // One unlink; rmSync would lstat first. A chunk already gone is fine.
+  try {
+    fs.unlinkSync(chunkPath(task.spoolDir, seq));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 function markBusy(flags: SessionFlags, side: 'producer' | 'consumer'): void {
@@ -149,6 +155,7 @@ async function produceStep(task: ProduceStepTask, flags: SessionFlags): Promise<
   if (def.producer.shape !== 'step') throw new Error(`producer of ${def.name} is not step-shaped`);
   const ctx = new Producer(task, flags, task.nextSeq, task.state);
   markBusy(flags, 'producer');
+  let result: ProduceStepResult;
   try {
     const outcome = ((await def.producer.step(ctx)) ?? {}) as ProduceStepOutcome;
     const done = outcome.done === true;
@@ -157,18 +164,37 @@ async function produceStep(task: ProduceStepTask, flags: SessionFlags): Promise<
       Atomics.notify(flags.ints, FLAG.COMMITTED);
     }
     const delayMs = typeof outcome.delayMs === 'number' && outcome.delayMs > 0 ? outcome.delayMs : 0;
-    return { ...base, skipped: false, state: ctx.state, delayMs, done, chunks: ctx.written };
+    result = { ...base, skipped: false, state: ctx.state, delayMs, done, chunks: ctx.written };
   } catch (err) {
-    return { ...base, skipped: false, state: ctx.state, chunks: ctx.written, error: toTaskError(err) };
+    result = { ...base, skipped: false, state: ctx.state, chunks: ctx.written, error: toTaskError(err) };
   } finally {
     markIdle(flags, 'producer');
   }
+  if (task.consumeAfter) {
+    // The lent consumer takes exactly the chunks this step wrote (none if it wrote none).
+    const seqs = result.chunks.map((c) => c.seq);
+    result.consumed =
+      seqs.length > 0 && !result.error
+        ? await consumeSeqs(task, def, task.consumerState, seqs, flags)
+        : { skipped: false, state: task.consumerState, results: [], threadId, elapsedMs: 0 };
+  }
+  return result;
 }
 
 async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
+  if (isStopRequested(flags)) return { skipped: true, state: task.state, results: [], threadId, elapsedMs: 0 };
+  return consumeSeqs(task, await loadPipeline(task.module), task.state, task.seqs, flags);
+}
+
+/** Runs the step consumer on `seqs` in order, stopping early when a stop is requested. */
+async function consumeSeqs(
+  task: TaskSession,
+  def: PipelineDefinition,
+  state: unknown,
+  seqs: number[],
+  flags: SessionFlags,
+): Promise<ConsumeStepResult> {
   const results: ResultRecord[] = [];
-  if (isStopRequested(flags)) return { skipped: true, state: task.state, results, threadId };
-  const def = await loadPipeline(task.module);
   const consumer = def.consumer;
   if (consumer.shape !== 'step') throw new Error(`consumer of ${def.name} is not step-shaped`);
   const ctx = {
@@ -176,23 +202,24 @@ async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<
     url: task.url,
     options: task.options,
     input: task.input,
-    state: task.state,
+    state,
     get stopRequested() {
       return isStopRequested(flags);
     },
   };
   markBusy(flags, 'consumer');
+  const began = performance.now();
   try {
-    for (const seq of task.seqs) {
+    for (const seq of seqs) {
       if (isStopRequested(flags)) break;
       const takenAt = nowMs();
       const data = await consumer.step(ctx, makeChunk(task.spoolDir, seq));
       results.push({ seq, data: data ?? null, takenAt, doneAt: nowMs() });
       consumed(task, seq);
     }
-    return { skipped: false, state: ctx.state, results, threadId };
+    return { skipped: false, state: ctx.state, results, threadId, elapsedMs: performance.now() - began };
   } catch (err) {
-    return { skipped: false, state: ctx.state, results, threadId, error: toTaskError(err) };
+    return { skipped: false, state: ctx.state, results, threadId, elapsedMs: performance.now() - began, error: toTaskError(err) };
   } finally {
     markIdle(flags, 'consumer');
   }

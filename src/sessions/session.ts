@@ -176,6 +176,7 @@ export class Session implements SideHost {
     };
     this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
     this.consumer = init.entry.consumerShape === 'step' ? new StepConsumer(this, init.batchMax) : new LoopConsumer(this);
+    if (this.producer instanceof StepProducer && this.consumer instanceof StepConsumer) this.producer.pairWith(this.consumer);
   }
 
   async start(): Promise<void> {

@@ -7,8 +7,10 @@ import type { WorkerPool } from '../pool/worker-pool.js';
 import type {
   ChunkRecord,
   ConsumeStepResult,
+  ConsumeStepTask,
   LoopResult,
   ProduceStepResult,
+  ProduceStepTask,
   ResultRecord,
   TaskError,
   TaskSession,
@@ -65,7 +67,7 @@ export abstract class Side {
   }
 
   /** Runs `task`, counting it as in flight until it settles. */
-  protected track<T extends { timing?: TaskTiming }>(task: Promise<T>, onResult: (r: T) => void): void {
+  protected track<T extends { timing?: TaskTiming } | null>(task: Promise<T>, onResult: (r: T) => void): void {
     this.#inflight++;
     this.state = 'running';
     const submittedAt = nowMs();
@@ -73,7 +75,8 @@ export abstract class Side {
       .then(
         (r) => {
           this.#inflight--;
-          if (r.timing) {
+          // A lent consumer's result (inside its producer's task) carries no timing of its own.
+          if (r?.timing) {
             this.host.onTaskTimed(this.name, this.shape, r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
           }
           onResult(r);
@@ -142,10 +145,20 @@ export abstract class Side {
 export class StepProducer extends Side {
   readonly name = 'producer';
   readonly shape = 'step';
-  #state: unknown = undefined;
-  #nextSeq = 1;
+  /**
+   * Built once and updated in place: a side has one task in flight at a time and the pool
+   * clones it when posting, so copying the session fields per step would only make garbage.
+   */
+  #task: ProduceStepTask | null = null;
+  #partner: StepConsumer | null = null;
+
+  /** A step consumer of the same session, lent to this side's tasks whenever it has nothing to do. */
+  pairWith(consumer: StepConsumer): void {
+    this.#partner = consumer;
+  }
 
   start(): void {
+    this.#task = { ...this.host.task(), kind: 'produce-step', state: undefined, nextSeq: 1, consumeAfter: false, consumerState: undefined };
     this.#run();
   }
 
@@ -158,21 +171,27 @@ export class StepProducer extends Side {
       this.state = 'paused';
       return;
     }
-    const task = { ...this.host.task(), kind: 'produce-step' as const, state: this.#state, nextSeq: this.#nextSeq };
-    this.track(this.host.pool.runStep(task, this.signal) as Promise<ProduceStepResult>, (r) => {
+    const task = this.#task!;
+    const partner = this.#partner?.available() ? this.#partner : null;
+    task.consumeAfter = partner !== null;
+    task.consumerState = partner?.pipelineState;
+    const running = this.host.pool.runStep(task, this.signal) as Promise<ProduceStepResult>;
+    partner?.lend(running);
+    this.track(running, (r) => {
       if (r.skipped) return;
       this.steps++;
-      this.#state = r.state;
+      task.state = r.state;
       if (r.chunks.length > 0) {
-        this.#nextSeq = r.chunks[r.chunks.length - 1]!.seq + 1;
+        task.nextSeq = r.chunks[r.chunks.length - 1]!.seq + 1;
         this.host.onChunks(r.chunks);
       }
       if (r.error) return this.fail(r.error);
       if (r.done) {
         this.state = 'done';
-        this.host.onProducerDone(this.#nextSeq - 1);
+        this.host.onProducerDone(task.nextSeq - 1);
       } else if (!this.halted) {
-        this.later(this.#run, r.delayMs);
+        // Time a lent consumer spent in this task does not stretch the producer's interval.
+        this.later(this.#run, Math.max(0, r.delayMs - (r.consumed?.elapsedMs ?? 0)));
       }
     });
   };
@@ -184,12 +203,24 @@ export class StepProducer extends Side {
   }
 }
 
+/**
+ * A step consumer is lent to its producer's task only while its last run took at most this long per chunk,
+ * so a slow consumer never delays the producer: it then runs in tasks of its own, in parallel.
+ */
+export const LEND_CONSUMER_MAX_MS = 2;
+
 export class StepConsumer extends Side {
   readonly name = 'consumer';
   readonly shape = 'step';
   readonly #batchMax: number;
   #queue: number[] = [];
-  #state: unknown = undefined;
+  /** Built once, updated in place (see StepProducer). */
+  #task: ConsumeStepTask | null = null;
+  #consumerState: unknown = undefined;
+  /** Highest seq handed to a consume task or consumed by a lent one. */
+  #taken = 0;
+  /** How long the last run took, ms (unknown at first: assumed quick). */
+  #lastElapsedMs = 0;
 
   constructor(host: SideHost, batchMax: number) {
     super(host);
@@ -200,14 +231,39 @@ export class StepConsumer extends Side {
     this.state = 'waiting';
   }
 
-  /** New complete chunks, in order. */
+  /** New complete chunks, in order. Chunks a lent task already consumed are skipped. */
   push(seqs: number[]): void {
-    for (const s of seqs) this.#queue.push(s);
+    for (const s of seqs) if (s > this.#taken) this.#queue.push(s);
     this.#kick();
   }
 
   override resume(): void {
     this.#kick();
+  }
+
+  /** The pipeline state carried between this consumer's steps. */
+  get pipelineState(): unknown {
+    return this.#consumerState;
+  }
+
+  /** True when nothing is queued or running and runs are quick, so the producer's next task may consume for us. */
+  available(): boolean {
+    return (
+      !this.busy &&
+      !this.halted &&
+      this.#queue.length === 0 &&
+      this.#lastElapsedMs <= LEND_CONSUMER_MAX_MS &&
+      this.host.consumerMayRun()
+    );
+  }
+
+  /**
+   * Counts the producer's task as this side's own until it settles, and takes the results it
+   * brings. While lent, this side runs nothing else, so chunks are still consumed one at a time
+   * and in order; any the task did not consume stay queued for the next kick.
+   */
+  lend(running: Promise<ProduceStepResult>): void {
+    this.track(running.then((r) => r.consumed ?? null), (r) => this.#settled(r));
   }
 
   #kick(): void {
@@ -216,17 +272,30 @@ export class StepConsumer extends Side {
       this.state = 'paused';
       return;
     }
-    const seqs = this.#queue.splice(0, this.#batchMax);
-    const task = { ...this.host.task(), kind: 'consume-step' as const, state: this.#state, seqs };
-    this.track(this.host.pool.runStep(task, this.signal) as Promise<ConsumeStepResult>, (r) => {
-      if (r.skipped) return;
+    const task = (this.#task ??= { ...this.host.task(), kind: 'consume-step', state: undefined, seqs: [] });
+    task.state = this.#consumerState;
+    task.seqs = this.#queue.length <= this.#batchMax ? this.#queue : this.#queue.slice(0, this.#batchMax);
+    this.#queue = this.#queue.length <= this.#batchMax ? [] : this.#queue.slice(this.#batchMax);
+    this.#taken = task.seqs[task.seqs.length - 1]!;
+    this.track(this.host.pool.runStep(task, this.signal) as Promise<ConsumeStepResult>, (r) => this.#settled(r));
+  }
+
+  #settled(r: ConsumeStepResult | null): void {
+    if (r?.skipped) return;
+    if (r) {
       this.steps += r.results.length + (r.error ? 1 : 0);
-      this.#state = r.state;
+      this.#consumerState = r.state;
+      if (r.results.length > 0) this.#lastElapsedMs = r.elapsedMs / r.results.length;
+      const last = r.results[r.results.length - 1];
+      if (last && last.seq > this.#taken) {
+        this.#taken = last.seq;
+        while (this.#queue.length > 0 && this.#queue[0]! <= last.seq) this.#queue.shift();
+      }
       if (r.results.length > 0) this.host.onResults(r.results);
       if (r.error) return this.fail(r.error);
-      this.state = 'waiting';
-      this.#kick();
-    });
+    }
+    this.state = 'waiting';
+    this.#kick();
   }
 }
 

@@ -29,7 +29,8 @@ describe('REST pool, pipelines, probes and spec', () => {
     assert.equal(p.loopMaxThreads, 3);
     assert.ok(p.threads.total >= 1);
     assert.equal(p.threads.total, p.threads.busy + p.threads.idle);
-    assert.ok(p.tasksCompleted >= 6, 'three produce and three consume steps at least');
+    // A quick consumer may run inside its producer's task (one hand-off per chunk), so: one task per chunk at least.
+    assert.ok(p.tasksCompleted >= 3, 'at least one task per chunk delivered');
     assert.ok(p.runTimeMs.p50 !== null && p.runTimeMs.max >= p.runTimeMs.p50);
     assert.ok(p.waitTimeMs.max !== null);
     const bad = await api(base, 'GET', '/api/pool?verbose=1');

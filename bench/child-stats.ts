@@ -1,0 +1,55 @@
+/**
+ * What a bench child (the tandem service, or the bare ws ceiling) reports to the bench over its
+ * IPC channel: event-loop delay since the last reset, and whatever else the child adds.
+ * Bench-only: the service itself exposes none of this.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+const RESOLUTION_MS = 10;
+
+export type ChildRequest = { type: 'stats'; id: number; reset: boolean } | { type: 'close' };
+
+export interface ChildStats {
+  /** Event-loop lag (delay beyond the sampling interval) since the last reset, in ms. */
+  eventLoop: { p50Ms: number; p99Ms: number; maxMs: number };
+  extra: Record<string, unknown>;
+}
+
+export type ChildMessage = { type: 'ready'; port: number } | { type: 'stats'; id: number; stats: ChildStats };
+
+/**
+ * Serves the bench's requests on `process` IPC. `extra()` adds child-specific facts (pool stats);
+ * `close()` ends the child cleanly so `--cpu-prof` can write its profile.
+ */
+export function serveChildStats(port: number, extra: () => Record<string, unknown>, close: () => Promise<void>): void {
+  if (!process.send) throw new Error('bench child must be spawned with an IPC channel');
+  // 10 ms resolution: the sampler itself costs nothing measurable at that rate. The histogram
+  // records the whole interval between samples, so the resolution is subtracted to get the lag.
+  const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  delay.enable();
+  let closing = false;
+  const end = () => {
+    if (closing) return;
+    closing = true;
+    delay.disable();
+    const hardStop = setTimeout(() => process.exit(1), 15_000);
+    hardStop.unref();
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('message', (msg: ChildRequest) => {
+    if (msg.type === 'close') return end();
+    const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - RESOLUTION_MS) : 0);
+    const stats: ChildStats = {
+      eventLoop: { p50Ms: ms(delay.percentile(50)), p99Ms: ms(delay.percentile(99)), maxMs: ms(delay.max) },
+      extra: extra(),
+    };
+    if (msg.reset) delay.reset();
+    process.send!({ type: 'stats', id: msg.id, stats } satisfies ChildMessage);
+  });
+  // The bench went away: never outlive it.
+  process.on('disconnect', end);
+  process.send({ type: 'ready', port } satisfies ChildMessage);
+}

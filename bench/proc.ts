@@ -1,0 +1,36 @@
+/** What Linux says about a process: resident memory, OS threads, CPU time, open-file limit. */
+import fs from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on every Linux Node supports). */
+const TICKS_PER_SECOND = 100;
+
+export interface ProcSample {
+  rssBytes: number;
+  threads: number;
+  /** User + system CPU time so far, in ms. */
+  cpuMs: number;
+}
+
+export function sampleProcess(pid: number): ProcSample | null {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that closes the command name: utime is the 14th field overall.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return {
+      rssBytes: Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) * 1024,
+      threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+      cpuMs: (ticks * 1000) / TICKS_PER_SECOND,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Soft limit on open files of this process (children inherit it). */
+export function openFilesLimit(): number {
+  const limits = fs.readFileSync('/proc/self/limits', 'utf8');
+  const m = /^Max open files\s+(\S+)/m.exec(limits);
+  return m && m[1] !== 'unlimited' ? Number(m[1]) : Number.POSITIVE_INFINITY;
+}

@@ -1,0 +1,202 @@
+/**
+ * One bench scenario: start a fresh child on loopback, open N sessions, let them settle,
+ * measure for a window, stop them all at once, and return one row of figures.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { startChild, type BenchChild, type ChildKind } from './child.js';
+import { Load } from './load.js';
+import { openFilesLimit, sampleProcess, type ProcSample } from './proc.js';
+
+export interface ScenarioSpec {
+  name: string;
+  kind: ChildKind;
+  sessions: number;
+  /** START frame fields besides `command`. */
+  start: Record<string, unknown>;
+  /** Time after the last session started before measuring, s. */
+  warmupSeconds: number;
+  /** Measurement window, s (0: none, the scenario is about its stop). */
+  measureSeconds: number;
+  /** Before stopping, wait until every session has delivered a result (bounded by this, ms; 0 = don't). */
+  firstResultTimeoutMs: number;
+  /** Extra environment for the child (tandem configuration). */
+  env: Record<string, string>;
+  /** Node flags for the child (e.g. `--cpu-prof`). */
+  execArgv: string[];
+  /** Folder under which the child's DATA_DIR is made (and removed afterwards). */
+  dataRoot: string;
+}
+
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface Row {
+  name: string;
+  kind: ChildKind;
+  sessions: number;
+  openSeconds: number;
+  windowSeconds: number;
+  results: number;
+  resultsPerSecond: number;
+  /** Results/s the sessions ask for (sessions × 1000 / intervalMs); null when unbounded. */
+  offeredPerSecond: number | null;
+  /** End-to-end latency in ms (null when nothing was recorded). */
+  latencyMs: Percentiles | null;
+  gaps: number;
+  reorders: number;
+  /** Results stamped later than received (clock skew); counted, recorded as ~0. */
+  negativeLatencies: number;
+  errors: string[];
+  rssBaseMiB: number;
+  rssPeakMiB: number;
+  rssPerSessionKiB: number;
+  threadsBase: number;
+  threadsPeak: number;
+  eventLoopP99Ms: number;
+  /** Client STOP → client sees the close, ms. */
+  stopCloseMs: Percentiles | null;
+  /** Client STOP → client receives `stopped` (sent just before the close), ms. */
+  stopStoppedMs: Percentiles | null;
+  /** Sessions that took longer than 100 ms (or never closed). */
+  stopsOver100Ms: number;
+  serverCpuPercent: number;
+  clientCpuPercent: number;
+}
+
+/** Open files a scenario needs per process (each session is one socket on each side), plus slack. */
+const fdsNeeded = (sessions: number) => sessions + 512;
+
+export function percentiles(values: number[]): Percentiles | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+}
+
+function offered(spec: ScenarioSpec): number | null {
+  const intervalMs = (spec.start.options as { intervalMs?: number } | undefined)?.intervalMs;
+  return spec.kind === 'tandem' && intervalMs && intervalMs > 0 ? (spec.sessions * 1000) / intervalMs : null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = 1024 * 1024;
+
+export async function runScenario(spec: ScenarioSpec, log: (line: string) => void): Promise<Row> {
+  const limit = openFilesLimit();
+  if (fdsNeeded(spec.sessions) > limit) {
+    throw new Error(`${spec.sessions} sessions need ${fdsNeeded(spec.sessions)} open files per process; the soft limit is ${limit} (raise it with \`ulimit -n ${fdsNeeded(spec.sessions)}\`)`);
+  }
+  fs.mkdirSync(spec.dataRoot, { recursive: true });
+  const base = fs.mkdtempSync(path.join(spec.dataRoot, 'tandem-bench-'));
+  let child: BenchChild | undefined;
+  let load: Load | undefined;
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    child = await startChild(
+      spec.kind,
+      {
+        LOG_LEVEL: 'silent',
+        DATA_DIR: path.join(base, 'data'),
+        FILE_ROOT: base,
+        MAX_SESSIONS: String(Math.max(20_000, spec.sessions + 100)),
+        ...spec.env,
+      },
+      spec.execArgv,
+    );
+    const pid = child.pid;
+    await sleep(500);
+    const idle = sampleProcess(pid)!;
+    let threadsPeak = idle.threads;
+    let windowRssPeak = 0;
+    let inWindow = false;
+    sampler = setInterval(() => {
+      const s = sampleProcess(pid);
+      if (!s) return;
+      threadsPeak = Math.max(threadsPeak, s.threads);
+      if (inWindow) windowRssPeak = Math.max(windowRssPeak, s.rssBytes);
+    }, 200);
+
+    load = new Load({ url: child.wsUrl('/ws'), sessions: spec.sessions, start: spec.start });
+    const openedAt = Date.now();
+    await load.open();
+    const openSeconds = (Date.now() - openedAt) / 1000;
+    log(`  ${spec.name}: ${spec.sessions} sessions started in ${openSeconds.toFixed(1)} s`);
+    if (spec.firstResultTimeoutMs > 0) {
+      const ready = await load.waitForResults(1, spec.firstResultTimeoutMs);
+      if (ready < load.size) log(`  ${spec.name}: only ${ready} of ${load.size} sessions delivered a result before the stop`);
+    }
+    await sleep(spec.warmupSeconds * 1000);
+
+    // ---- measurement window ----
+    let windowSeconds = 0;
+    let eventLoopP99Ms = 0;
+    let serverCpuPercent = 0;
+    let clientCpuPercent = 0;
+    let rssAtWindow: ProcSample = sampleProcess(pid)!;
+    if (spec.measureSeconds > 0) {
+      await child.stats(true);
+      const before = sampleProcess(pid)!;
+      const clientBefore = process.cpuUsage();
+      const t0 = performance.now();
+      inWindow = true;
+      windowRssPeak = before.rssBytes;
+      load.startRecording();
+      await sleep(spec.measureSeconds * 1000);
+      load.stopRecording();
+      inWindow = false;
+      windowSeconds = (performance.now() - t0) / 1000;
+      const after = sampleProcess(pid)!;
+      const clientCpu = process.cpuUsage(clientBefore);
+      eventLoopP99Ms = (await child.stats(true)).eventLoop.p99Ms;
+      serverCpuPercent = ((after.cpuMs - before.cpuMs) / (windowSeconds * 1000)) * 100;
+      clientCpuPercent = ((clientCpu.user + clientCpu.system) / 1000 / (windowSeconds * 1000)) * 100;
+      rssAtWindow = { ...after, rssBytes: Math.max(windowRssPeak, after.rssBytes) };
+    }
+
+    // ---- stop them all at once ----
+    if (spec.measureSeconds === 0) await child.stats(true);
+    const { closeMs: stopTimes, stoppedMs } = await load.stopAll(30_000);
+    if (spec.measureSeconds === 0) eventLoopP99Ms = (await child.stats(true)).eventLoop.p99Ms;
+    const stopCloseMs = percentiles(stopTimes);
+    const stopStoppedMs = percentiles(stoppedMs);
+    const stopsOver100Ms = stopTimes.filter((t) => !(t <= 100)).length;
+
+    const h = load.latencyUs;
+    const results = load.received;
+    return {
+      name: spec.name,
+      kind: spec.kind,
+      sessions: spec.sessions,
+      openSeconds,
+      windowSeconds,
+      results,
+      resultsPerSecond: windowSeconds > 0 ? results / windowSeconds : 0,
+      offeredPerSecond: offered(spec),
+      latencyMs: results > 0 ? { p50: h.percentile(50) / 1000, p99: h.percentile(99) / 1000, max: h.max / 1000 } : null,
+      gaps: load.gaps,
+      reorders: load.reorders,
+      negativeLatencies: load.negative,
+      errors: load.errors,
+      rssBaseMiB: idle.rssBytes / MiB,
+      rssPeakMiB: rssAtWindow.rssBytes / MiB,
+      rssPerSessionKiB: Math.max(0, rssAtWindow.rssBytes - idle.rssBytes) / 1024 / spec.sessions,
+      threadsBase: idle.threads,
+      threadsPeak,
+      eventLoopP99Ms,
+      stopCloseMs,
+      stopStoppedMs,
+      stopsOver100Ms,
+      serverCpuPercent,
+      clientCpuPercent,
+    };
+  } finally {
+    clearInterval(sampler);
+    load?.terminate();
+    await child?.close();
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}

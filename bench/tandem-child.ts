@@ -1,0 +1,17 @@
+/**
+ * The service under test, as the bench's child process: the same `createApp` as `npm start`,
+ * configured from the environment the bench passes, plus the bench's IPC stats channel.
+ */
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { serveChildStats } from './child-stats.js';
+
+const config = loadConfig(process.env);
+const app = await createApp({ config, logger: createLogger(config.logLevel) });
+const { port } = await app.listen(0, '127.0.0.1');
+serveChildStats(
+  port,
+  () => ({ pool: app.pool.stats(), sessions: app.sessions.size }),
+  () => app.close(),
+);

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TestClient } from '../helpers/client.js';
+import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
+
+/**
+ * A step producer's task also consumes what it wrote while the step consumer is idle and quick;
+ * a slow consumer runs in tasks of its own. Either way each chunk is consumed once, in order,
+ * with the consumer's state carried from one chunk to the next.
+ */
+describe('step producer and step consumer of one session', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES });
+  });
+  after(() => server.close());
+
+  async function runToCompletion(options: Record<string, number>, expected: number) {
+    const client = await TestClient.open(server.wsUrl('/ws'));
+    await client.start({ pipeline: 'counted-chunks', options });
+    const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 60_000);
+    assert.equal(stopped.reason, 'completed');
+    const ts = client.transcripts();
+    assert.equal(ts.length, expected);
+    ts.forEach((t, i) => {
+      assert.equal(t.seq, i + 1, 'in order, no gap, no repeat');
+      assert.deepEqual(t.data, { text: `p${i + 1}`, consumedBefore: i }, `chunk ${i + 1} consumed once, state carried`);
+    });
+    assert.deepEqual(client.invalid, []);
+    await client.waitClose();
+  }
+
+  it('consumes every chunk once and in order when the consumer is quick', async () => {
+    await runToCompletion({ chunksPerStep: 3, steps: 40 }, 120);
+  });
+
+  it('keeps order and state when a slow stretch moves the consumer to tasks of its own and back', async () => {
+    await runToCompletion({ chunksPerStep: 2, steps: 60, slowFrom: 20, slowTo: 40, slowMs: 5 }, 120);
+    await eventually(() => server.spools().length === 0, 'spool folders removed');
+  });
+});
