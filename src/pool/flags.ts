@@ -18,6 +18,8 @@ export const FLAG = {
   PAUSE_PRODUCER: 5,
   /** 1 while the client cannot take results: a loop consumer's next() blocks until it is 0. */
   PAUSE_CONSUMER: 6,
+  /** Seq of the last chunk the consumer is done with (its file is gone from the spool). */
+  CONSUMED: 7,
 } as const;
 
 const INT_SLOTS = 8;
@@ -66,6 +68,23 @@ export function setPaused(flags: SessionFlags, slot: typeof FLAG.PAUSE_PRODUCER 
 /** Blocks while `slot` is set and no stop was requested (a pool thread only). */
 export function waitWhilePaused(flags: SessionFlags, slot: typeof FLAG.PAUSE_PRODUCER | typeof FLAG.PAUSE_CONSUMER): void {
   while (Atomics.load(flags.ints, slot) === 1 && !isStopRequested(flags)) Atomics.wait(flags.ints, slot, 1, 1000);
+}
+
+/**
+ * Blocks a loop producer while the spool holds `quotaChunks` chunks the consumer has not taken
+ * (exact: both counts live in shared memory), or while the main thread paused it (the byte quota).
+ */
+export function waitForSpoolRoom(flags: SessionFlags, nextSeq: number, quotaChunks: number): void {
+  const ints = flags.ints;
+  while (!isStopRequested(flags)) {
+    if (Atomics.load(ints, FLAG.PAUSE_PRODUCER) === 1) {
+      Atomics.wait(ints, FLAG.PAUSE_PRODUCER, 1, 1000);
+      continue;
+    }
+    const consumed = Atomics.load(ints, FLAG.CONSUMED);
+    if (nextSeq - 1 - consumed < quotaChunks) return;
+    Atomics.wait(ints, FLAG.CONSUMED, consumed, 1000);
+  }
 }
 
 /** Epoch milliseconds with sub-millisecond precision, comparable across threads. */

@@ -17,6 +17,8 @@ export interface TaskSession {
   /** Keep chunk files after consumption. */
   keep: boolean;
   fsync: boolean;
+  /** SPOOL_QUOTA_CHUNKS: a loop producer's write() blocks while this many chunks wait. */
+  spoolQuotaChunks: number;
 }
 
 export interface ProduceStepTask extends TaskSession {

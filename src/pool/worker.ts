@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { FLAG, STARTED_AT, flagsFrom, isStopRequested, nowMs, waitWhilePaused, type SessionFlags } from './flags.js';
+import { FLAG, STARTED_AT, flagsFrom, isStopRequested, nowMs, waitForSpoolRoom, waitWhilePaused, type SessionFlags } from './flags.js';
 import type {
   ChunkRecord,
   ConsumeLoopTask,
@@ -93,7 +93,7 @@ class Producer implements ProducerContext {
   write(data: string | Uint8Array): number {
     // A loop producer blocks here while the spool is at its quota; a step producer is simply
     // not scheduled then, so it never blocks in a write.
-    if (this.#onWrite) waitWhilePaused(this.#flags, FLAG.PAUSE_PRODUCER);
+    if (this.#onWrite) waitForSpoolRoom(this.#flags, this.#nextSeq, this.#task.spoolQuotaChunks);
     const seq = this.#nextSeq++;
     const tmp = tmpChunkPath(this.#task.spoolDir, seq);
     const fd = fs.openSync(tmp, 'w');
@@ -128,14 +128,18 @@ function makeChunk(dir: string, seq: number): Chunk {
   };
 }
 
-function consumed(task: TaskSession, seq: number): void {
-  if (task.keep) return;
-  // One unlink; rmSync would lstat first. A chunk already gone is fine.
-  try {
-    fs.unlinkSync(chunkPath(task.spoolDir, seq));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+/** The consumer is done with chunk `seq`: its file goes, and a loop producer waiting for room wakes. */
+function consumed(task: TaskSession, flags: SessionFlags, seq: number): void {
+  if (!task.keep) {
+    // One unlink; rmSync would lstat first. A chunk already gone is fine.
+    try {
+      fs.unlinkSync(chunkPath(task.spoolDir, seq));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
+  Atomics.store(flags.ints, FLAG.CONSUMED, seq);
+  Atomics.notify(flags.ints, FLAG.CONSUMED);
 }
 
 function markBusy(flags: SessionFlags, side: 'producer' | 'consumer'): void {
@@ -215,7 +219,7 @@ async function consumeSeqs(
       const takenAt = nowMs();
       const data = await consumer.step(ctx, makeChunk(task.spoolDir, seq));
       results.push({ seq, data: data ?? null, takenAt, doneAt: nowMs() });
-      consumed(task, seq);
+      consumed(task, flags, seq);
     }
     return { skipped: false, state: ctx.state, results, threadId, elapsedMs: performance.now() - began };
   } catch (err) {
@@ -303,7 +307,7 @@ class LoopConsumerContext implements ConsumerLoopContext {
     const result = { seq, data: data ?? null, takenAt: this.#openAt, doneAt: nowMs() };
     post({ type: 'result', sessionId: this.sessionId, result });
     this.lastEmitted = seq;
-    consumed(this.#task, seq);
+    consumed(this.#task, this.#flags, seq);
   }
 
   sleep(ms: number): boolean {

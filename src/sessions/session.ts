@@ -173,6 +173,7 @@ export class Session implements SideHost {
       options: init.options,
       keep: init.keep,
       fsync: init.fsync,
+      spoolQuotaChunks: init.flow.spoolQuotaChunks,
     };
     this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
     this.consumer = init.entry.consumerShape === 'step' ? new StepConsumer(this, init.batchMax) : new LoopConsumer(this);
