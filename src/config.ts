@@ -71,6 +71,8 @@ const schema = z.object({
   RESUME_GRACE_MS: intFrom(0, 3_600_000).default(60_000),
   /** Results kept per session after sending, to replay on RESUME. */
   RESUME_REPLAY_RESULTS: intFrom(0, 1_000_000).default(64),
+  /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
+  READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),
   /** Fsync each chunk before it becomes visible (survives power loss, costs latency). */
   SPOOL_FSYNC: bool.default(false),
   /** Bearer token for /api/* (everything, stop included). Required when HOST is not loopback. At least 16 characters. */
@@ -112,6 +114,7 @@ export interface Config {
   readonly maxMessagesPerSecond: number;
   readonly heartbeatIntervalMs: number;
   readonly sendBufferHighBytes: number;
+  readonly readyProbeTimeoutMs: number;
   readonly flow: {
     readonly spoolQuotaChunks: number;
     readonly spoolQuotaBytes: number;
@@ -196,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxMessagesPerSecond: e.MAX_MESSAGES_PER_SECOND,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     sendBufferHighBytes: e.SEND_BUFFER_HIGH_BYTES,
+    readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS,
     flow: {
       spoolQuotaChunks: e.SPOOL_QUOTA_CHUNKS,
       spoolQuotaBytes: e.SPOOL_QUOTA_BYTES,

@@ -50,9 +50,19 @@ export interface ConsumeLoopTask extends TaskSession {
   nextSeq: number;
 }
 
+/** Runs no user code: proves the step pool can take a task and run it (GET /readyz). */
+export interface ProbeTask {
+  kind: 'probe';
+}
+
+export interface ProbeResult {
+  threadId: number;
+  timing?: TaskTiming;
+}
+
 export type StepTask = ProduceStepTask | ConsumeStepTask;
 export type LoopTask = ProduceLoopTask | ConsumeLoopTask;
-export type Task = StepTask | LoopTask;
+export type Task = StepTask | LoopTask | ProbeTask;
 
 export interface ChunkRecord {
   seq: number;
@@ -115,7 +125,7 @@ export interface LoopResult {
   timing?: TaskTiming;
 }
 
-export type TaskResult = ProduceStepResult | ConsumeStepResult | LoopResult;
+export type TaskResult = ProduceStepResult | ConsumeStepResult | LoopResult | ProbeResult;
 
 /** Posted by a running loop through `parentPort`; routed by session id. */
 export type WorkerEvent =

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { LoopResult, LoopTask, StepTask, TaskResult, WorkerEvent } from './messages.js';
+import type { LoopResult, LoopTask, ProbeTask, StepTask, TaskResult, WorkerEvent } from './messages.js';
 
 export interface PoolOptions {
   /** Step pool: threads kept when idle. */
@@ -42,7 +42,9 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
  * Aborting a task's signal while it runs terminates its thread; Piscina replaces it.
  */
 export class WorkerPool {
-  readonly #steps: Piscina<StepTask, TaskResult>;
+  readonly #steps: Piscina<StepTask | ProbeTask, TaskResult>;
+  /** The probe under way, shared by concurrent readiness checks. */
+  #probe: Promise<boolean> | null = null;
   readonly #loops: Piscina<LoopTask, LoopResult>;
   readonly #options: PoolOptions;
   #runningLoops = 0;
@@ -84,6 +86,26 @@ export class WorkerPool {
   /** Runs one bounded step. Aborting `signal` while it runs terminates its thread. */
   runStep(task: StepTask, signal: AbortSignal): Promise<TaskResult> {
     return this.#steps.run(task, { signal });
+  }
+
+  /**
+   * Whether the step pool runs a task (one that runs no user code) within `timeoutMs`: false when
+   * its threads cannot start or every one is held by long steps with a queue in front. The probe
+   * is never aborted (that would terminate a thread); a slow one just answers false.
+   */
+  canRunWork(timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    this.#probe ??= this.#steps.run({ kind: 'probe' }).then(
+      () => true,
+      () => false,
+    ).finally(() => {
+      this.#probe = null;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, false);
+    });
+    return Promise.race([this.#probe, late]).finally(() => clearTimeout(timer));
   }
 
   /** Loop-shaped sides that can still start. */

@@ -345,6 +345,7 @@ export default async function runTask(task: Task): Promise<TaskResult> {
 }
 
 function dispatch(task: Task): Promise<TaskResult> {
+  if (task.kind === 'probe') return Promise.resolve({ threadId });
   const flags = flagsFrom(task.flags);
   switch (task.kind) {
     case 'produce-step':

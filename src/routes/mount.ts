@@ -21,6 +21,8 @@ export interface RouteDeps {
   tokens: Tokens;
   logger: Logger;
   state: () => AppState;
+  /** How long GET /readyz waits for the pool to run a probe task, ms. */
+  readyProbeTimeoutMs: number;
 }
 
 /** Only /api/* is validated (and guarded) by openapi.yaml at run time; probes and docs take no input. */

@@ -85,6 +85,26 @@ describe('REST readiness', () => {
     }
   });
 
+  it('is not ready while every step thread is held by a step that does not return, and ready again after', async () => {
+    const server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, POOL_MAX_THREADS: '1', READY_PROBE_TIMEOUT_MS: '300', STOP_GRACE_MS: '200' });
+    try {
+      const base = server.httpUrl('');
+      assert.equal((await api(base, 'GET', '/readyz')).status, 200);
+      const client = await TestClient.open(server.wsUrl());
+      const id = await client.start({ pipeline: 'stuck-step' });
+      await eventually(async () => (await api(base, 'GET', `/api/sessions/${id}`)).body.producer.threadId !== null, 'stuck step running');
+      const busy = await api(base, 'GET', '/readyz');
+      assert.equal(busy.status, 503);
+      assert.equal(busy.body.checks.pool.ok, false);
+      assert.match(busy.body.detail, /did not run a probe task/);
+      client.send({ command: 'STOP' });
+      await client.waitClose();
+      await eventually(async () => (await api(base, 'GET', '/readyz')).status === 200, 'ready again once the thread is replaced');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('is not ready while shutting down', async () => {
     // A step that ignores stop keeps the shutdown in progress until its grace period ends.
     const server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '1500' });
