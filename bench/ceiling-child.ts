@@ -26,7 +26,7 @@ wss.on('connection', (ws) => {
     for (let i = 0; i < BURST && ws.bufferedAmount < HIGH_WATER_BYTES; i++) {
       seq++;
       const data = `Data from producer #${seq} at ${(Date.now() / 1000).toFixed(3)}`;
-      ws.send(transcriptMessage(session, seq, data, nowMs()));
+      ws.send(transcriptMessage(session, seq, JSON.stringify(data), nowMs()));
     }
     setImmediate(pump);
   };

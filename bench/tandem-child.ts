@@ -7,7 +7,8 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { serveChildStats } from './child-stats.js';
 
-const config = loadConfig(process.env);
+// Every bench client comes from 127.0.0.1: the per-address limit would cap a crowd at its default.
+const config = loadConfig({ MAX_SESSIONS_PER_CLIENT: '0', ...process.env });
 const app = await createApp({ config, logger: createLogger(config.logLevel) });
 const { port } = await app.listen(0, '127.0.0.1');
 serveChildStats(

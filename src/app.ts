@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type WebSocket from 'ws';
 import type { Config } from './config.js';
+import { hostAllowed } from './auth/host.js';
 import { createMetrics } from './metrics/index.js';
+import { sendProblem } from './routes/problem.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
@@ -81,6 +83,11 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
 
   const app = express();
   app.disable('x-powered-by');
+  // Before every route, /metrics included: on loopback, a request must name a host we answer to.
+  app.use((req, res, next) => {
+    if (hostAllowed(req, config.allowedHosts)) return next();
+    sendProblem(req, res, 'FORBIDDEN_HOST', `Host ${JSON.stringify(req.headers.host ?? '')} is not one this service answers to on loopback (ALLOWED_HOSTS)`);
+  });
   app.use(metrics.httpMiddleware);
   // First of all routes, so that auth added later never covers it: scrapers carry no credentials.
   app.get('/metrics', metrics.endpoint);

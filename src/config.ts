@@ -54,7 +54,13 @@ const schema = z.object({
   /** Exact origins (scheme://host[:port]) whose browsers may open a WebSocket; default: the service's own. */
   ALLOWED_ORIGINS: csv.optional(),
   /** When set, WebSocket clients must present it (Authorization: Bearer, or subprotocol `bearer.<token>`). */
-  CLIENT_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CLIENT_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .regex(/^[A-Za-z0-9._~-]+$/, 'may use only letters, digits and . _ ~ - (it travels in a header and a subprotocol)')
+    .optional(),
+  /** Extra Host names accepted while bound to loopback (DNS-rebinding guard); localhost, 127.0.0.1 and ::1 always are. */
+  ALLOWED_HOSTS: csv.optional(),
   /** Open WebSocket connections allowed per client address (0 = no limit). */
   MAX_SESSIONS_PER_CLIENT: intFrom(0).default(1000),
   /** Client frames allowed per connection per second (bursts of twice that); above it: close 1008. */
@@ -115,6 +121,11 @@ export interface Config {
   readonly heartbeatIntervalMs: number;
   readonly sendBufferHighBytes: number;
   readonly readyProbeTimeoutMs: number;
+  /**
+   * Host names a request may name while the service is bound to loopback (a browser page that
+   * re-binds its own name to 127.0.0.1 must not reach the open API); undefined when not on loopback.
+   */
+  readonly allowedHosts: readonly string[] | undefined;
   readonly flow: {
     readonly spoolQuotaChunks: number;
     readonly spoolQuotaBytes: number;
@@ -167,6 +178,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.ADMIN_READ_TOKEN !== undefined && e.ADMIN_READ_TOKEN === e.ADMIN_TOKEN) {
     throw new ConfigError('invalid configuration: ADMIN_READ_TOKEN must differ from ADMIN_TOKEN');
   }
+  if (e.SHUTDOWN_TIMEOUT_MS <= e.STOP_GRACE_MS) {
+    throw new ConfigError(
+      `invalid configuration: SHUTDOWN_TIMEOUT_MS=${e.SHUTDOWN_TIMEOUT_MS} must be above STOP_GRACE_MS=${e.STOP_GRACE_MS}, or a shutdown could exit before sessions are stopped and their spools removed`,
+    );
+  }
   if (e.ADMIN_TOKEN === undefined && !isLoopback(e.HOST)) {
     throw new ConfigError(
       `refusing to start: HOST=${JSON.stringify(e.HOST)} is not a loopback address and ADMIN_TOKEN is not set, so /api/* would be open to the network; set ADMIN_TOKEN (and optionally ADMIN_READ_TOKEN) or bind HOST=127.0.0.1`,
@@ -200,6 +216,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     sendBufferHighBytes: e.SEND_BUFFER_HIGH_BYTES,
     readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS,
+    allowedHosts: isLoopback(e.HOST)
+      ? [...new Set(['localhost', '127.0.0.1', '::1', e.HOST.replace(/^\[|\]$/g, '').toLowerCase(), ...(e.ALLOWED_HOSTS ?? []).map((h) => h.toLowerCase())])]
+      : undefined,
     flow: {
       spoolQuotaChunks: e.SPOOL_QUOTA_CHUNKS,
       spoolQuotaBytes: e.SPOOL_QUOTA_BYTES,

@@ -20,7 +20,6 @@ export const ERRORS = {
   BAD_OPTIONS: { status: 400, title: 'Invalid pipeline options' },
   BAD_URL: { status: 400, title: 'Invalid or forbidden URL' },
   ALREADY_STARTED: { status: 409, title: 'A session already runs on this connection' },
-  NOT_STARTED: { status: 409, title: 'No session runs on this connection' },
   TOO_MANY_SESSIONS: { status: 503, title: 'Too many sessions', wsClose: 1013 },
   NO_LOOP_THREADS: { status: 503, title: 'No thread left for a loop-shaped side', wsClose: 1013 },
   SHUTTING_DOWN: { status: 503, title: 'The service is shutting down', wsClose: 1001 },
@@ -40,8 +39,8 @@ export const ERRORS = {
   RESUME_GAP: { status: 409, title: 'The results to replay are no longer kept' },
   // WebSocket door and connection limits (src/ws).
   FORBIDDEN_ORIGIN: { status: 403, title: 'Origin not allowed' },
+  FORBIDDEN_HOST: { status: 403, title: 'Host not allowed' },
   TOO_MANY_CLIENT_SESSIONS: { status: 503, title: 'Too many sessions from this client address' },
-  MESSAGE_TOO_BIG: { status: 413, title: 'Message too big', wsClose: 1009 },
   RATE_LIMITED: { status: 429, title: 'Too many messages', wsClose: 1008 },
   INTERNAL: { status: 500, title: 'Internal error', wsClose: 1011 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -25,6 +25,8 @@ describe('configuration', () => {
       [{ STOP_GRACE_MS: '-1' }, 'STOP_GRACE_MS'],
       [{ POOL_MIN_THREADS: '4', POOL_MAX_THREADS: '2' }, 'POOL_MIN_THREADS'],
       [{ SPOOL_FSYNC: 'maybe' }, 'SPOOL_FSYNC'],
+      [{ STOP_GRACE_MS: '20000' }, 'SHUTDOWN_TIMEOUT_MS'],
+      [{ CLIENT_TOKEN: 'has a space in it, sadly' }, 'CLIENT_TOKEN'],
     ] as const) {
       assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && err.message.includes(name), name);
     }

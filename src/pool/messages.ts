@@ -73,7 +73,8 @@ export interface ChunkRecord {
 
 export interface ResultRecord {
   seq: number;
-  data: unknown;
+  /** The consumer's result as the JSON text the client receives (serialised in the thread). */
+  json: string;
   /** Epoch ms (fractional) at which the consumer began on this chunk. */
   takenAt: number;
   /** Epoch ms (fractional) at which the consumer had its result. */

@@ -108,11 +108,6 @@ export class WorkerPool {
     return Promise.race([this.#probe, late]).finally(() => clearTimeout(timer));
   }
 
-  /** Loop-shaped sides that can still start. */
-  get loopCapacity(): number {
-    return this.#options.loopMaxThreads - this.#runningLoops;
-  }
-
   /** Runs a loop on a thread of its own for as long as the loop runs. */
   async runLoop(task: LoopTask, signal: AbortSignal): Promise<LoopResult> {
     this.#runningLoops++;

@@ -108,8 +108,9 @@ class Producer implements ProducerContext {
     const record: ChunkRecord = { seq, producedAt: nowMs(), sizeBytes };
     Atomics.store(this.#flags.ints, FLAG.COMMITTED, seq);
     Atomics.notify(this.#flags.ints, FLAG.COMMITTED);
-    this.written.push(record);
-    this.#onWrite?.(record);
+    // A step returns what it wrote; a loop reports each chunk as it goes and keeps no list.
+    if (this.#onWrite) this.#onWrite(record);
+    else this.written.push(record);
     return seq;
   }
 
@@ -140,6 +141,18 @@ function consumed(task: TaskSession, flags: SessionFlags, seq: number): void {
   }
   Atomics.store(flags.ints, FLAG.CONSUMED, seq);
   Atomics.notify(flags.ints, FLAG.CONSUMED);
+}
+
+/**
+ * A result as the JSON text the client will receive. Serialised here, in the pool thread, so a
+ * value JSON cannot carry (a BigInt, a cycle) fails its own session, not the service.
+ */
+function toJson(seq: number, data: unknown): string {
+  try {
+    return JSON.stringify(data ?? null) ?? 'null';
+  } catch (err) {
+    throw new Error(`the result for chunk ${seq} cannot be sent as JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 function markBusy(flags: SessionFlags, side: 'producer' | 'consumer'): void {
@@ -218,7 +231,7 @@ async function consumeSeqs(
       if (isStopRequested(flags)) break;
       const takenAt = nowMs();
       const data = await consumer.step(ctx, makeChunk(task.spoolDir, seq));
-      results.push({ seq, data: data ?? null, takenAt, doneAt: nowMs() });
+      results.push({ seq, json: toJson(seq, data), takenAt, doneAt: nowMs() });
       consumed(task, flags, seq);
     }
     return { skipped: false, state: ctx.state, results, threadId, elapsedMs: performance.now() - began };
@@ -235,7 +248,6 @@ async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<
   const ctx = new Producer(task, flags, task.nextSeq, undefined, (chunk) =>
     post({ type: 'chunk', sessionId: task.sessionId, chunk }),
   );
-  ctx.written.length = 0;
   markBusy(flags, 'producer');
   try {
     await def.producer.run(ctx);
@@ -303,8 +315,9 @@ class LoopConsumerContext implements ConsumerLoopContext {
   emit(data: unknown): void {
     const seq = this.#open;
     if (!seq) throw new Error('emit() called without a chunk from next()');
+    const json = toJson(seq, data);
     this.#open = 0;
-    const result = { seq, data: data ?? null, takenAt: this.#openAt, doneAt: nowMs() };
+    const result = { seq, json, takenAt: this.#openAt, doneAt: nowMs() };
     post({ type: 'result', sessionId: this.sessionId, result });
     this.lastEmitted = seq;
     consumed(this.#task, this.#flags, seq);

@@ -48,6 +48,8 @@ export class SessionRegistry {
   /** Ended sessions still inspectable, oldest end first; bounded by count and age. */
   readonly #ended = new Map<string, Session>();
   #state: RegistryState = 'RUNNING';
+  /** Live sessions (detached ones included) by client address, for MAX_SESSIONS_PER_CLIENT. */
+  readonly #byAddress = new Map<string, number>();
   /** Loop-shaped sides reserved by live sessions (one loop-pool thread each). */
   #loopSides = 0;
 
@@ -81,6 +83,9 @@ export class SessionRegistry {
     }
     // Re-check after the awaits above: shutdown or other starts may have raced us.
     if (this.#state !== 'RUNNING') throw tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later');
+    if (this.#live.size >= this.#opts.maxSessions) {
+      throw tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${this.#opts.maxSessions} sessions (MAX_SESSIONS); retry later`);
+    }
     const id = randomUUID();
     const session = new Session({
       id,
@@ -103,6 +108,7 @@ export class SessionRegistry {
     });
     this.#loopSides += loops;
     this.#live.set(id, session);
+    this.#countAddress(req.clientAddress, +1);
     try {
       await session.start();
     } catch (err) {
@@ -116,6 +122,7 @@ export class SessionRegistry {
   #onEnded(session: Session, loops: number): void {
     this.#live.delete(session.id);
     this.#loopSides -= loops;
+    this.#countAddress(session.clientAddress, -1);
     this.#retain(session);
   }
 
@@ -150,6 +157,18 @@ export class SessionRegistry {
     }
   }
 
+  #countAddress(address: string | null, delta: number): void {
+    if (address === null) return;
+    const n = (this.#byAddress.get(address) ?? 0) + delta;
+    if (n > 0) this.#byAddress.set(address, n);
+    else this.#byAddress.delete(address);
+  }
+
+  /** Live sessions started from `address`, including those waiting for RESUME. */
+  sessionsFrom(address: string): number {
+    return this.#byAddress.get(address) ?? 0;
+  }
+
   /** A live session. */
   get(id: string): Session | undefined {
     return this.#live.get(id);
@@ -175,8 +194,16 @@ export class SessionRegistry {
   route(event: WorkerEvent): void {
     const session = this.#live.get(event.sessionId);
     if (!session) return;
-    if (event.type === 'chunk') session.onWorkerChunk(event.chunk);
-    else session.onWorkerResult(event.result);
+    try {
+      if (event.type === 'chunk') session.onWorkerChunk(event.chunk);
+      else session.onWorkerResult(event.result);
+    } catch (err) {
+      // This runs in the pool's 'message' listener: a throw here would be an uncaught exception.
+      session.onSideError(event.type === 'chunk' ? 'producer' : 'consumer', {
+        name: 'InternalError',
+        message: `internal error: ${err instanceof Error ? err.message : String(err)}`,
+      });
+    }
   }
 
   /** Refuses new sessions and stops every live one. Safe to call twice. */

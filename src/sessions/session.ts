@@ -15,7 +15,8 @@ export type EndReason = 'client' | 'admin' | 'disconnect' | 'failed' | 'shutdown
 
 export interface DeliveredResult {
   seq: number;
-  data: unknown;
+  /** The result as JSON text. */
+  json: string;
   producedAt: number;
 }
 
@@ -139,11 +140,16 @@ export class Session implements SideHost {
   spooledChunks = 0;
   spooledBytes = 0;
 
-  readonly #init: SessionInit;
+  /** Everything the session was made with but its sink: an ended session kept for inspect must not hold its connection. */
+  readonly #init: Omit<SessionInit, 'sink'>;
   readonly #task: TaskSession;
   readonly #chunks = new Map<number, ChunkRecord>();
   readonly #results = new Map<number, ResultRecord>();
   #producerLastSeq: number | null = null;
+  /** Seq of the last result a loop consumer emitted before it returned by itself. */
+  #consumerLastSeq: number | null = null;
+  /** The spool folder's creation: a stop during start waits for it, so it can remove it. */
+  #spoolReady: Promise<void> | null = null;
   #stopping: Promise<SessionSummary> | null = null;
   #sink: SessionSink | null;
   /** Results sent, by seq modulo its length, for replay on RESUME. */
@@ -152,7 +158,8 @@ export class Session implements SideHost {
   #drainTimer: NodeJS.Timeout | null = null;
 
   constructor(init: SessionInit) {
-    this.#init = init;
+    const { sink, ...rest } = init;
+    this.#init = rest;
     this.id = init.id;
     this.entry = init.entry;
     this.url = init.url;
@@ -161,7 +168,7 @@ export class Session implements SideHost {
     this.clientAddress = init.clientAddress;
     this.spoolDir = init.spoolDir;
     this.pool = init.pool;
-    this.#sink = init.sink;
+    this.#sink = sink;
     this.#replay = new Array<DeliveredResult | undefined>(Math.max(0, init.flow.replayResults));
     this.#task = {
       module: init.entry.module,
@@ -181,7 +188,8 @@ export class Session implements SideHost {
   }
 
   async start(): Promise<void> {
-    await createSpool(this.spoolDir, this.keep);
+    this.#spoolReady = createSpool(this.spoolDir, this.keep);
+    await this.#spoolReady;
     if (this.#stopping) return;
     this.state = 'running';
     this.startedAt = Date.now();
@@ -202,8 +210,11 @@ export class Session implements SideHost {
       this.#chunks.set(c.seq, c);
       if (c.seq > this.produced) this.produced = c.seq;
       this.bytesProduced += c.sizeBytes;
-      this.spooledChunks++;
-      this.spooledBytes += c.sizeBytes;
+      // A loop consumer's result can arrive before the chunk's record: that chunk is already gone.
+      if (!this.#results.has(c.seq)) {
+        this.spooledChunks++;
+        this.spooledBytes += c.sizeBytes;
+      }
       seqs.push(c.seq);
       this.#init.observer.chunkProduced?.(this, c);
     }
@@ -214,9 +225,13 @@ export class Session implements SideHost {
   onResults(results: ResultRecord[]): void {
     for (const r of results) {
       this.#results.set(r.seq, r);
-      // The consumer is done with the chunk's file: it no longer counts against the quota.
-      this.spooledChunks--;
-      this.spooledBytes -= this.#chunks.get(r.seq)?.sizeBytes ?? 0;
+      // The consumer is done with the chunk's file: it no longer counts against the quota
+      // (a chunk whose record has not arrived yet was never counted: see onChunks).
+      const chunk = this.#chunks.get(r.seq);
+      if (chunk) {
+        this.spooledChunks--;
+        this.spooledBytes -= chunk.sizeBytes;
+      }
     }
     this.consumed += results.length;
     this.#init.observer.resultsConsumed?.(this, results);
@@ -229,7 +244,9 @@ export class Session implements SideHost {
   }
 
   onConsumerReturned(lastSeq: number): void {
-    if (lastSeq >= this.delivered) this.#checkComplete(true);
+    // Its results travel on another channel than its return: complete once they were delivered.
+    this.#consumerLastSeq = lastSeq;
+    this.#checkComplete();
   }
 
   onTaskTimed(side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void {
@@ -270,7 +287,7 @@ export class Session implements SideHost {
       this.#chunks.delete(seq);
       this.#results.delete(seq);
       this.delivered = seq;
-      const delivered = { seq, data: result.data, producedAt: chunk.producedAt };
+      const delivered = { seq, json: result.json, producedAt: chunk.producedAt };
       if (this.#replay.length > 0) this.#replay[seq % this.#replay.length] = delivered;
       sink.result(this, delivered);
       const latencyMs = nowMs() - chunk.producedAt;
@@ -372,10 +389,11 @@ export class Session implements SideHost {
     this.#flush();
   }
 
-  #checkComplete(consumerReturned = false): void {
+  #checkComplete(): void {
     if (this.state !== 'running') return;
-    const drained = this.#producerLastSeq !== null && this.delivered >= this.#producerLastSeq;
-    if (drained || consumerReturned) void this.stop('completed');
+    const producerDrained = this.#producerLastSeq !== null && this.delivered >= this.#producerLastSeq;
+    const consumerDrained = this.#consumerLastSeq !== null && this.delivered >= this.#consumerLastSeq;
+    if (producerDrained || consumerDrained) void this.stop('completed');
   }
 
   // ---- lifecycle ----
@@ -408,6 +426,7 @@ export class Session implements SideHost {
     }, graceMs);
     await Promise.all([this.producer.idle(), this.consumer.idle()]);
     clearTimeout(grace);
+    await this.#spoolReady?.catch(() => {});
     if (!this.keep) await removeSpool(this.spoolDir).catch((err: unknown) => {
       this.#init.logger.error({ session: this.id, err }, 'could not remove spool');
     });

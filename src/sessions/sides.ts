@@ -79,7 +79,12 @@ export abstract class Side {
           if (r?.timing) {
             this.host.onTaskTimed(this.name, this.shape, r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
           }
-          onResult(r);
+          try {
+            onResult(r);
+          } catch (err) {
+            // A bug on this side's path must end its session, never the process.
+            this.fail({ name: 'InternalError', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+          }
         },
         (err: unknown) => {
           this.#inflight--;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import { describeError, TandemError, tandemError, type ErrorCode } from '../errors.js';
 import type { SessionRegistry } from '../sessions/registry.js';
-import type { Session, SessionSink } from '../sessions/session.js';
+import type { DeliveredResult, Session, SessionSink } from '../sessions/session.js';
 import { RateLimit } from './rate-limit.js';
 import {
   CLOSE_CODE,
@@ -178,8 +178,8 @@ export class Connection implements SessionSink {
     this.#ws.close(CLOSE_SUPERSEDED, 'resumed on another connection');
   }
 
-  result(session: Session, r: { seq: number; data: unknown; producedAt: number }): void {
-    this.#send(transcriptMessage(session.id, r.seq, r.data, r.producedAt));
+  result(session: Session, r: DeliveredResult): void {
+    this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt));
   }
 
   failed(_session: Session, error: TandemError): void {

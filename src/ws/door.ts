@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config.js';
 import { problemBody, tandemError, type TandemError } from '../errors.js';
 import { bearerToken, tokenMatches } from '../auth/token.js';
+import { hostAllowed } from '../auth/host.js';
 
 /** Subprotocol the server selects; browsers offer it together with `bearer.<token>`. */
 export const PROTOCOL_NAME = 'tandem';
@@ -14,6 +15,10 @@ export interface DoorDeps {
   /** Whether the service takes new sessions right now. */
   accepting(): boolean;
   liveSessions(): number;
+  /** Live sessions (detached ones included) started from an address. */
+  sessionsFrom(address: string): number;
+  /** Told of every refused upgrade, by its code (metrics). */
+  refused?(code: TandemError['code']): void;
 }
 
 type VerifyCallback = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
@@ -35,6 +40,7 @@ export class Door {
   verifyClient = (info: { origin: string; req: IncomingMessage }, done: VerifyCallback): void => {
     const refusal = this.#check(info.req, info.origin);
     if (!refusal) return done(true);
+    this.#deps.refused?.(refusal.code);
     const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
     if (refusal.status === 503) headers['Retry-After'] = '5';
     if (refusal.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="tandem"';
@@ -54,6 +60,9 @@ export class Door {
     if (!this.#deps.paths.includes(path)) {
       return tandemError('NOT_FOUND', `no WebSocket endpoint at ${path}; use ${this.#deps.paths.join(' or ')}`);
     }
+    if (!hostAllowed(req, config.allowedHosts)) {
+      return tandemError('FORBIDDEN_HOST', `Host ${JSON.stringify(req.headers.host ?? '')} is not one this service answers to on loopback (ALLOWED_HOSTS)`);
+    }
     if (origin && !this.#originAllowed(origin, req)) {
       return tandemError('FORBIDDEN_ORIGIN', `origin ${origin} may not open a WebSocket here (ALLOWED_ORIGINS)`);
     }
@@ -65,8 +74,10 @@ export class Door {
       return tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${config.maxSessions} sessions (MAX_SESSIONS); retry later`);
     }
     const limit = config.maxSessionsPerClient;
-    if (limit > 0 && (this.#perClient.get(addressOf(req)) ?? 0) >= limit) {
-      return tandemError('TOO_MANY_CLIENT_SESSIONS', `this address already has ${limit} connections (MAX_SESSIONS_PER_CLIENT); retry later`);
+    const ip = addressOf(req);
+    // Sessions waiting for RESUME count too: dropping connections must not get around the limit.
+    if (limit > 0 && Math.max(this.#perClient.get(ip) ?? 0, this.#deps.sessionsFrom(ip)) >= limit) {
+      return tandemError('TOO_MANY_CLIENT_SESSIONS', `this address already has ${limit} connections or sessions (MAX_SESSIONS_PER_CLIENT); retry later`);
     }
     return null;
   }

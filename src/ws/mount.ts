@@ -31,6 +31,8 @@ export function mountWebSocket(
     paths: WS_PATHS,
     accepting: deps.accepting,
     liveSessions: () => deps.sessions.size,
+    sessionsFrom: (address) => deps.sessions.sessionsFrom(address),
+    refused: (code) => deps.observer?.errorSent?.(code),
   });
   const instance = expressWs(app, server, {
     wsOptions: {

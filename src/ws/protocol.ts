@@ -84,8 +84,9 @@ export function resumedMessage(session: string, pipeline: string, after: number)
   return JSON.stringify({ type: 'resumed', session, pipeline, after });
 }
 
-export function transcriptMessage(session: string, seq: number, data: unknown, producedAt: number): string {
-  return JSON.stringify({ type: 'transcript', session, seq, data, producedAt, timestamp: Date.now() / 1000 });
+/** `data` is already JSON text (serialised in the pool thread): the frame is assembled, not re-encoded. */
+export function transcriptMessage(session: string, seq: number, data: string, producedAt: number): string {
+  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq},"data":${data},"producedAt":${producedAt},"timestamp":${Date.now() / 1000}}`;
 }
 
 export function errorMessage(code: ErrorCode, message: string): string {

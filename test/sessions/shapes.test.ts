@@ -36,6 +36,28 @@ describe('pipeline shapes', () => {
     assert.equal(await client.waitClose(), 1000);
   });
 
+  it('completes loop/loop sessions only after every result arrived, though results and returns travel apart', async () => {
+    // A loop's results and its return come back on different channels; completing on the return
+    // alone once lost the last results of some sessions. Several at once make the race likely.
+    const clients = await Promise.all(Array.from({ length: 12 }, () => TestClient.open(server.wsUrl())));
+    await Promise.all(clients.map((c) => c.start({ pipeline: 'loop-loop', options: { count: 300, intervalMs: 0 } })));
+    for (const c of clients) {
+      const stopped = await c.waitFor((m) => m.type === 'stopped', 'stopped', 0, 30_000);
+      assert.deepEqual([stopped.reason, stopped.chunks], ['completed', 300]);
+      assert.equal(c.transcripts().length, 300);
+      assertInOrder(c.transcripts());
+    }
+  });
+
+  it('accounts the spool exactly when a loop consumer runs ahead of the chunk records', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    const id = await client.start({ pipeline: 'step-loop', options: { count: 40 } });
+    const session = server.app.sessions.get(id)!;
+    const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.deepEqual([stopped.reason, stopped.chunks], ['completed', 80]);
+    assert.deepEqual([session.spooledChunks, session.spooledBytes], [0, 0], 'nothing counted as waiting once all was consumed');
+  });
+
   it('feeds a loop consumer from a step producer that writes several chunks per step', async () => {
     const client = await TestClient.open(server.wsUrl());
     await client.start({ pipeline: 'step-loop' });

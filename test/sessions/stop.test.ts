@@ -79,6 +79,24 @@ describe('stopping a session', () => {
     });
   }
 
+  it('a result JSON cannot carry (a BigInt) fails only its own session, never the service', async () => {
+    const bystander = await TestClient.open(server.wsUrl());
+    await bystander.start({ options: { intervalMs: 5 } });
+    const victim = await TestClient.open(server.wsUrl());
+    await victim.start({ pipeline: 'throws', options: { failAt: 2, how: 'bigint' } });
+    const err = await victim.waitFor((m) => m.type === 'error', 'error');
+    assert.equal(err.code, 'PIPELINE_FAILED');
+    assert.match(err.message!, /result for chunk 2 cannot be sent as JSON/);
+    const stopped = await victim.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.deepEqual([stopped.reason, stopped.chunks], ['failed', 1]);
+    const before = bystander.transcripts().length;
+    await bystander.waitForTranscripts(before + 3);
+    assertInOrder(bystander.transcripts());
+    bystander.send({ command: 'STOP' });
+    await bystander.waitClose();
+    await settled();
+  });
+
   it('a pipeline that throws ends only its own session, with the cause before stopped', async () => {
     const bystander = await TestClient.open(server.wsUrl());
     await bystander.start({ options: { intervalMs: 5 } });

@@ -105,6 +105,45 @@ describe('at the door: checks before the upgrade', () => {
   });
 });
 
+describe('at the door: names and addresses', () => {
+  it('refuses a Host it does not answer to on loopback (DNS rebinding), for the API and the WebSocket', async () => {
+    const server = await startServer();
+    try {
+      const api = await new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: server.port, path: '/api/sessions', headers: { Host: `evil.example:${server.port}` } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      assert.equal(api, 403);
+      const ws = await upgrade(server.port, '/ws', { Host: `evil.example:${server.port}`, Origin: `http://evil.example:${server.port}` });
+      assert.equal(ws.status, 403);
+      assert.equal(JSON.parse(ws.body).code, 'FORBIDDEN_HOST');
+      assert.equal((await upgrade(server.port, '/ws', { Host: `localhost:${server.port}` })).status, 101);
+      assert.equal((await fetch(server.httpUrl('/api/sessions'))).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('counts sessions waiting for RESUME against the per-address limit', async () => {
+    const server = await startServer({ MAX_SESSIONS_PER_CLIENT: '2', RESUME_GRACE_MS: '30000' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const c = await TestClient.open(server.wsUrl());
+        await c.start({ options: { intervalMs: 100 } });
+        c.terminate(); // detached, still running for the resume window
+      }
+      await eventually(() => server.app.sessions.list().every((s) => !s.attached), 'both detached');
+      const refused = await upgrade(server.port, '/ws');
+      assert.equal(refused.status, 503);
+      assert.equal(JSON.parse(refused.body).code, 'TOO_MANY_CLIENT_SESSIONS');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('on an open connection', () => {
   let server: TestServer;
   before(async () => {
