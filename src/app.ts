@@ -94,7 +94,15 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   });
   sockets = ws.clients;
 
-  mountRoutes(app, { sessions: registry, pool, catalog, tokens: config.tokens, logger, state: () => state });
+  mountRoutes(app, {
+    sessions: registry,
+    pool,
+    catalog,
+    tokens: config.tokens,
+    logger,
+    state: () => state,
+    maxBodyBytes: config.maxRequestBodyBytes,
+  });
   let closing: Promise<void> | null = null;
 
   async function shutdown(): Promise<void> {
