@@ -102,7 +102,16 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   });
   sockets = ws.clients;
 
-  mountRoutes(app, { sessions: registry, pool, catalog, tokens: config.tokens, logger, state: () => state, readyProbeTimeoutMs: config.readyProbeTimeoutMs });
+  mountRoutes(app, {
+    sessions: registry,
+    pool,
+    catalog,
+    tokens: config.tokens,
+    logger,
+    state: () => state,
+    maxBodyBytes: config.maxRequestBodyBytes,
+    readyProbeTimeoutMs: config.readyProbeTimeoutMs,
+  });
   let closing: Promise<void> | null = null;
 
   async function shutdown(): Promise<void> {

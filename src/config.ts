@@ -51,6 +51,8 @@ const schema = z.object({
   MAX_SESSIONS: intFrom(1).default(20_000),
   /** Largest client frame accepted, in bytes. */
   MAX_MESSAGE_BYTES: intFrom(64, 16 * 1024 * 1024).default(16 * 1024),
+  /** Largest HTTP request body read, in bytes; larger → 413 (no operation takes a body today). */
+  MAX_REQUEST_BODY_BYTES: intFrom(0, 16 * 1024 * 1024).default(16 * 1024),
   /** Exact origins (scheme://host[:port]) whose browsers may open a WebSocket; default: the service's own. */
   ALLOWED_ORIGINS: csv.optional(),
   /** When set, WebSocket clients must present it (Authorization: Bearer, or subprotocol `bearer.<token>`). */
@@ -113,6 +115,7 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly maxSessions: number;
   readonly maxMessageBytes: number;
+  readonly maxRequestBodyBytes: number;
   readonly spoolFsync: boolean;
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
@@ -208,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     maxSessions: e.MAX_SESSIONS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     spoolFsync: e.SPOOL_FSYNC,
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,

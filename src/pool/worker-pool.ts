@@ -34,6 +34,25 @@ export interface PoolStats {
   loopMaxThreads: number;
 }
 
+/**
+ * Piscina rejects a task whose thread died with Node's own words ("worker exited with code: 3",
+ * "Worker terminated due to reaching memory limit: JS heap out of memory"); this says the same
+ * in terms a pipeline author can act on. The message reaches the client, inspect and the log.
+ */
+export function threadDeathError(err: unknown, maxHeapMb: number): Error {
+  const e = err as { code?: unknown; message?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (e?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    const cap = maxHeapMb > 0 ? `the ${maxHeapMb} MiB heap cap of WORKER_MAX_HEAP_MB` : "Node's default heap limit";
+    return new Error(`its worker thread ran out of memory (reached ${cap})`, { cause: err });
+  }
+  const exited = /worker exited with code: (-?\d+)/.exec(message);
+  if (exited) {
+    return new Error(`its worker thread exited with code ${exited[1]} (process.exit() in pipeline code?)`, { cause: err });
+  }
+  return new Error(`its worker thread crashed: ${message}`, { cause: err });
+}
+
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /**
@@ -83,9 +102,14 @@ export class WorkerPool {
     this.#loops.on('error', () => {});
   }
 
-  /** Runs one bounded step. Aborting `signal` while it runs terminates its thread. */
+  /**
+   * Runs one bounded step. Aborting `signal` while it runs terminates its thread. Rejects when
+   * the thread dies under the task, with a message that says how (see threadDeathError).
+   */
   runStep(task: StepTask, signal: AbortSignal): Promise<TaskResult> {
-    return this.#steps.run(task, { signal });
+    return this.#steps.run(task, { signal }).catch((err: unknown) => {
+      throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
+    });
   }
 
   /**
@@ -113,6 +137,8 @@ export class WorkerPool {
     this.#runningLoops++;
     try {
       return await this.#loops.run(task, { signal });
+    } catch (err) {
+      throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
     } finally {
       this.#runningLoops--;
     }

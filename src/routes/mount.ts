@@ -6,11 +6,12 @@ import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 import { bearerAuth, type Tokens } from './auth.js';
+import { bodyGuard } from './body.js';
 import { docsRoutes } from './docs.js';
 import { healthRoutes } from './health.js';
 import { pipelineRoutes } from './pipelines.js';
 import { poolRoutes } from './pool.js';
-import { problemHandler } from './problem.js';
+import { problemHandler, sendProblem } from './problem.js';
 import { sessionRoutes } from './sessions.js';
 import { loadOpenApi } from './spec.js';
 
@@ -23,17 +24,21 @@ export interface RouteDeps {
   state: () => AppState;
   /** How long GET /readyz waits for the pool to run a probe task, ms. */
   readyProbeTimeoutMs: number;
+  /** Largest request body read, in bytes (MAX_REQUEST_BODY_BYTES). */
+  maxBodyBytes: number;
 }
 
 /** Only /api/* is validated (and guarded) by openapi.yaml at run time; probes and docs take no input. */
 const API_PREFIX = '/api/';
 
 /**
- * Mounts the REST control plane: probes and docs (open), then /api/* behind the OpenAPI
- * validator (request shape and bearer tokens, both from openapi.yaml), then the one error handler.
+ * Mounts the REST control plane: the body guard (size and type, every path), probes and docs
+ * (open), then /api/* behind the OpenAPI validator (request shape and bearer tokens, both from
+ * openapi.yaml), then a problem+json 404 for anything else and the one error handler.
  */
 export function mountRoutes(app: Application, deps: RouteDeps): void {
   const spec = loadOpenApi();
+  app.use(bodyGuard(deps.maxBodyBytes));
   app.use(healthRoutes(deps));
   app.use(docsRoutes(spec));
   app.use(
@@ -50,5 +55,7 @@ export function mountRoutes(app: Application, deps: RouteDeps): void {
   app.use(sessionRoutes(deps));
   app.use(poolRoutes(deps));
   app.use(pipelineRoutes(deps));
+  // Whatever no route took (outside /api too) is a problem document, never express's HTML page.
+  app.use((req, res) => sendProblem(req, res, 'NOT_FOUND', `no resource at ${req.method} ${req.path}; see /docs`));
   app.use(problemHandler(deps.logger));
 }

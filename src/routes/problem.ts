@@ -32,6 +32,8 @@ interface HttpLikeError {
 export function sendProblem(req: Request, res: Response, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): void {
   const { status } = ERRORS[code];
   const body: Problem & Record<string, unknown> = problemBody(code, detail, req.originalUrl.split('?')[0]!, extra);
+  // The rest of an oversized body is not worth reading: end the connection after the answer.
+  if (status === 413) res.set('Connection', 'close');
   if (status === 401) {
     res.set('WWW-Authenticate', req.headers.authorization ? 'Bearer realm="tandem", error="invalid_token"' : 'Bearer realm="tandem"');
   }

@@ -26,7 +26,7 @@ export function sessionRoutes({ sessions }: SessionRoutesDeps): Router {
 
   router.get('/api/sessions', (req, res) => {
     const q = req.query as ListQuery;
-    const limit = q.limit ?? DEFAULT_PAGE;
+    const limit = finite(q.limit ?? DEFAULT_PAGE, 'limit');
     const after = q.cursor === undefined ? null : decodeCursor(q.cursor);
     const matching = sessions
       .inspectable()
@@ -56,7 +56,7 @@ export function sessionRoutes({ sessions }: SessionRoutesDeps): Router {
     asyncRoute(async (req, res) => {
       const session = found(sessions, req.params.id!);
       const q = req.query as StopQuery;
-      const graceMs = q.timeout === undefined ? undefined : Number(q.timeout) * 1000;
+      const graceMs = q.timeout === undefined ? undefined : finite(q.timeout, 'timeout') * 1000;
       // Idempotent: a session already stopping or ended answers with the summary of that stop.
       const summary = await session.stop('admin', graceMs);
       const body: Schemas['StopSummary'] = { ...summary };
@@ -65,6 +65,16 @@ export function sessionRoutes({ sessions }: SessionRoutesDeps): Router {
   );
 
   return router;
+}
+
+/**
+ * The validator coerces "1e400" and "Infinity" to Infinity and lets it through its minimum and
+ * maximum checks (ajv coerceTypes); a non-finite number must never reach a slice or a timer.
+ */
+function finite(value: unknown, name: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw tandemError('VALIDATION', `query parameter ${name} must be a finite number (see openapi.yaml)`);
+  return n;
 }
 
 function found(sessions: SessionRegistry, id: string): Session {

@@ -255,6 +255,13 @@ export class Session implements SideHost {
 
   onSideError(side: SideName, error: TaskError): void {
     if (this.error) return;
+    // A quick consumer may run inside its producer's task (after the producer's part marked itself
+    // idle). If that task's thread died with only the consumer marked busy, the consumer's code did it.
+    if (side === 'producer' && error.name === 'WorkerError') {
+      const producerBusy = Atomics.load(this.flags.ints, FLAG.PRODUCER_THREAD) !== 0;
+      const consumerBusy = Atomics.load(this.flags.ints, FLAG.CONSUMER_THREAD) !== 0;
+      if (!producerBusy && consumerBusy) side = 'consumer';
+    }
     this.error = `${side} of pipeline "${this.entry.name}" failed: ${error.message}`;
     this.#init.logger.warn({ session: this.id, side, err: error.message }, 'pipeline failed');
     // A side that fails while the session is already stopping changes nothing but the record.

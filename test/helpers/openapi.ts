@@ -91,11 +91,13 @@ export async function api<T = any>(
   baseUrl: string,
   method: string,
   path: string,
-  opts: { token?: string; headers?: Record<string, string> } = {},
+  opts: { token?: string; headers?: Record<string, string>; body?: string | Uint8Array | ReadableStream<Uint8Array> } = {},
 ): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  const res = await fetch(baseUrl + path, { method, headers });
+  // A stream body goes out chunked (no Content-Length); fetch wants `duplex` for it.
+  const init = { method, headers, body: opts.body, duplex: 'half' } as RequestInit;
+  const res = await fetch(baseUrl + path, init);
   const text = await res.text();
   const contentType = res.headers.get('content-type');
   const body = /json/.test(contentType ?? '') ? JSON.parse(text) : text;

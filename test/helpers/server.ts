@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import type { LogCapture } from './logs.js';
 
 /** Compiled fixture pipelines (test/fixtures/pipelines → dist/test/fixtures/pipelines). */
 export const FIXTURE_PIPELINES = fileURLToPath(new URL('../fixtures/pipelines/', import.meta.url));
@@ -23,8 +24,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Receives the server's log lines instead of stdout (set LOG_LEVEL in `env` to see any). */
+  logs?: LogCapture;
+}
+
 /** Starts a real tandem on 127.0.0.1 with a fresh DATA_DIR and FILE_ROOT; `env` overrides config. */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestServer> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-test-'));
   const dataDir = path.join(base, 'data');
   const fileRoot = path.join(base, 'files');
@@ -37,7 +43,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     HOST: '127.0.0.1',
     ...env,
   });
-  const app = await createApp({ config, logger: createLogger(config.logLevel) });
+  const app = await createApp({ config, logger: createLogger(config.logLevel, options.logs) });
   const { port } = await app.listen(0, '127.0.0.1');
   return {
     app,
