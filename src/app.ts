@@ -57,7 +57,11 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
 
   let sessions: SessionRegistry | undefined;
   let sockets: Set<WebSocket> | undefined;
-  const pool = new WorkerPool(config.pool, (event) => sessions?.route(event));
+  const pool = new WorkerPool(
+    config.pool,
+    (event) => sessions?.route(event),
+    (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
+  );
   const metrics = createMetrics(metricsRegistry, {
     pool,
     catalog,

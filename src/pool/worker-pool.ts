@@ -69,7 +69,12 @@ export class WorkerPool {
   #runningLoops = 0;
   #closed = false;
 
-  constructor(options: PoolOptions, onEvent: (event: WorkerEvent) => void) {
+  /**
+   * @param onEvent receives what running loops post (chunks, results).
+   * @param onThreadError told when a thread dies outside any task's own failure (e.g. a timer a
+   * pipeline left behind threw after its step returned); the pool replaces the thread.
+   */
+  constructor(options: PoolOptions, onEvent: (event: WorkerEvent) => void, onThreadError: (err: unknown) => void = () => {}) {
     this.#options = options;
     const resourceLimits = options.maxHeapMb > 0 ? { maxOldGenerationSizeMb: options.maxHeapMb } : undefined;
     // fds belong to the process, not the thread: a terminated thread's open files must be closed
@@ -98,8 +103,8 @@ export class WorkerPool {
     this.#steps.on('message', onEvent);
     this.#loops.on('message', onEvent);
     // A thread that dies (process.exit, out of heap) fails only its task; never crash the service.
-    this.#steps.on('error', () => {});
-    this.#loops.on('error', () => {});
+    this.#steps.on('error', onThreadError);
+    this.#loops.on('error', onThreadError);
   }
 
   /**

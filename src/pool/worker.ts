@@ -96,14 +96,16 @@ class Producer implements ProducerContext {
     if (this.#onWrite) waitForSpoolRoom(this.#flags, this.#nextSeq, this.#task.spoolQuotaChunks);
     const seq = this.#nextSeq++;
     const tmp = tmpChunkPath(this.#task.spoolDir, seq);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const fd = fs.openSync(tmp, 'w');
-    let sizeBytes: number;
     try {
-      sizeBytes = typeof data === 'string' ? fs.writeSync(fd, data) : fs.writeSync(fd, data);
+      // writeSync may write less than asked: a short chunk must never be renamed into view.
+      for (let off = 0; off < bytes.byteLength; ) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
       if (this.#task.fsync) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
+    const sizeBytes = bytes.byteLength;
     fs.renameSync(tmp, chunkPath(this.#task.spoolDir, seq));
     const record: ChunkRecord = { seq, producedAt: nowMs(), sizeBytes };
     Atomics.store(this.#flags.ints, FLAG.COMMITTED, seq);
