@@ -3,7 +3,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { TestClient } from '../helpers/client.js';
-import { eventually, startServer, type TestServer } from '../helpers/server.js';
+import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 
 interface HandshakeAnswer {
   status: number;
@@ -138,6 +138,61 @@ describe('at the door: names and addresses', () => {
       const refused = await upgrade(server.port, '/ws');
       assert.equal(refused.status, 503);
       assert.equal(JSON.parse(refused.body).code, 'TOO_MANY_CLIENT_SESSIONS');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('capacity: a clear refusal before anything starts, never an endless queue', () => {
+  it('refuses a START that needs more loop threads than are free with NO_LOOP_THREADS and close 1013; steps still start', async () => {
+    const server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, LOOP_MAX_THREADS: '2' });
+    try {
+      const first = await TestClient.open(server.wsUrl());
+      await first.start({ pipeline: 'loop-loop', options: { intervalMs: 5 } }); // holds both loop threads
+      const second = await TestClient.open(server.wsUrl());
+      second.send({ command: 'START', pipeline: 'loop-loop' });
+      const err = await second.waitFor((m) => m.type === 'error', 'error');
+      assert.equal(err.code, 'NO_LOOP_THREADS');
+      assert.match(err.message!, /needs 2 loop thread\(s\) and 0 of LOOP_MAX_THREADS=2 are free/);
+      assert.equal(await second.waitClose(), 1013);
+      // Step-shaped sessions do not need loop threads, and the first session keeps streaming.
+      const stepper = await TestClient.open(server.wsUrl());
+      await stepper.start({ options: { intervalMs: 5 } });
+      await stepper.waitForTranscripts(2);
+      const n = first.transcripts().length;
+      await first.waitForTranscripts(n + 3);
+      // Once the loops are released, a loop session starts again.
+      first.send({ command: 'STOP' });
+      await first.waitClose();
+      const third = await TestClient.open(server.wsUrl());
+      await third.start({ pipeline: 'loop-loop', options: { intervalMs: 5 } });
+      await third.waitForTranscripts(1);
+      for (const c of [stepper, third]) c.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses sessions over MAX_SESSIONS: 503 with Retry-After at the door, TOO_MANY_SESSIONS and 1013 at START', async () => {
+    const server = await startServer({ MAX_SESSIONS: '2' });
+    try {
+      const clients = await Promise.all([1, 2, 3].map(() => TestClient.open(server.wsUrl())));
+      await clients[0]!.start({ options: { intervalMs: 20 } });
+      await clients[1]!.start({ options: { intervalMs: 20 } });
+      // Connected before the limit was reached: refused at START.
+      clients[2]!.send({ command: 'START' });
+      const err = await clients[2]!.waitFor((m) => m.type === 'error', 'error');
+      assert.equal(err.code, 'TOO_MANY_SESSIONS');
+      assert.equal(await clients[2]!.waitClose(), 1013);
+      // A new connection is refused at the door.
+      const door = await upgrade(server.port, '/ws');
+      assert.equal(door.status, 503);
+      assert.equal(door.headers['retry-after'], '5');
+      assert.equal(JSON.parse(door.body).code, 'TOO_MANY_SESSIONS');
+      // The admitted sessions are untouched.
+      await Promise.all(clients.slice(0, 2).map((c) => c.waitForTranscripts(3)));
+      for (const c of clients) c.close();
     } finally {
       await server.close();
     }
