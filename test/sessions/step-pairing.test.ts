@@ -30,8 +30,12 @@ describe('step producer and step consumer of one session', () => {
     await client.waitClose();
   }
 
-  it('consumes every chunk once and in order when the consumer is quick', async () => {
+  it('consumes every chunk once and in order when the consumer is quick, inside the producer\'s tasks', async () => {
+    const before = server.app.pool.stats().completed;
     await runToCompletion({ chunksPerStep: 3, steps: 40 }, 120);
+    // Lent: about one pool task per step. Not lent, each step would add a consume task (~80).
+    const tasks = server.app.pool.stats().completed - before;
+    assert.ok(tasks < 60, `the quick consumer ran inside its producer's tasks (${tasks} tasks for 40 steps)`);
   });
 
   it('keeps order and state when a slow stretch moves the consumer to tasks of its own and back', async () => {
