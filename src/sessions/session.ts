@@ -8,6 +8,7 @@ import { tandemError, type TandemError } from '../errors.js';
 import { createSpool, removeSpool } from './spool.js';
 import { LoopConsumer, LoopProducer, StepConsumer, StepProducer, type Side, type SideHost, type SideName } from './sides.js';
 import { LatencyWindow } from './latency-window.js';
+import { ReplayRing } from './replay-ring.js';
 
 export type SessionState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 /** Why a session ended. */
@@ -153,7 +154,7 @@ export class Session implements SideHost {
   #stopping: Promise<SessionSummary> | null = null;
   #sink: SessionSink | null;
   /** Results sent, by seq modulo its length, for replay on RESUME. */
-  readonly #replay: Array<DeliveredResult | undefined>;
+  readonly #replay: ReplayRing;
   #detachTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
 
@@ -169,7 +170,7 @@ export class Session implements SideHost {
     this.spoolDir = init.spoolDir;
     this.pool = init.pool;
     this.#sink = sink;
-    this.#replay = new Array<DeliveredResult | undefined>(Math.max(0, init.flow.replayResults));
+    this.#replay = new ReplayRing(init.flow.replayResults);
     this.#task = {
       module: init.entry.module,
       sessionId: init.id,
@@ -295,7 +296,7 @@ export class Session implements SideHost {
       this.#results.delete(seq);
       this.delivered = seq;
       const delivered = { seq, json: result.json, producedAt: chunk.producedAt };
-      if (this.#replay.length > 0) this.#replay[seq % this.#replay.length] = delivered;
+      this.#replay.record(delivered);
       sink.result(this, delivered);
       const latencyMs = nowMs() - chunk.producedAt;
       this.latency.record(latencyMs);
@@ -375,16 +376,12 @@ export class Session implements SideHost {
     if (after > this.delivered) {
       throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${this.delivered} results were sent`);
     }
-    const replay: DeliveredResult[] = [];
-    for (let seq = after + 1; seq <= this.delivered; seq++) {
-      const r = this.#replay.length > 0 ? this.#replay[seq % this.#replay.length] : undefined;
-      if (r?.seq !== seq) {
-        throw tandemError(
-          'RESUME_GAP',
-          `results after ${after} are no longer kept (the last ${this.#replay.length} are: RESUME_REPLAY_RESULTS); start a new session`,
-        );
-      }
-      replay.push(r);
+    const replay = this.#replay.range(after + 1, this.delivered);
+    if (!replay) {
+      throw tandemError(
+        'RESUME_GAP',
+        `results after ${after} are no longer kept (the last ${this.#replay.size} are: RESUME_REPLAY_RESULTS); start a new session`,
+      );
     }
     if (this.#detachTimer) clearTimeout(this.#detachTimer);
     this.#detachTimer = null;
@@ -457,7 +454,7 @@ export class Session implements SideHost {
     // Let go of the connection: an ended session may be kept for inspection a while.
     const sink = this.#sink;
     this.#sink = null;
-    this.#replay.fill(undefined);
+    this.#replay.clear();
     sink?.ended(this, summary);
     return summary;
   }
