@@ -152,6 +152,10 @@ export class Session implements SideHost {
   readonly #results = new Map<number, ResultRecord>();
   #producerLastSeq: number | null = null;
   #stopping: Promise<SessionSummary> | null = null;
+  /** Highest seq of a result received from the consumer. */
+  #lastResultSeq = 0;
+  /** Set while a stop waits for events a returned loop posted: called on each chunk or result. */
+  #onLateEvent: (() => void) | null = null;
   #sink: SessionSink | null;
   /** Results sent, by seq modulo its length, for replay on RESUME. */
   readonly #replay: Array<DeliveredResult | undefined>;
@@ -216,6 +220,7 @@ export class Session implements SideHost {
     }
     if (this.consumer instanceof StepConsumer) this.consumer.push(seqs);
     this.#flush();
+    this.#onLateEvent?.();
   }
 
   onResults(results: ResultRecord[]): void {
@@ -226,8 +231,11 @@ export class Session implements SideHost {
       this.spooledBytes -= this.#chunks.get(r.seq)?.sizeBytes ?? 0;
     }
     this.consumed += results.length;
+    const last = results[results.length - 1];
+    if (last && last.seq > this.#lastResultSeq) this.#lastResultSeq = last.seq;
     this.#init.observer.resultsConsumed?.(this, results);
     this.#flush();
+    this.#onLateEvent?.();
   }
 
   onProducerDone(lastSeq: number): void {
@@ -418,6 +426,7 @@ export class Session implements SideHost {
       await Promise.all([this.producer.idle(), this.consumer.idle()]);
       clearTimeout(grace);
     }
+    await this.#lateEvents(graceMs);
     // Both sides are idle: no pipeline code runs for this session and nothing more is written or
     // sent. The client is told now; the spool's removal and the bookkeeping follow, so a storm of
     // STOPs does not queue every `stopped` behind every folder's removal.
@@ -451,6 +460,33 @@ export class Session implements SideHost {
     // An ended session may be kept for inspection a while.
     this.#init.onEnded(this);
     return final;
+  }
+
+  /** Whether every chunk and result a returned loop side posted has arrived. */
+  #loopEventsIn(): boolean {
+    const p = this.producer.returnedLastSeq;
+    const c = this.consumer.returnedLastSeq;
+    return (p === null || this.produced >= p) && (c === null || this.#lastResultSeq >= c);
+  }
+
+  /**
+   * A loop posts its chunks and results on another channel than its answer, so the last of them
+   * may arrive after the loop returned: wait for them (they are flushed to the client as they
+   * come), at most `limitMs`. Nothing to wait for in the usual case.
+   */
+  async #lateEvents(limitMs: number): Promise<void> {
+    if (this.#loopEventsIn()) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, limitMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#onLateEvent = () => {
+        if (this.#loopEventsIn()) done();
+      };
+    });
+    this.#onLateEvent = null;
   }
 
   get stopRequested(): boolean {
