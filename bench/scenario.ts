@@ -103,6 +103,8 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
         DATA_DIR: path.join(base, 'data'),
         FILE_ROOT: base,
         MAX_SESSIONS: String(Math.max(20_000, spec.sessions + 100)),
+        // Every bench client comes from 127.0.0.1: no per-address limit (default 1000).
+        MAX_SESSIONS_PER_CLIENT: '0',
         ...spec.env,
       },
       spec.execArgv,

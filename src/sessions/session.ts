@@ -32,7 +32,11 @@ export interface SessionSink {
   writable(): boolean;
   /** The pipeline failed; called once, before `ended`. */
   failed(session: Session, error: TandemError): void;
-  /** Everything of the session is released. */
+  /**
+   * Both sides are idle: no thread runs pipeline code for the session and nothing more is sent.
+   * The spool's removal and the registry's bookkeeping (state, `endedAt`, `onEnded`) follow
+   * right after, so they may not be done yet when this is called.
+   */
   ended(session: Session, summary: SessionSummary): void;
   /** This sink was attached by RESUME, `after` its last received seq; replays follow. */
   resumed?(session: Session, after: number): void;
@@ -80,7 +84,10 @@ export interface SessionInit {
   spoolDir: string;
   pool: WorkerPool;
   sink: SessionSink;
-  /** Called once when the session has ended, before the sink hears of it. */
+  /**
+   * Called once when the session has ended (its spool is gone), after the sink heard of it: the
+   * sink is told as soon as both sides are idle, before the spool's removal.
+   */
   onEnded(session: Session): void;
   observer: SessionObserver;
   logger: Logger;
@@ -152,6 +159,10 @@ export class Session implements SideHost {
   /** The spool folder's creation: a stop during start waits for it, so it can remove it. */
   #spoolReady: Promise<void> | null = null;
   #stopping: Promise<SessionSummary> | null = null;
+  /** Highest seq of a result received from the consumer. */
+  #lastResultSeq = 0;
+  /** Set while a stop waits for events a returned loop posted: called on each chunk or result. */
+  #onLateEvent: (() => void) | null = null;
   #sink: SessionSink | null;
   /** Results sent, by seq modulo its length, for replay on RESUME. */
   readonly #replay: ReplayRing;
@@ -221,6 +232,7 @@ export class Session implements SideHost {
     }
     if (this.consumer instanceof StepConsumer) this.consumer.push(seqs);
     this.#flush();
+    this.#onLateEvent?.();
   }
 
   onResults(results: ResultRecord[]): void {
@@ -235,8 +247,11 @@ export class Session implements SideHost {
       }
     }
     this.consumed += results.length;
+    const last = results[results.length - 1];
+    if (last && last.seq > this.#lastResultSeq) this.#lastResultSeq = last.seq;
     this.#init.observer.resultsConsumed?.(this, results);
     this.#flush();
+    this.#onLateEvent?.();
   }
 
   onProducerDone(lastSeq: number): void {
@@ -423,21 +438,20 @@ export class Session implements SideHost {
     this.producer.halt();
     this.consumer.halt();
     let forced = false;
-    const grace = setTimeout(() => {
-      forced = true;
-      this.producer.force();
-      this.consumer.force();
-    }, graceMs);
-    await Promise.all([this.producer.idle(), this.consumer.idle()]);
-    clearTimeout(grace);
-    await this.#spoolReady?.catch(() => {});
-    if (!this.keep) await removeSpool(this.spoolDir).catch((err: unknown) => {
-      this.#init.logger.error({ session: this.id, err }, 'could not remove spool');
-    });
-    this.#chunks.clear();
-    this.#results.clear();
-    this.endedAt = Date.now();
-    this.state = reason === 'failed' ? 'failed' : 'stopped';
+    // Usually both sides were only waiting between steps and are idle already: no grace timer.
+    if (this.producer.busy || this.consumer.busy) {
+      const grace = setTimeout(() => {
+        forced = true;
+        this.producer.force();
+        this.consumer.force();
+      }, graceMs);
+      await Promise.all([this.producer.idle(), this.consumer.idle()]);
+      clearTimeout(grace);
+    }
+    await this.#lateEvents(graceMs);
+    // Both sides are idle: no pipeline code runs for this session and nothing more is written or
+    // sent. The client is told now; the spool's removal and the bookkeeping follow, so a storm of
+    // STOPs does not queue every `stopped` behind every folder's removal.
     const summary: SessionSummary = {
       session: this.id,
       reason,
@@ -447,16 +461,55 @@ export class Session implements SideHost {
       stopMs: nowMs() - began,
       error: this.error,
     };
-    this.summary = summary;
-    this.#init.logger.info({ session: this.id, reason, delivered: this.delivered, forced }, 'session ended');
-    this.#init.observer.sessionEnded?.(this, summary);
-    this.#init.onEnded(this);
-    // Let go of the connection: an ended session may be kept for inspection a while.
     const sink = this.#sink;
     this.#sink = null;
     this.#replay.clear();
+    this.#chunks.clear();
+    this.#results.clear();
     sink?.ended(this, summary);
-    return summary;
+    // The session counts as ended (state, endedAt, summary, out of the live sessions) only once
+    // its folder is gone (a stop during start first waits for the folder to exist).
+    await this.#spoolReady?.catch(() => {});
+    if (!this.keep) await removeSpool(this.spoolDir).catch((err: unknown) => {
+      this.#init.logger.error({ session: this.id, err }, 'could not remove spool');
+    });
+    this.endedAt = Date.now();
+    this.state = reason === 'failed' ? 'failed' : 'stopped';
+    // stopMs keeps its meaning: from the stop request to everything released.
+    const final: SessionSummary = { ...summary, stopMs: nowMs() - began };
+    this.summary = final;
+    this.#init.logger.info({ session: this.id, reason, delivered: this.delivered, forced }, 'session ended');
+    this.#init.observer.sessionEnded?.(this, final);
+    // An ended session may be kept for inspection a while.
+    this.#init.onEnded(this);
+    return final;
+  }
+
+  /** Whether every chunk and result a returned loop side posted has arrived. */
+  #loopEventsIn(): boolean {
+    const p = this.producer.returnedLastSeq;
+    const c = this.consumer.returnedLastSeq;
+    return (p === null || this.produced >= p) && (c === null || this.#lastResultSeq >= c);
+  }
+
+  /**
+   * A loop posts its chunks and results on another channel than its answer, so the last of them
+   * may arrive after the loop returned: wait for them (they are flushed to the client as they
+   * come), at most `limitMs`. Nothing to wait for in the usual case.
+   */
+  async #lateEvents(limitMs: number): Promise<void> {
+    if (this.#loopEventsIn()) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, limitMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#onLateEvent = () => {
+        if (this.#loopEventsIn()) done();
+      };
+    });
+    this.#onLateEvent = null;
   }
 
   get stopRequested(): boolean {

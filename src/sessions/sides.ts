@@ -46,6 +46,11 @@ export abstract class Side {
   state: SideState = 'idle';
   steps = 0;
   lastError: string | null = null;
+  /**
+   * A loop side that returned: the last seq it posted (chunks or results). Its events travel on
+   * another channel than its answer, so some may still be on their way when it has returned.
+   */
+  returnedLastSeq: number | null = null;
   protected readonly host: SideHost;
   protected halted = false;
   readonly #abort = new AbortController();
@@ -312,6 +317,7 @@ export class LoopProducer extends Side {
     const task = { ...this.host.task(), kind: 'produce-loop' as const, nextSeq: 1 };
     this.track(this.host.pool.runLoop(task, this.signal), (r: LoopResult) => {
       this.steps = 1;
+      this.returnedLastSeq = r.lastSeq;
       if (r.error) return this.fail(r.error);
       this.state = 'done';
       this.host.onProducerDone(r.lastSeq);
@@ -327,6 +333,7 @@ export class LoopConsumer extends Side {
     const task = { ...this.host.task(), kind: 'consume-loop' as const, nextSeq: 1 };
     this.track(this.host.pool.runLoop(task, this.signal), (r: LoopResult) => {
       this.steps = 1;
+      this.returnedLastSeq = r.lastSeq;
       if (r.error) return this.fail(r.error);
       this.state = 'done';
       this.host.onConsumerReturned(r.lastSeq);

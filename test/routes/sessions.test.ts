@@ -206,6 +206,9 @@ describe('REST sessions retention', () => {
         ids.push(await client.start({ options: { intervalMs: 1000 } }));
         client.send({ command: 'STOP' });
         await client.waitClose();
+        // The client is told first; the session counts as ended once its spool folder is gone.
+        const id = ids[i]!;
+        await eventually(async () => (await api(base, 'GET', `/api/sessions/${id}`)).body.state === 'stopped', 'session ended');
       }
       assert.equal((await api(base, 'GET', `/api/sessions/${ids[0]}`)).status, 404);
       assert.equal((await api(base, 'GET', `/api/sessions/${ids[1]}`)).status, 200);

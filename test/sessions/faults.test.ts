@@ -38,6 +38,15 @@ const timerCount = () => process.getActiveResourcesInfo().filter((r) => r === 'T
 describe('faults inside pipelines', () => {
   let server: TestServer;
   let base: string;
+  /** Inspect once the session has ended (its state is no longer `stopping`). */
+  async function ended(id: string) {
+    let body: any;
+    await eventually(async () => {
+      body = (await api(base, 'GET', `/api/sessions/${id}`, once)).body;
+      return body.state !== 'stopping';
+    }, 'session ended');
+    return body;
+  }
   const logs = new LogCapture();
   /** Sessions that run through every fault and must never miss a beat. */
   let bystanders: TestClient[];
@@ -109,7 +118,8 @@ describe('faults inside pipelines', () => {
       assert.equal(await victim.waitClose(), 1011);
       assert.deepEqual(victim.invalid, []);
 
-      const inspect = (await api(base, 'GET', `/api/sessions/${id}`, once)).body;
+      // The client is told first; the session counts as ended once its folder is gone, a moment later.
+      const inspect = await ended(id);
       assert.equal(inspect.state, 'failed');
       assert.equal(inspect.endReason, 'failed');
       assert.match(inspect.error, c.cause);
@@ -153,7 +163,7 @@ describe('faults inside pipelines', () => {
       assert.deepEqual(victim.messages.filter((m) => m.type === 'error'), [], 'a stopped session is not a failed one');
       assertInOrder(victim.transcripts());
 
-      const inspect = (await api(base, 'GET', `/api/sessions/${id}`, once)).body;
+      const inspect = await ended(id);
       assert.equal(inspect.state, 'stopped');
       assert.equal(inspect.endReason, c.stop);
       assert.equal(inspect.summary.forced, true, 'the thread was terminated, not waited on');

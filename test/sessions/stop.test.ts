@@ -37,8 +37,12 @@ describe('stopping a session', () => {
     const idx = client.messages.indexOf(stopped);
     assert.equal(idx, client.messages.length - 1, 'nothing is sent after stopped');
     assertInOrder(client.transcripts());
-    assert.equal(session.summary?.forced, false, 'a cooperating pipeline is not forced');
+    // stop() is idempotent: it answers with the summary once the spool is gone too.
+    const summary = await session.stop('client');
+    assert.equal(summary.forced, false, 'a cooperating pipeline is not forced');
+    assert.equal(summary.reason, 'client');
     assert.equal(session.state, 'stopped');
+    assert.equal(server.app.sessions.get(id), undefined, 'no longer live');
     await settled();
   });
 
@@ -67,7 +71,7 @@ describe('stopping a session', () => {
       client.send({ command: 'STOP' });
       const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');
       assert.equal(stopped.reason, 'client');
-      assert.equal(session.summary!.forced, true, 'the side was terminated, not waited on');
+      assert.equal((await session.stop('client')).forced, true, 'the side was terminated, not waited on');
       await settled();
       // The pool still runs work after losing a thread.
       const next = await TestClient.open(server.wsUrl());
