@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import type WebSocket from 'ws';
 import type { Config } from './config.js';
 import { hostAllowed } from './auth/host.js';
+import { refusals } from './errors.js';
 import { createMetrics } from './metrics/index.js';
 import { sendProblem } from './routes/problem.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
@@ -90,7 +91,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   // Before every route, /metrics included: on loopback, a request must name a host we answer to.
   app.use((req, res, next) => {
     if (hostAllowed(req, config.allowedHosts)) return next();
-    sendProblem(req, res, 'FORBIDDEN_HOST', `Host ${JSON.stringify(req.headers.host ?? '')} is not one this service answers to on loopback (ALLOWED_HOSTS)`);
+    const refusal = refusals.forbiddenHost(req.headers.host);
+    sendProblem(req, res, refusal.code, refusal.message);
   });
   app.use(metrics.httpMiddleware);
   // First of all routes, so that auth added later never covers it: scrapers carry no credentials.

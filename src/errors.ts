@@ -75,6 +75,15 @@ export function problemBody(code: ErrorCode, detail: string, instance?: string, 
   return { type: `urn:tandem:problem:${code}`, title, status, code, detail, ...(instance ? { instance } : {}), ...extra };
 }
 
+/** Refusals that the door (before an upgrade) and START (after it) both make, worded once. */
+export const refusals = {
+  shuttingDown: () => tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later'),
+  tooManySessions: (max: number) =>
+    tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${max} sessions (MAX_SESSIONS); retry later`),
+  forbiddenHost: (host: string | undefined) =>
+    tandemError('FORBIDDEN_HOST', `Host ${JSON.stringify(host ?? '')} is not one this service answers to on loopback (ALLOWED_HOSTS)`),
+};
+
 /** The message of anything thrown, without a stack. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;

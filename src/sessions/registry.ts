@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { tokenMatches } from '../auth/token.js';
 import type { Logger } from 'pino';
-import { tandemError } from '../errors.js';
+import { refusals, tandemError } from '../errors.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { WorkerEvent } from '../pool/messages.js';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
@@ -67,9 +67,9 @@ export class SessionRegistry {
 
   /** Admits and starts a session. Throws a coded error that says what to fix. */
   async start(req: StartRequest): Promise<Session> {
-    if (this.#state !== 'RUNNING') throw tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later');
+    if (this.#state !== 'RUNNING') throw refusals.shuttingDown();
     if (this.#live.size >= this.#opts.maxSessions) {
-      throw tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${this.#opts.maxSessions} sessions (MAX_SESSIONS); retry later`);
+      throw refusals.tooManySessions(this.#opts.maxSessions);
     }
     const { catalog } = this.#opts;
     const entry = catalog.resolve(req.pipeline);
@@ -82,9 +82,9 @@ export class SessionRegistry {
       );
     }
     // Re-check after the awaits above: shutdown or other starts may have raced us.
-    if (this.#state !== 'RUNNING') throw tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later');
+    if (this.#state !== 'RUNNING') throw refusals.shuttingDown();
     if (this.#live.size >= this.#opts.maxSessions) {
-      throw tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${this.#opts.maxSessions} sessions (MAX_SESSIONS); retry later`);
+      throw refusals.tooManySessions(this.#opts.maxSessions);
     }
     const id = randomUUID();
     const session = new Session({

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config.js';
-import { problemBody, tandemError, type TandemError } from '../errors.js';
+import { problemBody, refusals, tandemError, type TandemError } from '../errors.js';
 import { bearerToken, tokenMatches } from '../auth/token.js';
 import { hostAllowed } from '../auth/host.js';
 
@@ -61,7 +61,7 @@ export class Door {
       return tandemError('NOT_FOUND', `no WebSocket endpoint at ${path}; use ${this.#deps.paths.join(' or ')}`);
     }
     if (!hostAllowed(req, config.allowedHosts)) {
-      return tandemError('FORBIDDEN_HOST', `Host ${JSON.stringify(req.headers.host ?? '')} is not one this service answers to on loopback (ALLOWED_HOSTS)`);
+      return refusals.forbiddenHost(req.headers.host);
     }
     if (origin && !this.#originAllowed(origin, req)) {
       return tandemError('FORBIDDEN_ORIGIN', `origin ${origin} may not open a WebSocket here (ALLOWED_ORIGINS)`);
@@ -69,9 +69,9 @@ export class Door {
     if (config.clientToken && !tokenMatches(presentedToken(req), config.clientToken)) {
       return tandemError('UNAUTHORIZED', 'a client token is required: send Authorization: Bearer <token>, or the subprotocol bearer.<token>');
     }
-    if (!this.#deps.accepting()) return tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later');
+    if (!this.#deps.accepting()) return refusals.shuttingDown();
     if (this.#deps.liveSessions() >= config.maxSessions) {
-      return tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${config.maxSessions} sessions (MAX_SESSIONS); retry later`);
+      return refusals.tooManySessions(config.maxSessions);
     }
     const limit = config.maxSessionsPerClient;
     const ip = addressOf(req);
