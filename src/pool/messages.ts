@@ -3,6 +3,8 @@
  * the tasks the main thread runs, what they return, and the events a loop posts while it runs.
  */
 
+import type { LogPolicy } from '../spool/appender.js';
+
 /** What every task carries about its session. */
 export interface TaskSession {
   /** Absolute path of the pipeline module. */
@@ -14,11 +16,15 @@ export interface TaskSession {
   url: string;
   input: unknown;
   options: Record<string, unknown>;
-  /** Keep chunk files after consumption. */
+  /** Keep chunk segments after consumption (the spool outlives the session). */
   keep: boolean;
-  fsync: boolean;
+  /** How the spool's logs are written and kept. */
+  log: LogPolicy;
   /** SPOOL_QUOTA_CHUNKS: a loop producer's write() blocks while this many chunks wait. */
   spoolQuotaChunks: number;
+  /** Longest burst a step producer with nothing to wait for runs in one task (see StepProducer). */
+  burstMaxChunks: number;
+  burstMaxMs: number;
 }
 
 export interface ProduceStepTask extends TaskSession {
@@ -32,6 +38,9 @@ export interface ProduceStepTask extends TaskSession {
   consumeAfter: boolean;
   /** The consumer's state when `consumeAfter`. */
   consumerState: unknown;
+  /** Room left under the spool's quotas: a burst never writes past it. */
+  roomChunks: number;
+  roomBytes: number;
 }
 
 export interface ConsumeStepTask extends TaskSession {

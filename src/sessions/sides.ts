@@ -36,6 +36,8 @@ export interface SideHost {
   onTaskTimed(side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void;
   /** False while the spool is at its quota: the producer must not write. */
   producerMayRun(): boolean;
+  /** Room left under the spool's quotas: a producer's burst stops there. */
+  spoolRoom(): { chunks: number; bytes: number };
   /** False while the client cannot take results: the consumer must not run. */
   consumerMayRun(): boolean;
 }
@@ -168,7 +170,16 @@ export class StepProducer extends Side {
   }
 
   start(): void {
-    this.#task = { ...this.host.task(), kind: 'produce-step', state: undefined, nextSeq: 1, consumeAfter: false, consumerState: undefined };
+    this.#task = {
+      ...this.host.task(),
+      kind: 'produce-step',
+      state: undefined,
+      nextSeq: 1,
+      consumeAfter: false,
+      consumerState: undefined,
+      roomChunks: 0,
+      roomBytes: 0,
+    };
     this.#run();
   }
 
@@ -182,6 +193,9 @@ export class StepProducer extends Side {
       return;
     }
     const task = this.#task!;
+    const room = this.host.spoolRoom();
+    task.roomChunks = room.chunks;
+    task.roomBytes = room.bytes;
     const partner = this.#partner?.available() ? this.#partner : null;
     task.consumeAfter = partner !== null;
     task.consumerState = partner?.pipelineState;
@@ -242,8 +256,8 @@ export class StepConsumer extends Side {
   }
 
   /** New complete chunks, in order. Chunks a lent task already consumed are skipped. */
-  push(seqs: number[]): void {
-    for (const s of seqs) if (s > this.#taken) this.#queue.push(s);
+  push(chunks: readonly ChunkRecord[]): void {
+    for (const c of chunks) if (c.seq > this.#taken) this.#queue.push(c.seq);
     this.#kick();
   }
 

@@ -30,7 +30,7 @@ export function mountWebSocket(
     config,
     paths: WS_PATHS,
     accepting: deps.accepting,
-    liveSessions: () => deps.sessions.size,
+    liveSessions: () => deps.sessions.admitted,
     sessionsFrom: (address) => deps.sessions.sessionsFrom(address),
     refused: (code) => deps.observer?.errorSent?.(code),
   });
