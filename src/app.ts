@@ -46,8 +46,9 @@ export interface App {
 
 /** Builds the whole service from its parts. Nothing listens until `listen()`. */
 export async function createApp({ config, logger, registry: metricsRegistry = new Registry() }: AppDeps): Promise<App> {
-  const removed = await recoverSpools(config.dataDir);
+  const { removed, repaired } = await recoverSpools(config.dataDir);
   if (removed.length > 0) logger.warn({ count: removed.length }, 'removed spools left by an earlier crash');
+  for (const cut of repaired) logger.warn(cut, 'cut a kept spool segment at its first torn record');
 
   const catalog = await PipelineCatalog.load({
     pipelinesDir: config.pipelinesDir,
