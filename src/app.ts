@@ -12,6 +12,8 @@ import { sendProblem } from './routes/problem.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
+import { StepBatcher } from './pool/step-batcher.js';
+import { TimerWheel } from './sessions/timer-wheel.js';
 import { recoverSpools } from './sessions/spool.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
@@ -70,8 +72,12 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     sessions: () => sessions?.list() ?? [],
     sockets: () => sockets ?? [],
   });
+  const steps = new StepBatcher(pool, config.batch, metrics.batchObserver);
+  const timers = new TimerWheel();
   sessions = new SessionRegistry({
     pool,
+    steps,
+    timers,
     catalog,
     logger,
     observer: metrics.sessionObserver,
@@ -132,6 +138,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     ws.close();
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    timers.close();
+    steps.close();
     await pool.close();
     state = 'CLOSED';
   }

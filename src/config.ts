@@ -88,6 +88,12 @@ const schema = z.object({
   PRODUCER_BURST_CHUNKS: intFrom(1, 100_000).default(256),
   /** How long such a burst may run in one task, in ms. */
   PRODUCER_BURST_MS: intFrom(0, 60_000).default(5),
+  /** Most steps (of different sessions) sent to a pool thread in one task. */
+  STEP_BATCH_MAX: intFrom(1, 10_000).default(64),
+  /** A step that ran longer than this, in ms, runs in a task of its own next time. */
+  STEP_BATCH_SOLO_MS: intFrom(0, 600_000).default(10),
+  /** A step still running after this many ms has the other steps of its task taken back and sent again. */
+  STEP_BATCH_STALL_MS: intFrom(1, 600_000).default(100),
   /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
   READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),
   /**
@@ -138,6 +144,8 @@ export interface Config {
   readonly log: LogPolicy;
   /** A step producer's longest burst in one task. */
   readonly burst: { readonly maxChunks: number; readonly maxMs: number };
+  /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
+  readonly batch: { readonly maxEntries: number; readonly soloMs: number; readonly stallMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
   readonly maxSessionsPerClient: number;
@@ -240,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retainMs: e.RESUME_RETAIN_SECONDS * 1000,
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS },
+    batch: { maxEntries: e.STEP_BATCH_MAX, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,

@@ -32,9 +32,15 @@ export const FLAG = {
   RESULT_SEGMENT_BYTES: 13,
   /** Oldest result seq still in the results log: RESUME reaches back to here. */
   RESULT_WINDOW_FROM: 14,
+  /**
+   * 1 after a step of this session was rolled back (its thread died in a batch it shared): the
+   * next writer of that log first cuts what was written past the published end.
+   */
+  CHUNKS_DIRTY: 15,
+  RESULTS_DIRTY: 16,
 } as const;
 
-const INT_SLOTS = 16; // even, so the float slots after them are 8-byte aligned
+const INT_SLOTS = 18; // even, so the float slots after them are 8-byte aligned
 const FLOAT_SLOTS = 5;
 
 /** Float slots: epoch ms at which the side's current step or loop began (0 = idle). */

@@ -18,6 +18,10 @@ import type {
   ProduceStepResult,
   ProduceStepTask,
   ResultRecord,
+  StepBatchResult,
+  StepBatchTask,
+  StepOutcome,
+  StepTask,
   Task,
   TaskError,
   TaskResult,
@@ -32,8 +36,9 @@ import type {
   ProducerContext,
 } from '../pipelines/types.js';
 import { LogAppender } from '../spool/appender.js';
-import { ChunkReader, markConsumed, type SpooledChunk } from '../spool/chunk-reader.js';
+import { ChunkReader, type SpooledChunk } from '../spool/chunk-reader.js';
 import { MAX_PAYLOAD_BYTES, type LogRecord } from '../spool/log.js';
+import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 
 const modules = new Map<string, Promise<PipelineDefinition>>();
 
@@ -59,12 +64,6 @@ function toTaskError(err: unknown): TaskError {
 function sleepOn(flags: SessionFlags, ms: number): boolean {
   if (ms > 0 && !isStopRequested(flags)) Atomics.wait(flags.ints, FLAG.STOP, 0, ms);
   return !isStopRequested(flags);
-}
-
-/** Makes the chunks up to `lastSeq` visible to the consumer (their bytes are on disk). */
-function publishCommitted(flags: SessionFlags, lastSeq: number): void {
-  Atomics.store(flags.ints, FLAG.COMMITTED, lastSeq);
-  Atomics.notify(flags.ints, FLAG.COMMITTED);
 }
 
 /** How a loop producer's writes go out: appended at once, then reported to the main thread. */
@@ -128,7 +127,7 @@ class Producer implements ProducerContext {
     const seq = this.#nextSeq++;
     const record = { seq, timeMs: nowMs(), payload };
     this.#loop.appender.append([record]);
-    publishCommitted(this.#flags, seq);
+    publishChunks(this.#flags, this.#loop.appender.chunkEnd);
     this.#loop.onWrite({ seq, producedAt: record.timeMs, sizeBytes: payload.byteLength });
     return seq;
   }
@@ -226,32 +225,31 @@ async function produceStep(task: ProduceStepTask, flags: SessionFlags): Promise<
   } catch (err) {
     error = toTaskError(err);
   }
-  // Whatever the steps wrote before a throw is still the session's: append it.
+  // Whatever the steps wrote before a throw is still the session's: append it. The main thread
+  // publishes it when this task's answer arrives (spool/progress.ts).
   let chunks: ChunkRecord[] = [];
   let spooled: SpooledChunk[] = [];
+  let chunkLog;
   try {
     if (ctx.pending.length > 0) {
       const appender = new LogAppender(task.spoolDir, 'chunks', flags, task.log);
       try {
         const positions = appender.append(ctx.pending);
-        spooled = ctx.pending.map((r, i) => ({ seq: r.seq, timeMs: r.timeMs, payload: Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength), position: positions[i]! }));
+        spooled = ctx.pending.map((r, i) => ({ seq: r.seq, timeMs: r.timeMs, payload: asBuffer(r.payload), position: positions[i]! }));
+        chunkLog = appender.chunkEnd;
       } finally {
         appender.close();
       }
-      publishCommitted(flags, ctx.lastSeq);
       chunks = ctx.pending.map((r) => ({ seq: r.seq, producedAt: r.timeMs, sizeBytes: r.payload.byteLength }));
     }
   } catch (err) {
     error ??= toTaskError(err);
     done = false;
   } finally {
-    if (done) {
-      Atomics.store(flags.ints, FLAG.PRODUCER_DONE, 1);
-      Atomics.notify(flags.ints, FLAG.COMMITTED);
-    }
     markIdle(flags, 'producer');
   }
   const result: ProduceStepResult = { ...base, skipped: false, state: ctx.state, delayMs, done, chunks };
+  if (chunkLog) result.chunkLog = chunkLog;
   if (error) result.error = error;
   if (task.consumeAfter) {
     // The lent consumer takes exactly the chunks this task wrote, from memory (none if it failed).
@@ -263,12 +261,16 @@ async function produceStep(task: ProduceStepTask, flags: SessionFlags): Promise<
   return result;
 }
 
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
   if (isStopRequested(flags)) return { skipped: true, state: task.state, results: [], threadId, elapsedMs: 0 };
   const def = await loadPipeline(task.module);
   const reader = new ChunkReader(task.spoolDir, flags);
   try {
-    return await consumeChunks(task, def, task.state, task.seqs.length, (i) => reader.read(task.seqs[i]!), flags);
+    return await consumeChunks(task, def, task.state, task.seqs.length, (i) => reader.read(task.seqs[i]!), flags, reader);
   } finally {
     reader.close();
   }
@@ -276,7 +278,7 @@ async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<
 
 /**
  * Runs the step consumer on `count` chunks in order, stopping early when a stop is requested;
- * the results go into the results log in one write, and only then count as consumed.
+ * the results go into the results log in one write. The main thread publishes how far it got.
  */
 async function consumeChunks(
   task: TaskSession,
@@ -285,6 +287,7 @@ async function consumeChunks(
   count: number,
   chunkAt: (i: number) => SpooledChunk,
   flags: SessionFlags,
+  reader = new ChunkReader(task.spoolDir, flags),
 ): Promise<ConsumeStepResult> {
   const consumer = def.consumer;
   if (consumer.shape !== 'step') throw new Error(`consumer of ${def.name} is not step-shaped`);
@@ -320,29 +323,35 @@ async function consumeChunks(
   } catch (err) {
     error = toTaskError(err);
   }
+  const out: ConsumeStepResult = { skipped: false, state: ctx.state, results, threadId, elapsedMs: 0 };
   try {
-    appendResults(task, flags, results, taken, null);
+    if (results.length > 0) {
+      const appender = new LogAppender(task.spoolDir, 'results', flags, task.log);
+      try {
+        appendResults(appender, results, taken);
+        out.resultLog = appender.resultEnd;
+      } finally {
+        appender.close();
+      }
+      for (const c of taken) reader.consumed(c);
+      out.readMark = reader.takeMark();
+    }
   } catch (err) {
     error ??= toTaskError(err);
     results.length = 0;
+    delete out.resultLog;
+    delete out.readMark;
   } finally {
     markIdle(flags, 'consumer');
   }
-  const out: ConsumeStepResult = { skipped: false, state: ctx.state, results, threadId, elapsedMs: performance.now() - began };
+  out.elapsedMs = performance.now() - began;
   if (error) out.error = error;
   return out;
 }
 
-/** Appends results to the results log (one write), then marks their chunks consumed. */
-function appendResults(task: TaskSession, flags: SessionFlags, results: ResultRecord[], chunks: SpooledChunk[], open: LogAppender | null): void {
-  if (results.length === 0) return;
-  const appender = open ?? new LogAppender(task.spoolDir, 'results', flags, task.log);
-  try {
-    appender.append(results.map((r, i) => ({ seq: r.seq, timeMs: chunks[i]!.timeMs, payload: Buffer.from(r.json) })));
-  } finally {
-    if (!open) appender.close();
-  }
-  for (const c of chunks) markConsumed(task.spoolDir, flags, task.keep, c.seq, c.position);
+/** Appends results to the results log in one write; each carries its chunk's time. */
+function appendResults(appender: LogAppender, results: readonly ResultRecord[], chunks: readonly SpooledChunk[]): void {
+  appender.append(results.map((r, i) => ({ seq: r.seq, timeMs: chunks[i]!.timeMs, payload: Buffer.from(r.json) })));
 }
 
 async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<LoopResult> {
@@ -361,8 +370,7 @@ async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<
     return { lastSeq: ctx.lastSeq, error: toTaskError(err) };
   } finally {
     appender.close();
-    Atomics.store(flags.ints, FLAG.PRODUCER_DONE, 1);
-    Atomics.notify(flags.ints, FLAG.COMMITTED);
+    publishProducerDone(flags);
     markIdle(flags, 'producer');
   }
 }
@@ -437,7 +445,13 @@ class LoopConsumerContext implements ConsumerLoopContext {
     this.#open = null;
     open.chunk.release();
     const result = { seq, json, takenAt: this.#openAt, doneAt: nowMs() };
-    appendResults(this.#task, this.#flags, [result], [open.spooled], this.#results);
+    // A loop publishes its own progress: the result is logged, then counted as consumed.
+    appendResults(this.#results, [result], [open.spooled]);
+    publishResults(this.#flags, this.#results.resultEnd);
+    this.#reader.consumed(open.spooled);
+    const mark = this.#reader.takeMark();
+    publishConsumed(this.#flags, mark);
+    removeLeftSync(this.#task.spoolDir, this.#task.keep, mark.left);
     post({ type: 'result', sessionId: this.sessionId, result });
     this.lastEmitted = seq;
   }
@@ -485,16 +499,41 @@ export default async function runTask(task: Task): Promise<TaskResult> {
 }
 
 function dispatch(task: Task): Promise<TaskResult> {
-  if (task.kind === 'probe') return Promise.resolve({ threadId });
-  const flags = flagsFrom(task.flags);
   switch (task.kind) {
-    case 'produce-step':
-      return produceStep(task, flags);
-    case 'consume-step':
-      return consumeStep(task, flags);
+    case 'probe':
+      return Promise.resolve({ threadId });
+    case 'step-batch':
+      return runBatch(task);
     case 'produce-loop':
-      return produceLoop(task, flags);
+      return produceLoop(task, flagsFrom(task.flags));
     case 'consume-loop':
-      return consumeLoop(task, flags);
+      return consumeLoop(task, flagsFrom(task.flags));
   }
+}
+
+/**
+ * Runs a batch's steps one after another, claiming each before it begins (the main thread may
+ * take back those not begun when one stalls). A step's own failure is in its outcome; the others
+ * run on regardless.
+ */
+async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
+  const claim = new Int32Array(task.claim, 0, 1);
+  const entryStartedAt = new Float64Array(task.claim, 8, 1);
+  const outcomes: Array<StepOutcome | null> = new Array<StepOutcome | null>(task.entries.length).fill(null);
+  for (;;) {
+    const i = Atomics.add(claim, 0, 1);
+    if (i >= task.entries.length) break;
+    const entry = task.entries[i]!;
+    const startedAt = nowMs();
+    entryStartedAt[0] = startedAt;
+    try {
+      const flags = flagsFrom(entry.flags);
+      const ok = entry.kind === 'produce-step' ? await produceStep(entry, flags) : await consumeStep(entry, flags);
+      ok.timing = { startedAt, finishedAt: nowMs() };
+      outcomes[i] = { ok };
+    } catch (err) {
+      outcomes[i] = { thrown: toTaskError(err) };
+    }
+  }
+  return { outcomes };
 }

@@ -6,11 +6,15 @@ import type { WorkerPool } from '../pool/worker-pool.js';
 import type { WorkerEvent } from '../pool/messages.js';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { LogPolicy } from '../spool/appender.js';
+import type { StepBatcher } from '../pool/step-batcher.js';
+import type { TimerWheel } from './timer-wheel.js';
 import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
 import { spoolDir } from './spool.js';
 
 export interface RegistryOptions {
   pool: WorkerPool;
+  steps: StepBatcher;
+  timers: TimerWheel;
   catalog: PipelineCatalog;
   logger: Logger;
   observer: SessionObserver;
@@ -109,6 +113,8 @@ export class SessionRegistry {
       clientAddress: req.clientAddress,
       spoolDir: spoolDir(this.#opts.dataDir, id),
       pool: this.#opts.pool,
+      steps: this.#opts.steps,
+      timers: this.#opts.timers,
       sink: req.sink,
       onReleased: (s) => this.#onReleased(s, loops),
       onEnded: (s) => this.#onEnded(s),

@@ -4,7 +4,9 @@ import { createFlags, FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, set
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
-import type { ChunkRecord, ResultRecord, TaskError, TaskSession } from '../pool/messages.js';
+import type { StepBatcher, StepResult } from '../pool/step-batcher.js';
+import type { TimerWheel, WheelTimer } from './timer-wheel.js';
+import type { ChunkRecord, ConsumeStepTask, ProduceStepTask, ResultRecord, TaskError, TaskSession } from '../pool/messages.js';
 import type { PipelineEntry } from '../pipelines/catalog.js';
 import { tandemError, type TandemError } from '../errors.js';
 import { createSpool, removeSpool } from './spool.js';
@@ -85,6 +87,10 @@ export interface SessionInit {
   clientAddress: string | null;
   spoolDir: string;
   pool: WorkerPool;
+  /** Runs steps, batched across sessions. */
+  steps: StepBatcher;
+  /** The one timer of every step side's waits. */
+  timers: TimerWheel;
   sink: SessionSink;
   /**
    * Called once when nothing of the session runs any more, right before its client is told
@@ -240,6 +246,14 @@ export class Session implements SideHost {
 
   task(): TaskSession {
     return this.#task;
+  }
+
+  runStep(task: ProduceStepTask | ConsumeStepTask, signal: AbortSignal): Promise<StepResult> {
+    return this.#init.steps.run(task, signal);
+  }
+
+  schedule(fn: () => void, delayMs: number): WheelTimer {
+    return this.#init.timers.schedule(fn, delayMs);
   }
 
   /** Room left under the spool's quotas, for a producer's next burst. */

@@ -1,13 +1,14 @@
 /**
- * Reads a session's chunks in order from a pool thread, from where the consumer left off
- * (READ_SEGMENT / READ_OFFSET in shared memory), and moves that mark once a chunk is consumed.
- * Reads go a block at a time, so a batch of small chunks costs one read, not one per chunk.
- * Only chunks at or below COMMITTED are ever asked for: their bytes are complete on disk.
+ * Reads a session's chunks in order from a pool thread, from the published read mark (where
+ * the consumer left off), and keeps its own mark as chunks are consumed; the owner publishes
+ * `mark` (spool/progress.ts). Reads go a block at a time, so a batch of small chunks costs one
+ * read, not one per chunk. Only chunks at or below COMMITTED are ever asked for.
  */
 import fs from 'node:fs';
-import { FLAG, type SessionFlags } from '../pool/flags.js';
+import type { SessionFlags } from '../pool/flags.js';
 import type { RecordPosition } from './appender.js';
 import { HEADER_BYTES, readAt, segmentPath } from './log.js';
+import { readMark, type ReadMark } from './progress.js';
 
 /** Bytes read at once; a larger record is read whole by itself. */
 const READ_BLOCK_BYTES = 64 * 1024;
@@ -22,8 +23,11 @@ export interface SpooledChunk {
 
 export class ChunkReader {
   readonly #dir: string;
+  /** Where the next read begins. */
   #segment: number;
   #offset: number;
+  /** How far consumption got (published by the owner). */
+  readonly #mark: ReadMark;
   #fd: number | null = null;
   #fdSegment = 0;
   /** Bytes of the open segment from file offset #blockStart (append-only: what was read stays true). */
@@ -32,11 +36,19 @@ export class ChunkReader {
 
   constructor(dir: string, flags: SessionFlags) {
     this.#dir = dir;
-    this.#segment = flags.ints[FLAG.READ_SEGMENT]!;
-    this.#offset = flags.ints[FLAG.READ_OFFSET]!;
+    this.#mark = readMark(flags);
+    this.#segment = this.#mark.segment;
+    this.#offset = this.#mark.offset;
   }
 
-  /** Reads chunk `seq`, the one after the last read (or after CONSUMED for a new reader). */
+  /** The consumer's progress so far, for the owner to publish (its `left` is then emptied). */
+  takeMark(): ReadMark {
+    const mark = { ...this.#mark, left: this.#mark.left };
+    this.#mark.left = [];
+    return mark;
+  }
+
+  /** Reads chunk `seq`: the one after the last read (or after the published mark, at first). */
   read(seq: number): SpooledChunk {
     for (let hops = 0; ; hops++) {
       const header = this.#bytes(HEADER_BYTES);
@@ -59,6 +71,17 @@ export class ChunkReader {
     }
   }
 
+  /** The consumer is done with `chunk` (its result is in the results log). */
+  consumed(chunk: { seq: number; position: RecordPosition }): void {
+    const mark = this.#mark;
+    if (chunk.position.segment !== mark.segment) {
+      mark.left.push(mark.segment);
+      mark.segment = chunk.position.segment;
+    }
+    mark.offset = chunk.position.end;
+    mark.consumed = chunk.seq;
+  }
+
   close(): void {
     if (this.#fd !== null) fs.closeSync(this.#fd);
     this.#fd = null;
@@ -77,21 +100,4 @@ export class ChunkReader {
     this.#blockStart = this.#offset;
     return this.#block.subarray(0, n);
   }
-}
-
-/**
- * The consumer is done with chunk `seq` (its result is in the results log): move the read mark
- * past it, remove a segment it has left behind (unless the spool is kept), and wake a loop
- * producer waiting for room.
- */
-export function markConsumed(dir: string, flags: SessionFlags, keep: boolean, seq: number, position: RecordPosition): void {
-  const ints = flags.ints;
-  const left = ints[FLAG.READ_SEGMENT]!;
-  if (position.segment !== left) {
-    if (!keep) fs.rmSync(segmentPath(dir, 'chunks', left), { force: true });
-    ints[FLAG.READ_SEGMENT] = position.segment;
-  }
-  ints[FLAG.READ_OFFSET] = position.end;
-  Atomics.store(ints, FLAG.CONSUMED, seq);
-  Atomics.notify(ints, FLAG.CONSUMED);
 }

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { LogAppender, type LogPolicy } from '../../src/spool/appender.js';
-import { ChunkReader, markConsumed } from '../../src/spool/chunk-reader.js';
+import { ChunkReader } from '../../src/spool/chunk-reader.js';
+import { markRolledBack, publishChunks, publishConsumed, publishResults, removeLeftSync } from '../../src/spool/progress.js';
 import { FLAG, createFlags } from '../../src/pool/flags.js';
 import {
   decodeRecords,
@@ -76,6 +77,8 @@ describe('appending and reading a session log', () => {
     const appender = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
     for (let seq = 1; seq <= 6; seq++) appender.append([rec(seq, 'y'.repeat(40))]);
     appender.close();
+    publishChunks(flags, appender.chunkEnd);
+    assert.equal(flags.ints[FLAG.COMMITTED], 6);
     const segments = listSegments(fs.readdirSync(dir), 'chunks');
     assert.ok(segments.length >= 3, `several segments (${segments})`);
     assert.equal(segments[0], 1);
@@ -84,11 +87,38 @@ describe('appending and reading a session log', () => {
       const c = reader.read(seq);
       assert.equal(c.seq, seq);
       assert.equal(c.payload.toString(), 'y'.repeat(40));
-      markConsumed(dir, flags, false, seq, c.position);
+      reader.consumed(c);
     }
     reader.close();
+    const mark = reader.takeMark();
+    publishConsumed(flags, mark);
+    removeLeftSync(dir, false, mark.left);
     assert.deepEqual(listSegments(fs.readdirSync(dir), 'chunks'), [segments.at(-1)], 'segments the consumer left are removed');
     assert.equal(flags.ints[FLAG.CONSUMED], 6);
+  });
+
+  it('a writer after a rollback cuts what was written past the published end', () => {
+    const dir = tmpDir();
+    const flags = createFlags();
+    flags.ints[FLAG.READ_SEGMENT] = 1;
+    const first = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
+    first.append([rec(1), rec(2)]);
+    first.close();
+    publishChunks(flags, first.chunkEnd);
+    // A step writes 3..6 (rolling to a new segment) but its answer never arrives.
+    const lost = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
+    for (let seq = 3; seq <= 6; seq++) lost.append([rec(seq, 'lost'.repeat(10))]);
+    lost.close();
+    markRolledBack(flags);
+    const again = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
+    again.append([rec(3, 'again')]);
+    again.close();
+    publishChunks(flags, again.chunkEnd);
+    const reader = new ChunkReader(dir, flags);
+    assert.deepEqual([1, 2, 3].map((seq) => reader.read(seq).payload.toString()), ['chunk 1', 'chunk 2', 'again']);
+    reader.close();
+    assert.deepEqual(listSegments(fs.readdirSync(dir), 'chunks'), [1], 'the rolled-back segment is gone');
+    assert.equal(flags.ints[FLAG.CHUNKS_DIRTY], 0);
   });
 
   it('keeps results within the byte window and says where the window begins', async () => {
@@ -97,6 +127,7 @@ describe('appending and reading a session log', () => {
     const appender = new LogAppender(dir, 'results', flags, policy({ segmentBytes: 200, retainBytes: 400 }));
     for (let seq = 1; seq <= 40; seq++) appender.append([rec(seq, 'z'.repeat(30))]);
     appender.close();
+    publishResults(flags, appender.resultEnd);
     const from = flags.ints[FLAG.RESULT_WINDOW_FROM]!;
     assert.ok(from > 1, `old results expired (window from ${from})`);
     assert.equal(await readLogRange(dir, 'results', 1, 40), null, 'before the window: a gap');
