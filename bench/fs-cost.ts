@@ -5,8 +5,10 @@
  *   (open(<seq>.tmp, 'w') + write + close, rename to <seq>.chunk, readFileSync, unlink);
  * - an appended record: one chunk framed as a log record (length u32, seq u64, crc32 u32, then
  *   the payload, little-endian) appended to an open segment file, with one writeSync per batch of
- *   N records (N = 1 is one write per record), and the same with one fdatasync per write (what
- *   a durable spool pays per batch).
+ *   N records (N = 1 is one write per record); the same records read back N per readSync, each
+ *   checked against its crc32 and decoded to text (what a consumer right behind its producer
+ *   pays, from the page cache); and the appends again with one fdatasync per write (what a
+ *   durable spool pays per batch).
  *
  * Each floor is given in µs of CPU (user + system of this process) and of wall time per chunk.
  * Sessions are simulated as `sessions` folders (or open segments) used round-robin, as a crowd's.
@@ -20,11 +22,12 @@ export interface Cost {
   wallUs: number;
 }
 
-export interface AppendCost {
-  /** Records per writeSync. */
+export type RecordOp = 'append' | 'read' | 'append+fdatasync';
+
+export interface RecordCost {
+  op: RecordOp;
+  /** Records per writeSync / readSync. */
   batch: number;
-  /** One fdatasync after each write. */
-  sync: boolean;
   records: number;
   perRecord: Cost;
 }
@@ -37,7 +40,7 @@ export interface FsFloor {
   chunk: { chunks: number; perChunk: Cost; calls: Record<string, Cost> };
   /** Framed record size in bytes (header + payload). */
   recordBytes: number;
-  append: AppendCost[];
+  records: RecordCost[];
 }
 
 export interface FsFloorOptions {
@@ -56,6 +59,7 @@ export const DEFAULT_FS_FLOOR: FsFloorOptions = { chunks: 20_000, records: 65_53
 /** The payload: the demo pipeline's chunk text, as one of its chunks reads. */
 const TEXT = `Data from producer #1 at ${(Date.now() / 1000).toFixed(3)}`;
 const HEADER_BYTES = 4 + 8 + 4;
+const RECORD_BYTES = HEADER_BYTES + Buffer.byteLength(TEXT);
 
 const cpuUs = () => {
   const u = process.cpuUsage();
@@ -79,9 +83,13 @@ export function measureFsFloor(root: string, opts: FsFloorOptions = DEFAULT_FS_F
   const base = fs.mkdtempSync(path.join(root, 'fs-floor-'));
   try {
     const chunk = filePerChunk(base, opts);
-    const append: AppendCost[] = [];
-    for (const sync of [false, true]) for (const batch of opts.batches) append.push(appendRecords(base, opts, batch, sync));
-    return { dir: root, fsType: fsTypeOf(root), sessions: opts.sessions, chunk, recordBytes: HEADER_BYTES + Buffer.byteLength(TEXT), append };
+    const records: RecordCost[] = [];
+    for (const batch of opts.batches) {
+      const appended = appendRecords(base, opts, batch, false);
+      records.push(appended.cost, readRecords(appended.files, batch));
+    }
+    for (const batch of opts.batches) records.push(appendRecords(base, opts, batch, true).cost);
+    return { dir: root, fsType: fsTypeOf(root), sessions: opts.sessions, chunk, recordBytes: RECORD_BYTES, records };
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }
@@ -132,12 +140,14 @@ function frameRecord(buf: Buffer, offset: number, seq: number, text: string): nu
   return HEADER_BYTES + payloadBytes;
 }
 
-function appendRecords(base: string, opts: FsFloorOptions, batch: number, sync: boolean): AppendCost {
+/** Appends records to one open segment per session, round-robin; returns the cost and the segments. */
+function appendRecords(base: string, opts: FsFloorOptions, batch: number, sync: boolean): { cost: RecordCost; files: string[] } {
   const dir = path.join(base, `append-${batch}${sync ? '-sync' : ''}`);
   fs.mkdirSync(dir);
   // One open segment per session, named by its first seq as a log's would be.
-  const fds = Array.from({ length: opts.sessions }, (_, i) => fs.openSync(path.join(dir, `s${i}-${'1'.padStart(20, '0')}.log`), 'a'));
-  const scratch = Buffer.allocUnsafe(batch * (HEADER_BYTES + Buffer.byteLength(TEXT)));
+  const files = Array.from({ length: opts.sessions }, (_, i) => path.join(dir, `s${i}-${'1'.padStart(20, '0')}.log`));
+  const fds = files.map((f) => fs.openSync(f, 'a'));
+  const scratch = Buffer.allocUnsafe(batch * RECORD_BYTES);
   const seqs = new Array<number>(opts.sessions).fill(0);
   let turn = 0;
   /** One batch: `batch` records for the next session, one write (and one fdatasync). */
@@ -161,10 +171,43 @@ function appendRecords(base: string, opts: FsFloorOptions, batch: number, sync: 
         done++;
       }
     });
-    return { batch, sync, records: done * batch, perRecord: per(cost, done * batch) };
+    return { cost: { op: sync ? 'append+fdatasync' : 'append', batch, records: done * batch, perRecord: per(cost, done * batch) }, files };
   } finally {
     for (const fd of fds) fs.closeSync(fd);
   }
+}
+
+/** Reads every record of the segments back, `batch` records' bytes per readSync, checking each. */
+function readRecords(files: string[], batch: number): RecordCost {
+  const buf = Buffer.allocUnsafe(batch * RECORD_BYTES);
+  let records = 0;
+  const cost = timed(() => {
+    for (const file of files) {
+      const fd = fs.openSync(file, 'r');
+      try {
+        for (let position = 0; ; ) {
+          const got = fs.readSync(fd, buf, 0, buf.length, position);
+          let off = 0;
+          while (off + HEADER_BYTES <= got) {
+            const payloadBytes = buf.readUInt32LE(off);
+            const end = off + HEADER_BYTES + payloadBytes;
+            if (end > got) break; // the rest of this record comes with the next read
+            if (zlib.crc32(buf.subarray(off + HEADER_BYTES, end)) !== buf.readUInt32LE(off + 12)) {
+              throw new Error(`fs-floor: a record read back from ${file} fails its checksum`);
+            }
+            buf.toString('utf8', off + HEADER_BYTES, end); // the consumer's chunk.text()
+            records++;
+            off = end;
+          }
+          if (off === 0) break; // end of the segment
+          position += off;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  });
+  return { op: 'read', batch, records, perRecord: per(cost, records) };
 }
 
 /** The file system type of the mount holding `dir`, from /proc/mounts (longest matching mount point). */

@@ -105,12 +105,14 @@ export function renderFsFloor(f: FsFloor): string {
   const lines = [
     ['a file per chunk (create+write+close, rename, read, unlink)', String(f.chunk.chunks), ...cost(f.chunk.perChunk)],
     ...Object.entries(f.chunk.calls).map(([call, c]) => [`  ${call} (timed alone)`, '', ...cost(c)]),
-    ...f.append.map((a) => [
-      `appended ${f.recordBytes}-byte record, ${a.batch} per write${a.sync ? ' + fdatasync' : ''}`,
-      count(a.records),
-      ...cost(a.perRecord),
+    ...f.records.map((r) => [
+      r.op === 'read'
+        ? `  read back, ${r.batch} per read (crc32 checked, decoded)`
+        : `${f.recordBytes}-byte record appended, ${r.batch} per write${r.op === 'append+fdatasync' ? ' + fdatasync' : ''}`,
+      count(r.records),
+      ...cost(r.perRecord),
     ]),
   ];
   const title = `File-system floor on ${f.dir} (${f.fsType}), ${f.sessions} sessions round-robin, one thread:`;
-  return `${title}\n${markdown(['a chunk spooled as', 'chunks', 'CPU µs / chunk', 'wall µs / chunk', 'chunks/s per core (CPU)'], lines)}`;
+  return `${title}\n${markdown(['a chunk spooled as', 'count', 'CPU µs / chunk', 'wall µs / chunk', 'chunks/s per core (CPU)'], lines)}`;
 }
