@@ -15,6 +15,8 @@ export interface TargetCheck {
   figure: string;
   /** The limit as written, e.g. `≤ 10 ms`. */
   limit: string;
+  /** The limit's number (null: it could not be set in this run, or it is not a number). */
+  limitValue: number | null;
   value: number | null;
   /** The bare `ws` floor's figure in this run (null: none was measured). */
   floorValue: number | null;
@@ -109,7 +111,7 @@ function checkNumber(t: NumberTarget, rows: Row[]): TargetCheck | null {
   else if (floorValue !== null && !passes(floorValue)) verdict = 'not met, nor by the floor';
   else verdict = 'not met';
   if (t.floor && !floor) notes.push(`no ${t.floor} in this run`);
-  return { scenario: t.scenario, figure: t.figure, limit: limitText, value, floorValue, unit: t.unit, verdict, note: notes.join('; ') };
+  return { scenario: t.scenario, figure: t.figure, limit: limitText, limitValue: limit?.value ?? null, value, floorValue, unit: t.unit, verdict, note: notes.join('; ') };
 }
 
 function checkResume(r: ResumeResult): TargetCheck[] {
@@ -118,6 +120,7 @@ function checkResume(r: ResumeResult): TargetCheck[] {
     scenario: r.key,
     figure,
     limit: '= 0',
+    limitValue: 0,
     value: resumed ? value : null,
     floorValue: null,
     unit: '',
@@ -129,6 +132,7 @@ function checkResume(r: ResumeResult): TargetCheck[] {
       scenario: r.key,
       figure: 'RESUME answered `resumed`, results follow',
       limit: 'resumed',
+      limitValue: null,
       value: r.resultsAfterDrop,
       floorValue: null,
       unit: 'results',
