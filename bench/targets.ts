@@ -49,7 +49,7 @@ const TARGETS: NumberTarget[] = [
     figure: "results/s, % of the same run's bare-ws ceiling",
     unit: '%',
     atMost: false,
-    limit: fixedLimit(50),
+    limit: (_r, _floor, rows) => (byKey(rows, 'ceiling') ? { value: 50 } : null),
     value: (r, rows) => {
       const ceiling = byKey(rows, 'ceiling');
       return ceiling && ceiling.resultsPerSecond > 0 ? (100 * r.resultsPerSecond) / ceiling.resultsPerSecond : null;
@@ -106,7 +106,7 @@ function checkNumber(t: NumberTarget, rows: Row[]): TargetCheck | null {
   let verdict: Verdict;
   if (limit === null || value === null) {
     verdict = 'not measured';
-    notes.push(limit === null ? 'its limit needs a scenario this run did not measure' : 'no figure in this run');
+    notes.push(limit === null ? 'it needs a scenario this run did not measure' : 'no figure in this run');
   } else if (passes(value)) verdict = 'met';
   else if (floorValue !== null && !passes(floorValue)) verdict = 'not met, nor by the floor';
   else verdict = 'not met';

@@ -77,6 +77,14 @@ describe('bench targets', () => {
     assert.equal(alone.verdict, 'not measured');
   });
 
+  it('does not judge saturation against a ceiling that was not measured', () => {
+    const c = find(checkTargets([row('saturation', { resultsPerSecond: 5000, serverCpuPercent: 100 })], null), 'saturation', 'results/s');
+    assert.equal(c.verdict, 'not measured');
+    const withCeiling = checkTargets([row('ceiling', { resultsPerSecond: 100_000, serverCpuPercent: 90 }), row('saturation', { resultsPerSecond: 60_000, serverCpuPercent: 100 })], null);
+    assert.equal(find(withCeiling, 'saturation', 'results/s').verdict, 'met');
+    assert.equal(find(withCeiling, 'saturation', 'server CPU').value, 100 * 10_000 / 60_000);
+  });
+
   it('checks only the scenarios that ran', () => {
     const checks = checkTargets([row('steady', { resultsPerSecond: 650, serverCpuPercent: 3, latencyMs: { p50: 0.4, p99: 2, max: 8 } })], null);
     assert.deepEqual(new Set(checks.map((c) => c.scenario)), new Set(['steady']));
