@@ -6,7 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { LOCK_FILE } from '../src/data-dir-lock.js';
+import { DataDirLockedError, LOCK_FILE, lockDataDir } from '../src/data-dir-lock.js';
 import { assertInOrder, TestClient } from './helpers/client.js';
 
 const main = fileURLToPath(new URL('../src/main.js', import.meta.url));
@@ -127,6 +127,54 @@ describe('one instance per DATA_DIR', () => {
       fs.rmSync(path.dirname(otherDataDir), { recursive: true, force: true });
     } finally {
       first.child.kill('SIGKILL');
+      fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the DATA_DIR lock itself', () => {
+  it('refuses a second holder in the same process and frees the folder on release, twice safely', async () => {
+    const dataDir = tempDataDir();
+    try {
+      const lock = await lockDataDir(dataDir);
+      await assert.rejects(lockDataDir(dataDir), (err: unknown) => err instanceof DataDirLockedError && err.holder?.pid === process.pid);
+      await lock.release();
+      await lock.release();
+      assert.ok(!fs.existsSync(path.join(dataDir, LOCK_FILE)));
+      await (await lockDataDir(dataDir)).release();
+    } finally {
+      fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
+
+  it('takes over a lock whose pid is alive but is another process (pid reuse), and one with a dead pid', async () => {
+    const dataDir = tempDataDir();
+    try {
+      const lock = await lockDataDir(dataDir);
+      const held = JSON.parse(fs.readFileSync(lock.path, 'utf8')) as Record<string, unknown>;
+      await lock.release();
+      // Our own, live pid, with another start time: what a reused pid looks like.
+      fs.writeFileSync(lock.path, JSON.stringify({ ...held, instanceId: 'reused', processStartTicks: '1' }));
+      const taken = await lockDataDir(dataDir);
+      assert.notEqual(taken.holder.instanceId, 'reused');
+      await taken.release();
+      // A pid no process has (above the kernel's pid_max).
+      fs.writeFileSync(lock.path, JSON.stringify({ ...held, instanceId: 'dead', pid: 2 ** 22 + 1 }));
+      await (await lockDataDir(dataDir)).release();
+    } finally {
+      fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
+
+  it('does not release a lock that is no longer its own', async () => {
+    const dataDir = tempDataDir();
+    try {
+      const lock = await lockDataDir(dataDir);
+      const other = JSON.stringify({ ...JSON.parse(fs.readFileSync(lock.path, 'utf8')), instanceId: 'someone-else' });
+      fs.writeFileSync(lock.path, other);
+      await lock.release();
+      assert.equal(fs.readFileSync(lock.path, 'utf8'), other);
+    } finally {
       fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
     }
   });
