@@ -24,9 +24,11 @@ import path from 'node:path';
  * any of these; do not share DATA_DIR between machines.
  *
  * Taking over a dead holder's lock: rename it aside to a name of our own (atomic: exactly one
- * starter gets any given file), check that what we moved is the dead lock we judged, delete it,
- * then create ours with O_EXCL again. If what we moved is a fresh lock another starter created
- * meanwhile, it is linked back (link(2) fails rather than overwrite) and we refuse to start.
+ * starter gets any given file), check that what we moved is the very file we judged (same inode;
+ * its content and inode were read through one descriptor), delete it, then create ours with
+ * O_EXCL again. If what we moved is a fresh lock another starter created meanwhile, it is linked
+ * back (link(2) fails rather than overwrite) and we refuse to start. Only a third starter creating
+ * a lock in the instant between the move and the link back could then run beside the second.
  */
 export const LOCK_FILE = 'tandem.lock';
 
@@ -79,14 +81,15 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   // A round may find a dead holder's lock and remove it; the next one creates ours.
   for (let attempt = 0; attempt < 3; attempt++) {
     if (await createExclusive(lockPath, content)) return heldLock(lockPath, me);
-    const found = await readHolder(lockPath);
-    if (found === 'gone') continue;
+    const lock = await readLock(lockPath);
+    if (lock === 'gone') continue;
+    const found = lock.holder;
     if (found !== null && holderAlive(found)) throw new DataDirLockedError(dataDir, lockPath, found);
-    if (found === null && !(await olderThan(lockPath, UNREADABLE_GRACE_MS))) {
+    if (found === null && Date.now() - lock.mtimeMs < UNREADABLE_GRACE_MS) {
       // Being written by a starter that just created it: give it the benefit of the doubt.
       throw new DataDirLockedError(dataDir, lockPath, null);
     }
-    if (!(await removeDeadLock(lockPath, found))) throw new DataDirLockedError(dataDir, lockPath, found);
+    if (!(await removeDeadLock(lockPath, lock.ino))) throw new DataDirLockedError(dataDir, lockPath, found);
   }
   throw new DataDirLockedError(dataDir, lockPath, null);
 }
@@ -118,9 +121,9 @@ function heldLock(lockPath: string, me: LockHolder): DataDirLock {
     holder: me,
     release() {
       released ??= (async () => {
-        const now = await readHolder(lockPath);
+        const now = await readLock(lockPath);
         // Never remove a lock that an operator handed to another instance meanwhile.
-        if (now !== null && now !== 'gone' && now.instanceId === me.instanceId) {
+        if (now !== 'gone' && now.holder?.instanceId === me.instanceId) {
           await fs.promises.unlink(lockPath).catch(() => {});
         }
       })();
@@ -129,15 +132,31 @@ function heldLock(lockPath: string, me: LockHolder): DataDirLock {
   };
 }
 
-/** The holder recorded in the lock file; null when unreadable, 'gone' when there is no file. */
-async function readHolder(lockPath: string): Promise<LockHolder | null | 'gone'> {
-  let text: string;
+interface LockFile {
+  /** Who holds it; null when its content cannot be parsed. */
+  holder: LockHolder | null;
+  ino: number;
+  mtimeMs: number;
+}
+
+/** The lock file's holder and identity, read through one descriptor; 'gone' when there is none. */
+async function readLock(lockPath: string): Promise<LockFile | 'gone'> {
+  let handle: fs.promises.FileHandle;
   try {
-    text = await fs.promises.readFile(lockPath, 'utf8');
+    handle = await fs.promises.open(lockPath, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
     throw err;
   }
+  try {
+    const [st, text] = await Promise.all([handle.stat(), handle.readFile('utf8')]);
+    return { holder: parseHolder(text), ino: st.ino, mtimeMs: st.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+function parseHolder(text: string): LockHolder | null {
   try {
     const parsed = JSON.parse(text) as Partial<LockHolder>;
     if (typeof parsed.pid !== 'number' || typeof parsed.instanceId !== 'string') return null;
@@ -155,16 +174,11 @@ async function readHolder(lockPath: string): Promise<LockHolder | null | 'gone'>
   }
 }
 
-async function olderThan(file: string, ms: number): Promise<boolean> {
-  const st = await fs.promises.stat(file).catch(() => null);
-  return st === null || Date.now() - st.mtimeMs > ms;
-}
-
 /**
- * Moves the lock aside and deletes it if it is the dead one we judged (`judged`, null for an
- * unreadable one). Returns false when what we moved was someone else's fresh lock (put back).
+ * Moves the lock aside and deletes it if it is the file we judged dead (inode `judgedIno`).
+ * Returns false when what we moved was someone else's fresh lock (put back).
  */
-async function removeDeadLock(lockPath: string, judged: LockHolder | null): Promise<boolean> {
+async function removeDeadLock(lockPath: string, judgedIno: number): Promise<boolean> {
   const aside = `${lockPath}.stale-${randomUUID()}`;
   try {
     await fs.promises.rename(lockPath, aside);
@@ -172,9 +186,8 @@ async function removeDeadLock(lockPath: string, judged: LockHolder | null): Prom
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true; // another starter removed it: race for O_EXCL
     throw err;
   }
-  const moved = await readHolder(aside);
-  const same = moved === null ? judged === null : moved !== 'gone' && judged !== null && moved.instanceId === judged.instanceId;
-  if (!same) {
+  const moved = await fs.promises.stat(aside).catch(() => null);
+  if (moved?.ino !== judgedIno) {
     await fs.promises.link(aside, lockPath).catch(() => {});
     await fs.promises.unlink(aside).catch(() => {});
     return false;

@@ -166,6 +166,24 @@ describe('the DATA_DIR lock itself', () => {
     }
   });
 
+  it('refuses while an unreadable lock is fresh (being written) and takes it over once it is old', async () => {
+    const dataDir = tempDataDir();
+    try {
+      fs.mkdirSync(dataDir, { recursive: true });
+      const lockPath = path.join(dataDir, LOCK_FILE);
+      fs.writeFileSync(lockPath, '{"pid":');
+      await assert.rejects(lockDataDir(dataDir), (err: unknown) => err instanceof DataDirLockedError && err.holder === null && err.message.includes(lockPath));
+      const old = new Date(Date.now() - 60_000);
+      fs.utimesSync(lockPath, old, old);
+      const lock = await lockDataDir(dataDir);
+      assert.equal(JSON.parse(fs.readFileSync(lockPath, 'utf8')).instanceId, lock.holder.instanceId);
+      await lock.release();
+      assert.deepEqual(fs.readdirSync(dataDir), [], 'nothing left beside it (no file moved aside)');
+    } finally {
+      fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
+
   it('does not release a lock that is no longer its own', async () => {
     const dataDir = tempDataDir();
     try {
