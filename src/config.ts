@@ -96,6 +96,14 @@ const schema = z.object({
   STEP_BATCH_STALL_MS: intFrom(1, 600_000).default(100),
   /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
   READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),
+  /** Whether START may ask to keep its spool after the session ends (`keep: true`); refused when false. */
+  KEPT_SPOOLS_ALLOWED: bool.default(false),
+  /** Total bytes of kept spools; above it the oldest kept spools are removed first. */
+  KEPT_SPOOLS_MAX_BYTES: intFrom(0).default(1024 * 1024 * 1024),
+  /** A kept spool older than this (since its session ended) is removed, in seconds. */
+  KEPT_SPOOLS_MAX_AGE_SECONDS: intFrom(1, 10 * 365 * 24 * 3600).default(7 * 24 * 3600),
+  /** How often kept spools are checked against the quota and the age, in seconds. */
+  KEPT_SPOOLS_SWEEP_INTERVAL_SECONDS: intFrom(1, 24 * 3600).default(60),
   /**
    * When spool writes reach the disk: `none` (page cache: survives a killed process, not a power
    * loss), `batch` (fsync at most every SPOOL_FSYNC_INTERVAL_MS and at each segment's end),
@@ -167,6 +175,13 @@ export interface Config {
   readonly tokens: { readonly admin: string | undefined; readonly read: string | undefined };
   readonly sessionRetainCount: number;
   readonly sessionRetainMs: number;
+  /** Spools a client may keep after its session (START `keep: true`), bounded in bytes and age. */
+  readonly keptSpools: {
+    readonly allowed: boolean;
+    readonly maxBytes: number;
+    readonly maxAgeMs: number;
+    readonly sweepIntervalMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -267,6 +282,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
+    keptSpools: {
+      allowed: e.KEPT_SPOOLS_ALLOWED,
+      maxBytes: e.KEPT_SPOOLS_MAX_BYTES,
+      maxAgeMs: e.KEPT_SPOOLS_MAX_AGE_SECONDS * 1000,
+      sweepIntervalMs: e.KEPT_SPOOLS_SWEEP_INTERVAL_SECONDS * 1000,
+    },
   });
 }
 

@@ -24,7 +24,7 @@ interface Service {
 /** Starts `node dist/src/main.js` on loopback with `dataDir`; resolves once it listens. */
 async function startService(dataDir: string): Promise<Service> {
   const child = spawn(process.execPath, [main], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, PIPELINES_DIR: FIXTURE_PIPELINES, LOG_LEVEL: 'info' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, PIPELINES_DIR: FIXTURE_PIPELINES, LOG_LEVEL: 'info', KEPT_SPOOLS_ALLOWED: 'true' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -30,6 +30,10 @@ export interface RegistryOptions {
   /** How long an ended session is kept for inspection, in ms (SESSION_RETAIN_SECONDS). */
   retainEndedMs: number;
   flow: FlowLimits;
+  /** Whether START may keep its spool (KEPT_SPOOLS_ALLOWED). */
+  keepAllowed: boolean;
+  /** Told when a session that keeps its spool has ended (its spool is final). */
+  keptSpoolEnded?(id: string): void;
 }
 
 export interface StartRequest {
@@ -86,6 +90,9 @@ export class SessionRegistry {
     if (this.#state !== 'RUNNING') throw refusals.shuttingDown();
     if (this.#admitted >= this.#opts.maxSessions) {
       throw refusals.tooManySessions(this.#opts.maxSessions);
+    }
+    if (req.keep && !this.#opts.keepAllowed) {
+      throw tandemError('KEEP_NOT_ALLOWED', 'this service does not keep spools (KEPT_SPOOLS_ALLOWED is false); send START without keep');
     }
     const { catalog } = this.#opts;
     const entry = catalog.resolve(req.pipeline);
@@ -150,6 +157,7 @@ export class SessionRegistry {
   #onEnded(session: Session): void {
     this.#live.delete(session.id);
     this.#retain(session);
+    if (session.keep) this.#opts.keptSpoolEnded?.(session.id);
   }
 
   /**

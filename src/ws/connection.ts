@@ -43,6 +43,8 @@ export interface ConnectionDeps {
   protocol: Protocol;
   logger: Logger;
   observer?: ConnectionObserver;
+  /** Makes an error message fit for a client: no server path (see redact.ts). */
+  redact(message: string): string;
 }
 
 /** One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. */
@@ -218,7 +220,7 @@ export class Connection implements SessionSink {
 
   failed(_session: Session, error: TandemError): void {
     this.#deps.observer?.errorSent?.(error.code);
-    this.#send(errorMessage(error.code, error.message));
+    this.#send(errorMessage(error.code, this.#deps.redact(error.message)));
   }
 
   ended(session: Session, summary: { reason: keyof typeof CLOSE_CODE; chunks: number }): void {
@@ -244,7 +246,7 @@ export class Connection implements SessionSink {
   #sendError(err: unknown): void {
     if (err instanceof TandemError) {
       this.#deps.observer?.errorSent?.(err.code);
-      this.#send(errorMessage(err.code, err.message));
+      this.#send(errorMessage(err.code, this.#deps.redact(err.message)));
     } else {
       this.#deps.logger.error({ err }, 'unexpected error on a connection');
       this.#deps.observer?.errorSent?.('INTERNAL');
