@@ -13,6 +13,8 @@ import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
 import { StepBatcher } from './pool/step-batcher.js';
+import { FlagsSlab } from './pool/flags.js';
+import { ClaimSlab } from './pool/claims.js';
 import { TimerWheel } from './sessions/timer-wheel.js';
 import { KeptSpools } from './sessions/kept-spools.js';
 import { recoverSpools } from './sessions/spool.js';
@@ -68,8 +70,13 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
 
   let sessions: SessionRegistry | undefined;
   let sockets: Set<WebSocket> | undefined;
+  // A flags slot for every session that can be admitted or still ending, and a claim slot for
+  // every step task that can be in flight (each holds at least one of a session's two sides).
+  const flags = new FlagsSlab(2 * config.maxSessions + 16);
+  const claims = new ClaimSlab(2 * flags.capacity);
   const pool = new WorkerPool(
     config.pool,
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer },
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );
@@ -79,12 +86,13 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     sessions: () => sessions?.list() ?? [],
     sockets: () => sockets ?? [],
   });
-  const steps = new StepBatcher(pool, config.batch, metrics.batchObserver);
-  const timers = new TimerWheel();
+  const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
+  const timers = new TimerWheel(config.stepTimerTickMs);
   sessions = new SessionRegistry({
     pool,
     steps,
     timers,
+    flags,
     catalog,
     logger,
     observer: metrics.sessionObserver,

@@ -88,8 +88,12 @@ const schema = z.object({
   PRODUCER_BURST_CHUNKS: intFrom(1, 100_000).default(256),
   /** How long such a burst may run in one task, in ms. */
   PRODUCER_BURST_MS: intFrom(0, 60_000).default(5),
+  /** Granularity of the waits between steps, in ms: waits ending in one tick start their steps together (at most this late). */
+  STEP_TIMER_TICK_MS: intFrom(1, 1000).default(1),
   /** Most steps (of different sessions) sent to a pool thread in one task. */
   STEP_BATCH_MAX: intFrom(1, 10_000).default(64),
+  /** The steps of one turn are spread over several threads only when each task gets at least this many. */
+  STEP_BATCH_SPREAD_MIN: intFrom(1, 10_000).default(8),
   /** A step that ran longer than this, in ms, runs in a task of its own next time. */
   STEP_BATCH_SOLO_MS: intFrom(0, 600_000).default(10),
   /** A step still running after this many ms has the other steps of its task taken back and sent again. */
@@ -152,8 +156,10 @@ export interface Config {
   readonly log: LogPolicy;
   /** A step producer's longest burst in one task. */
   readonly burst: { readonly maxChunks: number; readonly maxMs: number };
+  /** Granularity of step waits, ms (sessions/timer-wheel.ts). */
+  readonly stepTimerTickMs: number;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
-  readonly batch: { readonly maxEntries: number; readonly soloMs: number; readonly stallMs: number };
+  readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
   readonly maxSessionsPerClient: number;
@@ -263,7 +269,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retainMs: e.RESUME_RETAIN_SECONDS * 1000,
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS },
-    batch: { maxEntries: e.STEP_BATCH_MAX, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
+    stepTimerTickMs: e.STEP_TIMER_TICK_MS,
+    batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
