@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { Door } from './door.js';
 import { startHeartbeat } from './heartbeat.js';
+import { upgradeRequired } from './upgrade-required.js';
 
 /** The paths that speak the session protocol: `/ws`, and the seed's path so its clients work unchanged. */
 export const WS_PATHS = ['/ws', '/live-transcription'] as const;
@@ -51,6 +52,8 @@ export function mountWebSocket(
       });
     });
   }
+  // express-ws routes upgrades to `<path>/.websocket`: these see only plain HTTP.
+  app.get([...WS_PATHS], upgradeRequired());
   const wss = instance.getWss();
   const stopHeartbeat = startHeartbeat(wss.clients, config.heartbeatIntervalMs);
   return {
