@@ -34,7 +34,7 @@ export class Chart {
     this.#max = document.createElement('span');
     this.#max.className = 'chart-max';
     this.#caption = document.createElement('figcaption');
-    this.element.append(this.#caption, this.#max, this.#svg);
+    this.element.append(this.#caption, this.#svg, this.#max);
   }
 
   draw(series: Series[], spanPoints: number): void {
@@ -57,12 +57,13 @@ export class Chart {
     }
     const latest = series.map((s) => `${s.label} ${format(s.values[s.values.length - 1] ?? null)}${this.#unit}`).join(', ');
     this.#caption.textContent = `${this.#title}: ${latest}`;
-    this.#max.textContent = all.length ? `max ${format(max)}${this.#unit}` : 'no data yet';
+    this.#max.textContent = all.length ? `0 – ${format(max)}${this.#unit} over the last ${Math.round(spanPoints / 60)} min` : 'no data yet';
     this.#svg.setAttribute('aria-label', `${this.#title} over the last minutes; now ${latest}`);
   }
 }
 
 function format(v: number | null): string {
   if (v === null) return '–';
+  if (Number.isInteger(v)) return String(v);
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
