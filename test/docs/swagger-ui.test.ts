@@ -61,4 +61,16 @@ describe('Swagger UI at /docs in a real browser', () => {
       await client.waitClose();
     }
   });
+
+  it('links the WebSocket protocol\'s AsyncAPI documents', async () => {
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(server.httpUrl('/docs/'));
+    const link = page.locator('.info .description').getByRole('link', { name: 'asyncapi.yaml' });
+    await link.waitFor({ timeout: 15_000 });
+    const href = await link.getAttribute('href');
+    assert.equal(href, '/asyncapi.yaml');
+    const res = await page.request.get(server.httpUrl(href));
+    assert.equal(res.status(), 200);
+    assert.match(await res.text(), /^asyncapi: 3\./);
+  });
 });
