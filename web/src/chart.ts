@@ -57,7 +57,7 @@ export class Chart {
     }
     const latest = series.map((s) => `${s.label} ${format(s.values[s.values.length - 1] ?? null)}${this.#unit}`).join(', ');
     this.#caption.textContent = `${this.#title}: ${latest}`;
-    this.#max.textContent = all.length ? `0 – ${format(max)}${this.#unit} over the last ${Math.round(spanPoints / 60)} min` : 'no data yet';
+    this.#max.textContent = all.length ? `0 – ${format(max)}${this.#unit} over the last ${spanPoints < 120 ? `${spanPoints} s` : `${Math.round(spanPoints / 60)} min`}` : 'no data yet';
     this.#svg.setAttribute('aria-label', `${this.#title} over the last minutes; now ${latest}`);
   }
 }

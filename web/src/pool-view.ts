@@ -47,7 +47,8 @@ export class PoolView {
 
   #drawCharts(): void {
     const s = this.#samples;
-    const span = this.#spanSeconds;
+    // The window grows with the history until it spans LIVE_HISTORY_SECONDS: a fresh page shows its first minute, not a sliver.
+    const span = Math.min(this.#spanSeconds, Math.max(60, s.length));
     this.#results.draw([{ label: 'results', className: 'line-a', values: s.map((x) => x.resultsPerSecond) }], span);
     this.#latency.draw(
       [
