@@ -1,39 +1,22 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { TestClient } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-/** Debian's chromium (installed by .ci/run); Playwright's own browser downloads are never used. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-  '--disable-quic',
-];
-
 describe('Swagger UI at /docs in a real browser', () => {
   let server: TestServer;
-  let profile: string;
+  let chromium: TestBrowser;
   let browser: BrowserContext;
   before(async () => {
     server = await startServer();
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-chromium-'));
-    // launchPersistentContext is how Playwright takes a --user-data-dir: a fresh, throwaway profile.
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    chromium = await launchBrowser();
+    browser = chromium.context;
   });
   after(async () => {
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
   it('runs "Try it out" on the session list and shows the live session in the response', async () => {

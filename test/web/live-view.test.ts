@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
@@ -113,6 +115,26 @@ describe('the live view at / in a real browser', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await page.locator('#try-status', { hasText: /stopped: reason client, \d+ results/ }).waitFor();
+  });
+
+  it('try it: builds each pipeline\'s form from its schema (text, checkbox, numbers) and sends the URL', async () => {
+    const file = path.join(server.fileRoot, 'app.log');
+    fs.writeFileSync(file, 'first line from the file\nERROR second line from the file\n');
+    const panel = page.getByRole('region', { name: 'Try it' });
+    await panel.getByLabel('Pipeline', { exact: true }).selectOption('tail');
+    assert.equal(await panel.getByRole('textbox', { name: 'filter' }).inputValue(), '');
+    assert.equal(await panel.getByRole('checkbox', { name: 'fromStart' }).isChecked(), false);
+    assert.equal(await panel.getByRole('spinbutton', { name: 'pollMs' }).inputValue(), '100');
+    assert.equal(await panel.getByRole('spinbutton', { name: 'maxChunkBytes' }).inputValue(), '1048576');
+    await panel.getByLabel('URL').fill(pathToFileURL(file).href);
+    await panel.getByRole('textbox', { name: 'filter' }).fill('^ERROR');
+    await panel.getByRole('checkbox', { name: 'fromStart' }).check();
+    await panel.getByRole('button', { name: 'Start', exact: true }).click();
+    await page.locator('#try-results li', { hasText: 'ERROR second line from the file' }).waitFor({ timeout: 15_000 });
+    assert.doesNotMatch(await page.locator('#try-results').innerText(), /first line/);
+    await panel.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.locator('#try-status', { hasText: /stopped: reason client/ }).waitFor();
+    await panel.getByLabel('Pipeline', { exact: true }).selectOption('demo');
   });
 
   it('gives every control an accessible name and reaches each with the keyboard', async () => {
