@@ -67,6 +67,9 @@ export class LiveHub {
   subscribe(stream: ViewerStream, hello: Omit<Schemas['LiveHello'], 'history' | 'intervalMs' | 'heartbeatMs' | 'maxSessions' | 'historySeconds'>): void {
     const { limits } = this.#deps;
     if (this.#closed) throw tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later');
+    if (limits.maxViewers === 0) {
+      throw tandemError('TOO_MANY_VIEWERS', 'the live view\'s stream is turned off on this service (LIVE_MAX_VIEWERS=0)');
+    }
     if (this.#viewers.size >= limits.maxViewers) {
       throw tandemError(
         'TOO_MANY_VIEWERS',
