@@ -13,12 +13,13 @@ import { pipelineRoutes } from './pipelines.js';
 import { poolRoutes } from './pool.js';
 import { problemHandler, sendProblem } from './problem.js';
 import { sessionRoutes } from './sessions.js';
+import { spoolRoutes, type SpoolRoutesDeps } from './spools.js';
 import { ASYNCAPI_FILE, loadOpenApi } from './spec.js';
 import type { LiveHub } from '../web/live-hub.js';
 import { liveRoutes } from '../web/live-route.js';
 import { pageRoutes } from '../web/page.js';
 
-export interface RouteDeps {
+export interface RouteDeps extends SpoolRoutesDeps {
   sessions: SessionRegistry;
   pool: WorkerPool;
   catalog: PipelineCatalog;
@@ -61,6 +62,7 @@ export function mountRoutes(app: Application, deps: RouteDeps): void {
     }),
   );
   app.use(sessionRoutes(deps));
+  app.use(spoolRoutes(deps));
   app.use(poolRoutes(deps));
   app.use(pipelineRoutes(deps));
   app.use(liveRoutes(deps));
