@@ -4,6 +4,9 @@ import { sendProblem } from '../routes/problem.js';
 import { TandemError } from '../errors.js';
 import type { LiveHub } from './live-hub.js';
 
+/** Idle time before TCP keepalive probes start on a viewer's connection, ms. */
+const KEEPALIVE_MS = 30_000;
+
 export interface LiveRouteDeps {
   live: LiveHub;
   tokens: Tokens;
@@ -35,8 +38,10 @@ export function liveRoutes({ live, tokens, clientTokenRequired }: LiveRouteDeps)
       sendProblem(req, res, err.code, err.message);
       return;
     }
-    // Node's default socket timeouts must not cut a stream that is quiet by design.
+    // Node's default socket timeouts must not cut a stream that is quiet by design; TCP keepalive
+    // finds a viewer that vanished without a FIN, so it does not hold a LIVE_MAX_VIEWERS slot.
     req.socket.setTimeout(0);
+    req.socket.setKeepAlive(true, KEEPALIVE_MS);
   });
   return router;
 }
