@@ -23,6 +23,9 @@ import { serverPathRedactor } from './ws/redact.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
 import { mountRoutes } from './routes/mount.js';
+import { LiveHub } from './web/live-hub.js';
+import { liveSnapshot } from './web/live-snapshot.js';
+import { ThroughputHistory } from './web/throughput.js';
 
 export interface AppDeps {
   config: Config;
@@ -144,6 +147,15 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   });
   sockets = ws.clients;
 
+  const throughput = new ThroughputHistory(metricsRegistry, pool, config.live.historySeconds);
+  throughput.start();
+  const live = new LiveHub({
+    limits: config.live,
+    logger,
+    snapshot: () => liveSnapshot(registry, pool, throughput.latest(), config.live.maxSessions),
+    history: () => throughput.history(),
+  });
+
   mountRoutes(app, {
     sessions: registry,
     pool,
@@ -153,6 +165,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     state: () => state,
     maxBodyBytes: config.maxRequestBodyBytes,
     readyProbeTimeoutMs: config.readyProbeTimeoutMs,
+    live,
+    clientTokenRequired: config.clientToken !== undefined,
     keptSpools,
     keptSpoolLimits: config.keptSpools,
   });
@@ -165,6 +179,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     if ((await Promise.race([stopped, timeout])) === 'timeout') {
       logger.error('sessions did not all stop within SHUTDOWN_TIMEOUT_MS; terminating the pool');
     }
+    live.close();
+    throughput.close();
     ws.close();
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));

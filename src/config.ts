@@ -127,6 +127,18 @@ const schema = z.object({
   SESSION_RETAIN_COUNT: intFrom(0, 1_000_000).default(1000),
   /** How long an ended session stays inspectable, in seconds. */
   SESSION_RETAIN_SECONDS: intFrom(0, 7 * 24 * 3600).default(300),
+  /** Live view (GET /api/live): how often the stream looks for changes to send, in ms. */
+  LIVE_INTERVAL_MS: intFrom(100, 60_000).default(500),
+  /** Live view: viewers streaming at once; one more is refused with 503 TOO_MANY_VIEWERS (0 = the stream is off). */
+  LIVE_MAX_VIEWERS: intFrom(0, 10_000).default(16),
+  /** Live view: bytes a viewer may leave unread; a viewer over this (slow, stalled) is dropped. */
+  LIVE_VIEWER_BUFFER_BYTES: intFrom(1024, 256 * 1024 * 1024).default(1024 * 1024),
+  /** Live view: a comment line is sent after this many ms without an event, so idle viewers and proxies see the stream alive. */
+  LIVE_HEARTBEAT_MS: intFrom(1000, 3_600_000).default(15_000),
+  /** Live view: most sessions in one snapshot (newest first; the totals count all). */
+  LIVE_MAX_SESSIONS: intFrom(1, 10_000).default(200),
+  /** Live view: how far back the charts go, in seconds (one sample per second). */
+  LIVE_HISTORY_SECONDS: intFrom(10, 3600).default(300),
 });
 
 export type EnvConfig = z.infer<typeof schema>;
@@ -188,6 +200,17 @@ export interface Config {
     readonly maxAgeMs: number;
     readonly sweepIntervalMs: number;
   };
+  /** The live view's stream (src/web); README "Live view". */
+  readonly live: LiveLimits;
+}
+
+export interface LiveLimits {
+  readonly intervalMs: number;
+  readonly maxViewers: number;
+  readonly viewerBufferBytes: number;
+  readonly heartbeatMs: number;
+  readonly maxSessions: number;
+  readonly historySeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -289,6 +312,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
+    live: {
+      intervalMs: e.LIVE_INTERVAL_MS,
+      maxViewers: e.LIVE_MAX_VIEWERS,
+      viewerBufferBytes: e.LIVE_VIEWER_BUFFER_BYTES,
+      heartbeatMs: e.LIVE_HEARTBEAT_MS,
+      maxSessions: e.LIVE_MAX_SESSIONS,
+      historySeconds: e.LIVE_HISTORY_SECONDS,
+    },
     keptSpools: {
       allowed: e.KEPT_SPOOLS_ALLOWED,
       maxBytes: e.KEPT_SPOOLS_MAX_BYTES,
