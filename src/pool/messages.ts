@@ -28,7 +28,18 @@ export interface TaskSession {
   burstMaxMs: number;
 }
 
-export interface ProduceStepTask extends TaskSession {
+/**
+ * How a step names its session: the session's TaskSession, serialised (v8) once when the session
+ * starts, travels as bytes — a copy, where the object would be cloned field by field for every
+ * step — and each thread keeps the last one it decoded per flags slot, keyed by the session id.
+ */
+export interface StepSessionRef {
+  sessionId: string;
+  flagsSlot: number;
+  session: Uint8Array;
+}
+
+export interface ProduceStepTask extends StepSessionRef {
   kind: 'produce-step';
   state: unknown;
   nextSeq: number;
@@ -44,7 +55,7 @@ export interface ProduceStepTask extends TaskSession {
   roomBytes: number;
 }
 
-export interface ConsumeStepTask extends TaskSession {
+export interface ConsumeStepTask extends StepSessionRef {
   kind: 'consume-step';
   state: unknown;
   seqs: number[];

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { FLAG, STARTED_AT, flagsAt, isStopRequested, nowMs, waitForSpoolRoom, waitWhilePaused, type SessionFlags } from './flags.js';
@@ -22,7 +23,7 @@ import type {
   StepBatchResult,
   StepBatchTask,
   StepOutcome,
-  StepTask,
+  StepSessionRef,
   Task,
   TaskError,
   TaskResult,
@@ -47,8 +48,19 @@ const { flagsSlab, claimSlab } = workerData as PoolWorkerData;
 /** Views of the flags slab, by slot, made once. */
 const flagViews: SessionFlags[] = [];
 
-function flagsOf(task: TaskSession): SessionFlags {
+function flagsOf(task: { flagsSlot: number }): SessionFlags {
   return (flagViews[task.flagsSlot] ??= flagsAt(flagsSlab, task.flagsSlot));
+}
+
+/** The sessions this thread's steps ran for, by flags slot: decoded once, while the slot's session lasts. */
+const sessions: Array<TaskSession | undefined> = [];
+
+function sessionOf(ref: StepSessionRef): TaskSession {
+  const known = sessions[ref.flagsSlot];
+  if (known?.sessionId === ref.sessionId) return known;
+  const session = v8.deserialize(ref.session) as TaskSession;
+  sessions[ref.flagsSlot] = session;
+  return session;
 }
 
 function loadPipeline(file: string): Promise<PipelineDefinition> {
@@ -211,7 +223,8 @@ function markIdle(flags: SessionFlags, side: 'producer' | 'consumer'): void {
  * left under the spool's quotas, or asked to wait: then every chunk of the burst is appended in
  * one write and published. The chunks are on disk before any consumer sees them.
  */
-async function produceStep(task: ProduceStepTask, flags: SessionFlags): Promise<ProduceStepResult> {
+async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<ProduceStepResult> {
+  const task = { ...sessionOf(step), ...step };
   const base = { state: task.state, delayMs: 0, done: false, threadId };
   if (isStopRequested(flags)) return { ...base, skipped: true, chunks: [] };
   const def = await loadPipeline(task.module);
@@ -274,8 +287,9 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
-  if (isStopRequested(flags)) return { skipped: true, state: task.state, results: [], threadId, elapsedMs: 0 };
+async function consumeStep(step: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
+  if (isStopRequested(flags)) return { skipped: true, state: step.state, results: [], threadId, elapsedMs: 0 };
+  const task = { ...sessionOf(step), ...step };
   const def = await loadPipeline(task.module);
   const reader = new ChunkReader(task.spoolDir, flags);
   try {

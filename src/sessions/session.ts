@@ -6,7 +6,8 @@ import { readLogRange } from '../spool/log.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { StepBatcher, StepRun } from '../pool/step-batcher.js';
 import type { TimerWheel, WheelTimer } from './timer-wheel.js';
-import type { ChunkRecord, ConsumeStepTask, ProduceStepTask, ResultRecord, TaskError, TaskSession } from '../pool/messages.js';
+import v8 from 'node:v8';
+import type { ChunkRecord, ConsumeStepTask, ProduceStepTask, ResultRecord, StepSessionRef, TaskError, TaskSession } from '../pool/messages.js';
 import type { PipelineEntry } from '../pipelines/catalog.js';
 import { tandemError, type TandemError } from '../errors.js';
 import { createSpool, removeSpool } from './spool.js';
@@ -162,6 +163,7 @@ export class Session implements SideHost {
   /** Everything the session was made with but its sink: an ended session kept for inspect must not hold its connection. */
   readonly #init: Omit<SessionInit, 'sink'>;
   readonly #task: TaskSession;
+  readonly #stepRef: StepSessionRef;
   /** The spool folder's creation: a stop during start waits for it, so it can remove it. */
   #spoolReady: Promise<void> | null = null;
   #stopping: Promise<SessionSummary> | null = null;
@@ -203,6 +205,8 @@ export class Session implements SideHost {
       burstMaxChunks: init.burst.maxChunks,
       burstMaxMs: init.burst.maxMs,
     };
+    // An exact-size copy: a Buffer from a pool would carry its whole pool slab into every message.
+    this.#stepRef = { sessionId: init.id, flagsSlot: init.flags.slot, session: new Uint8Array(v8.serialize(this.#task)) };
     this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
     this.consumer = init.entry.consumerShape === 'step' ? new StepConsumer(this, init.batchMax) : new LoopConsumer(this);
     if (this.producer instanceof StepProducer && this.consumer instanceof StepConsumer) this.producer.pairWith(this.consumer);
@@ -257,6 +261,10 @@ export class Session implements SideHost {
 
   task(): TaskSession {
     return this.#task;
+  }
+
+  stepRef(): StepSessionRef {
+    return this.#stepRef;
   }
 
   runStep(task: ProduceStepTask | ConsumeStepTask): StepRun {

@@ -17,6 +17,7 @@ import type {
   ProduceStepTask,
   ResultRecord,
   TaskError,
+  StepSessionRef,
   TaskSession,
   TaskTiming,
 } from '../pool/messages.js';
@@ -35,6 +36,8 @@ export interface SideHost {
   /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts). */
   schedule(fn: () => void, delayMs: number): WheelTimer;
   task(): TaskSession;
+  /** How a step task names the session (its TaskSession, serialised once). */
+  stepRef(): StepSessionRef;
   onChunks(chunks: ChunkRecord[]): void;
   onResults(results: ResultRecord[]): void;
   /** The producer will write nothing after `lastSeq`. */
@@ -203,7 +206,7 @@ export class StepProducer extends Side {
 
   start(): void {
     this.#task = {
-      ...this.host.task(),
+      ...this.host.stepRef(),
       kind: 'produce-step',
       state: undefined,
       nextSeq: 1,
@@ -333,7 +336,7 @@ export class StepConsumer extends Side {
       this.state = 'paused';
       return;
     }
-    const task = (this.#task ??= { ...this.host.task(), kind: 'consume-step', state: undefined, seqs: [] });
+    const task = (this.#task ??= { ...this.host.stepRef(), kind: 'consume-step', state: undefined, seqs: [] });
     task.state = this.#consumerState;
     task.seqs = this.#queue.length <= this.#batchMax ? this.#queue : this.#queue.slice(0, this.#batchMax);
     this.#queue = this.#queue.length <= this.#batchMax ? [] : this.#queue.slice(this.#batchMax);
