@@ -91,6 +91,10 @@ const schema = z.object({
   SESSION_RETAIN_COUNT: intFrom(0, 1_000_000).default(1000),
   /** How long an ended session stays inspectable, in seconds. */
   SESSION_RETAIN_SECONDS: intFrom(0, 7 * 24 * 3600).default(300),
+  /** The `transcribe` pipeline's recognizer library: a path or a soname (Debian: libpocketsphinx3). */
+  POCKETSPHINX_LIBRARY: z.string().min(1).default('libpocketsphinx.so.3'),
+  /** Folder of its en-us model: `en-us/`, `en-us.lm.bin`, `cmudict-en-us.dict` (Debian: pocketsphinx-en-us). */
+  POCKETSPHINX_MODEL_DIR: z.string().min(1).default('/usr/share/pocketsphinx/model/en-us'),
 });
 
 export type EnvConfig = z.infer<typeof schema>;
@@ -139,6 +143,8 @@ export interface Config {
   readonly tokens: { readonly admin: string | undefined; readonly read: string | undefined };
   readonly sessionRetainCount: number;
   readonly sessionRetainMs: number;
+  /** Where the built-in recognizer's library and model are. */
+  readonly speech: { readonly library: string; readonly modelDir: string };
 }
 
 export class ConfigError extends Error {
@@ -232,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
+    speech: { library: e.POCKETSPHINX_LIBRARY, modelDir: path.resolve(e.POCKETSPHINX_MODEL_DIR) },
   });
 }
 

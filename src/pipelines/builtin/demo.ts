@@ -7,6 +7,7 @@ import { definePipeline } from '../types.js';
 export default definePipeline({
   name: 'demo',
   description: 'Writes a timestamped text chunk every intervalMs; the consumer returns its text.',
+  urls: ['demo://'],
   options: {
     type: 'object',
     additionalProperties: false,
