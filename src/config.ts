@@ -49,8 +49,12 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
   /** Sessions allowed at once across all clients. */
   MAX_SESSIONS: intFrom(1).default(20_000),
-  /** Largest client frame accepted, in bytes. */
-  MAX_MESSAGE_BYTES: intFrom(64, 16 * 1024 * 1024).default(16 * 1024),
+  /**
+   * Largest client frame accepted, in bytes; a larger one closes the connection 1009 and ends its
+   * session. 64 KiB takes 16 KiB audio frames (WhisperLive's) with room to spare, and up to
+   * 340 ms of 48 kHz f32le mono per frame.
+   */
+  MAX_MESSAGE_BYTES: intFrom(64, 16 * 1024 * 1024).default(64 * 1024),
   /** Largest HTTP request body read, in bytes; larger → 413 (no operation takes a body today). */
   MAX_REQUEST_BODY_BYTES: intFrom(0, 16 * 1024 * 1024).default(16 * 1024),
   /** Exact origins (scheme://host[:port]) whose browsers may open a WebSocket; default: the service's own. */
@@ -65,8 +69,12 @@ const schema = z.object({
   ALLOWED_HOSTS: csv.optional(),
   /** Open WebSocket connections allowed per client address (0 = no limit). */
   MAX_SESSIONS_PER_CLIENT: intFrom(0).default(1000),
-  /** Client frames allowed per connection per second (bursts of twice that); above it: close 1008. */
-  MAX_MESSAGES_PER_SECOND: intFrom(1, 100_000).default(50),
+  /**
+   * Client frames allowed per connection per second (bursts of twice that); above it: close 1008.
+   * Real-time audio needs 48000 × 4 / 16384 ≈ 11.7 frames/s at 48 kHz f32le in 16 KiB frames;
+   * 100 also admits 10 ms frames (WebRTC's size) at any rate.
+   */
+  MAX_MESSAGES_PER_SECOND: intFrom(1, 100_000).default(100),
   /** Ping period in ms; a peer that has not answered the previous ping is dropped (0 = off). */
   HEARTBEAT_INTERVAL_MS: intFrom(0, 3_600_000).default(15_000),
   /** A client's send buffer above this many bytes pauses its results (and then its consumer). */

@@ -20,8 +20,8 @@ export interface PipelineEntry {
   readonly producerShape: 'step' | 'loop';
   readonly consumerShape: 'step' | 'loop';
   readonly optionsSchema: Record<string, unknown>;
-  /** Url prefixes START may give it; null: not declared, any url goes to its prepare. */
-  readonly urls: readonly string[] | null;
+  /** Url prefixes START may give it; `"*"` admits any url. */
+  readonly urls: readonly string[];
   /** Why it cannot run on this machine (its `available` hook), or null when it can. */
   readonly unavailable: string | null;
   readonly definition: PipelineDefinition;
@@ -121,7 +121,7 @@ export class PipelineCatalog {
           producerShape: def.producer.shape,
           consumerShape: def.consumer.shape,
           optionsSchema,
-          urls: def.urls ? [...def.urls] : null,
+          urls: def.urls ? [...def.urls] : ['*'],
           unavailable: this.#availability(def),
           definition: def,
           validate: ajv.compile(optionsSchema),
@@ -172,7 +172,7 @@ export class PipelineCatalog {
 
   /** Validates START's options (filling defaults) and runs the pipeline's prepare hook. */
   async prepare(entry: PipelineEntry, url: string, rawOptions: unknown): Promise<PreparedStart> {
-    if (url !== '' && entry.urls && !entry.urls.some((prefix) => url.startsWith(prefix))) {
+    if (url !== '' && !entry.urls.some((prefix) => prefix === '*' || url.startsWith(prefix))) {
       const shown = url.length > 100 ? `${url.slice(0, 100)}…` : url;
       throw tandemError('BAD_URL', `pipeline "${entry.name}" takes urls starting with ${entry.urls.map((u) => JSON.stringify(u)).join(' or ')}, got ${JSON.stringify(shown)}`);
     }

@@ -111,9 +111,9 @@ export interface PipelineDefinition {
   /** JSON Schema for START's options; omitted means "no options accepted". */
   options?: OptionsSchema;
   /**
-   * The urls START may give this pipeline, as prefixes: `"file://"`, `"demo://"`, `"client:"`.
-   * START with another (non-empty) url is refused with BAD_URL naming these. Omitted: any url
-   * reaches `prepare`, which judges it.
+   * The urls START may give this pipeline, as prefixes: `"file://"`, `"demo://"`, `"client:"`,
+   * or `"*"` for any url. START with another (non-empty) url is refused with BAD_URL naming
+   * these. Default `["*"]`: every url reaches `prepare`, which judges it.
    */
   urls?: readonly string[];
   /**

@@ -58,10 +58,12 @@ export class Connection implements SessionSink {
   readonly #clientAddress: string | null;
   #state: ConnectionState = 'IDLE';
   #session: Session | null = null;
-  /** STOP arrived while START was still being admitted. */
-  #stopPending = false;
   readonly #rate: RateLimit;
   readonly #sendBufferHighBytes: number;
+  /** The frame being handled; the next one is chained after it. */
+  #queue: Promise<void> = Promise.resolve();
+  /** The client sent a frame over MAX_MESSAGE_BYTES (ws closes 1009). */
+  #oversize = false;
 
   constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
@@ -71,9 +73,18 @@ export class Connection implements SessionSink {
     this.#clientAddress = req.socket.remoteAddress ?? null;
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', (code) => this.#onClose(code));
-    ws.on('error', (err) => deps.logger.debug({ err: describeError(err) }, 'socket error'));
+    ws.on('error', (err) => {
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#oversize = true;
+      deps.logger.debug({ err: describeError(err) }, 'socket error');
+    });
   }
 
+  /**
+   * Frames are taken strictly in the order they arrive: each waits for the one before it to be
+   * handled (a START is handled once the session runs or was refused), so two STARTs back to back
+   * get `started` then ALREADY_STARTED, and a STOP after them stops what the first started.
+   * Only the rate limit is applied on arrival, so a flood is cut off at once.
+   */
   #onMessage(data: WebSocket.Data): void {
     this.#deps.observer?.messageReceived?.();
     if (this.#state === 'CLOSED') return;
@@ -85,15 +96,35 @@ export class Connection implements SessionSink {
       if (this.#session) void this.#session.stop('disconnect');
       return;
     }
+    this.#queue = this.#queue
+      .then(() => this.#handle(data))
+      .catch((err: unknown) => this.#sendError(err));
+  }
+
+  async #handle(data: WebSocket.Data): Promise<void> {
+    if (this.#state === 'CLOSED') return;
+    // ws 7 hands text frames over as strings and binary frames as Buffers.
+    if (typeof data !== 'string') return this.#binary();
     let command;
     try {
-      command = this.#deps.protocol.parse(typeof data === 'string' ? data : data.toString());
+      command = this.#deps.protocol.parse(data);
     } catch (err) {
       return this.#sendError(err);
     }
-    if (command.command === 'START') void this.#start(command);
+    if (command.command === 'START') await this.#start(command);
     else if (command.command === 'RESUME') this.#resume(command);
     else this.#stop();
+  }
+
+  /**
+   * A binary frame. Audio frames are for sessions whose pipeline takes client audio (url
+   * `client:`); no pipeline does yet, so every binary frame is refused and the connection stays.
+   */
+  #binary(): void {
+    const why = this.#session
+      ? `session ${this.#session.id} runs pipeline "${this.#session.entry.name}", which does not take client audio (url "client:")`
+      : 'no session runs on this connection; binary frames carry audio only for a session whose pipeline takes client audio (url "client:")';
+    this.#sendError(tandemError('BAD_MESSAGE', `binary frame refused: ${why}`));
   }
 
   async #start(cmd: StartCommand): Promise<void> {
@@ -117,12 +148,10 @@ export class Connection implements SessionSink {
       }
       this.#state = 'STARTED';
       this.#send(startedMessage(session.id, session.entry.name, session.resumeSecret));
-      if (this.#stopPending) void session.stop('client');
     } catch (err) {
       if (this.#isClosed()) return;
       this.#state = 'IDLE';
       this.#sendError(err);
-      if (this.#stopPending) return this.#stop();
       if (err instanceof TandemError && err.wsClose) this.#ws.close(err.wsClose, err.code);
     }
   }
@@ -149,8 +178,6 @@ export class Connection implements SessionSink {
       this.#state = 'CLOSED';
       this.#ws.close(1000);
     }
-    // STARTING: the session is stopped as soon as START finishes (see #start).
-    else if (this.#state === 'STARTING') this.#stopPending = true;
   }
 
   #onClose(code: number): void {
@@ -158,7 +185,9 @@ export class Connection implements SessionSink {
     this.#state = 'CLOSED';
     if (!wasOpen || !this.#session) return;
     // A close frame means the client left on purpose; none means it vanished and may RESUME.
-    if (code === CLOSE_ABNORMAL) this.#session.detach(this);
+    // A frame over MAX_MESSAGE_BYTES (close 1009) ends the session whatever the peer answers:
+    // resuming would only bring the same frame back.
+    if (code === CLOSE_ABNORMAL && !this.#oversize) this.#session.detach(this);
     else void this.#session.stop('disconnect');
   }
 
