@@ -46,6 +46,15 @@ export async function synthesize(text: string, dir: string, name: string): Promi
   return out;
 }
 
+/** Joins WAV files into one, with `pauseSeconds` of silence between them (sox). */
+export async function joinWithPauses(files: string[], pauseSeconds: number, dest: string): Promise<string> {
+  const silence = `${dest}.silence.wav`;
+  await run('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', silence, 'trim', '0', String(pauseSeconds)]);
+  await run('sox', [...files.flatMap((f, i) => (i === 0 ? [f] : [silence, f])), dest]);
+  fs.rmSync(silence);
+  return dest;
+}
+
 /** Words, lower case, without punctuation other than apostrophes. */
 export function words(text: string): string[] {
   return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').split(/\s+/).filter(Boolean);
