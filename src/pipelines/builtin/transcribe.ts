@@ -106,7 +106,7 @@ export default definePipeline({
         // The end of the audio: the consumer completes the utterance still open.
         ctx.write(new Uint8Array(0));
       } finally {
-        source.close();
+        await source.close();
       }
     },
   },

@@ -14,6 +14,9 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { SAMPLE_RATE_HZ } from './recognizer.js';
 
+/** How long close() waits for a killed sox to be reaped, in ms. */
+const REAP_TIMEOUT_MS = 2000;
+
 export type AudioInput =
   /** Samples as they lie in the file, from `offset`, `bytes` long. */
   | { kind: 'pcm'; file: string; offset: number; bytes: number }
@@ -23,8 +26,12 @@ export type AudioInput =
 export interface AudioSource {
   /** Up to `maxBytes` of PCM (a whole number of samples), or null at the end of the audio. */
   read(maxBytes: number): Promise<Buffer | null>;
-  /** Releases the file or kills the converter. Safe to call twice. */
-  close(): void;
+  /**
+   * Releases the file, or kills the converter and waits for it to be reaped (at most
+   * REAP_TIMEOUT_MS): a child not waited for stays a zombie once this thread is gone. Safe to
+   * call twice.
+   */
+  close(): Promise<void>;
 }
 
 export function openAudio(input: AudioInput): AudioSource {
@@ -59,7 +66,7 @@ class PcmFile implements AudioSource {
     return buf.subarray(0, n - (n % 2));
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.#fd !== null) fs.closeSync(this.#fd);
     this.#fd = null;
   }
@@ -117,8 +124,11 @@ class SoxConversion implements AudioSource {
     return out;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
     this.#child.stdout.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#exit, new Promise((resolve) => (timer = setTimeout(resolve, REAP_TIMEOUT_MS)))]);
+    clearTimeout(timer);
   }
 }
