@@ -311,12 +311,21 @@ class LoopConsumerContext implements ConsumerLoopContext {
     const seq = this.#nextSeq++;
     this.#open = seq;
     this.#openAt = nowMs();
-    return makeChunk(this.#task.spoolDir, seq);
+    const chunk = makeChunk(this.#task.spoolDir, seq);
+    // Once emit() answered a chunk its file is gone: say that, not ENOENT.
+    const answered = (read: () => Buffer | string) => () => {
+      if (this.#open !== seq) throw new Error(`chunk ${seq} was read after emit() answered it; read a chunk before emitting its one result`);
+      return read();
+    };
+    return { ...chunk, bytes: answered(chunk.bytes) as () => Buffer, text: answered(chunk.text) as () => string };
   }
 
   emit(data: unknown): void {
     const seq = this.#open;
-    if (!seq) throw new Error('emit() called without a chunk from next()');
+    if (!seq) {
+      if (this.lastEmitted >= this.#task.nextSeq) throw new Error(`emit() called twice for chunk ${this.lastEmitted}; each chunk from next() gets exactly one result`);
+      throw new Error('emit() called without a chunk from next()');
+    }
     const json = toJson(seq, data);
     this.#open = 0;
     const result = { seq, json, takenAt: this.#openAt, doneAt: nowMs() };
