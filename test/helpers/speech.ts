@@ -1,13 +1,20 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
 import { wavHeader } from '../../src/pipelines/speech/wav.js';
 import { TestClient, type ServerMessage } from './client.js';
 import type { TestServer } from './server.js';
 
 const run = promisify(execFile);
+
+const specFile = fileURLToPath(new URL('../../../asyncapi.yaml', import.meta.url));
+const spec = parseYaml(fs.readFileSync(specFile, 'utf8')) as { components: { schemas: Record<string, object> } };
+/** asyncapi.yaml's TranscriptionResult: every `data` of a transcribe session must match it. */
+const validateResult = new Ajv({ strict: false, allErrors: true }).compile(spec.components.schemas.TranscriptionResult!);
 
 /** pocketsphinx-testdata: read from the installed Debian package at test time. */
 export const TESTDATA = '/usr/share/pocketsphinx/test/data';
@@ -100,6 +107,9 @@ export async function transcribe(server: TestServer, file: string, options: Reco
   if (stopped.reason !== 'completed') throw new Error(`session ended ${stopped.reason}: ${JSON.stringify(client.messages.slice(-3))}`);
   if (client.invalid.length > 0) throw new Error(client.invalid.join('\n'));
   const transcripts = client.transcripts();
+  for (const t of transcripts) {
+    if (!validateResult(t.data)) throw new Error(`data does not match TranscriptionResult: ${JSON.stringify(validateResult.errors)} in ${JSON.stringify(t.data)}`);
+  }
   const data = transcripts.map((t) => t.data as { partial: string | null; final: Utterance[] });
   const finals = data.flatMap((d) => d.final);
   return {
