@@ -97,12 +97,12 @@ export async function continuousHypothesis(file: string): Promise<string> {
   return stdout.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
 }
 
-/** Runs `transcribe` on `file` (copied under FILE_ROOT if it is not) to its end; collects what came. */
-export async function transcribe(server: TestServer, file: string, options: Record<string, unknown> = {}): Promise<Transcription> {
+/** Runs `transcribe` (or another speech `pipeline`) on `file` (copied under FILE_ROOT if it is not) to its end; collects what came. */
+export async function transcribe(server: TestServer, file: string, options: Record<string, unknown> = {}, pipeline = 'transcribe'): Promise<Transcription> {
   const inRoot = file.startsWith(server.fileRoot + path.sep) ? file : path.join(server.fileRoot, path.basename(file));
   if (inRoot !== file) fs.copyFileSync(file, inRoot);
   const client = await TestClient.open(server.wsUrl('/live-transcription'));
-  await client.start({ pipeline: 'transcribe', url: pathToFileURL(inRoot).href, options: { pace: 'fast', ...options } });
+  await client.start({ pipeline, url: pathToFileURL(inRoot).href, options: { pace: 'fast', ...options } });
   const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 60_000);
   if (stopped.reason !== 'completed') throw new Error(`session ended ${stopped.reason}: ${JSON.stringify(client.messages.slice(-3))}`);
   if (client.invalid.length > 0) throw new Error(client.invalid.join('\n'));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../../helpers/client.js';
-import { startServer, type TestServer } from '../../helpers/server.js';
+import { FIXTURE_PIPELINES, startServer, type TestServer } from '../../helpers/server.js';
 import { GOFORWARD_RAW, transcribe, wavFromRaw } from '../../helpers/speech.js';
 
 const FILLER = /<|>|\[|\]|\+\+|\(\d+\)/;
@@ -14,7 +14,7 @@ describe('transcribe pipeline on files', () => {
   let server: TestServer;
   let goforward: string;
   before(async () => {
-    server = await startServer();
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES });
     goforward = wavFromRaw(GOFORWARD_RAW, path.join(server.fileRoot, 'goforward.wav'));
   });
   after(() => server.close());
@@ -68,6 +68,14 @@ describe('transcribe pipeline on files', () => {
     for (let k = 1; k < produced.length - 2; k++) {
       assert.ok(produced[k]! - produced[0]! >= k * 500 - 5, `chunk ${k + 1} written ${(produced[k]! - produced[0]!).toFixed(0)} ms after the first`);
     }
+  });
+
+  it('runs another engine behind the Recognizer interface in a pipeline of its own (README recipe)', async () => {
+    const t = await transcribe(server, goforward, { chunkMs: 200 }, 'own-engine');
+    assert.equal(t.finals.length, 1, JSON.stringify(t.finals));
+    const [loud] = t.finals;
+    assert.equal(loud!.text, 'loud');
+    assert.ok(loud!.start > 0.2 && loud!.start < 0.6 && loud!.end > 1.8 && loud!.end < 2.75, `${loud!.start}–${loud!.end} s`);
   });
 
   it('refuses files it cannot use with BAD_URL naming the defect, before anything starts', async () => {
