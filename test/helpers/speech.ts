@@ -34,6 +34,8 @@ export interface Transcription {
   text: string;
   messages: ServerMessage[];
   transcripts: ServerMessage[];
+  /** Epoch ms just before START was sent. */
+  sentAt: number;
 }
 
 /** Wraps raw s16le 16 kHz mono audio into a WAV file at `dest`. */
@@ -102,6 +104,7 @@ export async function transcribe(server: TestServer, file: string, options: Reco
   const inRoot = file.startsWith(server.fileRoot + path.sep) ? file : path.join(server.fileRoot, path.basename(file));
   if (inRoot !== file) fs.copyFileSync(file, inRoot);
   const client = await TestClient.open(server.wsUrl('/live-transcription'));
+  const sentAt = performance.timeOrigin + performance.now();
   await client.start({ pipeline, url: pathToFileURL(inRoot).href, options: { pace: 'fast', ...options } });
   const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 60_000);
   if (stopped.reason !== 'completed') throw new Error(`session ended ${stopped.reason}: ${JSON.stringify(client.messages.slice(-3))}`);
@@ -118,5 +121,6 @@ export async function transcribe(server: TestServer, file: string, options: Reco
     text: finals.map((f) => f.text).join(' '),
     messages: client.messages,
     transcripts,
+    sentAt,
   };
 }
