@@ -96,18 +96,21 @@ export class Connection implements SessionSink {
       if (this.#session) void this.#session.stop('disconnect');
       return;
     }
+    // ws 7 hands text frames over as strings and binary frames as Buffers. No session takes a
+    // binary frame yet, so only the fact that one came waits its turn, not its bytes.
+    const frame = typeof data === 'string' ? data : null;
     this.#queue = this.#queue
-      .then(() => this.#handle(data))
+      .then(() => this.#handle(frame))
       .catch((err: unknown) => this.#sendError(err));
   }
 
-  async #handle(data: WebSocket.Data): Promise<void> {
+  /** Handles a text frame, or a binary frame (null). */
+  async #handle(frame: string | null): Promise<void> {
     if (this.#state === 'CLOSED') return;
-    // ws 7 hands text frames over as strings and binary frames as Buffers.
-    if (typeof data !== 'string') return this.#binary();
+    if (frame === null) return this.#binary();
     let command;
     try {
-      command = this.#deps.protocol.parse(data);
+      command = this.#deps.protocol.parse(frame);
     } catch (err) {
       return this.#sendError(err);
     }
