@@ -1,5 +1,5 @@
 /**
- * What a bench child (the tandem service, or the bare ws ceiling) reports to the bench over its
+ * What a bench child (the tandem service, or the bare `ws` server) reports to the bench over its
  * IPC channel: event-loop delay since the last reset, and whatever else the child adds.
  * Bench-only: the service itself exposes none of this.
  */
@@ -18,7 +18,7 @@ export interface ChildStats {
 export type ChildMessage = { type: 'ready'; port: number } | { type: 'stats'; id: number; stats: ChildStats };
 
 /**
- * Serves the bench's requests on `process` IPC. `extra()` adds child-specific facts (pool stats);
+ * Serves the bench's requests on `process` IPC. `extra()` adds child-specific facts;
  * `close()` ends the child cleanly so `--cpu-prof` can write its profile.
  */
 export function serveChildStats(port: number, extra: () => Record<string, unknown>, close: () => Promise<void>): void {

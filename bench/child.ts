@@ -1,13 +1,16 @@
-/** Starts a bench child (tandem or the ceiling) on loopback and talks to it over IPC. */
+/** Starts a bench child (tandem, or the bare `ws` server of the floors) on loopback and talks to it over IPC. */
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage, ChildRequest, ChildStats } from './child-stats.js';
+import { openFilesLimit } from './proc.js';
 
-export type ChildKind = 'tandem' | 'ceiling';
+export type ChildKind = 'tandem' | 'bare-ws';
 
 const files: Record<ChildKind, string> = {
   tandem: fileURLToPath(new URL('./tandem-child.js', import.meta.url)),
-  ceiling: fileURLToPath(new URL('./ceiling-child.js', import.meta.url)),
+  'bare-ws': fileURLToPath(new URL('./bare-ws-child.js', import.meta.url)),
 };
 
 export interface BenchChild {
@@ -69,6 +72,62 @@ export async function startChild(kind: ChildKind, env: Record<string, string>, e
       const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
       await exited;
       clearTimeout(timer);
+    },
+  };
+}
+
+export interface FreshChildOptions {
+  /** Folder under which the child's DATA_DIR is made (and removed when it closes). */
+  dataRoot: string;
+  /** Sessions the scenario opens (sizes MAX_SESSIONS and the open-files check). */
+  sessions: number;
+  /** Extra environment (tandem configuration). */
+  env: Record<string, string>;
+  execArgv: string[];
+}
+
+/** Open files a scenario needs per process (each session is one socket on each side), plus slack. */
+const fdsNeeded = (sessions: number) => sessions + 512;
+
+/**
+ * Starts a child for one scenario with a DATA_DIR of its own under `dataRoot`, removed by
+ * `close()`. Refuses, naming the command that fixes it, when the open-files limit is too low.
+ */
+export async function startFreshChild(kind: ChildKind, opts: FreshChildOptions): Promise<BenchChild> {
+  const limit = openFilesLimit();
+  if (fdsNeeded(opts.sessions) > limit) {
+    throw new Error(`${opts.sessions} sessions need ${fdsNeeded(opts.sessions)} open files per process; the soft limit is ${limit} (raise it with \`ulimit -n ${fdsNeeded(opts.sessions)}\`)`);
+  }
+  fs.mkdirSync(opts.dataRoot, { recursive: true });
+  const base = fs.mkdtempSync(path.join(opts.dataRoot, 'tandem-bench-'));
+  const remove = () => fs.rmSync(base, { recursive: true, force: true });
+  let child: BenchChild;
+  try {
+    child = await startChild(
+      kind,
+      {
+        LOG_LEVEL: 'silent',
+        DATA_DIR: path.join(base, 'data'),
+        FILE_ROOT: base,
+        MAX_SESSIONS: String(Math.max(20_000, opts.sessions + 100)),
+        // Every bench client comes from 127.0.0.1: no per-address limit (default 1000).
+        MAX_SESSIONS_PER_CLIENT: '0',
+        ...opts.env,
+      },
+      opts.execArgv,
+    );
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return {
+    ...child,
+    async close(timeoutMs) {
+      try {
+        await child.close(timeoutMs);
+      } finally {
+        remove();
+      }
     },
   };
 }

@@ -5,15 +5,14 @@
  */
 import { createHistogram, performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { SeqCheck } from './seq-check.js';
 
 /** Epoch ms with sub-ms precision, the same clock the server stamps `producedAt` with. */
 const nowMs = () => performance.timeOrigin + performance.now();
 
 interface Client {
   ws: WebSocket;
-  /** Seq expected next. */
-  next: number;
-  transcripts: number;
+  seqs: SeqCheck;
   stopSentAt: number;
   stoppedAt: number;
   closedAt: number;
@@ -42,9 +41,6 @@ export class Load {
   received = 0;
   /** Results received at all. */
   totalReceived = 0;
-  /** Missing seqs, and results that arrived at or below one already seen. */
-  gaps = 0;
-  reorders = 0;
   /** Results whose producedAt is later than their receipt (clock skew between processes). */
   negative = 0;
   readonly errors: string[] = [];
@@ -55,6 +51,21 @@ export class Load {
 
   get size(): number {
     return this.#clients.length;
+  }
+
+  /** Seqs missing from the clients' streams so far (see SeqCheck). */
+  get gaps(): number {
+    return this.#clients.reduce((n, c) => n + c.seqs.gaps, 0);
+  }
+
+  /** Results that arrived after a higher seq of their stream. */
+  get reorders(): number {
+    return this.#clients.reduce((n, c) => n + c.seqs.reorders, 0);
+  }
+
+  /** Results a client received twice. */
+  get duplicates(): number {
+    return this.#clients.reduce((n, c) => n + c.seqs.duplicates, 0);
   }
 
   /** Opens every session and resolves when each has its `started`. */
@@ -76,7 +87,7 @@ export class Load {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.#opts.url, { perMessageDeflate: false });
       this.#sockets.add(ws);
-      const client: Client = { ws, next: 1, transcripts: 0, stopSentAt: 0, stoppedAt: 0, closedAt: 0 };
+      const client: Client = { ws, seqs: new SeqCheck(), stopSentAt: 0, stoppedAt: 0, closedAt: 0 };
       const timer = setTimeout(() => {
         ws.terminate();
         reject(new Error('a session did not start in time'));
@@ -106,10 +117,7 @@ export class Load {
   }
 
   #onTranscript(c: Client, seq: number, producedAt: number, at: number): void {
-    if (seq > c.next) this.gaps += seq - c.next;
-    else if (seq < c.next) this.reorders++;
-    if (seq >= c.next) c.next = seq + 1;
-    c.transcripts++;
+    c.seqs.receive(seq);
     this.totalReceived++;
     if (!this.recording) return;
     this.received++;
@@ -136,7 +144,7 @@ export class Load {
   async waitForResults(n: number, timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const ready = this.#clients.filter((c) => c.transcripts >= n).length;
+      const ready = this.#clients.filter((c) => c.seqs.received >= n).length;
       if (ready === this.#clients.length || Date.now() > deadline) return ready;
       await new Promise((r) => setTimeout(r, 50));
     }

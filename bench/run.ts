@@ -1,30 +1,52 @@
 /**
- * `npm run bench`: starts tandem (and a bare ws ceiling) as child processes on 127.0.0.1, drives
- * WebSocket clients of the seed protocol against them, and prints one table. Bounded: every
- * scenario has a size and a window, and a watchdog ends the run if anything hangs.
+ * `npm run bench`: starts tandem (and a bare `ws` server speaking the same protocol) as child
+ * processes on 127.0.0.1, drives WebSocket clients against them, and prints the tables
+ * docs/PERFORMANCE.md holds: the load scenarios, resume, the targets (tandem against the bare ws
+ * floor of the same run) and the file-system floors. Bounded: every scenario has a size and a
+ * window, and a watchdog ends the run if anything hangs.
  *
- *   npm run bench                      # every scenario at full size (~3 minutes)
- *   npm run bench -- --quick           # smaller sizes and windows (~1 minute)
- *   npm run bench -- --scenarios ceiling,saturation --seconds 5
- *   npm run bench -- --profile-dir /tmp/prof   # adds --cpu-prof to each tandem child
+ *   npm run bench                      # every scenario at full size
+ *   npm run bench -- --quick           # smaller sizes and windows
+ *   npm run bench -- --only resume,crowd-floor --seconds 5
+ *   npm run bench -- --json /tmp/bench.json     # everything printed, as JSON
+ *   npm run bench -- --profile-dir /tmp/prof    # adds --cpu-prof to each tandem child
  *   npm run bench -- --env POOL_MAX_THREADS=4   # any tandem setting
+ *
+ * Scenarios (in the order they run; --only / --scenarios picks some):
+ *   ceiling      bare ws, 20 clients, frames as fast as each socket drains (saturation's yardstick)
+ *   steady       tandem, 1,000 demo sessions × 1 result / 1.5 s
+ *   saturation   tandem, 20 demo sessions at intervalMs 0
+ *   crowd-floor  bare ws, the crowd's load: 10,000 sockets × 1 frame/s, a timer per socket
+ *   crowd        tandem, 10,000 demo sessions × 1 result/s
+ *   storm-floor  bare ws, 1,000 sockets sent STOP at once: `stopped`, then close 1000
+ *   storm        tandem, 1,000 demo sessions sent STOP at once
+ *   resume       tandem, one demo session at intervalMs 0: its link stalls 1 s, dies without a
+ *                close frame, and RESUMEs on a new connection 3 s later
+ *   fs-floor     the file calls of a chunk, and an appended framed record, on --data-dir
  *
  * The spool goes under --data-dir (default data/bench, next to the service's default DATA_DIR):
  * on some machines /tmp costs far more per file created than the disk the service runs on.
+ * Exit status 1 when a scenario failed to run or a stream had a gap, reorder or duplicate;
+ * targets that are not met are reported in the table, not in the exit status.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
+import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
-import { renderTable } from './table.js';
+import { renderFsFloor, renderResume, renderTable, renderTargets } from './table.js';
+import { checkTargets } from './targets.js';
 
-const ALL = ['ceiling', 'steady', 'saturation', 'crowd', 'storm'] as const;
+const ALL = ['ceiling', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: ALL.join(',') },
+    scenarios: { type: 'string' },
+    /** The same as --scenarios. */
+    only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     /** Measurement window of each scenario, s. */
     seconds: { type: 'string' },
@@ -33,10 +55,18 @@ const { values } = parseArgs({
     'steady-sessions': { type: 'string' },
     'steady-interval-ms': { type: 'string' },
     'saturation-sessions': { type: 'string' },
+    /** Sessions of the crowd and of its bare ws floor. */
     'crowd-sessions': { type: 'string' },
     'crowd-interval-ms': { type: 'string' },
+    /** Sessions of the stop storm and of its bare ws floor. */
     'storm-sessions': { type: 'string' },
     'storm-interval-ms': { type: 'string' },
+    'resume-stall-seconds': { type: 'string' },
+    'resume-down-seconds': { type: 'string' },
+    /** How long results are received after RESUME before STOP, s. */
+    'resume-after-seconds': { type: 'string' },
+    'fs-chunks': { type: 'string' },
+    'fs-records': { type: 'string' },
     /** KEY=VALUE added to tandem's environment (repeatable), e.g. --env POOL_MAX_THREADS=4. */
     env: { type: 'string', multiple: true, default: [] },
     'profile-dir': { type: 'string' },
@@ -69,7 +99,8 @@ const env = Object.fromEntries(
     return [kv.slice(0, i), kv.slice(i + 1)];
   }),
 );
-const wanted = values.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
+if (values.only !== undefined && values.scenarios !== undefined) throw new Error('give --only or --scenarios, not both');
+const wanted = (values.only ?? values.scenarios ?? ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 for (const w of wanted) if (!ALL.includes(w as ScenarioName)) throw new Error(`unknown scenario ${w}; known: ${ALL.join(', ')}`);
 
 const profileDir = values['profile-dir'] ? path.resolve(values['profile-dir']) : undefined;
@@ -78,67 +109,48 @@ const execArgvFor = (name: string) =>
 
 const dataRoot = path.resolve(values['data-dir']);
 const demo = (intervalMs: number) => ({ url: 'demo://bench', pipeline: 'demo', options: { intervalMs } });
-const specs: Record<ScenarioName, ScenarioSpec> = {
-  ceiling: {
-    name: 'ceiling (bare ws)',
-    kind: 'ceiling',
-    sessions: num(values['ceiling-clients'], 20, 20),
-    start: demo(0),
-    warmupSeconds: 1,
-    measureSeconds: seconds,
-    firstResultTimeoutMs: 0,
-    env: {},
-    execArgv: [],
-    dataRoot,
-  },
-  steady: {
-    name: 'steady',
-    kind: 'tandem',
-    sessions: num(values['steady-sessions'], 1000, 1000),
-    start: demo(num(values['steady-interval-ms'], 1500, 1500)),
-    warmupSeconds,
-    measureSeconds: seconds,
-    firstResultTimeoutMs: 0,
-    env,
-    execArgv: execArgvFor('steady'),
-    dataRoot,
-  },
-  saturation: {
-    name: 'saturation',
-    kind: 'tandem',
-    sessions: num(values['saturation-sessions'], 20, 20),
-    start: demo(0),
-    warmupSeconds: 1,
-    measureSeconds: seconds,
-    firstResultTimeoutMs: 0,
-    env,
-    execArgv: execArgvFor('saturation'),
-    dataRoot,
-  },
-  crowd: {
-    name: 'crowd',
-    kind: 'tandem',
-    sessions: num(values['crowd-sessions'], 10_000, 3000),
-    start: demo(num(values['crowd-interval-ms'], 1000, 1000)),
-    warmupSeconds,
-    measureSeconds: seconds,
-    firstResultTimeoutMs: 0,
-    env,
-    execArgv: execArgvFor('crowd'),
-    dataRoot,
-  },
-  storm: {
-    name: 'stop storm',
-    kind: 'tandem',
-    sessions: num(values['storm-sessions'], 1000, 1000),
-    start: demo(num(values['storm-interval-ms'], 1000, 1000)),
-    warmupSeconds: 0,
-    measureSeconds: 0,
-    firstResultTimeoutMs: 10_000,
-    env,
-    execArgv: execArgvFor('storm'),
-    dataRoot,
-  },
+const crowd = { sessions: num(values['crowd-sessions'], 10_000, 3000), start: demo(num(values['crowd-interval-ms'], 1000, 1000)) };
+const storm = { sessions: num(values['storm-sessions'], 1000, 1000), start: demo(num(values['storm-interval-ms'], 1000, 1000)) };
+/** A measured load; the floors run the tandem scenario's load against the bare ws server. */
+const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): ScenarioSpec => ({
+  key,
+  name,
+  kind: 'tandem',
+  sessions: 0,
+  start: demo(0),
+  warmupSeconds,
+  measureSeconds: seconds,
+  firstResultTimeoutMs: 0,
+  env,
+  execArgv: over.kind === 'bare-ws' ? [] : execArgvFor(key),
+  dataRoot,
+  ...over,
+});
+const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
+  ceiling: load('ceiling', 'ceiling (bare ws)', { kind: 'bare-ws', sessions: num(values['ceiling-clients'], 20, 20), warmupSeconds: 1, env: {} }),
+  steady: load('steady', 'steady', { sessions: num(values['steady-sessions'], 1000, 1000), start: demo(num(values['steady-interval-ms'], 1500, 1500)) }),
+  saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
+  'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),
+  crowd: load('crowd', 'crowd', crowd),
+  'storm-floor': load('storm-floor', 'stop storm floor (bare ws)', { kind: 'bare-ws', ...storm, warmupSeconds: 0, measureSeconds: 0, firstResultTimeoutMs: 10_000, env: {} }),
+  storm: load('storm', 'stop storm', { ...storm, warmupSeconds: 0, measureSeconds: 0, firstResultTimeoutMs: 10_000 }),
+};
+const resumeSpec: ResumeSpec = {
+  key: 'resume',
+  name: 'resume',
+  start: demo(0),
+  warmupSeconds: 1,
+  stallSeconds: num(values['resume-stall-seconds'], 1, 1),
+  downSeconds: num(values['resume-down-seconds'], 3, 3),
+  afterSeconds: num(values['resume-after-seconds'], 3, 2),
+  env,
+  execArgv: execArgvFor('resume'),
+  dataRoot,
+};
+const fsFloorOptions = {
+  ...DEFAULT_FS_FLOOR,
+  chunks: num(values['fs-chunks'], DEFAULT_FS_FLOOR.chunks, 5000),
+  records: num(values['fs-records'], DEFAULT_FS_FLOOR.records, 16_384),
 };
 
 const maxMinutes = Number(values['max-minutes']);
@@ -149,28 +161,49 @@ const watchdog = setTimeout(() => {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const cpus = os.cpus();
-log(`tandem bench on ${os.availableParallelism()} × ${cpus[0]?.model ?? '?'}, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+log(`tandem bench on ${os.availableParallelism()} × ${cpus[0]?.model ?? '?'}, node ${process.version}, load average ${loadavg()}`);
 
 const rows: Row[] = [];
+let resume: ResumeResult | null = null;
+let fsFloor: FsFloor | null = null;
 let failed = false;
 for (const name of ALL) {
   if (!wanted.includes(name)) continue;
-  const spec = specs[name];
-  log(`running ${spec.name}: ${spec.sessions} sessions, START ${JSON.stringify(spec.start)}`);
   try {
-    rows.push(await runScenario(spec, log));
+    if (name === 'resume') {
+      log(`running resume: START ${JSON.stringify(resumeSpec.start)}, stall ${resumeSpec.stallSeconds} s, down ${resumeSpec.downSeconds} s`);
+      resume = await runResume(resumeSpec, log);
+    } else if (name === 'fs-floor') {
+      log(`running fs-floor on ${dataRoot}: ${fsFloorOptions.chunks} chunks, ${fsFloorOptions.records} records per batch size`);
+      fsFloor = measureFsFloor(dataRoot, fsFloorOptions);
+    } else {
+      const spec = loads[name]!;
+      log(`running ${spec.name}: ${spec.sessions} sessions, START ${JSON.stringify(spec.start)}`);
+      rows.push(await runScenario(spec, log));
+    }
   } catch (err) {
     failed = true;
-    log(`  ${spec.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    log(`  ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 clearTimeout(watchdog);
 
-process.stdout.write(`${renderTable(rows)}\n`);
+const targets = checkTargets(rows, resume);
+const out: string[] = [];
+if (rows.length > 0) out.push(renderTable(rows));
+if (resume) out.push(renderResume(resume));
+if (targets.length > 0) out.push(renderTargets(targets));
+if (fsFloor) out.push(renderFsFloor(fsFloor));
+process.stdout.write(`${out.join('\n\n')}\n`);
 for (const r of rows) {
   if (r.errors.length > 0) log(`${r.name}: errors from the server: ${r.errors.slice(0, 5).join('; ')}`);
   if (r.negativeLatencies > 0) log(`${r.name}: ${r.negativeLatencies} results stamped after receipt (clock skew), counted as 0 ms`);
 }
-log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-if (values.json) fs.writeFileSync(values.json, JSON.stringify({ at: new Date().toISOString(), loadavg: os.loadavg(), rows }, null, 2));
-process.exit(failed || rows.some((r) => r.gaps > 0 || r.reorders > 0) ? 1 : 0);
+log(`load average after: ${loadavg()}`);
+if (values.json) {
+  const report = { at: new Date().toISOString(), argv: process.argv.slice(2), loadavg: os.loadavg(), rows, resume, targets, fsFloor };
+  fs.writeFileSync(values.json, JSON.stringify(report, null, 2));
+}
+const broken = (s: { gaps: number; reorders: number; duplicates: number }) => s.gaps > 0 || s.reorders > 0 || s.duplicates > 0;
+process.exit(failed || rows.some(broken) || (resume?.answer === 'resumed' && broken(resume)) ? 1 : 0);

@@ -2,13 +2,13 @@
  * One bench scenario: start a fresh child on loopback, open N sessions, let them settle,
  * measure for a window, stop them all at once, and return one row of figures.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { startChild, type BenchChild, type ChildKind } from './child.js';
+import { startFreshChild, type BenchChild, type ChildKind } from './child.js';
 import { Load } from './load.js';
-import { openFilesLimit, sampleProcess, type ProcSample } from './proc.js';
+import { sampleProcess, type ProcSample } from './proc.js';
 
 export interface ScenarioSpec {
+  /** What `--only` selects it by, and what targets.ts finds it by (`crowd`, `crowd-floor`, …). */
+  key: string;
   name: string;
   kind: ChildKind;
   sessions: number;
@@ -35,6 +35,7 @@ export interface Percentiles {
 }
 
 export interface Row {
+  key: string;
   name: string;
   kind: ChildKind;
   sessions: number;
@@ -48,6 +49,7 @@ export interface Row {
   latencyMs: Percentiles | null;
   gaps: number;
   reorders: number;
+  duplicates: number;
   /** Results stamped later than received (clock skew); counted, recorded as ~0. */
   negativeLatencies: number;
   errors: string[];
@@ -56,6 +58,8 @@ export interface Row {
   rssPerSessionKiB: number;
   threadsBase: number;
   threadsPeak: number;
+  /** The service's step pool maximum (GET /api/pool `maxThreads`); null for the bare `ws` server. */
+  poolMaxThreads: number | null;
   eventLoopP99Ms: number;
   /** Client STOP → client sees the close, ms. */
   stopCloseMs: Percentiles | null;
@@ -67,9 +71,6 @@ export interface Row {
   clientCpuPercent: number;
 }
 
-/** Open files a scenario needs per process (each session is one socket on each side), plus slack. */
-const fdsNeeded = (sessions: number) => sessions + 512;
-
 export function percentiles(values: number[]): Percentiles | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
@@ -79,37 +80,20 @@ export function percentiles(values: number[]): Percentiles | null {
 
 function offered(spec: ScenarioSpec): number | null {
   const intervalMs = (spec.start.options as { intervalMs?: number } | undefined)?.intervalMs;
-  return spec.kind === 'tandem' && intervalMs && intervalMs > 0 ? (spec.sessions * 1000) / intervalMs : null;
+  return intervalMs && intervalMs > 0 ? (spec.sessions * 1000) / intervalMs : null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1024 * 1024;
 
 export async function runScenario(spec: ScenarioSpec, log: (line: string) => void): Promise<Row> {
-  const limit = openFilesLimit();
-  if (fdsNeeded(spec.sessions) > limit) {
-    throw new Error(`${spec.sessions} sessions need ${fdsNeeded(spec.sessions)} open files per process; the soft limit is ${limit} (raise it with \`ulimit -n ${fdsNeeded(spec.sessions)}\`)`);
-  }
-  fs.mkdirSync(spec.dataRoot, { recursive: true });
-  const base = fs.mkdtempSync(path.join(spec.dataRoot, 'tandem-bench-'));
   let child: BenchChild | undefined;
   let load: Load | undefined;
   let sampler: NodeJS.Timeout | undefined;
   try {
-    child = await startChild(
-      spec.kind,
-      {
-        LOG_LEVEL: 'silent',
-        DATA_DIR: path.join(base, 'data'),
-        FILE_ROOT: base,
-        MAX_SESSIONS: String(Math.max(20_000, spec.sessions + 100)),
-        // Every bench client comes from 127.0.0.1: no per-address limit (default 1000).
-        MAX_SESSIONS_PER_CLIENT: '0',
-        ...spec.env,
-      },
-      spec.execArgv,
-    );
+    child = await startFreshChild(spec.kind, spec);
     const pid = child.pid;
+    const poolMaxThreads = spec.kind === 'tandem' ? await poolMaxThreadsOf(child) : null;
     await sleep(500);
     const idle = sampleProcess(pid)!;
     let threadsPeak = idle.threads;
@@ -170,6 +154,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
     const h = load.latencyUs;
     const results = load.received;
     return {
+      key: spec.key,
       name: spec.name,
       kind: spec.kind,
       sessions: spec.sessions,
@@ -181,6 +166,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       latencyMs: results > 0 ? { p50: h.percentile(50) / 1000, p99: h.percentile(99) / 1000, max: h.max / 1000 } : null,
       gaps: load.gaps,
       reorders: load.reorders,
+      duplicates: load.duplicates,
       negativeLatencies: load.negative,
       errors: load.errors,
       rssBaseMiB: idle.rssBytes / MiB,
@@ -188,6 +174,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       rssPerSessionKiB: Math.max(0, rssAtWindow.rssBytes - idle.rssBytes) / 1024 / spec.sessions,
       threadsBase: idle.threads,
       threadsPeak,
+      poolMaxThreads,
       eventLoopP99Ms,
       stopCloseMs,
       stopStoppedMs,
@@ -199,6 +186,16 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
     clearInterval(sampler);
     load?.terminate();
     await child?.close();
-    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** POOL_MAX_THREADS as the service reports it (REST, open on loopback without ADMIN_TOKEN). */
+async function poolMaxThreadsOf(child: BenchChild): Promise<number | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${child.port}/api/pool`);
+    if (!res.ok) return null;
+    return ((await res.json()) as { maxThreads?: number }).maxThreads ?? null;
+  } catch {
+    return null;
   }
 }

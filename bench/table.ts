@@ -1,14 +1,30 @@
-/** The bench's one table: a row per scenario, the ceiling's results/s as the yardstick. */
+/**
+ * The bench's tables, as Markdown (readable in a terminal too): a row per load scenario with the
+ * ceiling's results/s as the yardstick, the resume scenario, the targets against the floors of
+ * the same run, and the file-system floors.
+ */
+import type { FsFloor } from './fs-cost.js';
+import type { ResumeResult } from './resume.js';
 import type { Percentiles, Row } from './scenario.js';
+import { round, type TargetCheck } from './targets.js';
 
 const fixed = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '∞');
 const trio = (p: Percentiles | null, digits = 1) => (p ? `${fixed(p.p50, digits)} / ${fixed(p.p99, digits)} / ${fixed(p.max, digits)}` : '–');
+const count = (v: number) => Math.round(v).toLocaleString('en-US');
 
-/** Renders rows as a Markdown table (readable in a terminal too). */
+function markdown(header: string[], lines: string[][]): string {
+  const all = [header, ...lines];
+  const widths = header.map((_, i) => Math.max(...all.map((l) => l[i]!.length)));
+  const fmt = (l: string[]) => `| ${l.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join('\n');
+}
+
+/** The load scenarios, tandem's and the bare ws floors', one row each. */
 export function renderTable(rows: Row[]): string {
-  const ceiling = rows.find((r) => r.kind === 'ceiling');
+  const ceiling = rows.find((r) => r.key === 'ceiling');
   const header = [
     'scenario',
+    'server',
     'sessions',
     'results/s',
     '% of offered',
@@ -16,6 +32,7 @@ export function renderTable(rows: Row[]): string {
     'latency p50 / p99 / max (ms)',
     'gaps',
     'reorders',
+    'dups',
     'RSS base → peak (MiB)',
     'RSS / session (KiB)',
     'threads idle → peak',
@@ -29,13 +46,15 @@ export function renderTable(rows: Row[]): string {
   ];
   const lines = rows.map((r) => [
     r.name,
+    r.kind,
     String(r.sessions),
-    r.windowSeconds > 0 ? Math.round(r.resultsPerSecond).toLocaleString('en-US') : '–',
+    r.windowSeconds > 0 ? count(r.resultsPerSecond) : '–',
     r.offeredPerSecond && r.windowSeconds > 0 ? `${fixed((100 * r.resultsPerSecond) / r.offeredPerSecond)}%` : '–',
-    ceiling && r.kind !== 'ceiling' && r.windowSeconds > 0 ? `${fixed((100 * r.resultsPerSecond) / ceiling.resultsPerSecond)}%` : '–',
+    ceiling && r !== ceiling && r.offeredPerSecond === null && r.windowSeconds > 0 ? `${fixed((100 * r.resultsPerSecond) / ceiling.resultsPerSecond)}%` : '–',
     trio(r.latencyMs, 2),
     String(r.gaps),
     String(r.reorders),
+    String(r.duplicates),
     `${fixed(r.rssBaseMiB)} → ${fixed(r.rssPeakMiB)}`,
     r.windowSeconds > 0 ? fixed(r.rssPerSessionKiB) : '–',
     `${r.threadsBase} → ${r.threadsPeak}`,
@@ -47,8 +66,53 @@ export function renderTable(rows: Row[]): string {
     r.resultsPerSecond > 0 ? String(Math.round((r.serverCpuPercent * 10_000) / r.resultsPerSecond)) : '–',
     r.windowSeconds > 0 ? `${Math.round(r.clientCpuPercent)}%` : '–',
   ]);
-  const all = [header, ...lines];
-  const widths = header.map((_, i) => Math.max(...all.map((l) => l[i]!.length)));
-  const fmt = (l: string[]) => `| ${l.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join('\n');
+  return markdown(header, lines);
+}
+
+/** The resume scenario: what came back after a stalled, dropped link. */
+export function renderResume(r: ResumeResult): string {
+  return markdown(
+    ['scenario', 'RESUME answered', 'results before drop', 'resumed after seq', 'results after drop', 'gaps', 'dups', 'reorders', 'RESUME → first result (ms)', 'results/s after'],
+    [
+      [
+        r.name,
+        r.message ? `${r.answer}: ${r.message}` : r.answer,
+        count(r.resultsBeforeDrop),
+        String(r.resumedAfter),
+        count(r.resultsAfterDrop),
+        String(r.gaps),
+        String(r.duplicates),
+        String(r.reorders),
+        r.firstResultMs === null ? '–' : fixed(r.firstResultMs),
+        r.resultsPerSecondAfter > 0 ? count(r.resultsPerSecondAfter) : '–',
+      ],
+    ],
+  );
+}
+
+/** Each target with tandem's figure, the bare ws floor's of the same run, and the verdict. */
+export function renderTargets(checks: TargetCheck[]): string {
+  const figure = (v: number | null, unit: string) => (v === null ? '–' : `${round(v)}${unit ? ` ${unit}` : ''}`);
+  return markdown(
+    ['scenario', 'figure', 'target', 'tandem', 'bare ws, same run', 'verdict', 'note'],
+    checks.map((c) => [c.scenario, c.figure, c.limit, figure(c.value, c.unit), figure(c.floorValue, c.unit), c.verdict, c.note]),
+  );
+}
+
+/** The file-system floors on one folder. */
+export function renderFsFloor(f: FsFloor): string {
+  const cost = (c: { cpuUs: number; wallUs: number }) => [fixed(c.cpuUs), fixed(c.wallUs), count(1e6 / c.cpuUs)];
+  const lines = [
+    ['a file per chunk (create+write+close, rename, read, unlink)', String(f.chunk.chunks), ...cost(f.chunk.perChunk)],
+    ...Object.entries(f.chunk.calls).map(([call, c]) => [`  ${call} (timed alone)`, '', ...cost(c)]),
+    ...f.records.map((r) => [
+      r.op === 'read'
+        ? `  read back, ${r.batch} per read (crc32 checked, decoded)`
+        : `${f.recordBytes}-byte record appended, ${r.batch} per write${r.op === 'append+fdatasync' ? ' + fdatasync' : ''}`,
+      count(r.records),
+      ...cost(r.perRecord),
+    ]),
+  ];
+  const title = `File-system floor on ${f.dir} (${f.fsType}), ${f.sessions} sessions round-robin, one thread:`;
+  return `${title}\n${markdown(['a chunk spooled as', 'count', 'CPU µs / chunk', 'wall µs / chunk', 'chunks/s per core (CPU)'], lines)}`;
 }

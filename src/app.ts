@@ -12,7 +12,12 @@ import { sendProblem } from './routes/problem.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
+import { StepBatcher } from './pool/step-batcher.js';
+import { TimerWheel } from './sessions/timer-wheel.js';
+import { KeptSpools } from './sessions/kept-spools.js';
 import { recoverSpools } from './sessions/spool.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { serverPathRedactor } from './ws/redact.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
 import { mountRoutes } from './routes/mount.js';
@@ -24,8 +29,11 @@ export interface AppDeps {
   registry?: Registry;
 }
 
-/** RUNNING serves; CLOSING refuses new work while sessions stop; CLOSED has released everything. */
-export type AppState = 'RUNNING' | 'CLOSING' | 'CLOSED';
+/**
+ * STARTING has bound its port and is taking DATA_DIR (lock, then crash recovery): no session yet;
+ * RUNNING serves; CLOSING refuses new work while sessions stop; CLOSED has released everything.
+ */
+export type AppState = 'STARTING' | 'RUNNING' | 'CLOSING' | 'CLOSED';
 
 export interface App {
   readonly server: http.Server;
@@ -35,7 +43,12 @@ export interface App {
   /** Every metric `GET /metrics` serves. */
   readonly metricsRegistry: Registry;
   readonly state: AppState;
-  /** Starts listening; resolves with the bound address. */
+  /**
+   * Binds the port, then takes DATA_DIR (an exclusive lock, then removal of the spools a crash
+   * left), then takes sessions; resolves with the bound address. The port comes first so that a
+   * second instance on the same port fails there without touching the data.
+   * @throws DataDirLockedError when another live instance holds DATA_DIR (close the app then).
+   */
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /**
    * Refuses new sessions, ends every live one (clients get `stopped` with reason `shutdown`
@@ -44,11 +57,8 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** Builds the whole service from its parts. Nothing listens until `listen()`. */
+/** Builds the whole service from its parts. Nothing listens, and DATA_DIR is not touched, until `listen()`. */
 export async function createApp({ config, logger, registry: metricsRegistry = new Registry() }: AppDeps): Promise<App> {
-  const removed = await recoverSpools(config.dataDir);
-  if (removed.length > 0) logger.warn({ count: removed.length }, 'removed spools left by an earlier crash');
-
   const catalog = await PipelineCatalog.load({
     pipelinesDir: config.pipelinesDir,
     fileRoot: config.fileRoot,
@@ -72,8 +82,12 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     sessions: () => sessions?.list() ?? [],
     sockets: () => sockets ?? [],
   });
+  const steps = new StepBatcher(pool, config.batch, metrics.batchObserver);
+  const timers = new TimerWheel();
   sessions = new SessionRegistry({
     pool,
+    steps,
+    timers,
     catalog,
     logger,
     observer: metrics.sessionObserver,
@@ -82,12 +96,25 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     loopMaxThreads: config.pool.loopMaxThreads,
     consumerBatchMax: config.consumerBatchMax,
     stopGraceMs: config.stopGraceMs,
-    spoolFsync: config.spoolFsync,
+    log: config.log,
+    burst: config.burst,
     retainEndedCount: config.sessionRetainCount,
     retainEndedMs: config.sessionRetainMs,
     flow: config.flow,
+    keepAllowed: config.keptSpools.allowed,
+    keptSpoolEnded: (id) => keptSpools.sessionEnded(id),
   });
   const registry = sessions;
+  const keptSpools = new KeptSpools({
+    dataDir: config.dataDir,
+    maxBytes: config.keptSpools.maxBytes,
+    maxAgeMs: config.keptSpools.maxAgeMs,
+    sweepIntervalMs: config.keptSpools.sweepIntervalMs,
+    isLive: (id) => registry.get(id) !== undefined,
+    logger,
+  });
+  let dataLock: DataDirLock | null = null;
+  let starting: Promise<void> | null = null;
 
   const app = express();
   app.disable('x-powered-by');
@@ -101,13 +128,14 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   // First of all routes, so that auth added later never covers it: scrapers carry no credentials.
   app.get('/metrics', metrics.endpoint);
   const server = http.createServer(app);
-  let state: AppState = 'RUNNING';
+  let state: AppState = 'STARTING';
   const ws = mountWebSocket(app, server, config, {
     sessions: registry,
     protocol: loadProtocol(),
     logger,
     observer: metrics.connectionObserver,
-    accepting: () => state === 'RUNNING',
+    redact: serverPathRedactor(config.dataDir),
+    refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
   });
   sockets = ws.clients;
 
@@ -120,6 +148,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     state: () => state,
     maxBodyBytes: config.maxRequestBodyBytes,
     readyProbeTimeoutMs: config.readyProbeTimeoutMs,
+    keptSpools,
+    keptSpoolLimits: config.keptSpools,
   });
   let closing: Promise<void> | null = null;
 
@@ -133,8 +163,24 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     ws.close();
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    timers.close();
+    steps.close();
     await pool.close();
+    await keptSpools.close();
+    // A start-up still taking the lock finishes first, so the lock it takes is released here.
+    await starting?.catch(() => {});
+    await dataLock?.release();
     state = 'CLOSED';
+  }
+
+  /** Takes DATA_DIR for this instance: the lock first, then what a crash left. */
+  async function openData(): Promise<void> {
+    dataLock = await lockDataDir(config.dataDir);
+    if (state !== 'STARTING') return; // closed meanwhile: shutdown() releases the lock
+    const { removed, repaired } = await recoverSpools(config.dataDir);
+    if (removed.length > 0) logger.warn({ count: removed.length }, 'removed spools left by an earlier crash');
+    for (const cut of repaired) logger.warn(cut, 'cut a kept spool segment at its first torn record');
+    await keptSpools.start();
   }
 
   return {
@@ -146,14 +192,19 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     get state() {
       return state;
     },
-    listen(port = config.port, host = config.host) {
-      return new Promise((resolve, reject) => {
+    async listen(port = config.port, host = config.host) {
+      const address = await new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
           resolve(server.address() as AddressInfo);
         });
       });
+      starting = openData();
+      await starting;
+      // A close() during start-up wins: it stays CLOSING.
+      if (state === 'STARTING') state = 'RUNNING';
+      return address;
     },
     close() {
       closing ??= shutdown();

@@ -2,6 +2,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import type { LogPolicy } from './spool/appender.js';
 
 /**
  * Every tunable of the service, read from the environment once at start-up.
@@ -85,12 +86,43 @@ const schema = z.object({
   SPOOL_QUOTA_BYTES: intFrom(1024).default(256 * 1024 * 1024),
   /** How long a session whose connection dropped waits for RESUME, ms (0 = it ends at once). */
   RESUME_GRACE_MS: intFrom(0, 3_600_000).default(60_000),
-  /** Results kept per session after sending, to replay on RESUME. */
-  RESUME_REPLAY_RESULTS: intFrom(0, 1_000_000).default(64),
+  /** Results kept on disk per session for RESUME: at most this many bytes (whole segments are dropped)... */
+  RESUME_RETAIN_BYTES: intFrom(0).default(64 * 1024 * 1024),
+  /** ...and none older than this many seconds. A client that was gone for less resumes with no gap. */
+  RESUME_RETAIN_SECONDS: intFrom(1, 7 * 24 * 3600).default(120),
+  /** A spool segment file is closed and the next begun once it holds this many bytes. */
+  SPOOL_SEGMENT_BYTES: intFrom(4096, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Chunks a step producer with nothing to wait for (delayMs 0) writes in one task, at most. */
+  PRODUCER_BURST_CHUNKS: intFrom(1, 100_000).default(256),
+  /** How long such a burst may run in one task, in ms. */
+  PRODUCER_BURST_MS: intFrom(0, 60_000).default(5),
+  /** Most steps (of different sessions) sent to a pool thread in one task. */
+  STEP_BATCH_MAX: intFrom(1, 10_000).default(64),
+  /** A step that ran longer than this, in ms, runs in a task of its own next time. */
+  STEP_BATCH_SOLO_MS: intFrom(0, 600_000).default(10),
+  /** A step still running after this many ms has the other steps of its task taken back and sent again. */
+  STEP_BATCH_STALL_MS: intFrom(1, 600_000).default(100),
   /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
   READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),
-  /** Fsync each chunk before it becomes visible (survives power loss, costs latency). */
-  SPOOL_FSYNC: bool.default(false),
+  /** Whether START may ask to keep its spool after the session ends (`keep: true`); refused when false. */
+  KEPT_SPOOLS_ALLOWED: bool.default(false),
+  /** Total bytes of kept spools; above it the oldest kept spools are removed first. */
+  KEPT_SPOOLS_MAX_BYTES: intFrom(0).default(1024 * 1024 * 1024),
+  /** A kept spool older than this (since its session ended) is removed, in seconds. */
+  KEPT_SPOOLS_MAX_AGE_SECONDS: intFrom(1, 10 * 365 * 24 * 3600).default(7 * 24 * 3600),
+  /** How often kept spools are checked against the quota and the age, in seconds. */
+  KEPT_SPOOLS_SWEEP_INTERVAL_SECONDS: intFrom(1, 24 * 3600).default(60),
+  /**
+   * When spool writes reach the disk: `none` (page cache: survives a killed process, not a power
+   * loss), `batch` (fsync at most every SPOOL_FSYNC_INTERVAL_MS and at each segment's end),
+   * `always` (every write, before its records become visible). `true`/`false` mean always/none.
+   */
+  SPOOL_FSYNC: z
+    .enum(['none', 'batch', 'always', 'true', 'false', '1', '0'])
+    .transform((v) => (v === 'true' || v === '1' ? 'always' : v === 'false' || v === '0' ? 'none' : v))
+    .default('none'),
+  /** With SPOOL_FSYNC=batch: the longest a written record waits for its fsync, in ms. */
+  SPOOL_FSYNC_INTERVAL_MS: intFrom(1, 60_000).default(200),
   /** Bearer token for /api/* (everything, stop included). Required when HOST is not loopback. At least 16 characters. */
   ADMIN_TOKEN: z.string().min(16).regex(/^\S+$/, 'must not contain whitespace').optional(),
   /** Second bearer token for /api/* that may list and inspect but not stop. Needs ADMIN_TOKEN. */
@@ -128,7 +160,12 @@ export interface Config {
   readonly maxSessions: number;
   readonly maxMessageBytes: number;
   readonly maxRequestBodyBytes: number;
-  readonly spoolFsync: boolean;
+  /** How the spool's logs are written and kept (spool/appender.ts). */
+  readonly log: LogPolicy;
+  /** A step producer's longest burst in one task. */
+  readonly burst: { readonly maxChunks: number; readonly maxMs: number };
+  /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
+  readonly batch: { readonly maxEntries: number; readonly soloMs: number; readonly stallMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
   readonly maxSessionsPerClient: number;
@@ -145,7 +182,6 @@ export interface Config {
     readonly spoolQuotaChunks: number;
     readonly spoolQuotaBytes: number;
     readonly resumeGraceMs: number;
-    readonly replayResults: number;
   };
   /** Tokens of the REST control plane; `admin` undefined means /api/* is open (loopback only). */
   readonly tokens: { readonly admin: string | undefined; readonly read: string | undefined };
@@ -153,6 +189,13 @@ export interface Config {
   readonly sessionRetainMs: number;
   /** Where the built-in recognizer's library and model are. */
   readonly speech: { readonly library: string; readonly modelDir: string };
+  /** Spools a client may keep after its session (START `keep: true`), bounded in bytes and age. */
+  readonly keptSpools: {
+    readonly allowed: boolean;
+    readonly maxBytes: number;
+    readonly maxAgeMs: number;
+    readonly sweepIntervalMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -226,7 +269,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSessions: e.MAX_SESSIONS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
-    spoolFsync: e.SPOOL_FSYNC,
+    log: {
+      segmentBytes: e.SPOOL_SEGMENT_BYTES,
+      fsync: e.SPOOL_FSYNC as LogPolicy['fsync'],
+      fsyncIntervalMs: e.SPOOL_FSYNC_INTERVAL_MS,
+      retainBytes: e.RESUME_RETAIN_BYTES,
+      retainMs: e.RESUME_RETAIN_SECONDS * 1000,
+    },
+    burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS },
+    batch: { maxEntries: e.STEP_BATCH_MAX, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
@@ -241,12 +292,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       spoolQuotaChunks: e.SPOOL_QUOTA_CHUNKS,
       spoolQuotaBytes: e.SPOOL_QUOTA_BYTES,
       resumeGraceMs: e.RESUME_GRACE_MS,
-      replayResults: e.RESUME_REPLAY_RESULTS,
     },
     tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
     speech: { library: e.POCKETSPHINX_LIBRARY, modelDir: path.resolve(e.POCKETSPHINX_MODEL_DIR) },
+    keptSpools: {
+      allowed: e.KEPT_SPOOLS_ALLOWED,
+      maxBytes: e.KEPT_SPOOLS_MAX_BYTES,
+      maxAgeMs: e.KEPT_SPOOLS_MAX_AGE_SECONDS * 1000,
+      sweepIntervalMs: e.KEPT_SPOOLS_SWEEP_INTERVAL_SECONDS * 1000,
+    },
   });
 }
 

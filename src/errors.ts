@@ -25,6 +25,9 @@ export const ERRORS = {
   SHUTTING_DOWN: { status: 503, title: 'The service is shutting down', wsClose: 1001 },
   PIPELINE_FAILED: { status: 500, title: 'The pipeline failed', wsClose: 1011 },
   SESSION_NOT_FOUND: { status: 404, title: 'No such session' },
+  KEEP_NOT_ALLOWED: { status: 403, title: 'This service does not keep spools' },
+  SPOOL_NOT_FOUND: { status: 404, title: 'No such kept spool' },
+  SPOOL_LIVE: { status: 409, title: 'The spool belongs to a running session' },
   // REST control plane (src/routes): request problems found by the OpenAPI validator or the auth check.
   VALIDATION: { status: 400, title: 'The request does not match openapi.yaml' },
   UNAUTHORIZED: { status: 401, title: 'A valid bearer token is required' },
@@ -78,6 +81,7 @@ export function problemBody(code: ErrorCode, detail: string, instance?: string, 
 /** Refusals that the door (before an upgrade) and START (after it) both make, worded once. */
 export const refusals = {
   shuttingDown: () => tandemError('SHUTTING_DOWN', 'the service is shutting down; reconnect later'),
+  starting: () => tandemError('NOT_READY', 'the service is starting (taking DATA_DIR and recovering spools); retry in a moment'),
   tooManySessions: (max: number) =>
     tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${max} sessions (MAX_SESSIONS); retry later`),
   forbiddenHost: (host: string | undefined) =>

@@ -1,22 +1,41 @@
 /** Entry point of `npm start`: configuration from the environment, then serve until a signal. */
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { DataDirLockedError } from './data-dir-lock.js';
 import { createLogger } from './logger.js';
+
+/** Exit status when the service refuses to start over its configuration or environment. */
+const EXIT_REFUSED = 2;
+
+function refuse(message: string): never {
+  process.stderr.write(`tandem: ${message}\n`);
+  process.exit(EXIT_REFUSED);
+}
 
 async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tandem: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) refuse(err.message);
     throw err;
   }
   const logger = createLogger(config.logLevel);
   const app = await createApp({ config, logger });
-  const address = await app.listen();
+  let address;
+  try {
+    // The port first, then DATA_DIR: a second instance fails on whichever it shares, never
+    // after touching the first one's data.
+    address = await app.listen();
+  } catch (err) {
+    await app.close();
+    if (err instanceof DataDirLockedError) refuse(`refusing to start: ${err.message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      refuse(`refusing to start: cannot listen on ${config.host}:${config.port} (${code}); set HOST/PORT, or stop what uses it`);
+    }
+    throw err;
+  }
   logger.info({ address: `http://${address.address}:${address.port}` }, 'tandem listening');
 
   const onSignal = (signal: NodeJS.Signals) => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { decodeRecords, parseSegmentName } from '../src/spool/log.js';
 import { chunkProblem } from './fixtures/pipelines/big-chunks.js';
 import { assertInOrder, TestClient } from './helpers/client.js';
 import { eventually, FIXTURE_PIPELINES } from './helpers/server.js';
@@ -23,7 +24,7 @@ interface Service {
 /** Starts `node dist/src/main.js` on loopback with `dataDir`; resolves once it listens. */
 async function startService(dataDir: string): Promise<Service> {
   const child = spawn(process.execPath, [main], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, PIPELINES_DIR: FIXTURE_PIPELINES, LOG_LEVEL: 'info' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, PIPELINES_DIR: FIXTURE_PIPELINES, LOG_LEVEL: 'info', KEPT_SPOOLS_ALLOWED: 'true' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -40,14 +41,32 @@ async function startService(dataDir: string): Promise<Service> {
   return { child, port, logs, exited };
 }
 
-/** Names of the files in a spool folder, by extension. */
-function spoolFiles(dir: string): { chunks: string[]; tmps: string[]; other: string[] } {
-  const names = fs.readdirSync(dir);
-  return {
-    chunks: names.filter((n) => n.endsWith('.chunk')),
-    tmps: names.filter((n) => n.endsWith('.tmp')),
-    other: names.filter((n) => !n.endsWith('.chunk') && !n.endsWith('.tmp')),
-  };
+/**
+ * Reads every chunk segment of a spool folder as recovery would: the whole records before the
+ * first bad one (each must also pass the fixture's own check), and the bytes of a torn tail.
+ */
+function readChunkLog(dir: string): { records: number; tornBytes: number; problems: string[]; other: string[] } {
+  let records = 0;
+  let tornBytes = 0;
+  const problems: string[] = [];
+  const other: string[] = [];
+  for (const name of fs.readdirSync(dir).sort()) {
+    const seg = parseSegmentName(name);
+    if (!seg) {
+      other.push(name);
+      continue;
+    }
+    if (seg.kind !== 'chunks') continue;
+    const buf = fs.readFileSync(path.join(dir, name));
+    const decoded = decodeRecords(buf, 0, seg.firstSeq);
+    for (const r of decoded.records) {
+      const problem = chunkProblem(Buffer.from(r.payload));
+      if (problem) problems.push(`${name} seq ${r.seq}: ${problem}`);
+      records++;
+    }
+    tornBytes += buf.byteLength - decoded.validEnd;
+  }
+  return { records, tornBytes, problems, other };
 }
 
 describe('crashes and restarts', () => {
@@ -69,7 +88,7 @@ describe('crashes and restarts', () => {
       await Promise.all(clients.map((c) => c.waitForTranscripts(2, 60_000)));
       // Chunks pile up on disk: kill while they do.
       await eventually(
-        () => fs.readdirSync(spoolRoot).reduce((n, id) => n + spoolFiles(path.join(spoolRoot, id)).chunks.length, 0) >= 6,
+        () => fs.readdirSync(spoolRoot).reduce((n, id) => n + readChunkLog(path.join(spoolRoot, id)).records, 0) >= 6,
         'complete chunks waiting in the spools',
         60_000,
       );
@@ -81,23 +100,19 @@ describe('crashes and restarts', () => {
         assert.deepEqual(c.invalid, []);
       }
 
-      // Every *.chunk is complete and checks out; only *.tmp files may be torn.
+      // Every record before a segment's first bad one is whole; only a torn tail may follow it.
       const crashed = fs.readdirSync(spoolRoot).sort();
       assert.equal(crashed.length, 3, 'the crash left three spools');
       let checked = 0;
       let torn = 0;
       for (const id of crashed) {
-        const dir = path.join(spoolRoot, id);
-        const files = spoolFiles(dir);
-        assert.deepEqual(files.other, id === kept ? ['.keep'] : [], `only chunks in ${id}`);
-        for (const name of files.chunks) {
-          const problem = chunkProblem(fs.readFileSync(path.join(dir, name)));
-          assert.equal(problem, null, `${id}/${name}: ${problem}`);
-          checked++;
-        }
-        for (const name of files.tmps) if (chunkProblem(fs.readFileSync(path.join(dir, name))) !== null) torn++;
+        const log = readChunkLog(path.join(spoolRoot, id));
+        assert.deepEqual(log.problems, [], `whole records in ${id}`);
+        assert.deepEqual(log.other.filter((n) => n !== '.keep'), [], `only segments in ${id}`);
+        checked += log.records;
+        torn += log.tornBytes;
       }
-      t.diagnostic(`after kill -9: ${checked} visible chunks all whole; ${torn} torn *.tmp file(s) (never visible)`);
+      t.diagnostic(`after kill -9: ${checked} whole chunk records; ${torn} torn tail bytes (never published)`);
       assert.ok(checked >= 6);
 
       // Restart on the same DATA_DIR: crashed spools go, the kept one stays, sessions work again.
@@ -105,9 +120,10 @@ describe('crashes and restarts', () => {
       const recovery = service.logs.find((l) => l.msg === 'removed spools left by an earlier crash');
       assert.equal(recovery?.count, 2, 'the start-up log says how many spools it removed');
       assert.deepEqual(fs.readdirSync(spoolRoot), [kept]);
-      for (const name of spoolFiles(path.join(spoolRoot, kept)).chunks) {
-        assert.equal(chunkProblem(fs.readFileSync(path.join(spoolRoot, kept, name))), null);
-      }
+      // The kept spool was repaired: every segment is whole records to its last byte.
+      const keptLog = readChunkLog(path.join(spoolRoot, kept));
+      assert.deepEqual([keptLog.problems, keptLog.tornBytes], [[], 0]);
+      assert.ok(keptLog.records >= 1);
       const after = await TestClient.open(`ws://127.0.0.1:${service.port}/ws`);
       clients.push(after);
       await after.start({ pipeline: 'big-chunks', options: { count: 3, sizeBytes: 1024, consumerDelayMs: 0 } });

@@ -39,6 +39,14 @@ export class ApiClient {
     return this.#call('POST', `/api/sessions/${encodeURIComponent(id)}/stop${qs}`);
   }
 
+  keptSpools(): Promise<Schemas['KeptSpoolList']> {
+    return this.#call('GET', '/api/spools');
+  }
+
+  deleteSpool(id: string): Promise<Schemas['KeptSpool']> {
+    return this.#call('DELETE', `/api/spools/${encodeURIComponent(id)}`);
+  }
+
   pool(): Promise<Schemas['Pool']> {
     return this.#call('GET', '/api/pool');
   }

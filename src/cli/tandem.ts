@@ -18,6 +18,8 @@ Commands:
   inspect <id>           one session: sides, threads, counters, lag, latency
   stop <id> [--timeout SECONDS]
                          stop a session (graceful, forced after the timeout)
+  spools                 kept spools (START keep: true), oldest first, with their bounds
+  delete-spool <id>      delete a kept spool (not while its session runs)
   pool                   worker threads, queue and timings
   pipelines              pipelines START can name
   stream [--pipeline P] [--url URL] [--options JSON] [--keep]
@@ -68,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${v.json ? JSON.stringify(json, null, 2) : human()}\n`);
   };
   const needId = () => {
-    if (rest.length !== 1) throw new UsageError(`${command} takes exactly one session id`);
+    if (rest.length !== 1) throw new UsageError(`${command} takes exactly one ${command === 'delete-spool' ? 'spool' : 'session'} id`);
     return rest[0]!;
   };
   const noArgs = () => {
@@ -101,6 +103,17 @@ async function main(argv: string[]): Promise<number> {
       const timeout = v.timeout === undefined ? undefined : nonNegative(v.timeout, '--timeout');
       const s = await api.stop(id, timeout);
       print(s, () => `session ${s.session} ended: reason ${s.reason}, ${s.chunks} results delivered, ${s.produced} produced, ${s.forced ? 'forced' : 'graceful'}, stop took ${ms(s.stopMs)}${s.error ? `, error: ${s.error}` : ''}`);
+      return 0;
+    }
+    case 'spools': {
+      noArgs();
+      const list = await api.keptSpools();
+      print(list, () => spoolsTable(list));
+      return 0;
+    }
+    case 'delete-spool': {
+      const s = await api.deleteSpool(needId());
+      print(s, () => `kept spool ${s.id} deleted: ${bytes(s.sizeBytes)} in ${s.files} files`);
       return 0;
     }
     case 'pool': {
@@ -149,6 +162,12 @@ function listTable(list: Schemas['SessionList']): string {
   const rows = list.items.map((s) => [s.id, s.pipeline, s.state, time(s.createdAt), String(s.delivered), dash(s.endReason), dash(s.clientAddress)]);
   const more = list.nextCursor ? `\n(${list.total} in all; next page: --cursor ${list.nextCursor}, or --all)` : '';
   return table(['ID', 'PIPELINE', 'STATE', 'CREATED', 'DELIVERED', 'REASON', 'CLIENT'], rows) + more;
+}
+
+function spoolsTable(list: Schemas['KeptSpoolList']): string {
+  const rows = list.items.map((s) => [s.id, s.live ? 'live' : dash(s.session), bytes(s.sizeBytes), String(s.files), time(s.keptAt), seconds(s.ageSeconds)]);
+  const bounds = `(${bytes(list.totalBytes)} of ${bytes(list.maxBytes)} kept; each at most ${list.maxAgeSeconds} s)`;
+  return `${table(['ID', 'SESSION', 'SIZE', 'FILES', 'KEPT', 'AGE'], rows)}\n${bounds}`;
 }
 
 function sideText(s: Schemas['Side']): string {

@@ -10,6 +10,8 @@ import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { Session, SessionObserver } from '../sessions/session.js';
 import type { ConnectionObserver } from '../ws/connection.js';
+import type { BatchObserver } from '../pool/step-batcher.js';
+import { batchMetrics } from './batches.js';
 import { metricsEndpoint } from './endpoint.js';
 import { flowMetrics } from './flow.js';
 import { httpMetrics } from './http.js';
@@ -31,6 +33,7 @@ export interface Metrics {
   readonly registry: Registry;
   readonly sessionObserver: SessionObserver;
   readonly connectionObserver: ConnectionObserver;
+  readonly batchObserver: BatchObserver;
   /** Times every HTTP request; mount before the routes. */
   readonly httpMiddleware: RequestHandler;
   /** Serves `GET /metrics`. */
@@ -48,6 +51,7 @@ export function createMetrics(registry: Registry, deps: MetricsDeps): Metrics {
       ...flowMetrics(registry, deps),
     },
     connectionObserver: webSocketMetrics(registry, deps),
+    batchObserver: batchMetrics(registry),
     httpMiddleware: httpMetrics(registry),
     endpoint: metricsEndpoint(registry),
   };

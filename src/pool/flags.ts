@@ -18,15 +18,35 @@ export const FLAG = {
   PAUSE_PRODUCER: 5,
   /** 1 while the client cannot take results: a loop consumer's next() blocks until it is 0. */
   PAUSE_CONSUMER: 6,
-  /** Seq of the last chunk the consumer is done with (its file is gone from the spool). */
+  /** Seq of the last chunk the consumer is done with. */
   CONSUMED: 7,
+  // The spool's logs (spool/log.ts): each has one writer at a time, so plain stores suffice.
+  /** First seq of the chunk segment the producer appends to (0 = none yet), and its size in bytes. */
+  CHUNK_SEGMENT: 8,
+  CHUNK_SEGMENT_BYTES: 9,
+  /** Where the consumer reads: the segment of chunk CONSUMED + 1 and that record's byte offset. */
+  READ_SEGMENT: 10,
+  READ_OFFSET: 11,
+  /** First seq of the results segment being appended to (0 = none yet), and its size in bytes. */
+  RESULT_SEGMENT: 12,
+  RESULT_SEGMENT_BYTES: 13,
+  /** Oldest result seq still in the results log: RESUME reaches back to here. */
+  RESULT_WINDOW_FROM: 14,
+  /**
+   * 1 after a step of this session was rolled back (its thread died in a batch it shared): the
+   * next writer of that log first cuts what was written past the published end.
+   */
+  CHUNKS_DIRTY: 15,
+  RESULTS_DIRTY: 16,
 } as const;
 
-const INT_SLOTS = 8;
-const FLOAT_SLOTS = 2;
+const INT_SLOTS = 18; // even, so the float slots after them are 8-byte aligned
+const FLOAT_SLOTS = 5;
 
 /** Float slots: epoch ms at which the side's current step or loop began (0 = idle). */
 export const STARTED_AT = { producer: 0, consumer: 1 } as const;
+/** Float slots of the logs: when the open results segment began, and each log's last fsync (epoch ms). */
+export const LOG_TIME = { resultSegmentOpenedAt: 2, chunksSyncedAt: 3, resultsSyncedAt: 4 } as const;
 
 export interface SessionFlags {
   readonly ints: Int32Array;

@@ -3,6 +3,9 @@
  * the tasks the main thread runs, what they return, and the events a loop posts while it runs.
  */
 
+import type { LogPolicy } from '../spool/appender.js';
+import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
+
 /** What every task carries about its session. */
 export interface TaskSession {
   /** Absolute path of the pipeline module. */
@@ -14,11 +17,15 @@ export interface TaskSession {
   url: string;
   input: unknown;
   options: Record<string, unknown>;
-  /** Keep chunk files after consumption. */
+  /** Keep chunk segments after consumption (the spool outlives the session). */
   keep: boolean;
-  fsync: boolean;
+  /** How the spool's logs are written and kept. */
+  log: LogPolicy;
   /** SPOOL_QUOTA_CHUNKS: a loop producer's write() blocks while this many chunks wait. */
   spoolQuotaChunks: number;
+  /** Longest burst a step producer with nothing to wait for runs in one task (see StepProducer). */
+  burstMaxChunks: number;
+  burstMaxMs: number;
 }
 
 export interface ProduceStepTask extends TaskSession {
@@ -32,6 +39,9 @@ export interface ProduceStepTask extends TaskSession {
   consumeAfter: boolean;
   /** The consumer's state when `consumeAfter`. */
   consumerState: unknown;
+  /** Room left under the spool's quotas: a burst never writes past it. */
+  roomChunks: number;
+  roomBytes: number;
 }
 
 export interface ConsumeStepTask extends TaskSession {
@@ -62,7 +72,29 @@ export interface ProbeResult {
 
 export type StepTask = ProduceStepTask | ConsumeStepTask;
 export type LoopTask = ProduceLoopTask | ConsumeLoopTask;
-export type Task = StepTask | LoopTask | ProbeTask;
+
+/**
+ * Steps of many sessions run one after another in one task (pool/step-batcher.ts). The thread
+ * claims entry i by incrementing the Int32 at byte 0 of `claim` and notes when it began it in
+ * the Float64 at byte 8, so the main thread can see a stalled step and take back the entries
+ * not yet begun.
+ */
+export interface StepBatchTask {
+  kind: 'step-batch';
+  entries: StepTask[];
+  claim: SharedArrayBuffer;
+}
+
+/** What one entry of a batch came to: its result, or what it threw (not a pipeline error: those are in the result). */
+export type StepOutcome = { ok: ProduceStepResult | ConsumeStepResult } | { thrown: TaskError };
+
+export interface StepBatchResult {
+  /** By entry; null for an entry the main thread took back before it began. */
+  outcomes: Array<StepOutcome | null>;
+  timing?: TaskTiming;
+}
+
+export type Task = StepBatchTask | LoopTask | ProbeTask;
 
 export interface ChunkRecord {
   seq: number;
@@ -107,6 +139,8 @@ export interface ProduceStepResult {
   timing?: TaskTiming;
   /** What the lent consumer did with the chunks (only when the task had `consumeAfter`). */
   consumed?: ConsumeStepResult;
+  /** Where the chunks log ends after this step's writes: the main thread publishes it. */
+  chunkLog?: ChunkLogEnd;
 }
 
 export interface ConsumeStepResult {
@@ -119,6 +153,9 @@ export interface ConsumeStepResult {
   /** Set when the consumer threw on the chunk after the last result. */
   error?: TaskError;
   timing?: TaskTiming;
+  /** Where the results log ends and how far consumption got: the main thread publishes them. */
+  resultLog?: ResultLogEnd;
+  readMark?: ReadMark;
 }
 
 export interface LoopResult {
@@ -128,7 +165,7 @@ export interface LoopResult {
   timing?: TaskTiming;
 }
 
-export type TaskResult = ProduceStepResult | ConsumeStepResult | LoopResult | ProbeResult;
+export type TaskResult = StepBatchResult | LoopResult | ProbeResult;
 
 /** Posted by a running loop through `parentPort`; routed by session id. */
 export type WorkerEvent =

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { LoopResult, LoopTask, ProbeTask, StepTask, TaskResult, WorkerEvent } from './messages.js';
+import type { LoopResult, LoopTask, ProbeTask, StepBatchResult, StepBatchTask, TaskResult, WorkerEvent } from './messages.js';
 
 export interface PoolOptions {
   /** Step pool: threads kept when idle. */
@@ -61,7 +61,7 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
  * Aborting a task's signal while it runs terminates its thread; Piscina replaces it.
  */
 export class WorkerPool {
-  readonly #steps: Piscina<StepTask | ProbeTask, TaskResult>;
+  readonly #steps: Piscina<StepBatchTask | ProbeTask, TaskResult>;
   /** The probe under way, shared by concurrent readiness checks. */
   #probe: Promise<boolean> | null = null;
   readonly #loops: Piscina<LoopTask, LoopResult>;
@@ -108,13 +108,19 @@ export class WorkerPool {
   }
 
   /**
-   * Runs one bounded step. Aborting `signal` while it runs terminates its thread. Rejects when
-   * the thread dies under the task, with a message that says how (see threadDeathError).
+   * Runs a batch of bounded steps (pool/step-batcher.ts decides what goes in one). Aborting
+   * `signal` while it runs terminates its thread. Rejects when the thread dies under the task,
+   * with a message that says how (see threadDeathError).
    */
-  runStep(task: StepTask, signal: AbortSignal): Promise<TaskResult> {
-    return this.#steps.run(task, { signal }).catch((err: unknown) => {
+  runBatch(task: StepBatchTask, signal: AbortSignal): Promise<StepBatchResult> {
+    return (this.#steps.run(task, { signal }) as Promise<StepBatchResult>).catch((err: unknown) => {
       throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
     });
+  }
+
+  /** Threads of the step pool at most: the batcher spreads a turn's steps over this many tasks. */
+  get stepThreads(): number {
+    return this.#options.maxThreads;
   }
 
   /**

@@ -4,6 +4,7 @@
  * Every wait here is an Atomics.wait on the session's shared flags, so a stop wakes it at once.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { parentPort, threadId } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { FLAG, STARTED_AT, flagsFrom, isStopRequested, nowMs, waitForSpoolRoom, waitWhilePaused, type SessionFlags } from './flags.js';
@@ -17,6 +18,10 @@ import type {
   ProduceStepResult,
   ProduceStepTask,
   ResultRecord,
+  StepBatchResult,
+  StepBatchTask,
+  StepOutcome,
+  StepTask,
   Task,
   TaskError,
   TaskResult,
@@ -30,7 +35,10 @@ import type {
   ProduceStepOutcome,
   ProducerContext,
 } from '../pipelines/types.js';
-import { chunkPath, tmpChunkPath } from '../sessions/spool.js';
+import { LogAppender } from '../spool/appender.js';
+import { ChunkReader, type SpooledChunk } from '../spool/chunk-reader.js';
+import { MAX_PAYLOAD_BYTES, type LogRecord } from '../spool/log.js';
+import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 
 const modules = new Map<string, Promise<PipelineDefinition>>();
 
@@ -58,19 +66,32 @@ function sleepOn(flags: SessionFlags, ms: number): boolean {
   return !isStopRequested(flags);
 }
 
+/** How a loop producer's writes go out: appended at once, then reported to the main thread. */
+interface LoopWriter {
+  appender: LogAppender;
+  onWrite: (c: ChunkRecord) => void;
+}
+
+/**
+ * The producer's side of the spool. A step producer's chunks are gathered and appended in one
+ * write when its burst ends; a loop's each go out at once (it may block for long after a write).
+ */
 class Producer implements ProducerContext {
   readonly sessionId: string;
   readonly url: string;
   readonly options: Readonly<Record<string, unknown>>;
   readonly input: unknown;
   state: unknown;
-  readonly written: ChunkRecord[] = [];
+  /** A step's chunks not yet appended. */
+  readonly pending: LogRecord[] = [];
+  pendingBytes = 0;
   readonly #task: TaskSession;
   readonly #flags: SessionFlags;
   #nextSeq: number;
-  readonly #onWrite: ((c: ChunkRecord) => void) | undefined;
+  /** Set for a loop producer: appends each write at once and reports it. */
+  readonly #loop: LoopWriter | undefined;
 
-  constructor(task: TaskSession, flags: SessionFlags, nextSeq: number, state: unknown, onWrite?: (c: ChunkRecord) => void) {
+  constructor(task: TaskSession, flags: SessionFlags, nextSeq: number, state: unknown, loop?: LoopWriter) {
     this.sessionId = task.sessionId;
     this.url = task.url;
     this.options = task.options;
@@ -79,7 +100,7 @@ class Producer implements ProducerContext {
     this.#task = task;
     this.#flags = flags;
     this.#nextSeq = nextSeq;
-    this.#onWrite = onWrite;
+    this.#loop = loop;
   }
 
   get stopRequested(): boolean {
@@ -91,28 +112,23 @@ class Producer implements ProducerContext {
   }
 
   write(data: string | Uint8Array): number {
-    // A loop producer blocks here while the spool is at its quota; a step producer is simply
-    // not scheduled then, so it never blocks in a write.
-    if (this.#onWrite) waitForSpoolRoom(this.#flags, this.#nextSeq, this.#task.spoolQuotaChunks);
-    const seq = this.#nextSeq++;
-    const tmp = tmpChunkPath(this.#task.spoolDir, seq);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      // writeSync may write less than asked: a short chunk must never be renamed into view.
-      for (let off = 0; off < bytes.byteLength; ) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
-      if (this.#task.fsync) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+    const payload = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!(payload instanceof Uint8Array)) throw new TypeError('ctx.write() takes a string or bytes (Uint8Array/Buffer)');
+    if (payload.byteLength > MAX_PAYLOAD_BYTES) throw new RangeError(`a chunk may hold at most ${MAX_PAYLOAD_BYTES} bytes`);
+    if (!this.#loop) {
+      const seq = this.#nextSeq++;
+      this.pending.push({ seq, timeMs: nowMs(), payload });
+      this.pendingBytes += payload.byteLength;
+      return seq;
     }
-    const sizeBytes = bytes.byteLength;
-    fs.renameSync(tmp, chunkPath(this.#task.spoolDir, seq));
-    const record: ChunkRecord = { seq, producedAt: nowMs(), sizeBytes };
-    Atomics.store(this.#flags.ints, FLAG.COMMITTED, seq);
-    Atomics.notify(this.#flags.ints, FLAG.COMMITTED);
-    // A step returns what it wrote; a loop reports each chunk as it goes and keeps no list.
-    if (this.#onWrite) this.#onWrite(record);
-    else this.written.push(record);
+    // A loop producer blocks here while the spool is at its quota; a step producer is simply
+    // not scheduled then (and its burst stops at the room it was given).
+    waitForSpoolRoom(this.#flags, this.#nextSeq, this.#task.spoolQuotaChunks);
+    const seq = this.#nextSeq++;
+    const record = { seq, timeMs: nowMs(), payload };
+    this.#loop.appender.append([record]);
+    publishChunks(this.#flags, this.#loop.appender.chunkEnd);
+    this.#loop.onWrite({ seq, producedAt: record.timeMs, sizeBytes: payload.byteLength });
     return seq;
   }
 
@@ -121,28 +137,41 @@ class Producer implements ProducerContext {
   }
 }
 
-function makeChunk(dir: string, seq: number): Chunk {
-  const file = chunkPath(dir, seq);
-  return {
-    seq,
-    path: file,
-    bytes: () => fs.readFileSync(file),
-    text: () => fs.readFileSync(file, 'utf8'),
-  };
-}
+/** A chunk as a consumer sees it. `path` exists only if asked for: the chunk lives inside a segment. */
+class ConsumerChunk implements Chunk {
+  readonly seq: number;
+  readonly #payload: Buffer;
+  readonly #dir: string;
+  #file: string | null = null;
 
-/** The consumer is done with chunk `seq`: its file goes, and a loop producer waiting for room wakes. */
-function consumed(task: TaskSession, flags: SessionFlags, seq: number): void {
-  if (!task.keep) {
-    // One unlink; rmSync would lstat first. A chunk already gone is fine.
-    try {
-      fs.unlinkSync(chunkPath(task.spoolDir, seq));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+  constructor(dir: string, c: SpooledChunk) {
+    this.seq = c.seq;
+    this.#payload = c.payload;
+    this.#dir = dir;
   }
-  Atomics.store(flags.ints, FLAG.CONSUMED, seq);
-  Atomics.notify(flags.ints, FLAG.CONSUMED);
+
+  /** A file holding just this chunk, written on first use and removed once the chunk is consumed. */
+  get path(): string {
+    if (this.#file === null) {
+      const file = path.join(this.#dir, `chunk-${this.seq}.bin`);
+      fs.writeFileSync(file, this.#payload);
+      this.#file = file;
+    }
+    return this.#file;
+  }
+
+  bytes(): Buffer {
+    return this.#payload;
+  }
+
+  text(): string {
+    return this.#payload.toString('utf8');
+  }
+
+  release(): void {
+    if (this.#file !== null) fs.rmSync(this.#file, { force: true });
+    this.#file = null;
+  }
 }
 
 /**
@@ -167,53 +196,99 @@ function markIdle(flags: SessionFlags, side: 'producer' | 'consumer'): void {
   flags.floats[STARTED_AT[side]] = 0;
 }
 
+/**
+ * One producer task. A producer that has nothing to wait for (`delayMs` 0) is stepped again at
+ * once, as a burst, until it has written burstMaxChunks chunks, run burstMaxMs, filled the room
+ * left under the spool's quotas, or asked to wait: then every chunk of the burst is appended in
+ * one write and published. The chunks are on disk before any consumer sees them.
+ */
 async function produceStep(task: ProduceStepTask, flags: SessionFlags): Promise<ProduceStepResult> {
   const base = { state: task.state, delayMs: 0, done: false, threadId };
   if (isStopRequested(flags)) return { ...base, skipped: true, chunks: [] };
   const def = await loadPipeline(task.module);
   if (def.producer.shape !== 'step') throw new Error(`producer of ${def.name} is not step-shaped`);
   const ctx = new Producer(task, flags, task.nextSeq, task.state);
+  const maxChunks = Math.max(1, Math.min(task.burstMaxChunks, task.roomChunks));
   markBusy(flags, 'producer');
-  let result: ProduceStepResult;
+  const began = nowMs();
+  let delayMs = 0;
+  let done = false;
+  let error: TaskError | undefined;
   try {
-    const outcome = ((await def.producer.step(ctx)) ?? {}) as ProduceStepOutcome;
-    const done = outcome.done === true;
-    if (done) {
-      Atomics.store(flags.ints, FLAG.PRODUCER_DONE, 1);
-      Atomics.notify(flags.ints, FLAG.COMMITTED);
+    for (;;) {
+      const outcome = ((await def.producer.step(ctx)) ?? {}) as ProduceStepOutcome;
+      done = outcome.done === true;
+      delayMs = typeof outcome.delayMs === 'number' && outcome.delayMs > 0 ? outcome.delayMs : 0;
+      if (done || delayMs > 0 || isStopRequested(flags)) break;
+      if (ctx.pending.length >= maxChunks || ctx.pendingBytes >= task.roomBytes || nowMs() - began >= task.burstMaxMs) break;
     }
-    const delayMs = typeof outcome.delayMs === 'number' && outcome.delayMs > 0 ? outcome.delayMs : 0;
-    result = { ...base, skipped: false, state: ctx.state, delayMs, done, chunks: ctx.written };
   } catch (err) {
-    result = { ...base, skipped: false, state: ctx.state, chunks: ctx.written, error: toTaskError(err) };
+    error = toTaskError(err);
+  }
+  // Whatever the steps wrote before a throw is still the session's: append it. The main thread
+  // publishes it when this task's answer arrives (spool/progress.ts).
+  let chunks: ChunkRecord[] = [];
+  let spooled: SpooledChunk[] = [];
+  let chunkLog;
+  try {
+    if (ctx.pending.length > 0) {
+      const appender = new LogAppender(task.spoolDir, 'chunks', flags, task.log);
+      try {
+        const positions = appender.append(ctx.pending);
+        spooled = ctx.pending.map((r, i) => ({ seq: r.seq, timeMs: r.timeMs, payload: asBuffer(r.payload), position: positions[i]! }));
+        chunkLog = appender.chunkEnd;
+      } finally {
+        appender.close();
+      }
+      chunks = ctx.pending.map((r) => ({ seq: r.seq, producedAt: r.timeMs, sizeBytes: r.payload.byteLength }));
+    }
+  } catch (err) {
+    error ??= toTaskError(err);
+    done = false;
   } finally {
     markIdle(flags, 'producer');
   }
+  const result: ProduceStepResult = { ...base, skipped: false, state: ctx.state, delayMs, done, chunks };
+  if (chunkLog) result.chunkLog = chunkLog;
+  if (error) result.error = error;
   if (task.consumeAfter) {
-    // The lent consumer takes exactly the chunks this step wrote (none if it wrote none).
-    const seqs = result.chunks.map((c) => c.seq);
+    // The lent consumer takes exactly the chunks this task wrote, from memory (none if it failed).
     result.consumed =
-      seqs.length > 0 && !result.error
-        ? await consumeSeqs(task, def, task.consumerState, seqs, flags)
+      spooled.length > 0 && !error
+        ? await consumeChunks(task, def, task.consumerState, spooled.length, (i) => spooled[i]!, flags)
         : { skipped: false, state: task.consumerState, results: [], threadId, elapsedMs: 0 };
   }
   return result;
 }
 
-async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
-  if (isStopRequested(flags)) return { skipped: true, state: task.state, results: [], threadId, elapsedMs: 0 };
-  return consumeSeqs(task, await loadPipeline(task.module), task.state, task.seqs, flags);
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Runs the step consumer on `seqs` in order, stopping early when a stop is requested. */
-async function consumeSeqs(
+async function consumeStep(task: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
+  if (isStopRequested(flags)) return { skipped: true, state: task.state, results: [], threadId, elapsedMs: 0 };
+  const def = await loadPipeline(task.module);
+  const reader = new ChunkReader(task.spoolDir, flags);
+  try {
+    return await consumeChunks(task, def, task.state, task.seqs.length, (i) => reader.read(task.seqs[i]!), flags, reader);
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Runs the step consumer on `count` chunks in order, stopping early when a stop is requested;
+ * the results go into the results log in one write. The main thread publishes how far it got.
+ */
+async function consumeChunks(
   task: TaskSession,
   def: PipelineDefinition,
   state: unknown,
-  seqs: number[],
+  count: number,
+  chunkAt: (i: number) => SpooledChunk,
   flags: SessionFlags,
+  reader = new ChunkReader(task.spoolDir, flags),
 ): Promise<ConsumeStepResult> {
-  const results: ResultRecord[] = [];
   const consumer = def.consumer;
   if (consumer.shape !== 'step') throw new Error(`consumer of ${def.name} is not step-shaped`);
   const ctx = {
@@ -226,30 +301,67 @@ async function consumeSeqs(
       return isStopRequested(flags);
     },
   };
+  const results: ResultRecord[] = [];
+  const taken: SpooledChunk[] = [];
+  let error: TaskError | undefined;
   markBusy(flags, 'consumer');
   const began = performance.now();
   try {
-    for (const seq of seqs) {
+    for (let i = 0; i < count; i++) {
       if (isStopRequested(flags)) break;
+      const spooled = chunkAt(i);
+      const chunk = new ConsumerChunk(task.spoolDir, spooled);
       const takenAt = nowMs();
-      const data = await consumer.step(ctx, makeChunk(task.spoolDir, seq));
-      results.push({ seq, json: toJson(seq, data), takenAt, doneAt: nowMs() });
-      consumed(task, flags, seq);
+      try {
+        const data = await consumer.step(ctx, chunk);
+        results.push({ seq: spooled.seq, json: toJson(spooled.seq, data), takenAt, doneAt: nowMs() });
+        taken.push(spooled);
+      } finally {
+        chunk.release();
+      }
     }
-    return { skipped: false, state: ctx.state, results, threadId, elapsedMs: performance.now() - began };
   } catch (err) {
-    return { skipped: false, state: ctx.state, results, threadId, elapsedMs: performance.now() - began, error: toTaskError(err) };
+    error = toTaskError(err);
+  }
+  const out: ConsumeStepResult = { skipped: false, state: ctx.state, results, threadId, elapsedMs: 0 };
+  try {
+    if (results.length > 0) {
+      const appender = new LogAppender(task.spoolDir, 'results', flags, task.log);
+      try {
+        appendResults(appender, results, taken);
+        out.resultLog = appender.resultEnd;
+      } finally {
+        appender.close();
+      }
+      for (const c of taken) reader.consumed(c);
+      out.readMark = reader.takeMark();
+    }
+  } catch (err) {
+    error ??= toTaskError(err);
+    results.length = 0;
+    delete out.resultLog;
+    delete out.readMark;
   } finally {
     markIdle(flags, 'consumer');
   }
+  out.elapsedMs = performance.now() - began;
+  if (error) out.error = error;
+  return out;
+}
+
+/** Appends results to the results log in one write; each carries its chunk's time. */
+function appendResults(appender: LogAppender, results: readonly ResultRecord[], chunks: readonly SpooledChunk[]): void {
+  appender.append(results.map((r, i) => ({ seq: r.seq, timeMs: chunks[i]!.timeMs, payload: Buffer.from(r.json) })));
 }
 
 async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<LoopResult> {
   const def = await loadPipeline(task.module);
   if (def.producer.shape !== 'loop') throw new Error(`producer of ${def.name} is not loop-shaped`);
-  const ctx = new Producer(task, flags, task.nextSeq, undefined, (chunk) =>
-    post({ type: 'chunk', sessionId: task.sessionId, chunk }),
-  );
+  const appender = new LogAppender(task.spoolDir, 'chunks', flags, task.log);
+  const ctx = new Producer(task, flags, task.nextSeq, undefined, {
+    appender,
+    onWrite: (chunk) => post({ type: 'chunk', sessionId: task.sessionId, chunk }),
+  });
   markBusy(flags, 'producer');
   try {
     await def.producer.run(ctx);
@@ -257,8 +369,8 @@ async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<
   } catch (err) {
     return { lastSeq: ctx.lastSeq, error: toTaskError(err) };
   } finally {
-    Atomics.store(flags.ints, FLAG.PRODUCER_DONE, 1);
-    Atomics.notify(flags.ints, FLAG.COMMITTED);
+    appender.close();
+    publishProducerDone(flags);
     markIdle(flags, 'producer');
   }
 }
@@ -271,10 +383,12 @@ class LoopConsumerContext implements ConsumerLoopContext {
   state: unknown = undefined;
   readonly #task: ConsumeLoopTask;
   readonly #flags: SessionFlags;
+  readonly #reader: ChunkReader;
+  readonly #results: LogAppender;
   /** Seq the next call of next() returns. */
   #nextSeq: number;
-  /** Seq taken by next() and not yet answered by emit() (0 = none), and when it was taken. */
-  #open = 0;
+  /** The chunk taken by next() and not yet answered by emit(), and when it was taken. */
+  #open: { spooled: SpooledChunk; chunk: ConsumerChunk } | null = null;
   #openAt = 0;
   lastEmitted: number;
 
@@ -285,6 +399,8 @@ class LoopConsumerContext implements ConsumerLoopContext {
     this.input = task.input;
     this.#task = task;
     this.#flags = flags;
+    this.#reader = new ChunkReader(task.spoolDir, flags);
+    this.#results = new LogAppender(task.spoolDir, 'results', flags, task.log);
     this.#nextSeq = task.nextSeq;
     this.lastEmitted = task.nextSeq - 1;
   }
@@ -308,39 +424,52 @@ class LoopConsumerContext implements ConsumerLoopContext {
       if (left <= 0) return null;
       Atomics.wait(ints, FLAG.COMMITTED, committed, left === Infinity ? undefined : left);
     }
-    const seq = this.#nextSeq++;
-    this.#open = seq;
+    const spooled = this.#reader.read(this.#nextSeq++);
+    const chunk = new ConsumerChunk(this.#task.spoolDir, spooled);
+    this.#open = { spooled, chunk };
     this.#openAt = nowMs();
-    const chunk = makeChunk(this.#task.spoolDir, seq);
-    // Once emit() answered a chunk its file is gone: say that, not ENOENT.
-    const answered = (read: () => Buffer | string) => () => {
-      if (this.#open !== seq) throw new Error(`chunk ${seq} was read after emit() answered it; read a chunk before emitting its one result`);
-      return read();
-    };
-    return { ...chunk, bytes: answered(chunk.bytes) as () => Buffer, text: answered(chunk.text) as () => string };
+    return chunk;
   }
 
   emit(data: unknown): void {
-    const seq = this.#open;
-    if (!seq) {
-      if (this.lastEmitted >= this.#task.nextSeq) throw new Error(`emit() called twice for chunk ${this.lastEmitted}; each chunk from next() gets exactly one result`);
-      throw new Error('emit() called without a chunk from next()');
+    const open = this.#open;
+    if (!open) {
+      throw new Error(
+        this.lastEmitted >= this.#task.nextSeq
+          ? `emit() called twice for chunk ${this.lastEmitted}: each chunk from next() gets exactly one result`
+          : 'emit() called before next() returned a chunk',
+      );
     }
+    const seq = open.spooled.seq;
     const json = toJson(seq, data);
-    this.#open = 0;
+    this.#open = null;
+    open.chunk.release();
     const result = { seq, json, takenAt: this.#openAt, doneAt: nowMs() };
+    // A loop publishes its own progress: the result is logged, then counted as consumed.
+    appendResults(this.#results, [result], [open.spooled]);
+    publishResults(this.#flags, this.#results.resultEnd);
+    this.#reader.consumed(open.spooled);
+    const mark = this.#reader.takeMark();
+    publishConsumed(this.#flags, mark);
+    removeLeftSync(this.#task.spoolDir, this.#task.keep, mark.left);
     post({ type: 'result', sessionId: this.sessionId, result });
     this.lastEmitted = seq;
-    consumed(this.#task, this.#flags, seq);
   }
 
   sleep(ms: number): boolean {
     return sleepOn(this.#flags, ms);
   }
 
-  /** Answers a chunk the loop took but returned without emitting. */
+  /** Answers a chunk the loop took but returned without emitting, and lets go of the files. */
   finish(): void {
     if (this.#open && !this.stopRequested) this.emit(null);
+    this.close();
+  }
+
+  close(): void {
+    this.#open?.chunk.release();
+    this.#reader.close();
+    this.#results.close();
   }
 }
 
@@ -356,6 +485,7 @@ async function consumeLoop(task: ConsumeLoopTask, flags: SessionFlags): Promise<
   } catch (err) {
     return { lastSeq: ctx.lastEmitted, error: toTaskError(err) };
   } finally {
+    ctx.close();
     markIdle(flags, 'consumer');
   }
 }
@@ -369,16 +499,41 @@ export default async function runTask(task: Task): Promise<TaskResult> {
 }
 
 function dispatch(task: Task): Promise<TaskResult> {
-  if (task.kind === 'probe') return Promise.resolve({ threadId });
-  const flags = flagsFrom(task.flags);
   switch (task.kind) {
-    case 'produce-step':
-      return produceStep(task, flags);
-    case 'consume-step':
-      return consumeStep(task, flags);
+    case 'probe':
+      return Promise.resolve({ threadId });
+    case 'step-batch':
+      return runBatch(task);
     case 'produce-loop':
-      return produceLoop(task, flags);
+      return produceLoop(task, flagsFrom(task.flags));
     case 'consume-loop':
-      return consumeLoop(task, flags);
+      return consumeLoop(task, flagsFrom(task.flags));
   }
+}
+
+/**
+ * Runs a batch's steps one after another, claiming each before it begins (the main thread may
+ * take back those not begun when one stalls). A step's own failure is in its outcome; the others
+ * run on regardless.
+ */
+async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
+  const claim = new Int32Array(task.claim, 0, 1);
+  const entryStartedAt = new Float64Array(task.claim, 8, 1);
+  const outcomes: Array<StepOutcome | null> = new Array<StepOutcome | null>(task.entries.length).fill(null);
+  for (;;) {
+    const i = Atomics.add(claim, 0, 1);
+    if (i >= task.entries.length) break;
+    const entry = task.entries[i]!;
+    const startedAt = nowMs();
+    entryStartedAt[0] = startedAt;
+    try {
+      const flags = flagsFrom(entry.flags);
+      const ok = entry.kind === 'produce-step' ? await produceStep(entry, flags) : await consumeStep(entry, flags);
+      ok.timing = { startedAt, finishedAt: nowMs() };
+      outcomes[i] = { ok };
+    } catch (err) {
+      outcomes[i] = { thrown: toTaskError(err) };
+    }
+  }
+  return { outcomes };
 }

@@ -13,9 +13,10 @@ import { pipelineRoutes } from './pipelines.js';
 import { poolRoutes } from './pool.js';
 import { problemHandler, sendProblem } from './problem.js';
 import { sessionRoutes } from './sessions.js';
+import { spoolRoutes, type SpoolRoutesDeps } from './spools.js';
 import { loadOpenApi } from './spec.js';
 
-export interface RouteDeps {
+export interface RouteDeps extends SpoolRoutesDeps {
   sessions: SessionRegistry;
   pool: WorkerPool;
   catalog: PipelineCatalog;
@@ -53,6 +54,7 @@ export function mountRoutes(app: Application, deps: RouteDeps): void {
     }),
   );
   app.use(sessionRoutes(deps));
+  app.use(spoolRoutes(deps));
   app.use(poolRoutes(deps));
   app.use(pipelineRoutes(deps));
   // Whatever no route took (outside /api too) is a problem document, never express's HTML page.

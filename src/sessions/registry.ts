@@ -5,11 +5,16 @@ import { refusals, tandemError } from '../errors.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { WorkerEvent } from '../pool/messages.js';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
+import type { LogPolicy } from '../spool/appender.js';
+import type { StepBatcher } from '../pool/step-batcher.js';
+import type { TimerWheel } from './timer-wheel.js';
 import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
 import { spoolDir } from './spool.js';
 
 export interface RegistryOptions {
   pool: WorkerPool;
+  steps: StepBatcher;
+  timers: TimerWheel;
   catalog: PipelineCatalog;
   logger: Logger;
   observer: SessionObserver;
@@ -18,12 +23,17 @@ export interface RegistryOptions {
   loopMaxThreads: number;
   consumerBatchMax: number;
   stopGraceMs: number;
-  spoolFsync: boolean;
+  log: LogPolicy;
+  burst: { maxChunks: number; maxMs: number };
   /** Ended sessions kept for inspection (SESSION_RETAIN_COUNT; 0 = none). */
   retainEndedCount: number;
   /** How long an ended session is kept for inspection, in ms (SESSION_RETAIN_SECONDS). */
   retainEndedMs: number;
   flow: FlowLimits;
+  /** Whether START may keep its spool (KEPT_SPOOLS_ALLOWED). */
+  keepAllowed: boolean;
+  /** Told when a session that keeps its spool has ended (its spool is final). */
+  keptSpoolEnded?(id: string): void;
 }
 
 export interface StartRequest {
@@ -48,10 +58,15 @@ export class SessionRegistry {
   /** Ended sessions still inspectable, oldest end first; bounded by count and age. */
   readonly #ended = new Map<string, Session>();
   #state: RegistryState = 'RUNNING';
-  /** Live sessions (detached ones included) by client address, for MAX_SESSIONS_PER_CLIENT. */
+  /** Admitted sessions (detached ones included) by client address, for MAX_SESSIONS_PER_CLIENT. */
   readonly #byAddress = new Map<string, number>();
-  /** Loop-shaped sides reserved by live sessions (one loop-pool thread each). */
+  /** Loop-shaped sides reserved by admitted sessions (one loop-pool thread each). */
   #loopSides = 0;
+  /**
+   * Sessions holding a place under MAX_SESSIONS: from admission until nothing of them runs
+   * (Session's onReleased, just before `stopped` is sent), not until their folder is gone.
+   */
+  #admitted = 0;
 
   constructor(opts: RegistryOptions) {
     this.#opts = opts;
@@ -65,11 +80,19 @@ export class SessionRegistry {
     return this.#live.size;
   }
 
+  /** Sessions holding a place under MAX_SESSIONS right now. */
+  get admitted(): number {
+    return this.#admitted;
+  }
+
   /** Admits and starts a session. Throws a coded error that says what to fix. */
   async start(req: StartRequest): Promise<Session> {
     if (this.#state !== 'RUNNING') throw refusals.shuttingDown();
-    if (this.#live.size >= this.#opts.maxSessions) {
+    if (this.#admitted >= this.#opts.maxSessions) {
       throw refusals.tooManySessions(this.#opts.maxSessions);
+    }
+    if (req.keep && !this.#opts.keepAllowed) {
+      throw tandemError('KEEP_NOT_ALLOWED', 'this service does not keep spools (KEPT_SPOOLS_ALLOWED is false); send START without keep');
     }
     const { catalog } = this.#opts;
     const entry = catalog.resolve(req.pipeline);
@@ -83,7 +106,7 @@ export class SessionRegistry {
     }
     // Re-check after the awaits above: shutdown or other starts may have raced us.
     if (this.#state !== 'RUNNING') throw refusals.shuttingDown();
-    if (this.#live.size >= this.#opts.maxSessions) {
+    if (this.#admitted >= this.#opts.maxSessions) {
       throw refusals.tooManySessions(this.#opts.maxSessions);
     }
     const id = randomUUID();
@@ -97,15 +120,20 @@ export class SessionRegistry {
       clientAddress: req.clientAddress,
       spoolDir: spoolDir(this.#opts.dataDir, id),
       pool: this.#opts.pool,
+      steps: this.#opts.steps,
+      timers: this.#opts.timers,
       sink: req.sink,
-      onEnded: (s) => this.#onEnded(s, loops),
+      onReleased: (s) => this.#onReleased(s, loops),
+      onEnded: (s) => this.#onEnded(s),
       flow: this.#opts.flow,
       observer: this.#opts.observer,
       logger: this.#opts.logger,
       batchMax: this.#opts.consumerBatchMax,
-      fsync: this.#opts.spoolFsync,
       stopGraceMs: this.#opts.stopGraceMs,
+      log: this.#opts.log,
+      burst: this.#opts.burst,
     });
+    this.#admitted++;
     this.#loopSides += loops;
     this.#live.set(id, session);
     this.#countAddress(req.clientAddress, +1);
@@ -118,12 +146,18 @@ export class SessionRegistry {
     return session;
   }
 
-  /** Moves a session from live to ended the moment it ends, and frees its loop threads. */
-  #onEnded(session: Session, loops: number): void {
-    this.#live.delete(session.id);
+  /** Nothing of the session runs any more: its admission (place, loop threads, address count) is free. */
+  #onReleased(session: Session, loops: number): void {
+    this.#admitted--;
     this.#loopSides -= loops;
     this.#countAddress(session.clientAddress, -1);
+  }
+
+  /** Moves a session from live to ended the moment it ends (its folder is gone). */
+  #onEnded(session: Session): void {
+    this.#live.delete(session.id);
     this.#retain(session);
+    if (session.keep) this.#opts.keptSpoolEnded?.(session.id);
   }
 
   /**
@@ -132,12 +166,12 @@ export class SessionRegistry {
    * @throws RESUME_FAILED for an unknown, ended or expired session or a wrong secret (one
    * message for all, so ids cannot be probed); RESUME_GAP or BAD_MESSAGE from Session.attach.
    */
-  resume(id: string, secret: string, after: number, sink: SessionSink): Session {
+  async resume(id: string, secret: string, after: number, sink: SessionSink): Promise<Session> {
     const session = this.#live.get(id);
     if (!session || !tokenMatches(secret, session.resumeSecret) || session.state !== 'running') {
       throw tandemError('RESUME_FAILED', 'no resumable session with that id and secret: it ended, its RESUME_GRACE_MS window passed, or the secret is wrong; send START');
     }
-    session.attach(sink, after);
+    await session.attach(sink, after);
     return session;
   }
 

@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createFlags, FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused } from '../pool/flags.js';
+import type { LogPolicy } from '../spool/appender.js';
+import { readLogRange } from '../spool/log.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
-import type { ChunkRecord, ResultRecord, TaskError, TaskSession } from '../pool/messages.js';
+import type { StepBatcher, StepResult } from '../pool/step-batcher.js';
+import type { TimerWheel, WheelTimer } from './timer-wheel.js';
+import type { ChunkRecord, ConsumeStepTask, ProduceStepTask, ResultRecord, TaskError, TaskSession } from '../pool/messages.js';
 import type { PipelineEntry } from '../pipelines/catalog.js';
 import { tandemError, type TandemError } from '../errors.js';
 import { createSpool, removeSpool } from './spool.js';
 import { LoopConsumer, LoopProducer, StepConsumer, StepProducer, type Side, type SideHost, type SideName } from './sides.js';
 import { LatencyWindow } from './latency-window.js';
-import { ReplayRing } from './replay-ring.js';
+import { SessionSequence } from './sequence.js';
 
 export type SessionState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 /** Why a session ended. */
@@ -83,18 +87,27 @@ export interface SessionInit {
   clientAddress: string | null;
   spoolDir: string;
   pool: WorkerPool;
+  /** Runs steps, batched across sessions. */
+  steps: StepBatcher;
+  /** The one timer of every step side's waits. */
+  timers: TimerWheel;
   sink: SessionSink;
   /**
-   * Called once when the session has ended (its spool is gone), after the sink heard of it: the
-   * sink is told as soon as both sides are idle, before the spool's removal.
+   * Called once when nothing of the session runs any more, right before its client is told
+   * `stopped`: what it held for admission (loop threads, its place under MAX_SESSIONS) is free
+   * from here, so a START sent after that `stopped` is admitted.
    */
+  onReleased(session: Session): void;
+  /** Called once when the session has ended (its spool is gone), after the sink heard of it. */
   onEnded(session: Session): void;
   observer: SessionObserver;
   logger: Logger;
   batchMax: number;
-  fsync: boolean;
   stopGraceMs: number;
   flow: FlowLimits;
+  log: LogPolicy;
+  /** Longest burst of a step producer with nothing to wait for: chunks, ms. */
+  burst: { maxChunks: number; maxMs: number };
 }
 
 /** Limits of a session's flow (see config.ts for the variables and defaults). */
@@ -105,8 +118,6 @@ export interface FlowLimits {
   spoolQuotaBytes: number;
   /** How long a session waits for RESUME after its connection dropped, ms (0 = ends at once). */
   resumeGraceMs: number;
-  /** Results kept after sending, to replay on RESUME. */
-  replayResults: number;
 }
 
 /** How often a blocked client's send buffer is checked for room, ms. */
@@ -114,8 +125,10 @@ const DRAIN_POLL_MS = 20;
 
 /**
  * One client's producer + consumer pair, from START to the moment nothing of it remains.
- * States: starting → running → stopping → stopped | failed. `stop()` is idempotent and
- * bounded: cooperative first (shared flag), forced after the grace period.
+ * Its lifecycle is the one `state` field: starting → running → stopping → stopped | failed.
+ * `stop()` is idempotent and bounded: cooperative first (shared flag), forced after the grace
+ * period. Sequence numbers live in `seq` (sequence.ts); this class moves records between the
+ * pool, the sequence and the client.
  */
 export class Session implements SideHost {
   readonly id: string;
@@ -128,7 +141,7 @@ export class Session implements SideHost {
   readonly createdAt = Date.now();
   startedAt: number | null = null;
   endedAt: number | null = null;
-  state: SessionState = 'starting';
+  #state: SessionState = 'starting';
   endReason: EndReason | null = null;
   error: string | null = null;
   readonly pool: WorkerPool;
@@ -136,36 +149,23 @@ export class Session implements SideHost {
   readonly producer: Side;
   readonly consumer: Side;
   readonly latency = new LatencyWindow();
-  /** Last seq written, bytes written, results delivered. */
-  produced = 0;
-  bytesProduced = 0;
-  consumed = 0;
-  delivered = 0;
+  /** What was produced, consumed, delivered; what waits; whether it is complete. */
+  readonly seq = new SessionSequence();
   summary: SessionSummary | null = null;
   /** Shown once, in `started`: only its holder may RESUME this session. */
   readonly resumeSecret = randomBytes(18).toString('base64url');
-  /** Chunks (and their bytes) on disk that the consumer has not taken yet. */
-  spooledChunks = 0;
-  spooledBytes = 0;
 
   /** Everything the session was made with but its sink: an ended session kept for inspect must not hold its connection. */
   readonly #init: Omit<SessionInit, 'sink'>;
   readonly #task: TaskSession;
-  readonly #chunks = new Map<number, ChunkRecord>();
-  readonly #results = new Map<number, ResultRecord>();
-  #producerLastSeq: number | null = null;
-  /** Seq of the last result a loop consumer emitted before it returned by itself. */
-  #consumerLastSeq: number | null = null;
   /** The spool folder's creation: a stop during start waits for it, so it can remove it. */
   #spoolReady: Promise<void> | null = null;
   #stopping: Promise<SessionSummary> | null = null;
-  /** Highest seq of a result received from the consumer. */
-  #lastResultSeq = 0;
   /** Set while a stop waits for events a returned loop posted: called on each chunk or result. */
   #onLateEvent: (() => void) | null = null;
   #sink: SessionSink | null;
-  /** Results sent, by seq modulo its length, for replay on RESUME. */
-  readonly #replay: ReplayRing;
+  /** A RESUME reading its replay from disk: results wait until it is sent. */
+  #replaying = false;
   #detachTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
 
@@ -181,7 +181,8 @@ export class Session implements SideHost {
     this.spoolDir = init.spoolDir;
     this.pool = init.pool;
     this.#sink = sink;
-    this.#replay = new ReplayRing(init.flow.replayResults);
+    // The consumer starts reading at the segment the producer's first chunk begins.
+    this.flags.ints[FLAG.READ_SEGMENT] = 1;
     this.#task = {
       module: init.entry.module,
       sessionId: init.id,
@@ -191,19 +192,50 @@ export class Session implements SideHost {
       input: init.input,
       options: init.options,
       keep: init.keep,
-      fsync: init.fsync,
+      log: init.log,
       spoolQuotaChunks: init.flow.spoolQuotaChunks,
+      burstMaxChunks: init.burst.maxChunks,
+      burstMaxMs: init.burst.maxMs,
     };
     this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
     this.consumer = init.entry.consumerShape === 'step' ? new StepConsumer(this, init.batchMax) : new LoopConsumer(this);
     if (this.producer instanceof StepProducer && this.consumer instanceof StepConsumer) this.producer.pairWith(this.consumer);
   }
 
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** True once the session has ended: stopped or failed, nothing of it left. */
+  get ended(): boolean {
+    return this.#state === 'stopped' || this.#state === 'failed';
+  }
+
+  // Read-only views of the sequence, for inspect and metrics.
+  get produced(): number {
+    return this.seq.produced;
+  }
+  get bytesProduced(): number {
+    return this.seq.bytesProduced;
+  }
+  get consumed(): number {
+    return this.seq.consumed;
+  }
+  get delivered(): number {
+    return this.seq.delivered;
+  }
+  get spooledChunks(): number {
+    return this.seq.spooledChunks;
+  }
+  get spooledBytes(): number {
+    return this.seq.spooledBytes;
+  }
+
   async start(): Promise<void> {
     this.#spoolReady = createSpool(this.spoolDir, this.keep);
     await this.#spoolReady;
     if (this.#stopping) return;
-    this.state = 'running';
+    this.#state = 'running';
     this.startedAt = Date.now();
     this.#init.observer.sessionStarted?.(this);
     this.consumer.start();
@@ -216,52 +248,46 @@ export class Session implements SideHost {
     return this.#task;
   }
 
+  runStep(task: ProduceStepTask | ConsumeStepTask, signal: AbortSignal): Promise<StepResult> {
+    return this.#init.steps.run(task, signal);
+  }
+
+  schedule(fn: () => void, delayMs: number): WheelTimer {
+    return this.#init.timers.schedule(fn, delayMs);
+  }
+
+  /** Room left under the spool's quotas, for a producer's next burst. */
+  spoolRoom(): { chunks: number; bytes: number } {
+    const q = this.#init.flow;
+    return { chunks: q.spoolQuotaChunks - this.seq.spooledChunks, bytes: q.spoolQuotaBytes - this.seq.spooledBytes };
+  }
+
   onChunks(chunks: ChunkRecord[]): void {
-    const seqs: number[] = [];
+    const observer = this.#init.observer;
     for (const c of chunks) {
-      this.#chunks.set(c.seq, c);
-      if (c.seq > this.produced) this.produced = c.seq;
-      this.bytesProduced += c.sizeBytes;
-      // A loop consumer's result can arrive before the chunk's record: that chunk is already gone.
-      if (!this.#results.has(c.seq)) {
-        this.spooledChunks++;
-        this.spooledBytes += c.sizeBytes;
-      }
-      seqs.push(c.seq);
-      this.#init.observer.chunkProduced?.(this, c);
+      this.seq.addChunk(c);
+      observer.chunkProduced?.(this, c);
     }
-    if (this.consumer instanceof StepConsumer) this.consumer.push(seqs);
+    if (this.consumer instanceof StepConsumer) this.consumer.push(chunks);
     this.#flush();
     this.#onLateEvent?.();
   }
 
   onResults(results: ResultRecord[]): void {
-    for (const r of results) {
-      this.#results.set(r.seq, r);
-      // The consumer is done with the chunk's file: it no longer counts against the quota
-      // (a chunk whose record has not arrived yet was never counted: see onChunks).
-      const chunk = this.#chunks.get(r.seq);
-      if (chunk) {
-        this.spooledChunks--;
-        this.spooledBytes -= chunk.sizeBytes;
-      }
-    }
-    this.consumed += results.length;
-    const last = results[results.length - 1];
-    if (last && last.seq > this.#lastResultSeq) this.#lastResultSeq = last.seq;
+    for (const r of results) this.seq.addResult(r);
     this.#init.observer.resultsConsumed?.(this, results);
     this.#flush();
     this.#onLateEvent?.();
   }
 
   onProducerDone(lastSeq: number): void {
-    this.#producerLastSeq = lastSeq;
+    this.seq.producerLastSeq = lastSeq;
     this.#checkComplete();
   }
 
   onConsumerReturned(lastSeq: number): void {
     // Its results travel on another channel than its return: complete once they were delivered.
-    this.#consumerLastSeq = lastSeq;
+    this.seq.consumerLastSeq = lastSeq;
     this.#checkComplete();
   }
 
@@ -300,22 +326,17 @@ export class Session implements SideHost {
    * as a client is attached and its send buffer has room; then decides who may run.
    */
   #flush(): void {
-    if (this.endedAt !== null) return;
+    if (this.ended || this.#replaying) return;
     const sink = this.#sink;
+    const observer = this.#init.observer;
     while (sink?.writable()) {
-      const seq = this.delivered + 1;
-      const chunk = this.#chunks.get(seq);
-      const result = this.#results.get(seq);
-      if (!chunk || !result) break;
-      this.#chunks.delete(seq);
-      this.#results.delete(seq);
-      this.delivered = seq;
-      const delivered = { seq, json: result.json, producedAt: chunk.producedAt };
-      this.#replay.record(delivered);
-      sink.result(this, delivered);
+      const next = this.seq.takeNext();
+      if (!next) break;
+      const { chunk, result } = next;
+      sink.result(this, { seq: chunk.seq, json: result.json, producedAt: chunk.producedAt });
       const latencyMs = nowMs() - chunk.producedAt;
       this.latency.record(latencyMs);
-      this.#init.observer.resultDelivered?.(this, latencyMs, result.takenAt - chunk.producedAt);
+      observer.resultDelivered?.(this, latencyMs, result.takenAt - chunk.producedAt);
     }
     this.#regulate();
     this.#checkComplete();
@@ -325,11 +346,11 @@ export class Session implements SideHost {
 
   producerMayRun(): boolean {
     const q = this.#init.flow;
-    return this.spooledChunks < q.spoolQuotaChunks && this.spooledBytes < q.spoolQuotaBytes;
+    return this.seq.spooledChunks < q.spoolQuotaChunks && this.seq.spooledBytes < q.spoolQuotaBytes;
   }
 
   consumerMayRun(): boolean {
-    return this.#sink !== null && this.#sink.writable();
+    return this.#sink !== null && !this.#replaying && this.#sink.writable();
   }
 
   /**
@@ -337,7 +358,7 @@ export class Session implements SideHost {
    * consumer (chunks wait on disk); a spool at its quota pauses the producer. Nothing is dropped.
    */
   #regulate(): void {
-    if (this.state !== 'running') return;
+    if (this.#state !== 'running') return;
     const producerOk = this.producerMayRun();
     const consumerOk = this.consumerMayRun();
     setPaused(this.flags, FLAG.PAUSE_PRODUCER, !producerOk);
@@ -345,7 +366,7 @@ export class Session implements SideHost {
     if (producerOk) this.producer.resume();
     if (consumerOk) this.consumer.resume();
     // An attached client with a full send buffer: look again shortly (ws has no 'drain' event).
-    const blocked = this.#sink !== null && !consumerOk;
+    const blocked = this.#sink !== null && !this.#replaying && !consumerOk;
     if (blocked && !this.#drainTimer) {
       this.#drainTimer = setInterval(() => {
         if (this.#sink?.writable() ?? true) {
@@ -380,39 +401,60 @@ export class Session implements SideHost {
     this.#regulate();
   }
 
+  /** Oldest result seq RESUME can still replay (the results log's window). */
+  get resumableFrom(): number {
+    return Math.max(1, this.flags.ints[FLAG.RESULT_WINDOW_FROM]!);
+  }
+
   /**
    * Attaches a resuming client that last received `after`: it is told `resumed`, then gets every
-   * later result exactly once, in order. A connection still attached is superseded.
-   * @throws RESUME_GAP when results after `after` are no longer kept; BAD_MESSAGE when `after`
-   * is beyond what was sent.
+   * later result exactly once, in order — those already sent are read back from the results log
+   * on disk. A connection still attached is superseded.
+   * @throws RESUME_GAP when results after `after` have left the log's window (RESUME_RETAIN_*);
+   * BAD_MESSAGE when `after` is beyond what was sent; RESUME_FAILED when the session is ending.
    */
-  attach(sink: SessionSink, after: number): void {
-    if (this.#stopping || this.state !== 'running') throw tandemError('RESUME_FAILED', 'the session is no longer running');
-    if (after > this.delivered) {
-      throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${this.delivered} results were sent`);
+  async attach(sink: SessionSink, after: number): Promise<void> {
+    if (this.#stopping || this.#state !== 'running') throw tandemError('RESUME_FAILED', 'the session is no longer running');
+    if (this.#replaying) throw tandemError('RESUME_FAILED', 'another RESUME of this session is under way; retry');
+    const upTo = this.seq.delivered;
+    if (after > upTo) {
+      throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${upTo} results were sent`);
     }
-    const replay = this.#replay.range(after + 1, this.delivered);
-    if (!replay) {
-      throw tandemError(
+    const gap = () =>
+      tandemError(
         'RESUME_GAP',
-        `results after ${after} are no longer kept (the last ${this.#replay.size} are: RESUME_REPLAY_RESULTS); start a new session`,
+        `results after ${after} are no longer kept: the resume window (RESUME_RETAIN_BYTES, RESUME_RETAIN_SECONDS) reaches back to seq ${this.resumableFrom}; start a new session`,
       );
+    if (after + 1 < this.resumableFrom && after < upTo) throw gap();
+    // While the replay is read, nothing is sent to anyone: results wait in memory, in order.
+    this.#replaying = true;
+    const previous = this.#sink;
+    this.#sink = sink;
+    let replay;
+    try {
+      replay = await readLogRange(this.spoolDir, 'results', after + 1, upTo);
+    } finally {
+      this.#replaying = false;
+    }
+    if (this.#stopping || this.#sink !== sink) {
+      if (this.#sink === sink) this.#sink = previous;
+      throw tandemError('RESUME_FAILED', 'the session ended while it was being resumed');
+    }
+    if (!replay) {
+      this.#sink = previous;
+      this.#regulate();
+      throw gap();
     }
     if (this.#detachTimer) clearTimeout(this.#detachTimer);
     this.#detachTimer = null;
-    const previous = this.#sink;
-    this.#sink = sink;
     previous?.superseded?.(this);
     sink.resumed?.(this, after);
-    for (const r of replay) sink.result(this, r);
+    for (const r of replay) sink.result(this, { seq: r.seq, json: Buffer.from(r.payload).toString('utf8'), producedAt: r.timeMs });
     this.#flush();
   }
 
   #checkComplete(): void {
-    if (this.state !== 'running') return;
-    const producerDrained = this.#producerLastSeq !== null && this.delivered >= this.#producerLastSeq;
-    const consumerDrained = this.#consumerLastSeq !== null && this.delivered >= this.#consumerLastSeq;
-    if (producerDrained || consumerDrained) void this.stop('completed');
+    if (this.#state === 'running' && this.seq.complete) void this.stop('completed');
   }
 
   // ---- lifecycle ----
@@ -430,7 +472,7 @@ export class Session implements SideHost {
   async #stop(reason: EndReason, graceMs: number): Promise<SessionSummary> {
     const began = nowMs();
     this.endReason = reason;
-    this.state = 'stopping';
+    this.#state = 'stopping';
     if (this.#detachTimer) clearTimeout(this.#detachTimer);
     if (this.#drainTimer) clearInterval(this.#drainTimer);
     this.#detachTimer = this.#drainTimer = null;
@@ -450,46 +492,39 @@ export class Session implements SideHost {
     }
     await this.#lateEvents(graceMs);
     // Both sides are idle: no pipeline code runs for this session and nothing more is written or
-    // sent. The client is told now; the spool's removal and the bookkeeping follow, so a storm of
-    // STOPs does not queue every `stopped` behind every folder's removal.
+    // sent. What it held for admission is released first, then the client is told, so a START
+    // sent after `stopped` finds room. The spool's removal and the bookkeeping follow, so a storm
+    // of STOPs does not queue every `stopped` behind every folder's removal.
     const summary: SessionSummary = {
       session: this.id,
       reason,
-      chunks: this.delivered,
-      produced: this.produced,
+      chunks: this.seq.delivered,
+      produced: this.seq.produced,
       forced,
       stopMs: nowMs() - began,
       error: this.error,
     };
     const sink = this.#sink;
     this.#sink = null;
-    this.#replay.clear();
-    this.#chunks.clear();
-    this.#results.clear();
+    this.seq.clear();
+    this.#init.onReleased(this);
     sink?.ended(this, summary);
-    // The session counts as ended (state, endedAt, summary, out of the live sessions) only once
-    // its folder is gone (a stop during start first waits for the folder to exist).
+    // The session counts as ended (state, endedAt, summary) only once its folder is gone (a stop
+    // during start first waits for the folder to exist).
     await this.#spoolReady?.catch(() => {});
     if (!this.keep) await removeSpool(this.spoolDir).catch((err: unknown) => {
       this.#init.logger.error({ session: this.id, err }, 'could not remove spool');
     });
     this.endedAt = Date.now();
-    this.state = reason === 'failed' ? 'failed' : 'stopped';
+    this.#state = reason === 'failed' ? 'failed' : 'stopped';
     // stopMs keeps its meaning: from the stop request to everything released.
     const final: SessionSummary = { ...summary, stopMs: nowMs() - began };
     this.summary = final;
-    this.#init.logger.info({ session: this.id, reason, delivered: this.delivered, forced }, 'session ended');
+    this.#init.logger.info({ session: this.id, reason, delivered: this.seq.delivered, forced }, 'session ended');
     this.#init.observer.sessionEnded?.(this, final);
     // An ended session may be kept for inspection a while.
     this.#init.onEnded(this);
     return final;
-  }
-
-  /** Whether every chunk and result a returned loop side posted has arrived. */
-  #loopEventsIn(): boolean {
-    const p = this.producer.returnedLastSeq;
-    const c = this.consumer.returnedLastSeq;
-    return (p === null || this.produced >= p) && (c === null || this.#lastResultSeq >= c);
   }
 
   /**
@@ -498,7 +533,8 @@ export class Session implements SideHost {
    * come), at most `limitMs`. Nothing to wait for in the usual case.
    */
   async #lateEvents(limitMs: number): Promise<void> {
-    if (this.#loopEventsIn()) return;
+    const caughtUp = () => this.seq.caughtUp(this.producer.returnedLastSeq, this.consumer.returnedLastSeq);
+    if (caughtUp()) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, limitMs);
       function done(): void {
@@ -506,7 +542,7 @@ export class Session implements SideHost {
         resolve();
       }
       this.#onLateEvent = () => {
-        if (this.#loopEventsIn()) done();
+        if (caughtUp()) done();
       };
     });
     this.#onLateEvent = null;
@@ -520,7 +556,7 @@ export class Session implements SideHost {
   sideInfo(side: SideName) {
     const s = side === 'producer' ? this.producer : this.consumer;
     // A thread terminated mid-step never clears its slots: once ended, a side holds no thread.
-    const ended = this.endedAt !== null;
+    const ended = this.ended;
     const threadId = ended ? 0 : Atomics.load(this.flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD);
     const startedAt = ended ? 0 : (this.flags.floats[STARTED_AT[side]] ?? 0);
     const pauseSlot = side === 'producer' ? FLAG.PAUSE_PRODUCER : FLAG.PAUSE_CONSUMER;
@@ -538,8 +574,7 @@ export class Session implements SideHost {
 
   /** Chunks written but not yet delivered, and the age of the oldest in seconds. */
   lag(): { chunks: number; ageSeconds: number } {
-    const chunks = Math.max(0, this.produced - this.delivered);
-    const oldest = this.#chunks.get(this.delivered + 1);
-    return { chunks, ageSeconds: chunks > 0 && oldest ? (nowMs() - oldest.producedAt) / 1000 : 0 };
+    const { chunks, oldestAt } = this.seq.lag();
+    return { chunks, ageSeconds: oldestAt > 0 ? (nowMs() - oldestAt) / 1000 : 0 };
   }
 }

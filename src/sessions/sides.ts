@@ -4,6 +4,10 @@
  * side is a single task that holds a loop-pool thread until it returns.
  */
 import type { WorkerPool } from '../pool/worker-pool.js';
+import type { StepResult } from '../pool/step-batcher.js';
+import type { SessionFlags } from '../pool/flags.js';
+import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeft } from '../spool/progress.js';
+import type { WheelTimer } from './timer-wheel.js';
 import type {
   ChunkRecord,
   ConsumeStepResult,
@@ -23,7 +27,13 @@ export type SideState = 'idle' | 'running' | 'waiting' | 'paused' | 'done' | 'st
 
 /** What a side needs from its session. */
 export interface SideHost {
+  /** Runs loops. */
   readonly pool: WorkerPool;
+  readonly flags: SessionFlags;
+  /** Runs one step (batched with other sessions' steps: pool/step-batcher.ts). */
+  runStep(task: ProduceStepTask | ConsumeStepTask, signal: AbortSignal): Promise<StepResult>;
+  /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts). */
+  schedule(fn: () => void, delayMs: number): WheelTimer;
   task(): TaskSession;
   onChunks(chunks: ChunkRecord[]): void;
   onResults(results: ResultRecord[]): void;
@@ -36,6 +46,8 @@ export interface SideHost {
   onTaskTimed(side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void;
   /** False while the spool is at its quota: the producer must not write. */
   producerMayRun(): boolean;
+  /** Room left under the spool's quotas: a producer's burst stops there. */
+  spoolRoom(): { chunks: number; bytes: number };
   /** False while the client cannot take results: the consumer must not run. */
   consumerMayRun(): boolean;
 }
@@ -57,7 +69,7 @@ export abstract class Side {
   protected halted = false;
   readonly #abort = new AbortController();
   #inflight = 0;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: WheelTimer | null = null;
   #idleWaiters: Array<() => void> = [];
 
   constructor(host: SideHost) {
@@ -108,7 +120,10 @@ export abstract class Side {
 
   protected later(fn: () => void, delayMs: number): void {
     this.state = 'waiting';
-    this.#timer = setTimeout(() => {
+    // Nothing to wait for: the next step goes out in this turn, with the steps of the other
+    // sessions answered in the same message (so they keep sharing tasks).
+    if (delayMs <= 0) return fn();
+    this.#timer = this.host.schedule(() => {
       this.#timer = null;
       fn();
     }, delayMs);
@@ -125,7 +140,7 @@ export abstract class Side {
   halt(): void {
     this.halted = true;
     if (this.#timer) {
-      clearTimeout(this.#timer);
+      this.#timer.fn = null;
       this.#timer = null;
     }
     this.#settle();
@@ -171,7 +186,16 @@ export class StepProducer extends Side {
   }
 
   start(): void {
-    this.#task = { ...this.host.task(), kind: 'produce-step', state: undefined, nextSeq: 1, consumeAfter: false, consumerState: undefined };
+    this.#task = {
+      ...this.host.task(),
+      kind: 'produce-step',
+      state: undefined,
+      nextSeq: 1,
+      consumeAfter: false,
+      consumerState: undefined,
+      roomChunks: 0,
+      roomBytes: 0,
+    };
     this.#run();
   }
 
@@ -185,13 +209,19 @@ export class StepProducer extends Side {
       return;
     }
     const task = this.#task!;
+    const room = this.host.spoolRoom();
+    task.roomChunks = room.chunks;
+    task.roomBytes = room.bytes;
     const partner = this.#partner?.available() ? this.#partner : null;
     task.consumeAfter = partner !== null;
     task.consumerState = partner?.pipelineState;
-    const running = this.host.pool.runStep(task, this.signal) as Promise<ProduceStepResult>;
+    const running = this.host.runStep(task, this.signal) as Promise<ProduceStepResult>;
     partner?.lend(running);
     this.track(running, (r) => {
       if (r.skipped) return;
+      // The step's answer is in: its chunks become visible to the consumer (spool/progress.ts).
+      if (r.chunkLog) publishChunks(this.host.flags, r.chunkLog);
+      if (r.done) publishProducerDone(this.host.flags);
       this.steps++;
       task.state = r.state;
       if (r.chunks.length > 0) {
@@ -245,8 +275,8 @@ export class StepConsumer extends Side {
   }
 
   /** New complete chunks, in order. Chunks a lent task already consumed are skipped. */
-  push(seqs: number[]): void {
-    for (const s of seqs) if (s > this.#taken) this.#queue.push(s);
+  push(chunks: readonly ChunkRecord[]): void {
+    for (const c of chunks) if (c.seq > this.#taken) this.#queue.push(c.seq);
     this.#kick();
   }
 
@@ -290,12 +320,19 @@ export class StepConsumer extends Side {
     task.seqs = this.#queue.length <= this.#batchMax ? this.#queue : this.#queue.slice(0, this.#batchMax);
     this.#queue = this.#queue.length <= this.#batchMax ? [] : this.#queue.slice(this.#batchMax);
     this.#taken = task.seqs[task.seqs.length - 1]!;
-    this.track(this.host.pool.runStep(task, this.signal) as Promise<ConsumeStepResult>, (r) => this.#settled(r));
+    this.track(this.host.runStep(task, this.signal) as Promise<ConsumeStepResult>, (r) => this.#settled(r));
   }
 
   #settled(r: ConsumeStepResult | null): void {
     if (r?.skipped) return;
     if (r) {
+      // The step's answer is in: its results are logged, its chunks count as consumed.
+      if (r.resultLog) publishResults(this.host.flags, r.resultLog);
+      if (r.readMark) {
+        publishConsumed(this.host.flags, r.readMark);
+        const { spoolDir, keep } = this.host.task();
+        void removeLeft(spoolDir, keep, r.readMark.left).catch(() => {});
+      }
       this.steps += r.results.length + (r.error ? 1 : 0);
       this.#consumerState = r.state;
       if (r.results.length > 0) this.#lastElapsedMs = r.elapsedMs / r.results.length;

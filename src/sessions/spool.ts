@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { repairLogs } from '../spool/log.js';
 
 /**
  * A session's spool: one folder under DATA_DIR/spool named by the server-generated session id,
- * holding numbered chunk files. A chunk is written as `<seq>.tmp` and renamed to `<seq>.chunk`,
- * so a reader never sees a partial one, even after kill -9.
+ * holding its chunks and results logs (segment files: see spool/log.ts for their format).
  */
 const SPOOL_SUBDIR = 'spool';
 /** Present in a spool whose session asked to keep it: start-up recovery leaves it alone. */
@@ -16,14 +16,6 @@ export function spoolRoot(dataDir: string): string {
 
 export function spoolDir(dataDir: string, sessionId: string): string {
   return path.join(spoolRoot(dataDir), sessionId);
-}
-
-export function chunkPath(dir: string, seq: number): string {
-  return path.join(dir, `${String(seq).padStart(12, '0')}.chunk`);
-}
-
-export function tmpChunkPath(dir: string, seq: number): string {
-  return path.join(dir, `${String(seq).padStart(12, '0')}.tmp`);
 }
 
 export async function createSpool(dir: string, keep: boolean): Promise<void> {
@@ -58,19 +50,23 @@ export async function spoolSizeBytes(dir: string): Promise<number> {
 }
 
 /**
- * Removes the spools a crash left behind (a running service owns none yet).
- * Spools marked to be kept are left. Returns the names removed.
+ * Removes the spools a crash left behind (a running service owns none yet). Spools marked to be
+ * kept stay, each log cut at its first torn record. Returns the names removed and what was cut.
  */
-export async function recoverSpools(dataDir: string): Promise<string[]> {
+export async function recoverSpools(dataDir: string): Promise<{ removed: string[]; repaired: { spool: string; segment: string; cutBytes: number }[] }> {
   const root = spoolRoot(dataDir);
   await fs.promises.mkdir(root, { recursive: true });
   const removed: string[] = [];
+  const repaired: { spool: string; segment: string; cutBytes: number }[] = [];
   for (const entry of await fs.promises.readdir(root, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
     const dir = path.join(root, entry.name);
-    if (fs.existsSync(path.join(dir, KEEP_MARKER))) continue;
+    if (fs.existsSync(path.join(dir, KEEP_MARKER))) {
+      for (const cut of await repairLogs(dir)) repaired.push({ spool: entry.name, ...cut });
+      continue;
+    }
     await removeSpool(dir);
     removed.push(entry.name);
   }
-  return removed;
+  return { removed, repaired };
 }

@@ -43,6 +43,8 @@ export interface ConnectionDeps {
   protocol: Protocol;
   logger: Logger;
   observer?: ConnectionObserver;
+  /** Makes an error message fit for a client: no server path (see redact.ts). */
+  redact(message: string): string;
 }
 
 /** One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. */
@@ -58,6 +60,10 @@ export class Connection implements SessionSink {
   readonly #clientAddress: string | null;
   #state: ConnectionState = 'IDLE';
   #session: Session | null = null;
+  /** How the socket closed (set once it has). */
+  #closeCode = 0;
+  /** The socket is corked until the end of this tick: results of one turn go out in one write. */
+  #corked = false;
   readonly #rate: RateLimit;
   readonly #sendBufferHighBytes: number;
   /** The frame being handled; the next one is chained after it. */
@@ -81,9 +87,9 @@ export class Connection implements SessionSink {
 
   /**
    * Frames are taken strictly in the order they arrive: each waits for the one before it to be
-   * handled (a START is handled once the session runs or was refused), so two STARTs back to back
-   * get `started` then ALREADY_STARTED, and a STOP after them stops what the first started.
-   * Only the rate limit is applied on arrival, so a flood is cut off at once.
+   * handled (a START or RESUME is handled once the session runs or was refused), so two STARTs
+   * back to back get `started` then ALREADY_STARTED, and a STOP after them stops what the first
+   * started. Only the rate limit is applied on arrival, so a flood is cut off at once.
    */
   #onMessage(data: WebSocket.Data): void {
     this.#deps.observer?.messageReceived?.();
@@ -115,7 +121,7 @@ export class Connection implements SessionSink {
       return this.#sendError(err);
     }
     if (command.command === 'START') await this.#start(command);
-    else if (command.command === 'RESUME') this.#resume(command);
+    else if (command.command === 'RESUME') await this.#resume(command);
     else this.#stop();
   }
 
@@ -159,15 +165,25 @@ export class Connection implements SessionSink {
     }
   }
 
-  #resume(cmd: ResumeCommand): void {
+  async #resume(cmd: ResumeCommand): Promise<void> {
     if (this.#state !== 'IDLE') {
       return this.#sendError(tandemError('ALREADY_STARTED', 'RESUME must be the first command on a new connection'));
     }
+    this.#state = 'STARTING';
     try {
-      // Replays are sent from inside resume(): `resumed()` below goes out first.
-      this.#session = this.#deps.sessions.resume(cmd.session, cmd.resume, cmd.after, this);
+      // The replay is read from disk and sent from inside resume(): `resumed()` goes out first.
+      const session = await this.#deps.sessions.resume(cmd.session, cmd.resume, cmd.after, this);
+      if (this.#isClosed()) {
+        // The socket went while the replay was read: the session waits for another RESUME, or ends.
+        if (this.#closeCode === CLOSE_ABNORMAL && !this.#oversize) session.detach(this);
+        else void session.stop('disconnect');
+        return;
+      }
+      this.#session = session;
       this.#state = 'STARTED';
     } catch (err) {
+      if (this.#isClosed()) return;
+      this.#state = 'IDLE';
       this.#sendError(err);
     }
   }
@@ -186,6 +202,7 @@ export class Connection implements SessionSink {
   #onClose(code: number): void {
     const wasOpen = this.#state !== 'CLOSED';
     this.#state = 'CLOSED';
+    this.#closeCode = code;
     if (!wasOpen || !this.#session) return;
     // A close frame means the client left on purpose; none means it vanished and may RESUME.
     // A frame over MAX_MESSAGE_BYTES (close 1009) ends the session whatever the peer answers:
@@ -211,12 +228,29 @@ export class Connection implements SessionSink {
   }
 
   result(session: Session, r: DeliveredResult): void {
+    this.#cork();
     this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt));
+  }
+
+  /**
+   * Holds this socket's writes until the end of the current tick, so that every result a batch
+   * delivers to this client leaves in one write instead of one per frame.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const socket = (this.#ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    this.#corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   failed(_session: Session, error: TandemError): void {
     this.#deps.observer?.errorSent?.(error.code);
-    this.#send(errorMessage(error.code, error.message));
+    this.#send(errorMessage(error.code, this.#deps.redact(error.message)));
   }
 
   ended(session: Session, summary: { reason: keyof typeof CLOSE_CODE; chunks: number }): void {
@@ -242,7 +276,7 @@ export class Connection implements SessionSink {
   #sendError(err: unknown): void {
     if (err instanceof TandemError) {
       this.#deps.observer?.errorSent?.(err.code);
-      this.#send(errorMessage(err.code, err.message));
+      this.#send(errorMessage(err.code, this.#deps.redact(err.message)));
     } else {
       this.#deps.logger.error({ err }, 'unexpected error on a connection');
       this.#deps.observer?.errorSent?.('INTERNAL');

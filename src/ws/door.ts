@@ -12,8 +12,8 @@ export interface DoorDeps {
   config: Config;
   /** WebSocket paths that speak the protocol. */
   paths: readonly string[];
-  /** Whether the service takes new sessions right now. */
-  accepting(): boolean;
+  /** Why the service takes no new sessions right now (starting, shutting down), or null when it does. */
+  refusal(): TandemError | null;
   liveSessions(): number;
   /** Live sessions (detached ones included) started from an address. */
   sessionsFrom(address: string): number;
@@ -69,7 +69,8 @@ export class Door {
     if (config.clientToken && !tokenMatches(presentedToken(req), config.clientToken)) {
       return tandemError('UNAUTHORIZED', 'a client token is required: send Authorization: Bearer <token>, or the subprotocol bearer.<token>');
     }
-    if (!this.#deps.accepting()) return refusals.shuttingDown();
+    const refusal = this.#deps.refusal();
+    if (refusal) return refusal;
     if (this.#deps.liveSessions() >= config.maxSessions) {
       return refusals.tooManySessions(config.maxSessions);
     }

@@ -3,6 +3,7 @@ import type { Application } from 'express';
 import expressWs from 'express-ws';
 import type WebSocket from 'ws';
 import type { Config } from '../config.js';
+import type { TandemError } from '../errors.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { Door } from './door.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -24,13 +25,13 @@ export function mountWebSocket(
   app: Application,
   server: http.Server,
   config: Config,
-  deps: ConnectionDeps & { accepting(): boolean },
+  deps: ConnectionDeps & { refusal(): TandemError | null },
 ): WebSocketEndpoint {
   const door = new Door({
     config,
     paths: WS_PATHS,
-    accepting: deps.accepting,
-    liveSessions: () => deps.sessions.size,
+    refusal: deps.refusal,
+    liveSessions: () => deps.sessions.admitted,
     sessionsFrom: (address) => deps.sessions.sessionsFrom(address),
     refused: (code) => deps.observer?.errorSent?.(code),
   });
@@ -52,6 +53,9 @@ export function mountWebSocket(
     });
   }
   const wss = instance.getWss();
+  // ws re-emits the HTTP server's own errors (EADDRINUSE on listen) here, where an unheard
+  // 'error' would crash the process; the caller of listen() gets them and reports them.
+  wss.on('error', () => {});
   const stopHeartbeat = startHeartbeat(wss.clients, config.heartbeatIntervalMs);
   return {
     clients: wss.clients,

@@ -41,7 +41,7 @@ describe('tandem CLI', () => {
   let client: TestClient;
   let id: string;
   before(async () => {
-    server = await startServer({ ADMIN_TOKEN: ADMIN, ADMIN_READ_TOKEN: READ });
+    server = await startServer({ ADMIN_TOKEN: ADMIN, ADMIN_READ_TOKEN: READ, KEPT_SPOOLS_ALLOWED: 'true' });
     client = await TestClient.open(server.wsUrl());
     id = await client.start({ options: { intervalMs: 100 } });
     await client.waitForTranscripts(1);
@@ -83,6 +83,28 @@ describe('tandem CLI', () => {
     assert.equal(pipelines.code, 0, pipelines.stderr);
     assert.match(pipelines.stdout, /^demo \*\s+step\s+step\s+intervalMs\s+\*\s/m);
     assert.match(pipelines.stdout, /^transcribe\s+loop\s+loop\s+pace,chunkMs,partials,words,silenceMs\s+file:\/\/\s/m);
+  });
+
+  it('lists kept spools and deletes one with the admin token only', async () => {
+    const keeper = await TestClient.open(server.wsUrl());
+    const kept = await keeper.start({ options: { intervalMs: 5 }, keep: true });
+    await keeper.waitForTranscripts(3);
+    keeper.send({ command: 'STOP' });
+    await keeper.waitClose();
+    const list = await tandem(server, ['spools']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ID\s+SESSION\s+SIZE\s+FILES\s+KEPT\s+AGE/);
+    assert.match(list.stdout, new RegExp(`^${kept}\\s+stopped\\s+`, 'm'));
+    const json = await tandem(server, ['spools', '--json']);
+    assertResponseMatchesSpec('GET', '/api/spools', 200, 'application/json', JSON.parse(json.stdout));
+    const readOnly = await tandem(server, ['delete-spool', kept], { TANDEM_TOKEN: READ });
+    assert.equal(readOnly.code, 1);
+    assert.match(readOnly.stderr, /403 FORBIDDEN/);
+    const removed = await tandem(server, ['delete-spool', kept]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, new RegExp(`kept spool ${kept} deleted`));
+    assert.doesNotMatch((await tandem(server, ['spools'])).stdout, new RegExp(kept));
+    assert.equal((await tandem(server, ['delete-spool'])).code, 2);
   });
 
   it('reports the server\'s refusals and bad usage with exit codes 1 and 2', async () => {

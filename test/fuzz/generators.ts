@@ -216,6 +216,8 @@ export function httpCase(rng: Rng, sessionIds: readonly string[], maxBodyBytes: 
     `/api/sessions/${id}/stop`,
     '/api/pool',
     '/api/pipelines',
+    '/api/spools',
+    `/api/spools/${id}`,
     '/api/',
     '/api',
     '/livez',

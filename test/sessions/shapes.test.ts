@@ -6,7 +6,7 @@ import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../
 describe('pipeline shapes', () => {
   let server: TestServer;
   before(async () => {
-    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, POOL_IDLE_TIMEOUT_MS: '200' });
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, POOL_IDLE_TIMEOUT_MS: '200', KEPT_SPOOLS_ALLOWED: 'true' });
   });
   after(() => server.close());
 

@@ -67,6 +67,8 @@ describe('stopping a session', () => {
       const session = server.app.sessions.get(id)!;
       // The stuck part is running: for "step" the consumer spins on chunk 1; for "loop" the producer blocks.
       await eventually(() => session.produced >= 1, 'first chunk written');
+      // Wait until the stuck code really runs: a step still queued when STOP comes is skipped, not forced.
+      if (where === 'step') await eventually(() => session.sideInfo('consumer').threadId !== null, 'consumer step running');
       if (where === 'loop') await client.waitForTranscripts(1);
       client.send({ command: 'STOP' });
       const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');

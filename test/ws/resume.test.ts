@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { eventually, startServer, type TestServer } from '../helpers/server.js';
@@ -13,7 +14,8 @@ async function started(server: TestServer, intervalMs = 10) {
 describe('RESUME after a dropped connection', () => {
   let server: TestServer;
   before(async () => {
-    server = await startServer({ RESUME_GRACE_MS: '1500', RESUME_REPLAY_RESULTS: '16' });
+    // A tiny resume window (4 KiB of results in 4 KiB segments) so a test can outrun it.
+    server = await startServer({ RESUME_GRACE_MS: '1500', RESUME_RETAIN_BYTES: '4096', SPOOL_SEGMENT_BYTES: '4096' });
   });
   after(() => server.close());
 
@@ -73,13 +75,18 @@ describe('RESUME after a dropped connection', () => {
 
   it('says RESUME_GAP when the results to replay are no longer kept, and BAD_MESSAGE for an after beyond what was sent', async () => {
     const { client, id, secret } = await started(server, 1);
-    await client.waitForTranscripts(40); // more than RESUME_REPLAY_RESULTS=16
+    // Far more than 4 KiB of results: the first segments have left the window.
+    await client.waitForTranscripts(300);
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => session.resumableFrom > 2, 'the oldest results segment expired');
     client.terminate();
     const again = await TestClient.open(server.wsUrl());
     again.send({ command: 'RESUME', session: id, resume: secret, after: 1 });
     const gap = await again.waitFor((m) => m.type === 'error', 'error');
     assert.equal(gap.code, 'RESUME_GAP');
-    assert.match(gap.message!, /no longer kept/);
+    assert.match(gap.message!, /no longer kept: the resume window .* reaches back to seq (\d+)/);
+    const from = Number(/reaches back to seq (\d+)/.exec(gap.message!)![1]);
+    assert.ok(from > 2, `the window starts after seq 2 (${from})`);
     again.send({ command: 'RESUME', session: id, resume: secret, after: 1_000_000 });
     const beyond = await again.waitFor((m) => m.type === 'error' && m.code !== 'RESUME_GAP', 'error');
     assert.equal(beyond.code, 'BAD_MESSAGE');
@@ -99,5 +106,41 @@ describe('RESUME after a dropped connection', () => {
     assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1));
     again.send({ command: 'STOP' });
     await again.waitClose();
+  });
+});
+
+describe('RESUME after a stalled link dies', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ RESUME_GRACE_MS: '20000' });
+  });
+  after(() => server.close());
+
+  it('replays from disk everything a fast session sent into the dying connection: no gap, no repeat', async () => {
+    const { client, id, secret } = await started(server, 0);
+    await client.waitForTranscripts(50);
+    // The link stalls: the client reads nothing, so the server's writes pile up in buffers that die.
+    const socket = (client.ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    const session = server.app.sessions.get(id)!;
+    const before = client.transcripts().length;
+    await eventually(() => session.delivered > before + 1000, 'the server sent on into the stalled link');
+    client.terminate(); // then it dies without a close frame
+    await eventually(() => !session.attached, 'the session waits for RESUME');
+    const received = client.transcripts();
+    const last = received.at(-1)!.seq!;
+    assert.ok(session.delivered - last > 64, `more results were lost in the dead link (${session.delivered - last}) than a 64-result ring kept`);
+    const again = await TestClient.open(server.wsUrl());
+    again.send({ command: 'RESUME', session: id, resume: secret, after: last });
+    await again.waitFor((m) => m.type === 'resumed', 'resumed');
+    const target = session.delivered + 100;
+    await again.waitForTranscripts(target - last, 30_000);
+    again.send({ command: 'STOP' });
+    const stopped = await again.waitFor((m) => m.type === 'stopped', 'stopped', 0, 30_000);
+    const seqs = [...received.map((t) => t.seq!), ...again.transcripts().map((t) => t.seq!)];
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'every result once, in order');
+    assert.equal(stopped.chunks, seqs.length);
+    for (const t of again.transcripts()) assert.match(String(t.data), new RegExp(`^Data from producer #${t.seq} at `));
+    assert.deepEqual(again.invalid, []);
   });
 });

@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SAMPLE_RATE_HZ } from './recognizer.js';
 
@@ -114,8 +115,9 @@ class SoxConversion implements AudioSource {
     if (take === 0) {
       const { code, signal } = await this.#exit;
       if (code !== 0) {
-        const why = this.#stderr.trim() || (signal ? `killed by ${signal}` : `exit code ${code}`);
-        throw new Error(`sox could not convert ${this.#file}: ${why}`);
+        // sox names the file in its own words; the client sees only its last part (src/ws/redact.ts).
+        const why = this.#stderr.trim().replaceAll(this.#file, path.basename(this.#file)) || (signal ? `killed by ${signal}` : `exit code ${code}`);
+        throw new Error(`sox could not convert '${this.#file}': ${why}`);
       }
       return null;
     }

@@ -98,14 +98,15 @@ export function pocketsphinxProblem(settings: PocketsphinxSettings): string | nu
   const files = modelFiles(settings.modelDir);
   for (const [what, file] of [['acoustic model', path.join(files.hmm, 'mdef')], ['language model', files.lm], ['dictionary', files.dict]] as const) {
     if (!fs.existsSync(file)) {
-      return `the pocketsphinx ${what} ${file} is missing (install the Debian package pocketsphinx-en-us, or set POCKETSPHINX_MODEL_DIR)`;
+      // Paths quoted: a client's copy of the reason shows only their last part (src/ws/redact.ts).
+      return `the pocketsphinx ${what} '${file}' is missing (install the Debian package pocketsphinx-en-us, or set POCKETSPHINX_MODEL_DIR)`;
     }
   }
   try {
     bind(settings.library);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    return `the pocketsphinx library ${settings.library} cannot be loaded (install the Debian package libpocketsphinx3, or set POCKETSPHINX_LIBRARY): ${why}`;
+    const why = (err instanceof Error ? err.message : String(err)).replaceAll(settings.library, path.basename(settings.library));
+    return `the pocketsphinx library '${settings.library}' cannot be loaded (install the Debian package libpocketsphinx3, or set POCKETSPHINX_LIBRARY): ${why}`;
   }
   return null;
 }
@@ -127,11 +128,11 @@ export class PocketsphinxRecognizer implements Recognizer {
     const files = modelFiles(settings.modelDir);
     const argv = ['-hmm', files.hmm, '-lm', files.lm, '-dict', files.dict, '-vad_postspeech', String(Math.max(1, Math.round(options.silenceMs / 10)))];
     this.#config = this.#b.cmd_ln_parse_r(null, this.#b.ps_args(), argv.length, argv, 1);
-    if (!this.#config) throw new Error(`pocketsphinx refused its arguments ${argv.join(' ')}`);
+    if (!this.#config) throw new Error(`pocketsphinx refused its arguments (${argv.filter((a) => a.startsWith('-')).join(' ')})`);
     this.#ps = this.#b.ps_init(this.#config);
     if (!this.#ps) {
       this.close();
-      throw new Error(`pocketsphinx could not load its model from ${settings.modelDir}`);
+      throw new Error(`pocketsphinx could not load its model from '${settings.modelDir}'`);
     }
     if (this.#b.ps_start_utt(this.#ps) < 0) {
       this.close();

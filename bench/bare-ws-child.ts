@@ -1,0 +1,77 @@
+/**
+ * The transport alone: a bare `ws` server speaking the same protocol as tandem with no threads,
+ * no disk and no session bookkeeping. The bench measures it with the same client as tandem, in
+ * the same run, so each tandem figure can be read against what the transport itself does.
+ *
+ * On START it sends `transcript` frames shaped exactly as tandem's (README "The WebSocket
+ * protocol"; the demo pipeline's text as `data`):
+ * - `options.intervalMs` 0 (the ceiling): as fast as the socket drains;
+ * - `options.intervalMs` > 0 (the crowd and stop-storm floors): one frame per interval, on a
+ *   timer of its own per connection, as tandem's demo producer is asked to.
+ * On STOP it sends `stopped` and closes with 1000.
+ *
+ * The frames are written here rather than imported from src/ so the floor does not move when the
+ * service's internals do; only the wire format, which the client checks, is shared.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { serveChildStats } from './child-stats.js';
+
+/** Stop queuing frames on a socket above this many unsent bytes (the ceiling's pump). */
+const HIGH_WATER_BYTES = 256 * 1024;
+/** Frames per socket per turn of the event loop before yielding to the others. */
+const BURST = 64;
+
+/** Epoch ms with sub-ms precision, as tandem stamps `producedAt`. */
+const nowMs = () => performance.timeOrigin + performance.now();
+
+function transcriptFrame(session: string, seq: number): string {
+  const data = JSON.stringify(`Data from producer #${seq} at ${(Date.now() / 1000).toFixed(3)}`);
+  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq},"data":${data},"producedAt":${nowMs()},"timestamp":${Date.now() / 1000}}`;
+}
+
+const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });
+await new Promise<void>((resolve) => wss.once('listening', resolve));
+
+wss.on('connection', (ws) => {
+  const session = randomUUID();
+  let seq = 0;
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  const end = () => {
+    running = false;
+    clearInterval(timer);
+  };
+  const pump = () => {
+    if (!running || ws.readyState !== ws.OPEN) return;
+    for (let i = 0; i < BURST && ws.bufferedAmount < HIGH_WATER_BYTES; i++) ws.send(transcriptFrame(session, ++seq));
+    setImmediate(pump);
+  };
+  ws.on('message', (raw) => {
+    const cmd = JSON.parse(String(raw)) as { command: string; options?: { intervalMs?: number } };
+    if (cmd.command === 'START' && !running) {
+      running = true;
+      ws.send(JSON.stringify({ type: 'started', session, pipeline: 'bare-ws', resume: 'bare-ws-has-no-resume' }));
+      const intervalMs = cmd.options?.intervalMs ?? 0;
+      if (intervalMs > 0) timer = setInterval(() => ws.send(transcriptFrame(session, ++seq)), intervalMs);
+      else setImmediate(pump);
+    } else if (cmd.command === 'STOP') {
+      end();
+      ws.send(JSON.stringify({ type: 'stopped', session, reason: 'client', chunks: seq }));
+      ws.close(1000);
+    }
+  });
+  ws.on('close', end);
+});
+
+const { port } = wss.address() as { port: number };
+serveChildStats(
+  port,
+  () => ({ sessions: wss.clients.size }),
+  () =>
+    new Promise<void>((resolve) => {
+      for (const c of wss.clients) c.terminate();
+      wss.close(() => resolve());
+    }),
+);

@@ -1,0 +1,158 @@
+/**
+ * The data path's targets (issue 10, "Targets": 2 cores, in `npm run bench`), each checked
+ * against the figure of the same run and, where the bare `ws` server was measured on the same
+ * load, against what the transport alone does: a target that is missed is reported with the
+ * floor's figure, so "the floor misses it too" is read from the same run, not argued.
+ */
+import type { ResumeResult } from './resume.js';
+import type { Row } from './scenario.js';
+
+export type Verdict = 'met' | 'not met' | 'not met, nor by the floor' | 'not measured';
+
+export interface TargetCheck {
+  /** Row key of the scenario (`crowd`, `storm`, …). */
+  scenario: string;
+  figure: string;
+  /** The limit as written, e.g. `≤ 10 ms`. */
+  limit: string;
+  /** The limit's number (null: it could not be set in this run, or it is not a number). */
+  limitValue: number | null;
+  value: number | null;
+  /** The bare `ws` floor's figure in this run (null: none was measured). */
+  floorValue: number | null;
+  unit: string;
+  verdict: Verdict;
+  note: string;
+}
+
+interface NumberTarget {
+  scenario: string;
+  /** Row key of the bare `ws` run of the same load, if the issue compares against one. */
+  floor?: string;
+  figure: string;
+  unit: string;
+  atMost: boolean;
+  /** The limit, from the issue; may depend on the floor (the stop storm's) or on the service (threads). */
+  limit: (row: Row, floor: Row | undefined, rows: Row[]) => { value: number; note?: string } | null;
+  value: (row: Row, rows: Row[]) => number | null;
+}
+
+const fixedLimit = (value: number) => () => ({ value });
+const cpuPerResult = (r: Row) => (r.resultsPerSecond > 0 ? (r.serverCpuPercent * 10_000) / r.resultsPerSecond : null);
+const deliveredPercent = (r: Row) => (r.offeredPerSecond && r.windowSeconds > 0 ? (100 * r.resultsPerSecond) / r.offeredPerSecond : null);
+const byKey = (rows: Row[], key: string | undefined) => (key ? rows.find((r) => r.key === key) : undefined);
+
+/** The issue's list, in its order. */
+const TARGETS: NumberTarget[] = [
+  {
+    scenario: 'saturation',
+    figure: "results/s, % of the same run's bare-ws ceiling",
+    unit: '%',
+    atMost: false,
+    limit: (_r, _floor, rows) => (byKey(rows, 'ceiling') ? { value: 50 } : null),
+    value: (r, rows) => {
+      const ceiling = byKey(rows, 'ceiling');
+      return ceiling && ceiling.resultsPerSecond > 0 ? (100 * r.resultsPerSecond) / ceiling.resultsPerSecond : null;
+    },
+  },
+  { scenario: 'saturation', floor: 'ceiling', figure: 'server CPU per result', unit: 'µs', atMost: true, limit: fixedLimit(20), value: cpuPerResult },
+  { scenario: 'crowd', floor: 'crowd-floor', figure: 'results delivered, % of offered', unit: '%', atMost: false, limit: fixedLimit(99), value: deliveredPercent },
+  { scenario: 'crowd', floor: 'crowd-floor', figure: 'latency p99', unit: 'ms', atMost: true, limit: fixedLimit(10), value: (r) => r.latencyMs?.p99 ?? null },
+  { scenario: 'crowd', floor: 'crowd-floor', figure: 'latency max', unit: 'ms', atMost: true, limit: fixedLimit(100), value: (r) => r.latencyMs?.max ?? null },
+  { scenario: 'crowd', floor: 'crowd-floor', figure: 'RSS per session', unit: 'KiB', atMost: true, limit: fixedLimit(64), value: (r) => (r.windowSeconds > 0 ? r.rssPerSessionKiB : null) },
+  {
+    scenario: 'crowd',
+    figure: "threads at peak (pool maximum + Node's own)",
+    unit: '',
+    atMost: true,
+    // Node's own: an idle bare ws server's threads in this run (main, libuv's, V8's, …).
+    limit: (r, _floor, rows) => {
+      const bare = byKey(rows, 'crowd-floor') ?? rows.find((x) => x.kind === 'bare-ws');
+      if (!bare || r.poolMaxThreads === null) return null;
+      return { value: r.poolMaxThreads + bare.threadsBase, note: `${r.poolMaxThreads} + ${bare.threadsBase} (an idle bare ws server's, this run)` };
+    },
+    value: (r) => r.threadsPeak,
+  },
+  { scenario: 'steady', figure: 'latency p50', unit: 'ms', atMost: true, limit: fixedLimit(1), value: (r) => r.latencyMs?.p50 ?? null },
+  { scenario: 'steady', figure: 'latency p99', unit: 'ms', atMost: true, limit: fixedLimit(5), value: (r) => r.latencyMs?.p99 ?? null },
+  { scenario: 'steady', figure: 'server CPU per result', unit: 'µs', atMost: true, limit: fixedLimit(60), value: cpuPerResult },
+  {
+    scenario: 'storm',
+    floor: 'storm-floor',
+    figure: 'STOP → close p99',
+    unit: 'ms',
+    atMost: true,
+    // ≤ 100 ms, or ≤ 1.25 × the bare ws floor of the same storm where that floor is above 100 ms.
+    limit: (_r, floor) => {
+      const f = floor?.stopCloseMs?.p99;
+      if (f === undefined || !(f > 100)) return { value: 100 };
+      return { value: 1.25 * f, note: `1.25 × the floor's ${f.toFixed(1)} ms (above 100 ms)` };
+    },
+    value: (r) => r.stopCloseMs?.p99 ?? null,
+  },
+];
+
+function checkNumber(t: NumberTarget, rows: Row[]): TargetCheck | null {
+  const row = byKey(rows, t.scenario);
+  if (!row) return null;
+  const floor = byKey(rows, t.floor);
+  const limit = t.limit(row, floor, rows);
+  const value = t.value(row, rows);
+  const floorValue = floor ? t.value(floor, rows) : null;
+  const passes = (v: number) => (t.atMost ? v <= limit!.value : v >= limit!.value);
+  const limitText = limit ? `${t.atMost ? '≤' : '≥'} ${round(limit.value)}${t.unit ? ` ${t.unit}` : ''}` : '–';
+  const notes: string[] = [];
+  if (limit?.note) notes.push(limit.note);
+  let verdict: Verdict;
+  if (limit === null || value === null) {
+    verdict = 'not measured';
+    notes.push(limit === null ? 'it needs a scenario this run did not measure' : 'no figure in this run');
+  } else if (passes(value)) verdict = 'met';
+  else if (floorValue !== null && !passes(floorValue)) verdict = 'not met, nor by the floor';
+  else verdict = 'not met';
+  if (t.floor && !floor) notes.push(`no ${t.floor} in this run`);
+  return { scenario: t.scenario, figure: t.figure, limit: limitText, limitValue: limit?.value ?? null, value, floorValue, unit: t.unit, verdict, note: notes.join('; ') };
+}
+
+function checkResume(r: ResumeResult): TargetCheck[] {
+  const resumed = r.answer === 'resumed';
+  const count = (figure: string, value: number): TargetCheck => ({
+    scenario: r.key,
+    figure,
+    limit: '= 0',
+    limitValue: 0,
+    value: resumed ? value : null,
+    floorValue: null,
+    unit: '',
+    verdict: !resumed ? 'not met' : value === 0 ? 'met' : 'not met',
+    note: resumed ? '' : `RESUME was answered ${r.answer}`,
+  });
+  return [
+    {
+      scenario: r.key,
+      figure: 'RESUME answered `resumed`, results follow',
+      limit: 'resumed',
+      limitValue: null,
+      value: r.resultsAfterDrop,
+      floorValue: null,
+      unit: 'results',
+      verdict: resumed && r.resultsAfterDrop > 0 ? 'met' : 'not met',
+      note: resumed ? '' : `${r.answer}${r.message ? `: ${r.message}` : ''}`,
+    },
+    count('gaps', r.gaps),
+    count('duplicates', r.duplicates),
+  ];
+}
+
+/** Checks every target whose scenario ran. */
+export function checkTargets(rows: Row[], resume: ResumeResult | null): TargetCheck[] {
+  const checks = TARGETS.map((t) => checkNumber(t, rows)).filter((c): c is TargetCheck => c !== null);
+  if (resume) checks.push(...checkResume(resume));
+  return checks;
+}
+
+export function round(v: number): string {
+  if (!Number.isFinite(v)) return '∞';
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  return Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}

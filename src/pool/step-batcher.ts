@@ -1,0 +1,258 @@
+/**
+ * Sends the steps of many sessions to the pool in few tasks. The policy, written once here:
+ *
+ * - Steps asked for in the same event-loop turn go out together (the timer wheel makes every
+ *   step due in one millisecond start in one turn), spread over at most one task per pool
+ *   thread, at most STEP_BATCH_MAX steps a task. Their results come back in one message.
+ * - A step that ran longer than STEP_BATCH_SOLO_MS runs in a task of its own next time, until
+ *   one of its steps is quick again: a slow pipeline never holds others up.
+ * - A task still running after STEP_BATCH_STALL_MS is taken apart: the steps not yet begun are
+ *   claimed back (pool/messages.ts StepBatchTask) and sent again, and the ones already done are
+ *   rolled back and sent again, so only the slow step stays behind. A rolled-back step is run
+ *   again from the same state as if it never ran: nothing it wrote was published (the main thread
+ *   publishes a step's progress when its answer arrives: spool/progress.ts).
+ * - A step whose session is forced (its stop's grace period passed) ends its task's thread; the
+ *   other steps of that task are rolled back and sent again. A thread that dies by itself
+ *   (process.exit, out of heap) fails the step it was running, and only that one.
+ */
+import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepTask, TaskError } from './messages.js';
+import { flagsFrom, nowMs } from './flags.js';
+import { markRolledBack } from '../spool/progress.js';
+
+export type StepResult = ProduceStepResult | ConsumeStepResult;
+
+/** A batch's claim buffer: Int32 next entry index at 0, Float64 start of the entry under way at 8. */
+export const CLAIM_BYTES = 16;
+
+/** Batching limits (config.ts names the variables). */
+export interface BatchLimits {
+  /** Most steps in one task. */
+  maxEntries: number;
+  /** A task running longer than this, ms, has its other steps taken back. */
+  stallMs: number;
+  /** A step that ran longer than this, ms, runs alone next time. */
+  soloMs: number;
+}
+
+/** Hooks for metrics. */
+export interface BatchObserver {
+  /** A task went out with `steps` steps in it. */
+  batchSent?(steps: number): void;
+  /** `steps` steps were taken back from a task and sent again. */
+  takenBack?(steps: number, why: 'stalled' | 'thread_ended'): void;
+}
+
+/** What the batcher needs of the pool. */
+export interface BatchRunner {
+  readonly stepThreads: number;
+  runBatch(task: { kind: 'step-batch'; entries: StepTask[]; claim: SharedArrayBuffer }, signal: AbortSignal): Promise<StepBatchResult>;
+}
+
+interface Entry {
+  readonly task: StepTask;
+  readonly signal: AbortSignal;
+  readonly resolve: (r: StepResult) => void;
+  readonly reject: (err: unknown) => void;
+  readonly onAbort: () => void;
+  /** The task it is in, while it is in one. */
+  batch: Batch | null;
+  index: number;
+}
+
+interface Batch {
+  readonly entries: Entry[];
+  /** The task's claim buffer: the next entry's index, and when the entry under way began. */
+  readonly claim: Int32Array;
+  readonly entryStartedAt: Float64Array;
+  readonly controller: AbortController;
+  taken: boolean;
+}
+
+/** Thrown for a step whose code threw outside the pipeline's own error handling (e.g. its module failed to import). */
+export class StepThrew extends Error {
+  constructor(error: TaskError) {
+    super(error.message);
+    this.name = error.name;
+  }
+}
+
+export class StepBatcher {
+  readonly #pool: BatchRunner;
+  readonly #limits: BatchLimits;
+  #queue: Entry[] = [];
+  #flushing = false;
+  readonly #inFlight = new Set<Batch>();
+  #watchdog: NodeJS.Timeout | null = null;
+  /** Tasks (one per step side, reused) whose last step was slow: they run alone. */
+  readonly #solo = new WeakSet<StepTask>();
+  #closed = false;
+
+  readonly #observer: BatchObserver;
+
+  constructor(pool: BatchRunner, limits: BatchLimits, observer: BatchObserver = {}) {
+    this.#pool = pool;
+    this.#limits = limits;
+    this.#observer = observer;
+  }
+
+  /** Runs one step; resolves with its result, rejects when its thread died under it or it was aborted. */
+  run(task: StepTask, signal: AbortSignal): Promise<StepResult> {
+    return new Promise<StepResult>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const entry: Entry = { task, signal, resolve, reject, onAbort: () => this.#aborted(entry), batch: null, index: -1 };
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+      this.#enqueue(entry);
+    });
+  }
+
+  /** Steps waiting for a task, and tasks under way. */
+  get stats(): { queued: number; batches: number } {
+    return { queued: this.#queue.length, batches: this.#inFlight.size };
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  #enqueue(entry: Entry): void {
+    this.#queue.push(entry);
+    if (this.#flushing) return;
+    this.#flushing = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushing = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    const shared: Entry[] = [];
+    for (const e of queue) {
+      if (this.#solo.has(e.task)) this.#send([e]);
+      else shared.push(e);
+    }
+    if (shared.length === 0) return;
+    const tasks = Math.min(Math.max(1, this.#pool.stepThreads), shared.length);
+    const size = Math.min(this.#limits.maxEntries, Math.ceil(shared.length / tasks));
+    for (let i = 0; i < shared.length; i += size) this.#send(shared.slice(i, i + size));
+  }
+
+  #send(entries: Entry[]): void {
+    const buffer = new SharedArrayBuffer(CLAIM_BYTES);
+    const batch: Batch = {
+      entries,
+      claim: new Int32Array(buffer, 0, 1),
+      entryStartedAt: new Float64Array(buffer, 8, 1),
+      controller: new AbortController(),
+      taken: false,
+    };
+    entries.forEach((e, i) => {
+      e.batch = batch;
+      e.index = i;
+    });
+    this.#inFlight.add(batch);
+    this.#observer.batchSent?.(entries.length);
+    this.#armWatchdog();
+    const task = { kind: 'step-batch' as const, entries: entries.map((e) => e.task), claim: buffer };
+    this.#pool.runBatch(task, batch.controller.signal).then(
+      (r) => this.#answered(batch, r),
+      (err: unknown) => this.#died(batch, err),
+    );
+  }
+
+  #answered(batch: Batch, r: StepBatchResult): void {
+    this.#inFlight.delete(batch);
+    for (const e of batch.entries) {
+      if (e.batch !== batch) continue; // taken back earlier
+      const outcome = r.outcomes[e.index];
+      this.#leave(e);
+      if (!outcome) {
+        this.#enqueue(e);
+      } else if ('thrown' in outcome) {
+        e.reject(new StepThrew(outcome.thrown));
+      } else {
+        const t = outcome.ok.timing;
+        if (t && t.finishedAt - t.startedAt > this.#limits.soloMs) this.#solo.add(e.task);
+        else this.#solo.delete(e.task);
+        e.resolve(outcome.ok);
+      }
+    }
+  }
+
+  #died(batch: Batch, err: unknown): void {
+    this.#inFlight.delete(batch);
+    const ourAbort = batch.controller.signal.aborted;
+    // Entries are claimed in order: the last one claimed was running when the thread died.
+    const running = Math.min(Atomics.load(batch.claim, 0), batch.entries.length) - 1;
+    let retried = 0;
+    for (const e of batch.entries) {
+      if (e.batch !== batch) continue;
+      this.#leave(e);
+      if (e.signal.aborted) e.reject(e.signal.reason ?? err);
+      else if (!ourAbort && e.index === running) e.reject(err);
+      else {
+        this.#retry(e, e.index <= running);
+        retried++;
+      }
+    }
+    if (retried > 0) this.#observer.takenBack?.(retried, 'thread_ended');
+  }
+
+  /** A step leaves its task for good (answered, failed or taken back). */
+  #leave(e: Entry): void {
+    e.batch = null;
+    e.signal.removeEventListener('abort', e.onAbort);
+  }
+
+  /** Sends a step again; one that ran is first rolled back (its unpublished writes are cut). */
+  #retry(e: Entry, ran: boolean): void {
+    if (ran) markRolledBack(flagsFrom(e.task.flags));
+    e.signal.addEventListener('abort', e.onAbort, { once: true });
+    this.#enqueue(e);
+  }
+
+  #aborted(e: Entry): void {
+    if (e.batch === null) {
+      const i = this.#queue.indexOf(e);
+      if (i >= 0) this.#queue.splice(i, 1);
+      e.reject(e.signal.reason);
+      return;
+    }
+    // Terminates the task's thread: the only way to end a step that ignores its stop flag.
+    e.batch.controller.abort(e.signal.reason);
+  }
+
+  #armWatchdog(): void {
+    if (this.#watchdog || this.#closed) return;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = null;
+      this.#takeApartStalled();
+      if (this.#inFlight.size > 0) this.#armWatchdog();
+    }, this.#limits.stallMs);
+  }
+
+  /** Leaves a task whose current step has run STEP_BATCH_STALL_MS only that step; the others are sent again. */
+  #takeApartStalled(): void {
+    const now = nowMs();
+    for (const batch of this.#inFlight) {
+      if (batch.taken || batch.entries.length === 1) continue;
+      // Not begun (waiting for a thread) or its current step is still young: leave it be.
+      const began = batch.entryStartedAt[0]!;
+      if (Atomics.load(batch.claim, 0) === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
+      batch.taken = true;
+      const claimed = Math.min(Atomics.exchange(batch.claim, 0, batch.entries.length), batch.entries.length);
+      const running = claimed - 1;
+      let retried = 0;
+      for (const e of batch.entries) {
+        if (e.batch !== batch || e.index === running) continue;
+        this.#leave(e);
+        this.#retry(e, e.index < running);
+        retried++;
+      }
+      if (retried > 0) this.#observer.takenBack?.(retried, 'stalled');
+      const slow = batch.entries[running];
+      if (slow) this.#solo.add(slow.task);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import type { ChunkRecord, ResultRecord } from '../pool/messages.js';
+
+/** A FIFO of records with consecutive seqs, indexable by seq, without Array#shift's copying. */
+class SeqQueue<T extends { seq: number }> {
+  #items: T[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
+  /** The item with this seq, if queued (items are consecutive from the head's seq). */
+  at(seq: number): T | undefined {
+    const head = this.#items[this.#head];
+    if (!head) return undefined;
+    const item = this.#items[this.#head + (seq - head.seq)];
+    return item?.seq === seq ? item : undefined;
+  }
+
+  shift(): T | undefined {
+    const item = this.#items[this.#head];
+    if (item === undefined) return undefined;
+    this.#head++;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}
+
+/** A result ready to send: the chunk's and the consumer's records of one seq. */
+export interface Deliverable {
+  chunk: ChunkRecord;
+  result: ResultRecord;
+}
+
+/**
+ * A session's sequence numbers, owned here and nowhere else: what was produced, consumed and
+ * delivered, what is on disk waiting, what is next to send, and whether the session is complete.
+ *
+ * Chunks arrive in seq order from the producer and results in seq order from the consumer, but
+ * the two streams interleave freely (a loop consumer's result may arrive before the record of
+ * its chunk). A result is delivered once both records of its seq are known, strictly in order.
+ */
+export class SessionSequence {
+  /** Last seq written, and the bytes of all chunks written. */
+  produced = 0;
+  bytesProduced = 0;
+  /** Results the consumer returned. */
+  consumed = 0;
+  /** Last seq sent to a client: 1…delivered went out, in order, each once. */
+  delivered = 0;
+  /** Chunks (and their bytes) on disk that the consumer has not finished yet. */
+  spooledChunks = 0;
+  spooledBytes = 0;
+  /** Highest seq of a result received from the consumer. */
+  lastResultSeq = 0;
+  /** The producer will write nothing after this seq (null while it may). */
+  producerLastSeq: number | null = null;
+  /** A loop consumer returned by itself after emitting this seq. */
+  consumerLastSeq: number | null = null;
+  readonly #chunks = new SeqQueue<ChunkRecord>();
+  readonly #results = new SeqQueue<ResultRecord>();
+
+  addChunk(c: ChunkRecord): void {
+    this.#chunks.push(c);
+    if (c.seq > this.produced) this.produced = c.seq;
+    this.bytesProduced += c.sizeBytes;
+    // A loop consumer's result can arrive before the chunk's record: that chunk is already done.
+    if (c.seq > this.lastResultSeq) {
+      this.spooledChunks++;
+      this.spooledBytes += c.sizeBytes;
+    }
+  }
+
+  addResult(r: ResultRecord): void {
+    this.#results.push(r);
+    this.consumed++;
+    if (r.seq > this.lastResultSeq) this.lastResultSeq = r.seq;
+    // The consumer is done with the chunk: it no longer counts against the quota (a chunk whose
+    // record has not arrived yet was never counted: see addChunk).
+    const chunk = this.#chunks.at(r.seq);
+    if (chunk) {
+      this.spooledChunks--;
+      this.spooledBytes -= chunk.sizeBytes;
+    }
+  }
+
+  /** The next result to send, taken off the queues (null until both its records are in). */
+  takeNext(): Deliverable | null {
+    const chunk = this.#chunks.peek();
+    const result = this.#results.peek();
+    if (!chunk || !result || chunk.seq !== this.delivered + 1 || result.seq !== chunk.seq) return null;
+    this.#chunks.shift();
+    this.#results.shift();
+    this.delivered = chunk.seq;
+    return { chunk, result };
+  }
+
+  /** Everything the producer wrote (or a returned loop consumer emitted) was delivered. */
+  get complete(): boolean {
+    return (
+      (this.producerLastSeq !== null && this.delivered >= this.producerLastSeq) ||
+      (this.consumerLastSeq !== null && this.delivered >= this.consumerLastSeq)
+    );
+  }
+
+  /** Whether every chunk and result a returned loop side posted (up to these seqs) has arrived. */
+  caughtUp(producerPosted: number | null, consumerPosted: number | null): boolean {
+    return (producerPosted === null || this.produced >= producerPosted) && (consumerPosted === null || this.lastResultSeq >= consumerPosted);
+  }
+
+  /** Chunks written but not delivered, and when the oldest of them was written (epoch ms, 0 = none). */
+  lag(): { chunks: number; oldestAt: number } {
+    const chunks = Math.max(0, this.produced - this.delivered);
+    const oldest = this.#chunks.peek();
+    return { chunks, oldestAt: chunks > 0 && oldest ? oldest.producedAt : 0 };
+  }
+
+  /** Drops what waits to be sent: the session ended. */
+  clear(): void {
+    this.#chunks.clear();
+    this.#results.clear();
+  }
+}

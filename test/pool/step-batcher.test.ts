@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertInOrder, TestClient } from '../helpers/client.js';
+import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
+
+const BYSTANDERS = 5;
+
+/** A counter of the service's /metrics, summed over its labels that match `labels`. */
+async function metric(server: TestServer, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(server.httpUrl('/metrics'))).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name) && line.includes(labels)) sum += Number(line.split(' ').at(-1));
+  }
+  return sum;
+}
+
+/** Every transcript is "lockstep <seq>": a step run twice from one state, or lost, would show. */
+function assertLockstep(client: TestClient): void {
+  const ts = client.transcripts();
+  assertInOrder(ts);
+  for (const t of ts) assert.equal(t.data, `lockstep ${t.seq}`);
+}
+
+describe('steps of many sessions batched into shared pool tasks', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({
+      PIPELINES_DIR: FIXTURE_PIPELINES,
+      POOL_MAX_THREADS: '2',
+      STEP_BATCH_STALL_MS: '100',
+      STOP_GRACE_MS: '300',
+      // One chunk a step: the sessions' steps go out together turn after turn, three to a task.
+      PRODUCER_BURST_CHUNKS: '1',
+      WORKER_MAX_HEAP_MB: '32',
+    });
+  });
+  after(() => server.close());
+
+  async function startAll(fault: string) {
+    const bystanders: TestClient[] = [];
+    for (let i = 0; i < BYSTANDERS; i++) {
+      const c = await TestClient.open(server.wsUrl());
+      await c.start({ pipeline: 'lockstep' });
+      bystanders.push(c);
+    }
+    const victim = await TestClient.open(server.wsUrl());
+    const id = await victim.start({ pipeline: 'lockstep', options: { fault, faultAt: 5 } });
+    return { bystanders, victim, id };
+  }
+
+  async function bystandersGoOn(bystanders: TestClient[], more: number) {
+    const counts = bystanders.map((c) => c.transcripts().length);
+    await Promise.all(bystanders.map((c, i) => c.waitForTranscripts(counts[i]! + more, 20_000)));
+  }
+
+  async function stopAll(bystanders: TestClient[]) {
+    for (const c of bystanders) {
+      c.send({ command: 'STOP' });
+      const stopped = await c.waitFor((m) => m.type === 'stopped', 'stopped');
+      assert.equal(stopped.reason, 'client');
+      assert.equal(stopped.chunks, c.transcripts().length);
+      assertLockstep(c);
+      assert.deepEqual(c.invalid, []);
+    }
+  }
+
+  it('a hung step holds only its own session: the others of its task are taken back and go on', async () => {
+    const takenBefore = await metric(server, 'tandem_step_batch_taken_back_total', 'why="stalled"');
+    const { bystanders, victim, id } = await startAll('block');
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
+    await bystandersGoOn(bystanders, 10);
+    assert.ok(
+      (await metric(server, 'tandem_step_batch_taken_back_total', 'why="stalled"')) > takenBefore,
+      'steps that shared the hung step\'s task were taken back',
+    );
+    assert.equal(victim.transcripts().length, 4, 'the victim delivered its four steps before the hang');
+    victim.send({ command: 'STOP' });
+    const stopped = await victim.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'client');
+    assert.equal((await session.stop('client')).forced, true, 'the hung step was terminated');
+    await bystandersGoOn(bystanders, 5);
+    await stopAll(bystanders);
+  });
+
+  it('a step whose thread dies fails only its own session: the rest of its task is rolled back and run again', async () => {
+    const { bystanders, victim } = await startAll('exit');
+    const error = await victim.waitFor((m) => m.type === 'error', 'error');
+    assert.equal(error.code, 'PIPELINE_FAILED');
+    assert.match(error.message!, /its worker thread exited with code 3/);
+    const stopped = await victim.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'failed');
+    assert.equal(await victim.waitClose(), 1011);
+    await bystandersGoOn(bystanders, 10);
+    await stopAll(bystanders);
+  });
+
+  it('a step that throws fails only its own session', async () => {
+    const { bystanders, victim } = await startAll('throw');
+    const error = await victim.waitFor((m) => m.type === 'error', 'error');
+    assert.match(error.message!, /deliberate fault in the producer/);
+    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
+    await bystandersGoOn(bystanders, 10);
+    await stopAll(bystanders);
+  });
+
+  it('sends the steps due together in few tasks', async () => {
+    const { bystanders, victim } = await startAll('none');
+    await bystandersGoOn([...bystanders, victim], 3);
+    const tasks = async () => {
+      const text = await (await fetch(server.httpUrl('/metrics'))).text();
+      return { count: Number(/^tandem_step_batch_steps_count (\S+)$/m.exec(text)![1]), sum: Number(/^tandem_step_batch_steps_sum (\S+)$/m.exec(text)![1]) };
+    };
+    const before = await tasks();
+    await bystandersGoOn([...bystanders, victim], 10);
+    const after = await tasks();
+    const perTask = (after.sum - before.sum) / (after.count - before.count);
+    // Six sessions whose steps travel together on a pool of two threads: about three steps a task.
+    assert.ok(perTask > 2, `steps per task on average: ${perTask.toFixed(2)}`);
+    await stopAll([...bystanders, victim]);
+  });
+});

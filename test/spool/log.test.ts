@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { LogAppender, type LogPolicy } from '../../src/spool/appender.js';
+import { ChunkReader } from '../../src/spool/chunk-reader.js';
+import { markRolledBack, publishChunks, publishConsumed, publishResults, removeLeftSync } from '../../src/spool/progress.js';
+import { FLAG, createFlags } from '../../src/pool/flags.js';
+import {
+  decodeRecords,
+  encodeRecords,
+  listSegments,
+  parseSegmentName,
+  readLogRange,
+  repairLogs,
+  segmentName,
+  type LogRecord,
+} from '../../src/spool/log.js';
+
+const rec = (seq: number, text = `chunk ${seq}`): LogRecord => ({ seq, timeMs: 1000 + seq, payload: Buffer.from(text) });
+const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-log-'));
+const policy = (over: Partial<LogPolicy> = {}): LogPolicy => ({
+  segmentBytes: 1 << 20,
+  fsync: 'none',
+  fsyncIntervalMs: 200,
+  retainBytes: 1 << 20,
+  retainMs: 60_000,
+  ...over,
+});
+
+describe('spool log format', () => {
+  it('round-trips framed records, many per buffer', () => {
+    const records = [rec(7), rec(8, ''), rec(9, 'x'.repeat(70_000))];
+    const { records: back, validEnd, torn } = decodeRecords(encodeRecords(records), 0, 7);
+    assert.equal(torn, false);
+    assert.equal(validEnd, encodeRecords(records).byteLength);
+    assert.deepEqual(back.map((r) => [r.seq, r.timeMs, Buffer.from(r.payload).toString()]), records.map((r) => [r.seq, r.timeMs, Buffer.from(r.payload).toString()]));
+  });
+
+  it('stops at a torn tail, a flipped byte, or a seq out of order', () => {
+    const buf = encodeRecords([rec(1), rec(2), rec(3)]);
+    const twoEnd = decodeRecords(buf).records[1]!.end;
+    assert.deepEqual(decodeRecords(buf.subarray(0, buf.byteLength - 3)).records.map((r) => r.seq), [1, 2]);
+    assert.equal(decodeRecords(buf.subarray(0, buf.byteLength - 3)).validEnd, twoEnd);
+    const flipped = Buffer.from(buf);
+    flipped[twoEnd + 30] = flipped[twoEnd + 30]! ^ 0xff; // inside record 3's payload
+    assert.deepEqual(decodeRecords(flipped).records.map((r) => r.seq), [1, 2]);
+    assert.deepEqual(decodeRecords(buf, 0, 2).records, [], 'a segment must begin with its named seq');
+  });
+
+  it('names segments by their first seq and lists them in order', () => {
+    assert.deepEqual(parseSegmentName(segmentName('chunks', 42)), { kind: 'chunks', firstSeq: 42 });
+    assert.equal(parseSegmentName('c-12.seg'), null);
+    assert.equal(parseSegmentName('.keep'), null);
+    const names = [segmentName('results', 9), segmentName('chunks', 10), segmentName('results', 1), 'other'];
+    assert.deepEqual(listSegments(names, 'results'), [1, 9]);
+  });
+
+  it('repair cuts each segment at its first bad record and removes one with none', async () => {
+    const dir = tmpDir();
+    const good = encodeRecords([rec(1), rec(2)]);
+    fs.writeFileSync(path.join(dir, segmentName('chunks', 1)), Buffer.concat([good, encodeRecords([rec(3)]).subarray(0, 10)]));
+    fs.writeFileSync(path.join(dir, segmentName('results', 5)), Buffer.from('garbage'));
+    const cuts = await repairLogs(dir);
+    assert.deepEqual(cuts.map((c) => c.segment).sort(), [segmentName('chunks', 1), segmentName('results', 5)].sort());
+    assert.deepEqual(fs.readFileSync(path.join(dir, segmentName('chunks', 1))), good);
+    assert.equal(fs.existsSync(path.join(dir, segmentName('results', 5))), false);
+  });
+});
+
+describe('appending and reading a session log', () => {
+  it('rolls to a new segment named by its first seq when one is full, and reads across segments', () => {
+    const dir = tmpDir();
+    const flags = createFlags();
+    flags.ints[FLAG.READ_SEGMENT] = 1;
+    const appender = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
+    for (let seq = 1; seq <= 6; seq++) appender.append([rec(seq, 'y'.repeat(40))]);
+    appender.close();
+    publishChunks(flags, appender.chunkEnd);
+    assert.equal(flags.ints[FLAG.COMMITTED], 6);
+    const segments = listSegments(fs.readdirSync(dir), 'chunks');
+    assert.ok(segments.length >= 3, `several segments (${segments})`);
+    assert.equal(segments[0], 1);
+    const reader = new ChunkReader(dir, flags);
+    for (let seq = 1; seq <= 6; seq++) {
+      const c = reader.read(seq);
+      assert.equal(c.seq, seq);
+      assert.equal(c.payload.toString(), 'y'.repeat(40));
+      reader.consumed(c);
+    }
+    reader.close();
+    const mark = reader.takeMark();
+    publishConsumed(flags, mark);
+    removeLeftSync(dir, false, mark.left);
+    assert.deepEqual(listSegments(fs.readdirSync(dir), 'chunks'), [segments.at(-1)], 'segments the consumer left are removed');
+    assert.equal(flags.ints[FLAG.CONSUMED], 6);
+  });
+
+  it('a writer after a rollback cuts what was written past the published end', () => {
+    const dir = tmpDir();
+    const flags = createFlags();
+    flags.ints[FLAG.READ_SEGMENT] = 1;
+    const first = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
+    first.append([rec(1), rec(2)]);
+    first.close();
+    publishChunks(flags, first.chunkEnd);
+    // A step writes 3..6 (rolling to a new segment) but its answer never arrives.
+    const lost = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
+    for (let seq = 3; seq <= 6; seq++) lost.append([rec(seq, 'lost'.repeat(10))]);
+    lost.close();
+    markRolledBack(flags);
+    const again = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
+    again.append([rec(3, 'again')]);
+    again.close();
+    publishChunks(flags, again.chunkEnd);
+    const reader = new ChunkReader(dir, flags);
+    assert.deepEqual([1, 2, 3].map((seq) => reader.read(seq).payload.toString()), ['chunk 1', 'chunk 2', 'again']);
+    reader.close();
+    assert.deepEqual(listSegments(fs.readdirSync(dir), 'chunks'), [1], 'the rolled-back segment is gone');
+    assert.equal(flags.ints[FLAG.CHUNKS_DIRTY], 0);
+  });
+
+  it('keeps results within the byte window and says where the window begins', async () => {
+    const dir = tmpDir();
+    const flags = createFlags();
+    const appender = new LogAppender(dir, 'results', flags, policy({ segmentBytes: 200, retainBytes: 400 }));
+    for (let seq = 1; seq <= 40; seq++) appender.append([rec(seq, 'z'.repeat(30))]);
+    appender.close();
+    publishResults(flags, appender.resultEnd);
+    const from = flags.ints[FLAG.RESULT_WINDOW_FROM]!;
+    assert.ok(from > 1, `old results expired (window from ${from})`);
+    assert.equal(await readLogRange(dir, 'results', 1, 40), null, 'before the window: a gap');
+    const kept = await readLogRange(dir, 'results', from, 40);
+    assert.deepEqual(kept!.map((r) => r.seq), Array.from({ length: 41 - from }, (_, i) => from + i));
+  });
+});
