@@ -13,6 +13,8 @@ import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
 import { StepBatcher } from './pool/step-batcher.js';
+import { FlagsSlab } from './pool/flags.js';
+import { ClaimSlab } from './pool/claims.js';
 import { TimerWheel } from './sessions/timer-wheel.js';
 import { KeptSpools } from './sessions/kept-spools.js';
 import { recoverSpools } from './sessions/spool.js';
@@ -21,6 +23,9 @@ import { serverPathRedactor } from './ws/redact.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
 import { mountRoutes } from './routes/mount.js';
+import { LiveHub } from './web/live-hub.js';
+import { liveSnapshot } from './web/live-snapshot.js';
+import { ThroughputHistory } from './web/throughput.js';
 
 export interface AppDeps {
   config: Config;
@@ -71,8 +76,13 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
 
   let sessions: SessionRegistry | undefined;
   let sockets: Set<WebSocket> | undefined;
+  // A flags slot for every session that can be admitted or still ending, and a claim slot for
+  // every step task that can be in flight (each holds at least one of a session's two sides).
+  const flags = new FlagsSlab(2 * config.maxSessions + 16);
+  const claims = new ClaimSlab(2 * flags.capacity);
   const pool = new WorkerPool(
     config.pool,
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer },
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );
@@ -82,12 +92,13 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     sessions: () => sessions?.list() ?? [],
     sockets: () => sockets ?? [],
   });
-  const steps = new StepBatcher(pool, config.batch, metrics.batchObserver);
-  const timers = new TimerWheel();
+  const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
+  const timers = new TimerWheel(config.stepTimerTickMs);
   sessions = new SessionRegistry({
     pool,
     steps,
     timers,
+    flags,
     catalog,
     logger,
     observer: metrics.sessionObserver,
@@ -139,6 +150,15 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   });
   sockets = ws.clients;
 
+  const throughput = new ThroughputHistory(metricsRegistry, pool, config.live.historySeconds);
+  throughput.start();
+  const live = new LiveHub({
+    limits: config.live,
+    logger,
+    snapshot: () => liveSnapshot(registry, pool, throughput.latest(), config.live.maxSessions),
+    history: () => throughput.history(),
+  });
+
   mountRoutes(app, {
     sessions: registry,
     pool,
@@ -148,6 +168,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     state: () => state,
     maxBodyBytes: config.maxRequestBodyBytes,
     readyProbeTimeoutMs: config.readyProbeTimeoutMs,
+    live,
+    clientTokenRequired: config.clientToken !== undefined,
     keptSpools,
     keptSpoolLimits: config.keptSpools,
   });
@@ -160,6 +182,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     if ((await Promise.race([stopped, timeout])) === 'timeout') {
       logger.error('sessions did not all stop within SHUTDOWN_TIMEOUT_MS; terminating the pool');
     }
+    live.close();
+    throughput.close();
     ws.close();
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -96,8 +96,12 @@ const schema = z.object({
   PRODUCER_BURST_CHUNKS: intFrom(1, 100_000).default(256),
   /** How long such a burst may run in one task, in ms. */
   PRODUCER_BURST_MS: intFrom(0, 60_000).default(5),
+  /** Granularity of the waits between steps, in ms: waits ending in one tick start their steps together (at most this late). */
+  STEP_TIMER_TICK_MS: intFrom(1, 1000).default(1),
   /** Most steps (of different sessions) sent to a pool thread in one task. */
   STEP_BATCH_MAX: intFrom(1, 10_000).default(64),
+  /** The steps of one turn are spread over several threads only when each task gets at least this many. */
+  STEP_BATCH_SPREAD_MIN: intFrom(1, 10_000).default(8),
   /** A step that ran longer than this, in ms, runs in a task of its own next time. */
   STEP_BATCH_SOLO_MS: intFrom(0, 600_000).default(10),
   /** A step still running after this many ms has the other steps of its task taken back and sent again. */
@@ -135,6 +139,18 @@ const schema = z.object({
   POCKETSPHINX_LIBRARY: z.string().min(1).default('libpocketsphinx.so.3'),
   /** Folder of its en-us model: `en-us/`, `en-us.lm.bin`, `cmudict-en-us.dict` (Debian: pocketsphinx-en-us). */
   POCKETSPHINX_MODEL_DIR: z.string().min(1).default('/usr/share/pocketsphinx/model/en-us'),
+  /** Live view (GET /api/live): how often the stream looks for changes to send, in ms. */
+  LIVE_INTERVAL_MS: intFrom(100, 60_000).default(500),
+  /** Live view: viewers streaming at once; one more is refused with 503 TOO_MANY_VIEWERS (0 = the stream is off). */
+  LIVE_MAX_VIEWERS: intFrom(0, 10_000).default(16),
+  /** Live view: bytes a viewer may leave unread; a viewer over this (slow, stalled) is dropped. */
+  LIVE_VIEWER_BUFFER_BYTES: intFrom(1024, 256 * 1024 * 1024).default(1024 * 1024),
+  /** Live view: a comment line is sent after this many ms without an event, so idle viewers and proxies see the stream alive. */
+  LIVE_HEARTBEAT_MS: intFrom(1000, 3_600_000).default(15_000),
+  /** Live view: most sessions in one snapshot (newest first; the totals count all). */
+  LIVE_MAX_SESSIONS: intFrom(1, 10_000).default(200),
+  /** Live view: how far back the charts go, in seconds (one sample per second). */
+  LIVE_HISTORY_SECONDS: intFrom(10, 3600).default(300),
 });
 
 export type EnvConfig = z.infer<typeof schema>;
@@ -164,8 +180,10 @@ export interface Config {
   readonly log: LogPolicy;
   /** A step producer's longest burst in one task. */
   readonly burst: { readonly maxChunks: number; readonly maxMs: number };
+  /** Granularity of step waits, ms (sessions/timer-wheel.ts). */
+  readonly stepTimerTickMs: number;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
-  readonly batch: { readonly maxEntries: number; readonly soloMs: number; readonly stallMs: number };
+  readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
   readonly maxSessionsPerClient: number;
@@ -196,6 +214,17 @@ export interface Config {
     readonly maxAgeMs: number;
     readonly sweepIntervalMs: number;
   };
+  /** The live view's stream (src/web); README "Live view". */
+  readonly live: LiveLimits;
+}
+
+export interface LiveLimits {
+  readonly intervalMs: number;
+  readonly maxViewers: number;
+  readonly viewerBufferBytes: number;
+  readonly heartbeatMs: number;
+  readonly maxSessions: number;
+  readonly historySeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -277,7 +306,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retainMs: e.RESUME_RETAIN_SECONDS * 1000,
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS },
-    batch: { maxEntries: e.STEP_BATCH_MAX, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
+    stepTimerTickMs: e.STEP_TIMER_TICK_MS,
+    batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
@@ -297,6 +327,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
     speech: { library: e.POCKETSPHINX_LIBRARY, modelDir: path.resolve(e.POCKETSPHINX_MODEL_DIR) },
+    live: {
+      intervalMs: e.LIVE_INTERVAL_MS,
+      maxViewers: e.LIVE_MAX_VIEWERS,
+      viewerBufferBytes: e.LIVE_VIEWER_BUFFER_BYTES,
+      heartbeatMs: e.LIVE_HEARTBEAT_MS,
+      maxSessions: e.LIVE_MAX_SESSIONS,
+      historySeconds: e.LIVE_HISTORY_SECONDS,
+    },
     keptSpools: {
       allowed: e.KEPT_SPOOLS_ALLOWED,
       maxBytes: e.KEPT_SPOOLS_MAX_BYTES,

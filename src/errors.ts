@@ -45,6 +45,9 @@ export const ERRORS = {
   FORBIDDEN_HOST: { status: 403, title: 'Host not allowed' },
   TOO_MANY_CLIENT_SESSIONS: { status: 503, title: 'Too many sessions from this client address' },
   RATE_LIMITED: { status: 429, title: 'Too many messages', wsClose: 1008 },
+  // The live view's stream (src/web) and plain HTTP on a WebSocket path.
+  TOO_MANY_VIEWERS: { status: 503, title: 'Too many live viewers' },
+  UPGRADE_REQUIRED: { status: 426, title: 'This endpoint speaks WebSocket' },
   INTERNAL: { status: 500, title: 'Internal error', wsClose: 1011 },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -40,8 +40,12 @@ async function main(): Promise<void> {
 
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down');
+    const began = performance.now();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ signal, shutdownMs: Math.round(performance.now() - began) }, 'tandem stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);

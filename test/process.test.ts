@@ -47,4 +47,36 @@ describe('the process', () => {
       }
     });
   }
+
+  it('exits on SIGTERM as soon as it has nothing to stop, and logs that it stopped', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-proc-'));
+    // Grace and shutdown bounds far beyond the wait below: exiting must not wait for either.
+    const child = spawn(process.execPath, [main], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', STOP_GRACE_MS: '120000', SHUTDOWN_TIMEOUT_MS: '300000' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const lines = readline.createInterface({ input: child.stdout! });
+      const logged: Record<string, unknown>[] = [];
+      const allRead = new Promise((r) => lines.once('close', r));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        lines.on('line', (line) => {
+          logged.push(JSON.parse(line) as Record<string, unknown>);
+          if (line.includes('tandem listening')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`server exited early with ${code}`)));
+      });
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<'still running'>((r) => setTimeout(r, 30_000, 'still running').unref())]);
+      assert.equal(code, 0);
+      await allRead;
+      const stopped = logged.find((l) => l.msg === 'tandem stopped');
+      assert.ok(stopped, `logs "tandem stopped": ${JSON.stringify(logged.map((l) => l.msg))}`);
+      assert.equal(stopped.signal, 'SIGTERM');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -15,7 +15,7 @@ export class ApiError extends Error {
 
 /**
  * The few calls the CLI makes to the REST API. Response types come from openapi.yaml through
- * src/generated/openapi.ts; the server has already validated what it was sent.
+ * src/generated/openapi.d.ts; the server has already validated what it was sent.
  */
 export class ApiClient {
   constructor(

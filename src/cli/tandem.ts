@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiError, type Schemas } from './api-client.js';
 import { bytes, dash, fields, ms, seconds, table, time } from './format.js';
+import { resolveSessionId } from './session-id.js';
 import { stream } from './stream.js';
 
 const USAGE = `Usage: tandem <command> [options]
@@ -16,6 +17,7 @@ Commands:
   list [--state S] [--pipeline P] [--limit N] [--cursor C] [--all]
                          sessions, newest first (live and recently ended)
   inspect <id>           one session: sides, threads, counters, lag, latency
+                         (<id> may be any unambiguous start of the id, as in docker)
   stop <id> [--timeout SECONDS]
                          stop a session (graceful, forced after the timeout)
   spools                 kept spools (START keep: true), oldest first, with their bounds
@@ -94,12 +96,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'inspect':
       {
-        const s = await api.inspect(needId());
+        const s = await api.inspect(await resolveSessionId(api, needId()));
         print(s, () => inspectText(s));
       }
       return 0;
     case 'stop': {
-      const id = needId();
+      const id = await resolveSessionId(api, needId());
       const timeout = v.timeout === undefined ? undefined : nonNegative(v.timeout, '--timeout');
       const s = await api.stop(id, timeout);
       print(s, () => `session ${s.session} ended: reason ${s.reason}, ${s.chunks} results delivered, ${s.produced} produced, ${s.forced ? 'forced' : 'graceful'}, stop took ${ms(s.stopMs)}${s.error ? `, error: ${s.error}` : ''}`);

@@ -53,20 +53,42 @@ export interface SessionFlags {
   readonly floats: Float64Array;
 }
 
-export function createFlags(): SessionFlags {
-  const sab = new SharedArrayBuffer(INT_SLOTS * 4 + FLOAT_SLOTS * 8);
-  return {
-    ints: new Int32Array(sab, 0, INT_SLOTS),
-    floats: new Float64Array(sab, INT_SLOTS * 4, FLOAT_SLOTS),
-  };
+/** Bytes of one session's flags: its ints, then its floats (8-byte aligned). */
+const SLOT_BYTES = INT_SLOTS * 4 + FLOAT_SLOTS * 8;
+
+/** The views of slot `slot` of a flags slab. */
+export function flagsAt(slab: SharedArrayBuffer, slot: number): SessionFlags {
+  const at = slot * SLOT_BYTES;
+  return { ints: new Int32Array(slab, at, INT_SLOTS), floats: new Float64Array(slab, at + INT_SLOTS * 4, FLOAT_SLOTS) };
 }
 
-/** Rebuilds the views over a buffer received in a task (views are not shared, buffers are). */
-export function flagsFrom(sab: SharedArrayBuffer): SessionFlags {
-  return {
-    ints: new Int32Array(sab, 0, INT_SLOTS),
-    floats: new Float64Array(sab, INT_SLOTS * 4, FLOAT_SLOTS),
-  };
+/**
+ * Every session's flags in one SharedArrayBuffer, a slot each. The pool threads get the buffer
+ * once, when they start, and a task names its session's slot: a SharedArrayBuffer sent with every
+ * task cost more to pass and to collect than the whole step of a quick pipeline.
+ */
+export class FlagsSlab {
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly #free: number[] = [];
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.buffer = new SharedArrayBuffer(capacity * SLOT_BYTES);
+    for (let slot = capacity - 1; slot >= 0; slot--) this.#free.push(slot);
+  }
+
+  /** A zeroed slot for a new session, or null when every slot is taken. */
+  alloc(): { slot: number; flags: SessionFlags } | null {
+    const slot = this.#free.pop();
+    return slot === undefined ? null : { slot, flags: flagsAt(this.buffer, slot) };
+  }
+
+  /** Gives a slot back once nothing of its session can touch it any more (zeroed for the next). */
+  free(slot: number): void {
+    new Uint8Array(this.buffer, slot * SLOT_BYTES, SLOT_BYTES).fill(0);
+    this.#free.push(slot);
+  }
 }
 
 export function isStopRequested(flags: SessionFlags): boolean {

@@ -11,8 +11,8 @@ export interface TaskSession {
   /** Absolute path of the pipeline module. */
   module: string;
   sessionId: string;
-  /** Backing buffer of SessionFlags. */
-  flags: SharedArrayBuffer;
+  /** The session's slot in the flags slab (pool/flags.ts FlagsSlab) the threads got at start. */
+  flagsSlot: number;
   spoolDir: string;
   url: string;
   input: unknown;
@@ -75,14 +75,21 @@ export type LoopTask = ProduceLoopTask | ConsumeLoopTask;
 
 /**
  * Steps of many sessions run one after another in one task (pool/step-batcher.ts). The thread
- * claims entry i by incrementing the Int32 at byte 0 of `claim` and notes when it began it in
- * the Float64 at byte 8, so the main thread can see a stalled step and take back the entries
- * not yet begun.
+ * claims entry i by incrementing the Int32 of the task's claim slot before running it, and notes
+ * when it began it in the slot's Float64, so the main thread can see a stalled step and take
+ * back the entries not yet begun.
  */
 export interface StepBatchTask {
   kind: 'step-batch';
   entries: StepTask[];
-  claim: SharedArrayBuffer;
+  /** The task's slot in the claim slab (pool/step-batcher.ts ClaimSlab) the threads got at start. */
+  claimSlot: number;
+}
+
+/** What every pool thread gets once, when it starts. */
+export interface PoolWorkerData {
+  flagsSlab: SharedArrayBuffer;
+  claimSlab: SharedArrayBuffer;
 }
 
 /** What one entry of a batch came to: its result, or what it threw (not a pipeline error: those are in the result). */

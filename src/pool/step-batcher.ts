@@ -2,8 +2,9 @@
  * Sends the steps of many sessions to the pool in few tasks. The policy, written once here:
  *
  * - Steps asked for in the same event-loop turn go out together (the timer wheel makes every
- *   step due in one millisecond start in one turn), spread over at most one task per pool
- *   thread, at most STEP_BATCH_MAX steps a task. Their results come back in one message.
+ *   step due in one millisecond start in one turn), in one task, or spread over up to one task
+ *   per pool thread when there are at least STEP_BATCH_SPREAD_MIN steps for each; at most
+ *   STEP_BATCH_MAX steps a task. Their results come back in one message.
  * - A step that ran longer than STEP_BATCH_SOLO_MS runs in a task of its own next time, until
  *   one of its steps is quick again: a slow pipeline never holds others up.
  * - A task still running after STEP_BATCH_STALL_MS is taken apart: the steps not yet begun are
@@ -15,19 +16,25 @@
  *   other steps of that task are rolled back and sent again. A thread that dies by itself
  *   (process.exit, out of heap) fails the step it was running, and only that one.
  */
-import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepTask, TaskError } from './messages.js';
-import { flagsFrom, nowMs } from './flags.js';
+import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTask, StepTask, TaskError } from './messages.js';
+import { flagsAt, nowMs } from './flags.js';
+import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
-/** A batch's claim buffer: Int32 next entry index at 0, Float64 start of the entry under way at 8. */
-export const CLAIM_BYTES = 16;
+/** One step on its way: its answer, and how to end it (terminating its task's thread). */
+export interface StepRun {
+  readonly result: Promise<StepResult>;
+  abort(reason: Error): void;
+}
 
 /** Batching limits (config.ts names the variables). */
 export interface BatchLimits {
   /** Most steps in one task. */
   maxEntries: number;
+  /** A turn's steps are spread over several tasks (threads) only with at least this many for each. */
+  spreadMin: number;
   /** A task running longer than this, ms, has its other steps taken back. */
   stallMs: number;
   /** A step that ran longer than this, ms, runs alone next time. */
@@ -45,15 +52,15 @@ export interface BatchObserver {
 /** What the batcher needs of the pool. */
 export interface BatchRunner {
   readonly stepThreads: number;
-  runBatch(task: { kind: 'step-batch'; entries: StepTask[]; claim: SharedArrayBuffer }, signal: AbortSignal): Promise<StepBatchResult>;
+  runBatch(task: StepBatchTask, signal: AbortSignal): Promise<StepBatchResult>;
 }
 
 interface Entry {
   readonly task: StepTask;
-  readonly signal: AbortSignal;
   readonly resolve: (r: StepResult) => void;
   readonly reject: (err: unknown) => void;
-  readonly onAbort: () => void;
+  /** Set once its session forced it: its reason. */
+  aborted: Error | null;
   /** The task it is in, while it is in one. */
   batch: Batch | null;
   index: number;
@@ -61,11 +68,14 @@ interface Entry {
 
 interface Batch {
   readonly entries: Entry[];
-  /** The task's claim buffer: the next entry's index, and when the entry under way began. */
+  readonly claimSlot: number;
+  /** The task's claim slot: the next entry's index, and when the entry under way began. */
   readonly claim: Int32Array;
   readonly entryStartedAt: Float64Array;
   readonly controller: AbortController;
+  /** Taken apart (see #takeApartStalled): only the entry at `takenAt` stayed. */
   taken: boolean;
+  takenAt: number;
 }
 
 /** Thrown for a step whose code threw outside the pipeline's own error handling (e.g. its module failed to import). */
@@ -88,21 +98,29 @@ export class StepBatcher {
   #closed = false;
 
   readonly #observer: BatchObserver;
+  readonly #flagsSlab: SharedArrayBuffer;
+  readonly #claims: ClaimSlab;
 
-  constructor(pool: BatchRunner, limits: BatchLimits, observer: BatchObserver = {}) {
+  /**
+   * @param flagsSlab the sessions' flags (a rolled-back step's session is marked there).
+   * @param claims where each task's claim slot comes from.
+   */
+  constructor(pool: BatchRunner, limits: BatchLimits, slabs: { flags: SharedArrayBuffer; claims: ClaimSlab }, observer: BatchObserver = {}) {
     this.#pool = pool;
     this.#limits = limits;
+    this.#flagsSlab = slabs.flags;
+    this.#claims = slabs.claims;
     this.#observer = observer;
   }
 
-  /** Runs one step; resolves with its result, rejects when its thread died under it or it was aborted. */
-  run(task: StepTask, signal: AbortSignal): Promise<StepResult> {
-    return new Promise<StepResult>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const entry: Entry = { task, signal, resolve, reject, onAbort: () => this.#aborted(entry), batch: null, index: -1 };
-      signal.addEventListener('abort', entry.onAbort, { once: true });
-      this.#enqueue(entry);
+  /** Sends one step; its result resolves with the answer, rejects when its thread died under it or it was aborted. */
+  run(task: StepTask): StepRun {
+    let entry!: Entry;
+    const result = new Promise<StepResult>((resolve, reject) => {
+      entry = { task, resolve, reject, aborted: null, batch: null, index: -1 };
     });
+    this.#enqueue(entry);
+    return { result, abort: (reason) => this.#abort(entry, reason) };
   }
 
   /** Steps waiting for a task, and tasks under way. */
@@ -133,19 +151,27 @@ export class StepBatcher {
       else shared.push(e);
     }
     if (shared.length === 0) return;
-    const tasks = Math.min(Math.max(1, this.#pool.stepThreads), shared.length);
+    // Waking a thread costs more than a quick step: spread over threads only what is worth it.
+    const tasks = Math.max(1, Math.min(this.#pool.stepThreads, Math.floor(shared.length / this.#limits.spreadMin)));
     const size = Math.min(this.#limits.maxEntries, Math.ceil(shared.length / tasks));
     for (let i = 0; i < shared.length; i += size) this.#send(shared.slice(i, i + size));
   }
 
   #send(entries: Entry[]): void {
-    const buffer = new SharedArrayBuffer(CLAIM_BYTES);
+    const slot = this.#claims.alloc();
+    if (!slot) {
+      // Every claim slot is in flight (it is sized for more steps than can be): try next turn.
+      for (const e of entries) this.#enqueue(e);
+      return;
+    }
     const batch: Batch = {
       entries,
-      claim: new Int32Array(buffer, 0, 1),
-      entryStartedAt: new Float64Array(buffer, 8, 1),
+      claimSlot: slot.slot,
+      claim: slot.claim,
+      entryStartedAt: slot.entryStartedAt,
       controller: new AbortController(),
       taken: false,
+      takenAt: -1,
     };
     entries.forEach((e, i) => {
       e.batch = batch;
@@ -154,7 +180,7 @@ export class StepBatcher {
     this.#inFlight.add(batch);
     this.#observer.batchSent?.(entries.length);
     this.#armWatchdog();
-    const task = { kind: 'step-batch' as const, entries: entries.map((e) => e.task), claim: buffer };
+    const task: StepBatchTask = { kind: 'step-batch', entries: entries.map((e) => e.task), claimSlot: slot.slot };
     this.#pool.runBatch(task, batch.controller.signal).then(
       (r) => this.#answered(batch, r),
       (err: unknown) => this.#died(batch, err),
@@ -163,6 +189,7 @@ export class StepBatcher {
 
   #answered(batch: Batch, r: StepBatchResult): void {
     this.#inFlight.delete(batch);
+    this.#claims.free(batch.claimSlot);
     for (const e of batch.entries) {
       if (e.batch !== batch) continue; // taken back earlier
       const outcome = r.outcomes[e.index];
@@ -184,12 +211,13 @@ export class StepBatcher {
     this.#inFlight.delete(batch);
     const ourAbort = batch.controller.signal.aborted;
     // Entries are claimed in order: the last one claimed was running when the thread died.
-    const running = Math.min(Atomics.load(batch.claim, 0), batch.entries.length) - 1;
+    const running = batch.taken ? batch.takenAt : Math.min(Atomics.load(batch.claim, 0), batch.entries.length) - 1;
+    this.#claims.free(batch.claimSlot);
     let retried = 0;
     for (const e of batch.entries) {
       if (e.batch !== batch) continue;
       this.#leave(e);
-      if (e.signal.aborted) e.reject(e.signal.reason ?? err);
+      if (e.aborted) e.reject(e.aborted);
       else if (!ourAbort && e.index === running) e.reject(err);
       else {
         this.#retry(e, e.index <= running);
@@ -202,25 +230,27 @@ export class StepBatcher {
   /** A step leaves its task for good (answered, failed or taken back). */
   #leave(e: Entry): void {
     e.batch = null;
-    e.signal.removeEventListener('abort', e.onAbort);
   }
 
   /** Sends a step again; one that ran is first rolled back (its unpublished writes are cut). */
   #retry(e: Entry, ran: boolean): void {
-    if (ran) markRolledBack(flagsFrom(e.task.flags));
-    e.signal.addEventListener('abort', e.onAbort, { once: true });
+    if (ran) markRolledBack(flagsAt(this.#flagsSlab, e.task.flagsSlot));
     this.#enqueue(e);
   }
 
-  #aborted(e: Entry): void {
+  #abort(e: Entry, reason: Error): void {
+    if (e.aborted) return;
+    e.aborted = reason;
     if (e.batch === null) {
       const i = this.#queue.indexOf(e);
-      if (i >= 0) this.#queue.splice(i, 1);
-      e.reject(e.signal.reason);
+      if (i >= 0) {
+        this.#queue.splice(i, 1);
+        e.reject(reason);
+      }
       return;
     }
     // Terminates the task's thread: the only way to end a step that ignores its stop flag.
-    e.batch.controller.abort(e.signal.reason);
+    e.batch.controller.abort(reason);
   }
 
   #armWatchdog(): void {
@@ -243,6 +273,7 @@ export class StepBatcher {
       batch.taken = true;
       const claimed = Math.min(Atomics.exchange(batch.claim, 0, batch.entries.length), batch.entries.length);
       const running = claimed - 1;
+      batch.takenAt = running;
       let retried = 0;
       for (const e of batch.entries) {
         if (e.batch !== batch || e.index === running) continue;

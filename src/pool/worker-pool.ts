@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { LoopResult, LoopTask, ProbeTask, StepBatchResult, StepBatchTask, TaskResult, WorkerEvent } from './messages.js';
+import type { LoopResult, LoopTask, PoolWorkerData, ProbeTask, StepBatchResult, StepBatchTask, TaskResult, WorkerEvent } from './messages.js';
 
 export interface PoolOptions {
   /** Step pool: threads kept when idle. */
@@ -74,7 +74,12 @@ export class WorkerPool {
    * @param onThreadError told when a thread dies outside any task's own failure (e.g. a timer a
    * pipeline left behind threw after its step returned); the pool replaces the thread.
    */
-  constructor(options: PoolOptions, onEvent: (event: WorkerEvent) => void, onThreadError: (err: unknown) => void = () => {}) {
+  constructor(
+    options: PoolOptions,
+    workerData: PoolWorkerData,
+    onEvent: (event: WorkerEvent) => void,
+    onThreadError: (err: unknown) => void = () => {},
+  ) {
     this.#options = options;
     const resourceLimits = options.maxHeapMb > 0 ? { maxOldGenerationSizeMb: options.maxHeapMb } : undefined;
     // fds belong to the process, not the thread: a terminated thread's open files must be closed
@@ -89,6 +94,7 @@ export class WorkerPool {
       resourceLimits,
       trackUnmanagedFds,
       recordTiming: true,
+      workerData,
     });
     this.#loops = new Piscina({
       filename: workerFile,
@@ -99,6 +105,7 @@ export class WorkerPool {
       resourceLimits,
       trackUnmanagedFds,
       recordTiming: true,
+      workerData,
     });
     this.#steps.on('message', onEvent);
     this.#loops.on('message', onEvent);

@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parentPort, threadId } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { FLAG, STARTED_AT, flagsFrom, isStopRequested, nowMs, waitForSpoolRoom, waitWhilePaused, type SessionFlags } from './flags.js';
+import { FLAG, STARTED_AT, flagsAt, isStopRequested, nowMs, waitForSpoolRoom, waitWhilePaused, type SessionFlags } from './flags.js';
 import type {
   ChunkRecord,
   ConsumeLoopTask,
@@ -17,6 +17,7 @@ import type {
   ProduceLoopTask,
   ProduceStepResult,
   ProduceStepTask,
+  PoolWorkerData,
   ResultRecord,
   StepBatchResult,
   StepBatchTask,
@@ -38,9 +39,17 @@ import type {
 import { LogAppender } from '../spool/appender.js';
 import { ChunkReader, type SpooledChunk } from '../spool/chunk-reader.js';
 import { MAX_PAYLOAD_BYTES, type LogRecord } from '../spool/log.js';
+import { CLAIM_BYTES } from './claims.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 
 const modules = new Map<string, Promise<PipelineDefinition>>();
+const { flagsSlab, claimSlab } = workerData as PoolWorkerData;
+/** Views of the flags slab, by slot, made once. */
+const flagViews: SessionFlags[] = [];
+
+function flagsOf(task: TaskSession): SessionFlags {
+  return (flagViews[task.flagsSlot] ??= flagsAt(flagsSlab, task.flagsSlot));
+}
 
 function loadPipeline(file: string): Promise<PipelineDefinition> {
   let loaded = modules.get(file);
@@ -505,9 +514,9 @@ function dispatch(task: Task): Promise<TaskResult> {
     case 'step-batch':
       return runBatch(task);
     case 'produce-loop':
-      return produceLoop(task, flagsFrom(task.flags));
+      return produceLoop(task, flagsOf(task));
     case 'consume-loop':
-      return consumeLoop(task, flagsFrom(task.flags));
+      return consumeLoop(task, flagsOf(task));
   }
 }
 
@@ -517,8 +526,8 @@ function dispatch(task: Task): Promise<TaskResult> {
  * run on regardless.
  */
 async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
-  const claim = new Int32Array(task.claim, 0, 1);
-  const entryStartedAt = new Float64Array(task.claim, 8, 1);
+  const claim = new Int32Array(claimSlab, task.claimSlot * CLAIM_BYTES, 1);
+  const entryStartedAt = new Float64Array(claimSlab, task.claimSlot * CLAIM_BYTES + 8, 1);
   const outcomes: Array<StepOutcome | null> = new Array<StepOutcome | null>(task.entries.length).fill(null);
   for (;;) {
     const i = Atomics.add(claim, 0, 1);
@@ -527,7 +536,7 @@ async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
     const startedAt = nowMs();
     entryStartedAt[0] = startedAt;
     try {
-      const flags = flagsFrom(entry.flags);
+      const flags = flagsOf(entry);
       const ok = entry.kind === 'produce-step' ? await produceStep(entry, flags) : await consumeStep(entry, flags);
       ok.timing = { startedAt, finishedAt: nowMs() };
       outcomes[i] = { ok };

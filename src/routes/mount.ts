@@ -14,7 +14,10 @@ import { poolRoutes } from './pool.js';
 import { problemHandler, sendProblem } from './problem.js';
 import { sessionRoutes } from './sessions.js';
 import { spoolRoutes, type SpoolRoutesDeps } from './spools.js';
-import { loadOpenApi } from './spec.js';
+import { ASYNCAPI_FILE, loadOpenApi } from './spec.js';
+import type { LiveHub } from '../web/live-hub.js';
+import { liveRoutes } from '../web/live-route.js';
+import { pageRoutes } from '../web/page.js';
 
 export interface RouteDeps extends SpoolRoutesDeps {
   sessions: SessionRegistry;
@@ -27,21 +30,26 @@ export interface RouteDeps extends SpoolRoutesDeps {
   readyProbeTimeoutMs: number;
   /** Largest request body read, in bytes (MAX_REQUEST_BODY_BYTES). */
   maxBodyBytes: number;
+  /** The live view's stream (GET /api/live). */
+  live: LiveHub;
+  /** Whether WebSocket clients must present CLIENT_TOKEN. */
+  clientTokenRequired: boolean;
 }
 
 /** Only /api/* is validated (and guarded) by openapi.yaml at run time; probes and docs take no input. */
 const API_PREFIX = '/api/';
 
 /**
- * Mounts the REST control plane: the body guard (size and type, every path), probes and docs
- * (open), then /api/* behind the OpenAPI validator (request shape and bearer tokens, both from
+ * Mounts the REST control plane: the body guard (size and type, every path), probes, docs and
+ * the live view's page (open), then /api/* behind the OpenAPI validator (request shape and bearer tokens, both from
  * openapi.yaml), then a problem+json 404 for anything else and the one error handler.
  */
 export function mountRoutes(app: Application, deps: RouteDeps): void {
   const spec = loadOpenApi();
   app.use(bodyGuard(deps.maxBodyBytes));
   app.use(healthRoutes(deps));
-  app.use(docsRoutes(spec));
+  app.use(docsRoutes(spec, loadOpenApi(ASYNCAPI_FILE)));
+  app.use(pageRoutes());
   app.use(
     OpenApiValidator.middleware({
       apiSpec: structuredClone(spec.document) as unknown as Parameters<typeof OpenApiValidator.middleware>[0]['apiSpec'],
@@ -57,6 +65,7 @@ export function mountRoutes(app: Application, deps: RouteDeps): void {
   app.use(spoolRoutes(deps));
   app.use(poolRoutes(deps));
   app.use(pipelineRoutes(deps));
+  app.use(liveRoutes(deps));
   // Whatever no route took (outside /api too) is a problem document, never express's HTML page.
   app.use((req, res) => sendProblem(req, res, 'NOT_FOUND', `no resource at ${req.method} ${req.path}; see /docs`));
   app.use(problemHandler(deps.logger));

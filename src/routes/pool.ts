@@ -17,22 +17,26 @@ interface HistogramSummary {
 export function poolRoutes({ pool }: { pool: WorkerPool }): Router {
   const router = Router();
   router.get('/api/pool', (_req, res) => {
-    const stats = pool.stats();
-    const histogram = pool.histogram('step');
-    const body: Schemas['Pool'] = {
-      threads: { total: stats.threads, busy: stats.busy, idle: stats.idle, heldByLoops: stats.loopThreads },
-      queueDepth: stats.queueDepth,
-      utilization: finite(stats.utilization) ?? 0,
-      tasksCompleted: stats.completed,
-      waitTimeMs: timing(histogram.waitTime),
-      runTimeMs: timing(histogram.runTime),
-      minThreads: stats.minThreads,
-      maxThreads: stats.maxThreads,
-      loopMaxThreads: stats.loopMaxThreads,
-    };
-    res.json(body);
+    res.json(poolView(pool));
   });
   return router;
+}
+
+/** The pool as GET /api/pool shows it (also the live view's pool panel). */
+export function poolView(pool: WorkerPool): Schemas['Pool'] {
+  const stats = pool.stats();
+  const histogram = pool.histogram('step');
+  return {
+    threads: { total: stats.threads, busy: stats.busy, idle: stats.idle, heldByLoops: stats.loopThreads },
+    queueDepth: stats.queueDepth,
+    utilization: finite(stats.utilization) ?? 0,
+    tasksCompleted: stats.completed,
+    waitTimeMs: timing(histogram.waitTime),
+    runTimeMs: timing(histogram.runTime),
+    minThreads: stats.minThreads,
+    maxThreads: stats.maxThreads,
+    loopMaxThreads: stats.loopMaxThreads,
+  };
 }
 
 /** Before the first task Node's histogram reports NaN means and absurd extremes: report nulls. */

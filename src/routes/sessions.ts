@@ -106,7 +106,8 @@ function decodeCursor(cursor: string): SortKey {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function listItem(s: Session): Schemas['SessionSummaryItem'] {
+/** A session as GET /api/sessions lists it (also a row of the live view). */
+export function listItem(s: Session): Schemas['SessionSummaryItem'] {
   return {
     id: s.id,
     pipeline: s.entry.name,

@@ -7,6 +7,7 @@ import type { WorkerEvent } from '../pool/messages.js';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { LogPolicy } from '../spool/appender.js';
 import type { StepBatcher } from '../pool/step-batcher.js';
+import type { FlagsSlab } from '../pool/flags.js';
 import type { TimerWheel } from './timer-wheel.js';
 import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
 import { spoolDir } from './spool.js';
@@ -15,6 +16,8 @@ export interface RegistryOptions {
   pool: WorkerPool;
   steps: StepBatcher;
   timers: TimerWheel;
+  /** Where each session's shared flags live (a slot each, given back when it ended). */
+  flags: FlagsSlab;
   catalog: PipelineCatalog;
   logger: Logger;
   observer: SessionObserver;
@@ -109,6 +112,10 @@ export class SessionRegistry {
     if (this.#admitted >= this.#opts.maxSessions) {
       throw refusals.tooManySessions(this.#opts.maxSessions);
     }
+    const flags = this.#opts.flags.alloc();
+    if (!flags) {
+      throw tandemError('TOO_MANY_SESSIONS', `${this.#opts.flags.capacity} sessions are running or still ending; retry shortly`);
+    }
     const id = randomUUID();
     const session = new Session({
       id,
@@ -122,6 +129,7 @@ export class SessionRegistry {
       pool: this.#opts.pool,
       steps: this.#opts.steps,
       timers: this.#opts.timers,
+      flags,
       sink: req.sink,
       onReleased: (s) => this.#onReleased(s, loops),
       onEnded: (s) => this.#onEnded(s),
@@ -156,6 +164,7 @@ export class SessionRegistry {
   /** Moves a session from live to ended the moment it ends (its folder is gone). */
   #onEnded(session: Session): void {
     this.#live.delete(session.id);
+    this.#opts.flags.free(session.flagsSlot);
     this.#retain(session);
     if (session.keep) this.#opts.keptSpoolEnded?.(session.id);
   }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createFlags, FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused } from '../pool/flags.js';
+import { FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused, type SessionFlags } from '../pool/flags.js';
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
-import type { StepBatcher, StepResult } from '../pool/step-batcher.js';
+import type { StepBatcher, StepRun } from '../pool/step-batcher.js';
 import type { TimerWheel, WheelTimer } from './timer-wheel.js';
 import type { ChunkRecord, ConsumeStepTask, ProduceStepTask, ResultRecord, TaskError, TaskSession } from '../pool/messages.js';
 import type { PipelineEntry } from '../pipelines/catalog.js';
@@ -89,6 +89,8 @@ export interface SessionInit {
   pool: WorkerPool;
   /** Runs steps, batched across sessions. */
   steps: StepBatcher;
+  /** Its zeroed slot of the flags slab (given back by the registry once the session ended). */
+  flags: { slot: number; flags: SessionFlags };
   /** The one timer of every step side's waits. */
   timers: TimerWheel;
   sink: SessionSink;
@@ -145,7 +147,9 @@ export class Session implements SideHost {
   endReason: EndReason | null = null;
   error: string | null = null;
   readonly pool: WorkerPool;
-  readonly flags = createFlags();
+  /** The session's slot in the flags slab: its tasks name it. */
+  readonly flagsSlot: number;
+  #flags: SessionFlags;
   readonly producer: Side;
   readonly consumer: Side;
   readonly latency = new LatencyWindow();
@@ -181,12 +185,14 @@ export class Session implements SideHost {
     this.spoolDir = init.spoolDir;
     this.pool = init.pool;
     this.#sink = sink;
+    this.#flags = init.flags.flags;
+    this.flagsSlot = init.flags.slot;
     // The consumer starts reading at the segment the producer's first chunk begins.
     this.flags.ints[FLAG.READ_SEGMENT] = 1;
     this.#task = {
       module: init.entry.module,
       sessionId: init.id,
-      flags: this.flags.ints.buffer as SharedArrayBuffer,
+      flagsSlot: init.flags.slot,
       spoolDir: init.spoolDir,
       url: init.url,
       input: init.input,
@@ -204,6 +210,11 @@ export class Session implements SideHost {
 
   get state(): SessionState {
     return this.#state;
+  }
+
+  /** The memory the session shares with its threads (a private copy once it has ended and given its slot back). */
+  get flags(): SessionFlags {
+    return this.#flags;
   }
 
   /** True once the session has ended: stopped or failed, nothing of it left. */
@@ -248,8 +259,8 @@ export class Session implements SideHost {
     return this.#task;
   }
 
-  runStep(task: ProduceStepTask | ConsumeStepTask, signal: AbortSignal): Promise<StepResult> {
-    return this.#init.steps.run(task, signal);
+  runStep(task: ProduceStepTask | ConsumeStepTask): StepRun {
+    return this.#init.steps.run(task);
   }
 
   schedule(fn: () => void, delayMs: number): WheelTimer {
@@ -517,6 +528,8 @@ export class Session implements SideHost {
     });
     this.endedAt = Date.now();
     this.#state = reason === 'failed' ? 'failed' : 'stopped';
+    // Nothing runs for it any more: keep a copy of its flags, so its slot can go to another session.
+    this.#flags = { ints: this.#flags.ints.slice(), floats: this.#flags.floats.slice() };
     // stopMs keeps its meaning: from the stop request to everything released.
     const final: SessionSummary = { ...summary, stopMs: nowMs() - began };
     this.summary = final;

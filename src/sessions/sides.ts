@@ -4,7 +4,7 @@
  * side is a single task that holds a loop-pool thread until it returns.
  */
 import type { WorkerPool } from '../pool/worker-pool.js';
-import type { StepResult } from '../pool/step-batcher.js';
+import type { StepRun } from '../pool/step-batcher.js';
 import type { SessionFlags } from '../pool/flags.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeft } from '../spool/progress.js';
 import type { WheelTimer } from './timer-wheel.js';
@@ -31,7 +31,7 @@ export interface SideHost {
   readonly pool: WorkerPool;
   readonly flags: SessionFlags;
   /** Runs one step (batched with other sessions' steps: pool/step-batcher.ts). */
-  runStep(task: ProduceStepTask | ConsumeStepTask, signal: AbortSignal): Promise<StepResult>;
+  runStep(task: ProduceStepTask | ConsumeStepTask): StepRun;
   /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts). */
   schedule(fn: () => void, delayMs: number): WheelTimer;
   task(): TaskSession;
@@ -83,6 +83,23 @@ export abstract class Side {
 
   protected get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /** Steps of this side on their way (the producer's task is also its lent consumer's). */
+  readonly #runs = new Set<StepRun>();
+
+  /** Sends a step; a forced stop ends it (see force). */
+  protected runStep<R>(task: ProduceStepTask | ConsumeStepTask): Promise<R> {
+    const run = this.host.runStep(task);
+    return this.trackRun(run) as Promise<R>;
+  }
+
+  /** Counts `run` as this side's until it settles, so that force() can end it. */
+  protected trackRun(run: StepRun): Promise<unknown> {
+    this.#runs.add(run);
+    const forget = () => this.#runs.delete(run);
+    run.result.then(forget, forget);
+    return run.result;
   }
 
   /** Runs `task`, counting it as in flight until it settles. */
@@ -148,7 +165,9 @@ export abstract class Side {
 
   /** Ends whatever still runs: a running task's thread is terminated. */
   force(): void {
-    this.#abort.abort(new Error('stop grace period elapsed'));
+    const reason = new Error('stop grace period elapsed');
+    this.#abort.abort(reason);
+    for (const run of this.#runs) run.abort(reason);
   }
 
   get busy(): boolean {
@@ -215,8 +234,9 @@ export class StepProducer extends Side {
     const partner = this.#partner?.available() ? this.#partner : null;
     task.consumeAfter = partner !== null;
     task.consumerState = partner?.pipelineState;
-    const running = this.host.runStep(task, this.signal) as Promise<ProduceStepResult>;
-    partner?.lend(running);
+    const run = this.host.runStep(task);
+    const running = this.trackRun(run) as Promise<ProduceStepResult>;
+    partner?.lend(run);
     this.track(running, (r) => {
       if (r.skipped) return;
       // The step's answer is in: its chunks become visible to the consumer (spool/progress.ts).
@@ -305,7 +325,8 @@ export class StepConsumer extends Side {
    * brings. While lent, this side runs nothing else, so chunks are still consumed one at a time
    * and in order; any the task did not consume stay queued for the next kick.
    */
-  lend(running: Promise<ProduceStepResult>): void {
+  lend(run: StepRun): void {
+    const running = this.trackRun(run) as Promise<ProduceStepResult>;
     this.track(running.then((r) => r.consumed ?? null), (r) => this.#settled(r));
   }
 
@@ -320,7 +341,7 @@ export class StepConsumer extends Side {
     task.seqs = this.#queue.length <= this.#batchMax ? this.#queue : this.#queue.slice(0, this.#batchMax);
     this.#queue = this.#queue.length <= this.#batchMax ? [] : this.#queue.slice(this.#batchMax);
     this.#taken = task.seqs[task.seqs.length - 1]!;
-    this.track(this.host.runStep(task, this.signal) as Promise<ConsumeStepResult>, (r) => this.#settled(r));
+    this.track(this.runStep<ConsumeStepResult>(task), (r) => this.#settled(r));
   }
 
   #settled(r: ConsumeStepResult | null): void {

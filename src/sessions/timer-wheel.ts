@@ -1,8 +1,10 @@
 /**
  * One timer for every step side's wait between steps (the seed's 1.5 s pause): 10,000 sessions
- * at 1 Hz cost one armed setTimeout, not 10,000. Waits are grouped by the millisecond they end
- * in; the earliest group arms the one timer, and everything due runs in the same turn, so the
- * steps it starts reach the pool together (pool/step-batcher.ts batches them).
+ * at 1 Hz cost one armed setTimeout, not 10,000. Waits are grouped by the tick they end in
+ * (STEP_TIMER_TICK_MS; a wait ends at the first tick boundary at or after its due time, so it
+ * never ends early and at most one tick late); the earliest group arms the one timer, and
+ * everything due runs in the same turn, so the steps it starts reach the pool together
+ * (pool/step-batcher.ts batches them): a longer tick means fewer, fuller tasks.
  */
 export interface WheelTimer {
   /** Null once it ran or was cancelled. */
@@ -16,11 +18,18 @@ export class TimerWheel {
   #timer: NodeJS.Timeout | null = null;
   #armedFor = Infinity;
   #closed = false;
+  readonly #tickMs: number;
 
-  /** Runs `fn` once, `delayMs` from now (rounded up to the millisecond). */
+  /** @param tickMs the granularity of every wait, ms (default 1). */
+  constructor(tickMs = 1) {
+    this.#tickMs = Math.max(1, tickMs);
+  }
+
+  /** Runs `fn` once, `delayMs` from now (rounded up to the tick). */
   schedule(fn: () => void, delayMs: number): WheelTimer {
     const timer: WheelTimer = { fn };
-    const due = Math.ceil(performance.now() + Math.max(0, delayMs));
+    const tick = this.#tickMs;
+    const due = Math.ceil((performance.now() + Math.max(0, delayMs)) / tick) * tick;
     const bucket = this.#buckets.get(due);
     if (bucket) bucket.push(timer);
     else {

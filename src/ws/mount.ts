@@ -7,6 +7,7 @@ import type { TandemError } from '../errors.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { Door } from './door.js';
 import { startHeartbeat } from './heartbeat.js';
+import { upgradeRequired } from './upgrade-required.js';
 
 /** The paths that speak the session protocol: `/ws`, and the seed's path so its clients work unchanged. */
 export const WS_PATHS = ['/ws', '/live-transcription'] as const;
@@ -52,6 +53,8 @@ export function mountWebSocket(
       });
     });
   }
+  // express-ws routes upgrades to `<path>/.websocket`: these see only plain HTTP.
+  app.get([...WS_PATHS], upgradeRequired());
   const wss = instance.getWss();
   // ws re-emits the HTTP server's own errors (EADDRINUSE on listen) here, where an unheard
   // 'error' would crash the process; the caller of listen() gets them and reports them.

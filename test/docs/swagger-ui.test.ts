@@ -1,39 +1,22 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { TestClient } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-/** Debian's chromium (installed by .ci/run); Playwright's own browser downloads are never used. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-  '--disable-quic',
-];
-
 describe('Swagger UI at /docs in a real browser', () => {
   let server: TestServer;
-  let profile: string;
+  let chromium: TestBrowser;
   let browser: BrowserContext;
   before(async () => {
     server = await startServer();
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-chromium-'));
-    // launchPersistentContext is how Playwright takes a --user-data-dir: a fresh, throwaway profile.
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    chromium = await launchBrowser();
+    browser = chromium.context;
   });
   after(async () => {
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
   it('runs "Try it out" on the session list and shows the live session in the response', async () => {
@@ -60,5 +43,17 @@ describe('Swagger UI at /docs in a real browser', () => {
       client.close();
       await client.waitClose();
     }
+  });
+
+  it('links the WebSocket protocol\'s AsyncAPI documents', async () => {
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(server.httpUrl('/docs/'));
+    const link = page.locator('.info .description').getByRole('link', { name: 'asyncapi.yaml' });
+    await link.waitFor({ timeout: 15_000 });
+    const href = await link.getAttribute('href');
+    assert.equal(href, '/asyncapi.yaml');
+    const res = await page.request.get(server.httpUrl(href));
+    assert.equal(res.status(), 200);
+    assert.match(await res.text(), /^asyncapi: 3\./);
   });
 });

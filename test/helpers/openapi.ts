@@ -110,3 +110,15 @@ export async function api<T = any>(
   }
   return { status: res.status, headers: res.headers, body: body as T };
 }
+
+/** Throws unless `value` matches the schema openapi.yaml names `components/schemas/<name>`. */
+export function assertMatchesSchema(name: string, value: unknown): void {
+  const { ajv, validators } = load();
+  const ref = `${SPEC_ID}#/${pointer('components', 'schemas', name)}`;
+  let validate = validators.get(ref);
+  if (!validate) {
+    validate = ajv.compile({ $ref: ref });
+    validators.set(ref, validate);
+  }
+  if (!validate(value)) throw new Error(`does not match openapi.yaml's ${name}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(value).slice(0, 500)}`);
+}

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { LogAppender, type LogPolicy } from '../../src/spool/appender.js';
 import { ChunkReader } from '../../src/spool/chunk-reader.js';
 import { markRolledBack, publishChunks, publishConsumed, publishResults, removeLeftSync } from '../../src/spool/progress.js';
-import { FLAG, createFlags } from '../../src/pool/flags.js';
+import { FLAG, FlagsSlab } from '../../src/pool/flags.js';
 import {
   decodeRecords,
   encodeRecords,
@@ -72,7 +72,7 @@ describe('spool log format', () => {
 describe('appending and reading a session log', () => {
   it('rolls to a new segment named by its first seq when one is full, and reads across segments', () => {
     const dir = tmpDir();
-    const flags = createFlags();
+    const flags = new FlagsSlab(1).alloc()!.flags;
     flags.ints[FLAG.READ_SEGMENT] = 1;
     const appender = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
     for (let seq = 1; seq <= 6; seq++) appender.append([rec(seq, 'y'.repeat(40))]);
@@ -99,7 +99,7 @@ describe('appending and reading a session log', () => {
 
   it('a writer after a rollback cuts what was written past the published end', () => {
     const dir = tmpDir();
-    const flags = createFlags();
+    const flags = new FlagsSlab(1).alloc()!.flags;
     flags.ints[FLAG.READ_SEGMENT] = 1;
     const first = new LogAppender(dir, 'chunks', flags, policy({ segmentBytes: 100 }));
     first.append([rec(1), rec(2)]);
@@ -123,7 +123,7 @@ describe('appending and reading a session log', () => {
 
   it('keeps results within the byte window and says where the window begins', async () => {
     const dir = tmpDir();
-    const flags = createFlags();
+    const flags = new FlagsSlab(1).alloc()!.flags;
     const appender = new LogAppender(dir, 'results', flags, policy({ segmentBytes: 200, retainBytes: 400 }));
     for (let seq = 1; seq <= 40; seq++) appender.append([rec(seq, 'z'.repeat(30))]);
     appender.close();
