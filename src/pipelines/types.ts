@@ -54,7 +54,11 @@ export interface ProducerContext<S = unknown> extends SideContext<S> {
 export interface Chunk {
   /** 1, 2, 3… in the order written. */
   readonly seq: number;
-  /** Absolute path of the chunk file (read-only; removed after the consumer is done with it). */
+  /**
+   * A file holding just this chunk, for tools that want a path. Chunks live inside spool
+   * segments, so the file is written on first use (costing a write) and removed once the
+   * consumer is done with the chunk. Prefer `bytes()` or `text()`.
+   */
   readonly path: string;
   bytes(): Buffer;
   text(): string;
