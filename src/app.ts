@@ -68,8 +68,11 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     pipelinesDir: config.pipelinesDir,
     fileRoot: config.fileRoot,
     defaultName: config.defaultPipeline,
+    settings: { speech: config.speech },
   });
   for (const e of catalog.loadErrors) logger.error({ module: e.module, err: e.error }, 'pipeline failed to load');
+  for (const f of catalog.ignoredFiles) logger.warn({ file: f.file, reason: f.reason }, 'file in the pipelines folder is not a pipeline');
+  for (const p of catalog.list()) if (p.unavailable) logger.warn({ pipeline: p.name, reason: p.unavailable }, 'pipeline unavailable');
 
   let sessions: SessionRegistry | undefined;
   let sockets: Set<WebSocket> | undefined;

@@ -50,8 +50,12 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
   /** Sessions allowed at once across all clients. */
   MAX_SESSIONS: intFrom(1).default(20_000),
-  /** Largest client frame accepted, in bytes. */
-  MAX_MESSAGE_BYTES: intFrom(64, 16 * 1024 * 1024).default(16 * 1024),
+  /**
+   * Largest client frame accepted, in bytes; a larger one closes the connection 1009 and ends its
+   * session. 64 KiB takes 16 KiB audio frames (WhisperLive's) with room to spare, and up to
+   * 340 ms of 48 kHz f32le mono per frame.
+   */
+  MAX_MESSAGE_BYTES: intFrom(64, 16 * 1024 * 1024).default(64 * 1024),
   /** Largest HTTP request body read, in bytes; larger → 413 (no operation takes a body today). */
   MAX_REQUEST_BODY_BYTES: intFrom(0, 16 * 1024 * 1024).default(16 * 1024),
   /** Exact origins (scheme://host[:port]) whose browsers may open a WebSocket; default: the service's own. */
@@ -66,8 +70,12 @@ const schema = z.object({
   ALLOWED_HOSTS: csv.optional(),
   /** Open WebSocket connections allowed per client address (0 = no limit). */
   MAX_SESSIONS_PER_CLIENT: intFrom(0).default(1000),
-  /** Client frames allowed per connection per second (bursts of twice that); above it: close 1008. */
-  MAX_MESSAGES_PER_SECOND: intFrom(1, 100_000).default(50),
+  /**
+   * Client frames allowed per connection per second (bursts of twice that); above it: close 1008.
+   * Real-time audio needs 48000 × 4 / 16384 ≈ 11.7 frames/s at 48 kHz f32le in 16 KiB frames;
+   * 100 also admits 10 ms frames (WebRTC's size) at any rate.
+   */
+  MAX_MESSAGES_PER_SECOND: intFrom(1, 100_000).default(100),
   /** Ping period in ms; a peer that has not answered the previous ping is dropped (0 = off). */
   HEARTBEAT_INTERVAL_MS: intFrom(0, 3_600_000).default(15_000),
   /** A client's send buffer above this many bytes pauses its results (and then its consumer). */
@@ -127,6 +135,10 @@ const schema = z.object({
   SESSION_RETAIN_COUNT: intFrom(0, 1_000_000).default(1000),
   /** How long an ended session stays inspectable, in seconds. */
   SESSION_RETAIN_SECONDS: intFrom(0, 7 * 24 * 3600).default(300),
+  /** The `transcribe` pipeline's recognizer library: a path or a soname (Debian: libpocketsphinx3). */
+  POCKETSPHINX_LIBRARY: z.string().min(1).default('libpocketsphinx.so.3'),
+  /** Folder of its en-us model: `en-us/`, `en-us.lm.bin`, `cmudict-en-us.dict` (Debian: pocketsphinx-en-us). */
+  POCKETSPHINX_MODEL_DIR: z.string().min(1).default('/usr/share/pocketsphinx/model/en-us'),
   /** Live view (GET /api/live): how often the stream looks for changes to send, in ms. */
   LIVE_INTERVAL_MS: intFrom(100, 60_000).default(500),
   /** Live view: viewers streaming at once; one more is refused with 503 TOO_MANY_VIEWERS (0 = the stream is off). */
@@ -193,6 +205,8 @@ export interface Config {
   readonly tokens: { readonly admin: string | undefined; readonly read: string | undefined };
   readonly sessionRetainCount: number;
   readonly sessionRetainMs: number;
+  /** Where the built-in recognizer's library and model are. */
+  readonly speech: { readonly library: string; readonly modelDir: string };
   /** Spools a client may keep after its session (START `keep: true`), bounded in bytes and age. */
   readonly keptSpools: {
     readonly allowed: boolean;
@@ -312,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
+    speech: { library: e.POCKETSPHINX_LIBRARY, modelDir: path.resolve(e.POCKETSPHINX_MODEL_DIR) },
     live: {
       intervalMs: e.LIVE_INTERVAL_MS,
       maxViewers: e.LIVE_MAX_VIEWERS,

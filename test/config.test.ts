@@ -17,6 +17,14 @@ describe('configuration', () => {
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.pool));
   });
 
+  it('admits real-time 48 kHz f32le audio in 16 KiB frames by default', () => {
+    const c = loadConfig({});
+    const frameBytes = 16 * 1024;
+    const framesPerSecond = (48_000 * 4) / frameBytes;
+    assert.ok(frameBytes <= c.maxMessageBytes, `a ${frameBytes}-byte frame fits MAX_MESSAGE_BYTES=${c.maxMessageBytes}`);
+    assert.ok(framesPerSecond <= c.maxMessagesPerSecond, `${framesPerSecond.toFixed(1)} frames/s fit MAX_MESSAGES_PER_SECOND=${c.maxMessagesPerSecond}`);
+  });
+
   it('names the variable that is wrong', () => {
     for (const [env, name] of [
       [{ PORT: 'eighty' }, 'PORT'],

@@ -220,9 +220,17 @@ function poolText(p: Schemas['Pool']): string {
 }
 
 function pipelinesText(p: Schemas['PipelineList']): string {
-  const rows = p.items.map((x) => [x.name + (x.default ? ' *' : ''), x.producer.shape, x.consumer.shape, Object.keys((x.options.properties as object | undefined) ?? {}).join(',') || '-', x.description]);
+  const rows = p.items.map((x) => [
+    x.name + (x.default ? ' *' : ''),
+    x.producer.shape,
+    x.consumer.shape,
+    Object.keys((x.options.properties as object | undefined) ?? {}).join(',') || '-',
+    x.urls.join(','),
+    x.available ? x.description : `UNAVAILABLE: ${x.unavailableReason ?? ''}`,
+  ]);
   const errors = p.loadErrors.map((e) => `failed to load ${e.module}: ${e.error}`);
-  return [table(['NAME', 'PRODUCER', 'CONSUMER', 'OPTIONS', 'DESCRIPTION'], rows), '(* default)', ...errors].join('\n');
+  const ignored = p.ignored.map((f) => `ignored ${f.file}: ${f.reason}`);
+  return [table(['NAME', 'PRODUCER', 'CONSUMER', 'OPTIONS', 'URLS', 'DESCRIPTION'], rows), '(* default)', ...errors, ...ignored].join('\n');
 }
 
 main(process.argv.slice(2)).then(

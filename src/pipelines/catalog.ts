@@ -3,10 +3,12 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { tandemError, describeError } from '../errors.js';
-import type { PipelineDefinition, PrepareContext } from './types.js';
+import type { PipelineDefinition, PipelineSettings, PrepareContext } from './types.js';
 
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const MODULE_PATTERN = /\.(m?js)$/;
+/** TypeScript next to the modules: never run, but reported, since its author meant it to be. */
+const TYPESCRIPT_PATTERN = /(?<!\.d)\.[mc]?ts$/;
 const builtinDir = fileURLToPath(new URL('./builtin/', import.meta.url));
 
 export interface PipelineEntry {
@@ -18,6 +20,10 @@ export interface PipelineEntry {
   readonly producerShape: 'step' | 'loop';
   readonly consumerShape: 'step' | 'loop';
   readonly optionsSchema: Record<string, unknown>;
+  /** Url prefixes START may give it; `"*"` admits any url. */
+  readonly urls: readonly string[];
+  /** Why it cannot run on this machine (its `available` hook), or null when it can. */
+  readonly unavailable: string | null;
   readonly definition: PipelineDefinition;
   readonly validate: ValidateFunction;
 }
@@ -26,6 +32,15 @@ export interface PipelineEntry {
 export interface PipelineLoadError {
   readonly module: string;
   readonly error: string;
+}
+
+/**
+ * A file in PIPELINES_DIR that is not a pipeline, on purpose or not: a helper module (no
+ * default export) or TypeScript. Reported by /api/pipelines and logged; readiness is unaffected.
+ */
+export interface IgnoredFile {
+  readonly file: string;
+  readonly reason: string;
 }
 
 const NO_OPTIONS = { type: 'object', additionalProperties: false, properties: {} };
@@ -42,16 +57,24 @@ export interface PreparedStart {
 export class PipelineCatalog {
   readonly #entries = new Map<string, PipelineEntry>();
   readonly #errors: PipelineLoadError[] = [];
+  readonly #ignored: IgnoredFile[] = [];
   readonly #fileRoot: string;
+  readonly #settings: PipelineSettings;
   readonly defaultName: string;
 
-  private constructor(fileRoot: string, defaultName: string) {
+  private constructor(fileRoot: string, defaultName: string, settings: PipelineSettings) {
     this.#fileRoot = fileRoot;
     this.defaultName = defaultName;
+    this.#settings = settings;
   }
 
-  static async load(opts: { pipelinesDir: string | undefined; fileRoot: string; defaultName: string }): Promise<PipelineCatalog> {
-    const catalog = new PipelineCatalog(opts.fileRoot, opts.defaultName);
+  static async load(opts: {
+    pipelinesDir: string | undefined;
+    fileRoot: string;
+    defaultName: string;
+    settings: PipelineSettings;
+  }): Promise<PipelineCatalog> {
+    const catalog = new PipelineCatalog(opts.fileRoot, opts.defaultName, opts.settings);
     await catalog.#loadDir(builtinDir, true);
     if (opts.pipelinesDir) {
       if (!fs.existsSync(opts.pipelinesDir)) {
@@ -63,13 +86,28 @@ export class PipelineCatalog {
     return catalog;
   }
 
+  /**
+   * What counts as a pipeline: a `.js`/`.mjs` file directly in the folder whose module has a
+   * default export. A module without one is a helper that pipelines import (`util.mjs`): it is
+   * listed as ignored, not as broken. Sub-folders are not searched (a place for more helpers).
+   * A `.ts` file is never run (compile it) and is listed as ignored with that reason.
+   */
   async #loadDir(dir: string, builtin: boolean): Promise<void> {
-    const files = fs.readdirSync(dir).filter((f) => MODULE_PATTERN.test(f)).sort();
-    for (const file of files) {
+    const names = fs.readdirSync(dir).sort();
+    for (const file of names) {
       const module = path.join(dir, file);
+      if (TYPESCRIPT_PATTERN.test(file)) {
+        this.#ignored.push({ file: module, reason: 'TypeScript is not run; compile it to .js or .mjs in this folder' });
+        continue;
+      }
+      if (!MODULE_PATTERN.test(file)) continue;
       try {
-        const loaded = await import(pathToFileURL(module).href);
-        const def = (loaded.default ?? loaded) as PipelineDefinition;
+        const loaded = (await import(pathToFileURL(module).href)) as { default?: unknown };
+        if (loaded.default === undefined) {
+          this.#ignored.push({ file: module, reason: 'no default export: taken as a helper module, not a pipeline' });
+          continue;
+        }
+        const def = loaded.default as PipelineDefinition;
         const problem = checkDefinition(def);
         if (problem) throw new Error(problem);
         if (this.#entries.has(def.name)) throw new Error(`a pipeline named "${def.name}" is already loaded`);
@@ -83,6 +121,8 @@ export class PipelineCatalog {
           producerShape: def.producer.shape,
           consumerShape: def.consumer.shape,
           optionsSchema,
+          urls: def.urls ? [...def.urls] : ['*'],
+          unavailable: this.#availability(def),
           definition: def,
           validate: ajv.compile(optionsSchema),
         });
@@ -92,12 +132,25 @@ export class PipelineCatalog {
     }
   }
 
+  #availability(def: PipelineDefinition): string | null {
+    if (!def.available) return null;
+    try {
+      return def.available(this.#settings) ?? null;
+    } catch (err) {
+      return `its availability check failed: ${describeError(err)}`;
+    }
+  }
+
   list(): PipelineEntry[] {
     return [...this.#entries.values()];
   }
 
   get loadErrors(): readonly PipelineLoadError[] {
     return this.#errors;
+  }
+
+  get ignoredFiles(): readonly IgnoredFile[] {
+    return this.#ignored;
   }
 
   get(name: string): PipelineEntry | undefined {
@@ -113,11 +166,16 @@ export class PipelineCatalog {
       if (failed) throw tandemError('PIPELINE_UNAVAILABLE', `pipeline "${wanted}" failed to load: ${failed.error}`);
       throw tandemError('UNKNOWN_PIPELINE', `unknown pipeline "${wanted}"; available: ${[...this.#entries.keys()].join(', ')}`);
     }
+    if (entry.unavailable) throw tandemError('PIPELINE_UNAVAILABLE', `pipeline "${wanted}" is unavailable: ${entry.unavailable}`);
     return entry;
   }
 
   /** Validates START's options (filling defaults) and runs the pipeline's prepare hook. */
   async prepare(entry: PipelineEntry, url: string, rawOptions: unknown): Promise<PreparedStart> {
+    if (url !== '' && !entry.urls.some((prefix) => prefix === '*' || url.startsWith(prefix))) {
+      const shown = url.length > 100 ? `${url.slice(0, 100)}…` : url;
+      throw tandemError('BAD_URL', `pipeline "${entry.name}" takes urls starting with ${entry.urls.map((u) => JSON.stringify(u)).join(' or ')}, got ${JSON.stringify(shown)}`);
+    }
     const options = structuredClone(rawOptions ?? {}) as Record<string, unknown>;
     if (!entry.validate(options)) {
       const e = entry.validate.errors?.[0];
@@ -125,7 +183,7 @@ export class PipelineCatalog {
       const extra = e?.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
       throw tandemError('BAD_OPTIONS', `${where} ${e?.message ?? 'is invalid'}${extra}`);
     }
-    const ctx: PrepareContext = { url, options, resolveFileUrl: (u) => resolveFileUrl(u, this.#fileRoot) };
+    const ctx: PrepareContext = { url, options, settings: this.#settings, resolveFileUrl: (u) => resolveFileUrl(u, this.#fileRoot) };
     let input: unknown = null;
     if (entry.definition.prepare) {
       try {
@@ -149,6 +207,10 @@ function checkDefinition(def: PipelineDefinition | undefined): string | undefine
     if (typeof s[fn] !== 'function') return `${side}.${fn} must be a function for a ${s.shape}-shaped ${side}`;
   }
   if (def.options !== undefined && (typeof def.options !== 'object' || def.options === null)) return 'options must be a JSON Schema object';
+  if (def.urls !== undefined && (!Array.isArray(def.urls) || def.urls.some((u) => typeof u !== 'string' || u === ''))) {
+    return 'urls must be an array of url prefixes such as "file://"';
+  }
+  if (def.available !== undefined && typeof def.available !== 'function') return 'available must be a function';
   return undefined;
 }
 

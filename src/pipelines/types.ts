@@ -7,9 +7,19 @@
 /** JSON Schema (draft 2020-12 subset that Ajv understands) for START's `options`. */
 export type OptionsSchema = Record<string, unknown>;
 
+/**
+ * What the service tells pipelines about the machine (from config.ts). Built-ins read it; a user
+ * pipeline may too.
+ */
+export interface PipelineSettings {
+  /** Where the built-in recognizer's library and model are (POCKETSPHINX_LIBRARY, POCKETSPHINX_MODEL_DIR). */
+  readonly speech: { readonly library: string; readonly modelDir: string };
+}
+
 export interface PrepareContext {
   /** START's `url`, exactly as sent ('' when absent). */
   readonly url: string;
+  readonly settings: PipelineSettings;
   /** START's options after validation and defaults. */
   readonly options: Readonly<Record<string, unknown>>;
   /**
@@ -104,6 +114,18 @@ export interface PipelineDefinition {
   description?: string;
   /** JSON Schema for START's options; omitted means "no options accepted". */
   options?: OptionsSchema;
+  /**
+   * The urls START may give this pipeline, as prefixes: `"file://"`, `"demo://"`, `"client:"`,
+   * or `"*"` for any url. START with another (non-empty) url is refused with BAD_URL naming
+   * these. Default `["*"]`: every url reaches `prepare`, which judges it.
+   */
+  urls?: readonly string[];
+  /**
+   * Runs once on the main thread when the catalog loads: returns why the pipeline cannot run on
+   * this machine (a library or model missing), or null. An unavailable pipeline is listed with
+   * the reason and START naming it gets PIPELINE_UNAVAILABLE; the service and /readyz are fine.
+   */
+  available?(settings: PipelineSettings): string | null;
   /** Runs on the main thread at START: check the URL, compute plain `input` for both sides. */
   prepare?(ctx: PrepareContext): unknown;
   producer: StepProducer | LoopProducer;

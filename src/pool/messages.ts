@@ -137,10 +137,12 @@ export interface TaskTiming {
   finishedAt: number;
 }
 
-/** An error as it crosses threads: no stack reaches a client. */
+/** An error as it crosses threads. Its stack goes to the log and to inspect, never to a client. */
 export interface TaskError {
   name: string;
   message: string;
+  /** Where a pipeline's error was thrown. */
+  stack?: string;
 }
 
 export interface ProduceStepResult {

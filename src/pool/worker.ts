@@ -77,7 +77,7 @@ function post(event: WorkerEvent): void {
 }
 
 function toTaskError(err: unknown): TaskError {
-  if (err instanceof Error) return { name: err.name, message: err.message || err.name };
+  if (err instanceof Error) return { name: err.name, message: err.message || err.name, ...(err.stack ? { stack: err.stack } : {}) };
   return { name: 'Error', message: String(err) };
 }
 

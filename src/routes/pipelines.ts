@@ -17,8 +17,12 @@ export function pipelineRoutes({ catalog }: { catalog: PipelineCatalog }): Route
         producer: { shape: p.producerShape },
         consumer: { shape: p.consumerShape },
         options: p.optionsSchema,
+        urls: [...p.urls],
+        available: p.unavailable === null,
+        ...(p.unavailable === null ? {} : { unavailableReason: p.unavailable }),
       })),
       loadErrors: catalog.loadErrors.map((e) => ({ module: e.module, error: e.error })),
+      ignored: catalog.ignoredFiles.map((f) => ({ file: f.file, reason: f.reason })),
     };
     res.json(body);
   });

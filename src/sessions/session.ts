@@ -324,7 +324,7 @@ export class Session implements SideHost {
       if (!producerBusy && consumerBusy) side = 'consumer';
     }
     this.error = `${side} of pipeline "${this.entry.name}" failed: ${error.message}`;
-    this.#init.logger.warn({ session: this.id, side, err: error.message }, 'pipeline failed');
+    this.#init.logger.warn({ session: this.id, side, err: error.message, stack: error.stack }, 'pipeline failed');
     // A side that fails while the session is already stopping changes nothing but the record.
     if (this.#stopping) return;
     this.#sink?.failed(this, tandemError('PIPELINE_FAILED', this.error));
@@ -589,6 +589,7 @@ export class Session implements SideHost {
       steps: s.steps,
       currentStepSeconds: startedAt > 0 ? (nowMs() - startedAt) / 1000 : null,
       lastError: s.lastError,
+      lastErrorStack: s.lastErrorStack,
     };
   }
 

@@ -61,6 +61,8 @@ export abstract class Side {
   state: SideState = 'idle';
   steps = 0;
   lastError: string | null = null;
+  /** The stack of the last error, for the log and inspect only. */
+  lastErrorStack: string | null = null;
   /**
    * A loop side that returned: the last seq it posted (chunks or results). Its events travel on
    * another channel than its answer, so some may still be on their way when it has returned.
@@ -150,6 +152,7 @@ export abstract class Side {
   protected fail(error: TaskError): void {
     this.state = 'failed';
     this.lastError = error.message;
+    this.lastErrorStack = error.stack ?? null;
     this.host.onSideError(this.name, error);
   }
 

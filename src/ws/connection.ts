@@ -60,14 +60,16 @@ export class Connection implements SessionSink {
   readonly #clientAddress: string | null;
   #state: ConnectionState = 'IDLE';
   #session: Session | null = null;
-  /** STOP arrived while START (or RESUME) was still under way. */
-  #stopPending = false;
   /** How the socket closed (set once it has). */
   #closeCode = 0;
   /** The socket is corked until the end of this tick: results of one turn go out in one write. */
   #corked = false;
   readonly #rate: RateLimit;
   readonly #sendBufferHighBytes: number;
+  /** The frame being handled; the next one is chained after it. */
+  #queue: Promise<void> = Promise.resolve();
+  /** The client sent a frame over MAX_MESSAGE_BYTES (ws closes 1009). */
+  #oversize = false;
 
   constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
@@ -77,9 +79,18 @@ export class Connection implements SessionSink {
     this.#clientAddress = req.socket.remoteAddress ?? null;
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', (code) => this.#onClose(code));
-    ws.on('error', (err) => deps.logger.debug({ err: describeError(err) }, 'socket error'));
+    ws.on('error', (err) => {
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#oversize = true;
+      deps.logger.debug({ err: describeError(err) }, 'socket error');
+    });
   }
 
+  /**
+   * Frames are taken strictly in the order they arrive: each waits for the one before it to be
+   * handled (a START or RESUME is handled once the session runs or was refused), so two STARTs
+   * back to back get `started` then ALREADY_STARTED, and a STOP after them stops what the first
+   * started. Only the rate limit is applied on arrival, so a flood is cut off at once.
+   */
   #onMessage(data: WebSocket.Data): void {
     this.#deps.observer?.messageReceived?.();
     if (this.#state === 'CLOSED') return;
@@ -91,15 +102,38 @@ export class Connection implements SessionSink {
       if (this.#session) void this.#session.stop('disconnect');
       return;
     }
+    // ws 7 hands text frames over as strings and binary frames as Buffers. No session takes a
+    // binary frame yet, so only the fact that one came waits its turn, not its bytes.
+    const frame = typeof data === 'string' ? data : null;
+    this.#queue = this.#queue
+      .then(() => this.#handle(frame))
+      .catch((err: unknown) => this.#sendError(err));
+  }
+
+  /** Handles a text frame, or a binary frame (null). */
+  async #handle(frame: string | null): Promise<void> {
+    if (this.#state === 'CLOSED') return;
+    if (frame === null) return this.#binary();
     let command;
     try {
-      command = this.#deps.protocol.parse(typeof data === 'string' ? data : data.toString());
+      command = this.#deps.protocol.parse(frame);
     } catch (err) {
       return this.#sendError(err);
     }
-    if (command.command === 'START') void this.#start(command);
-    else if (command.command === 'RESUME') void this.#resume(command);
+    if (command.command === 'START') await this.#start(command);
+    else if (command.command === 'RESUME') await this.#resume(command);
     else this.#stop();
+  }
+
+  /**
+   * A binary frame. Audio frames are for sessions whose pipeline takes client audio (url
+   * `client:`); no pipeline does yet, so every binary frame is refused and the connection stays.
+   */
+  #binary(): void {
+    const why = this.#session
+      ? `session ${this.#session.id} runs pipeline "${this.#session.entry.name}", which does not take client audio (url "client:")`
+      : 'no session runs on this connection; binary frames carry audio only for a session whose pipeline takes client audio (url "client:")';
+    this.#sendError(tandemError('BAD_MESSAGE', `binary frame refused: ${why}`));
   }
 
   async #start(cmd: StartCommand): Promise<void> {
@@ -123,12 +157,10 @@ export class Connection implements SessionSink {
       }
       this.#state = 'STARTED';
       this.#send(startedMessage(session.id, session.entry.name, session.resumeSecret));
-      if (this.#stopPending) void session.stop('client');
     } catch (err) {
       if (this.#isClosed()) return;
       this.#state = 'IDLE';
       this.#sendError(err);
-      if (this.#stopPending) return this.#stop();
       if (err instanceof TandemError && err.wsClose) this.#ws.close(err.wsClose, err.code);
     }
   }
@@ -143,18 +175,16 @@ export class Connection implements SessionSink {
       const session = await this.#deps.sessions.resume(cmd.session, cmd.resume, cmd.after, this);
       if (this.#isClosed()) {
         // The socket went while the replay was read: the session waits for another RESUME, or ends.
-        if (this.#closeCode === CLOSE_ABNORMAL) session.detach(this);
+        if (this.#closeCode === CLOSE_ABNORMAL && !this.#oversize) session.detach(this);
         else void session.stop('disconnect');
         return;
       }
       this.#session = session;
       this.#state = 'STARTED';
-      if (this.#stopPending) void session.stop('client');
     } catch (err) {
       if (this.#isClosed()) return;
       this.#state = 'IDLE';
       this.#sendError(err);
-      if (this.#stopPending) this.#stop();
     }
   }
 
@@ -167,8 +197,6 @@ export class Connection implements SessionSink {
       this.#state = 'CLOSED';
       this.#ws.close(1000);
     }
-    // STARTING: the session is stopped as soon as START finishes (see #start).
-    else if (this.#state === 'STARTING') this.#stopPending = true;
   }
 
   #onClose(code: number): void {
@@ -177,7 +205,9 @@ export class Connection implements SessionSink {
     this.#closeCode = code;
     if (!wasOpen || !this.#session) return;
     // A close frame means the client left on purpose; none means it vanished and may RESUME.
-    if (code === CLOSE_ABNORMAL) this.#session.detach(this);
+    // A frame over MAX_MESSAGE_BYTES (close 1009) ends the session whatever the peer answers:
+    // resuming would only bring the same frame back.
+    if (code === CLOSE_ABNORMAL && !this.#oversize) this.#session.detach(this);
     else void this.#session.stop('disconnect');
   }
 

@@ -81,7 +81,8 @@ describe('tandem CLI', () => {
     assertResponseMatchesSpec('GET', '/api/pool', 200, 'application/json', JSON.parse(poolJson.stdout));
     const pipelines = await tandem(server, ['pipelines']);
     assert.equal(pipelines.code, 0, pipelines.stderr);
-    assert.match(pipelines.stdout, /^demo \*\s+step\s+step\s+intervalMs/m);
+    assert.match(pipelines.stdout, /^demo \*\s+step\s+step\s+intervalMs\s+\*\s/m);
+    assert.match(pipelines.stdout, /^transcribe\s+loop\s+loop\s+pace,chunkMs,partials,words,silenceMs\s+file:\/\/\s/m);
   });
 
   it('lists kept spools and deletes one with the admin token only', async () => {

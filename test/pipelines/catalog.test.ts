@@ -9,10 +9,10 @@ describe('pipeline catalog', () => {
     const server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, DEFAULT_PIPELINE: 'finite' });
     try {
       const names = server.app.catalog.list().map((p) => p.name).sort();
-      // Every fixture module is named after its file; all of them load beside the two built-ins.
+      // Every fixture module is named after its file; all of them load beside the three built-ins.
       const fixtures = fs.readdirSync(FIXTURE_PIPELINES).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3));
       assert.ok(fixtures.includes('loop-loop') && fixtures.includes('finite'));
-      assert.deepEqual(names, ['demo', 'tail', ...fixtures].sort());
+      assert.deepEqual(names, ['demo', 'tail', 'transcribe', ...fixtures].sort());
       assert.deepEqual(server.app.catalog.loadErrors, []);
       // DEFAULT_PIPELINE picks the pipeline START gets when it names none.
       const client = await TestClient.open(server.wsUrl());

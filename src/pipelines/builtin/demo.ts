@@ -7,6 +7,8 @@ import { definePipeline } from '../types.js';
 export default definePipeline({
   name: 'demo',
   description: 'Writes a timestamped text chunk every intervalMs; the consumer returns its text.',
+  // Any url, ignored: a client written for the seed sends one (rtsp://…, http://…) and must work unchanged.
+  urls: ['*'],
   options: {
     type: 'object',
     additionalProperties: false,

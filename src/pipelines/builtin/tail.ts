@@ -34,6 +34,7 @@ function open(file: string, resume?: { ino: number; offset: number }): Cursor | 
 export default definePipeline({
   name: 'tail',
   description: 'Follows a text file under FILE_ROOT given as a file:// url and streams its new lines.',
+  urls: ['file://'],
   options: {
     type: 'object',
     additionalProperties: false,

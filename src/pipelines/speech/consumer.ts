@@ -1,0 +1,51 @@
+/**
+ * A loop-shaped consumer that turns audio chunks into transcripts with any Recognizer. It does
+ * not care who produced the chunks (a file, sox, a client's frames): each chunk is PCM,
+ * signed 16-bit little-endian, mono, 16 kHz, and an empty chunk says the audio is complete.
+ */
+import type { ConsumerLoopContext, LoopConsumer } from '../types.js';
+import { BYTES_PER_SAMPLE, type Recognizer, type Utterance } from './recognizer.js';
+
+/** The `data` of every transcript a speech pipeline sends (asyncapi.yaml: TranscriptionResult). */
+export interface SpeechResult {
+  /** The open utterance's current hypothesis; null when nothing is being said or partials are off. */
+  partial: string | null;
+  /** Utterances completed with this chunk, in order (usually none). */
+  final: Utterance[];
+}
+
+/** Samples of a chunk, without copying when the buffer is aligned. */
+function samples(bytes: Buffer, seq: number): Int16Array {
+  if (bytes.length % BYTES_PER_SAMPLE !== 0) {
+    throw new Error(`chunk ${seq} holds ${bytes.length} bytes, not a whole number of 16-bit samples`);
+  }
+  const aligned = bytes.byteOffset % BYTES_PER_SAMPLE === 0 ? bytes : Buffer.from(bytes);
+  return new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / BYTES_PER_SAMPLE);
+}
+
+/**
+ * Builds the consumer: `open` makes one recognizer for the session (options are in
+ * `ctx.options`, prepare's result in `ctx.input`); it is closed in `finally`, however the loop
+ * ends. Honours the option `partials` (default true).
+ */
+export function speechConsumer(open: (ctx: ConsumerLoopContext) => Recognizer): LoopConsumer {
+  return {
+    shape: 'loop',
+    run(ctx) {
+      // Loading a model takes a while: a session stopped meanwhile need not wait for it.
+      if (ctx.stopRequested) return;
+      const partials = ctx.options.partials !== false;
+      const recognizer = open(ctx);
+      try {
+        for (let chunk = ctx.next(); chunk; chunk = ctx.next()) {
+          const bytes = chunk.bytes();
+          const final = bytes.length === 0 ? recognizer.finish() : recognizer.accept(samples(bytes, chunk.seq));
+          const result: SpeechResult = { partial: partials ? recognizer.partial() : null, final };
+          ctx.emit(result);
+        }
+      } finally {
+        recognizer.close();
+      }
+    },
+  };
+}
