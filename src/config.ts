@@ -97,7 +97,7 @@ const schema = z.object({
   /** How long such a burst may run in one task, in ms. */
   PRODUCER_BURST_MS: intFrom(0, 60_000).default(5),
   /** Granularity of the waits between steps, in ms: waits ending in one tick start their steps together (at most this late). */
-  STEP_TIMER_TICK_MS: intFrom(1, 1000).default(1),
+  STEP_TIMER_TICK_MS: intFrom(1, 1000).default(5),
   /** Most steps (of different sessions) sent to a pool thread in one task. */
   STEP_BATCH_MAX: intFrom(1, 10_000).default(64),
   /** The steps of one turn are spread over several threads only when each task gets at least this many. */

@@ -38,9 +38,18 @@ export const FLAG = {
    */
   CHUNKS_DIRTY: 15,
   RESULTS_DIRTY: 16,
+  /**
+   * A file descriptor the main thread holds open on a log's open segment, and that segment's
+   * first seq (0 = none): steps append through it instead of opening the file each time
+   * (spool/log-files.ts).
+   */
+  CHUNKS_FD: 17,
+  CHUNKS_FD_SEGMENT: 18,
+  RESULTS_FD: 19,
+  RESULTS_FD_SEGMENT: 20,
 } as const;
 
-const INT_SLOTS = 18; // even, so the float slots after them are 8-byte aligned
+const INT_SLOTS = 22; // even, so the float slots after them are 8-byte aligned
 const FLOAT_SLOTS = 5;
 
 /** Float slots: epoch ms at which the side's current step or loop began (0 = idle). */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused, type SessionFlags } from '../pool/flags.js';
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
+import { LogFiles } from '../spool/log-files.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { StepBatcher, StepRun } from '../pool/step-batcher.js';
 import type { TimerWheel, WheelTimer } from './timer-wheel.js';
@@ -166,6 +167,8 @@ export class Session implements SideHost {
   readonly #stepRef: StepSessionRef;
   /** The spool folder's creation: a stop during start waits for it, so it can remove it. */
   #spoolReady: Promise<void> | null = null;
+  /** The log segments the main thread holds open for the steps. */
+  #files: LogFiles | null = null;
   #stopping: Promise<SessionSummary> | null = null;
   /** Set while a stop waits for events a returned loop posted: called on each chunk or result. */
   #onLateEvent: (() => void) | null = null;
@@ -247,7 +250,8 @@ export class Session implements SideHost {
   }
 
   async start(): Promise<void> {
-    this.#spoolReady = createSpool(this.spoolDir, this.keep);
+    const files = (this.#files = new LogFiles(this.spoolDir, this.flags));
+    this.#spoolReady = createSpool(this.spoolDir, this.keep).then(() => files.open());
     await this.#spoolReady;
     if (this.#stopping) return;
     this.#state = 'running';
@@ -265,6 +269,10 @@ export class Session implements SideHost {
 
   stepRef(): StepSessionRef {
     return this.#stepRef;
+  }
+
+  followSegment(kind: 'chunks' | 'results', segment: number): void {
+    this.#files?.follow(kind, segment);
   }
 
   runStep(task: ProduceStepTask | ConsumeStepTask): StepRun {
@@ -510,6 +518,7 @@ export class Session implements SideHost {
       clearTimeout(grace);
     }
     await this.#lateEvents(graceMs);
+    this.#files?.close();
     // Both sides are idle: no pipeline code runs for this session and nothing more is written or
     // sent. What it held for admission is released first, then the client is told, so a START
     // sent after `stopped` finds room. The spool's removal and the bookkeeping follow, so a storm

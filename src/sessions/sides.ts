@@ -31,6 +31,8 @@ export interface SideHost {
   /** Runs loops. */
   readonly pool: WorkerPool;
   readonly flags: SessionFlags;
+  /** A step began a new segment of `kind` and it was published: the main thread holds that one open now. */
+  followSegment(kind: 'chunks' | 'results', segment: number): void;
   /** Runs one step (batched with other sessions' steps: pool/step-batcher.ts). */
   runStep(task: ProduceStepTask | ConsumeStepTask): StepRun;
   /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts). */
@@ -243,7 +245,10 @@ export class StepProducer extends Side {
     this.track(running, (r) => {
       if (r.skipped) return;
       // The step's answer is in: its chunks become visible to the consumer (spool/progress.ts).
-      if (r.chunkLog) publishChunks(this.host.flags, r.chunkLog);
+      if (r.chunkLog) {
+        publishChunks(this.host.flags, r.chunkLog);
+        this.host.followSegment('chunks', r.chunkLog.segment);
+      }
       if (r.done) publishProducerDone(this.host.flags);
       this.steps++;
       task.state = r.state;
@@ -351,7 +356,10 @@ export class StepConsumer extends Side {
     if (r?.skipped) return;
     if (r) {
       // The step's answer is in: its results are logged, its chunks count as consumed.
-      if (r.resultLog) publishResults(this.host.flags, r.resultLog);
+      if (r.resultLog) {
+        publishResults(this.host.flags, r.resultLog);
+        this.host.followSegment('results', r.resultLog.segment);
+      }
       if (r.readMark) {
         publishConsumed(this.host.flags, r.readMark);
         const { spoolDir, keep } = this.host.task();

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { FLAG, LOG_TIME, nowMs, type SessionFlags } from '../pool/flags.js';
 import { HEADER_BYTES, encodeRecords, listSegments, segmentPath, writeAll, type LogKind, type LogRecord } from './log.js';
 import { chunkLogEnd, resultLogEnd, type ChunkLogEnd, type ResultLogEnd } from './progress.js';
+import { heldFd } from './log-files.js';
 
 export type FsyncPolicy = 'none' | 'batch' | 'always';
 
@@ -50,6 +51,8 @@ export class LogAppender {
   #fd: number | null = null;
   /** Segment the open fd belongs to. */
   #fdSegment = 0;
+  /** The open fd is the main thread's (spool/log-files.ts): never closed here. */
+  #fdHeld = false;
 
   constructor(dir: string, kind: LogKind, flags: SessionFlags, policy: LogPolicy) {
     this.#dir = dir;
@@ -115,16 +118,16 @@ export class LogAppender {
   }
 
   close(): void {
-    if (this.#fd !== null) {
-      fs.closeSync(this.#fd);
-      this.#fd = null;
-    }
+    if (this.#fd !== null && !this.#fdHeld) fs.closeSync(this.#fd);
+    this.#fd = null;
   }
 
   #open(segment: number, flags: 'a' | 'w'): number {
     if (this.#fd !== null && this.#fdSegment === segment) return this.#fd;
     this.close();
-    this.#fd = fs.openSync(segmentPath(this.#dir, this.#kind, segment), flags);
+    const held = heldFd(this.#flags, this.#kind, segment);
+    this.#fdHeld = held !== null;
+    this.#fd = held ?? fs.openSync(segmentPath(this.#dir, this.#kind, segment), flags);
     this.#fdSegment = segment;
     return this.#fd;
   }
