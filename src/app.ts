@@ -15,6 +15,7 @@ import { SessionRegistry } from './sessions/registry.js';
 import { StepBatcher } from './pool/step-batcher.js';
 import { FlagsSlab } from './pool/flags.js';
 import { ClaimSlab } from './pool/claims.js';
+import { HeldFilesBudget } from './spool/log-files.js';
 import { TimerWheel } from './sessions/timer-wheel.js';
 import { KeptSpools } from './sessions/kept-spools.js';
 import { recoverSpools } from './sessions/spool.js';
@@ -99,6 +100,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     steps,
     timers,
     flags,
+    heldFiles: new HeldFilesBudget(config.spoolHeldFilesMax),
     catalog,
     logger,
     observer: metrics.sessionObserver,

@@ -90,6 +90,12 @@ const schema = z.object({
   RESUME_RETAIN_BYTES: intFrom(0).default(64 * 1024 * 1024),
   /** ...and none older than this many seconds. A client that was gone for less resumes with no gap. */
   RESUME_RETAIN_SECONDS: intFrom(1, 7 * 24 * 3600).default(120),
+  /**
+   * Segment files the service keeps open for its sessions' steps (two a session) so that a step
+   * need not open them; sessions beyond it open theirs per step. Leave room under the process's
+   * open-file limit for every client socket.
+   */
+  SPOOL_HELD_FILES_MAX: intFrom(0, 1_000_000).default(4096),
   /** A spool segment file is closed and the next begun once it holds this many bytes. */
   SPOOL_SEGMENT_BYTES: intFrom(4096, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Chunks a step producer with nothing to wait for (delayMs 0) writes in one task, at most. */
@@ -180,6 +186,8 @@ export interface Config {
   readonly log: LogPolicy;
   /** A step producer's longest burst in one task. */
   readonly burst: { readonly maxChunks: number; readonly maxMs: number };
+  /** Descriptors held open on sessions' log segments, at most (spool/log-files.ts). */
+  readonly spoolHeldFilesMax: number;
   /** Granularity of step waits, ms (sessions/timer-wheel.ts). */
   readonly stepTimerTickMs: number;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
@@ -307,6 +315,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS },
     stepTimerTickMs: e.STEP_TIMER_TICK_MS,
+    spoolHeldFilesMax: e.SPOOL_HELD_FILES_MAX,
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,

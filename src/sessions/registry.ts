@@ -8,6 +8,7 @@ import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { LogPolicy } from '../spool/appender.js';
 import type { StepBatcher } from '../pool/step-batcher.js';
 import type { FlagsSlab } from '../pool/flags.js';
+import type { HeldFilesBudget } from '../spool/log-files.js';
 import type { TimerWheel } from './timer-wheel.js';
 import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
 import { spoolDir } from './spool.js';
@@ -18,6 +19,8 @@ export interface RegistryOptions {
   timers: TimerWheel;
   /** Where each session's shared flags live (a slot each, given back when it ended). */
   flags: FlagsSlab;
+  /** Descriptors sessions may hold open on their logs, all together. */
+  heldFiles: HeldFilesBudget;
   catalog: PipelineCatalog;
   logger: Logger;
   observer: SessionObserver;
@@ -129,6 +132,7 @@ export class SessionRegistry {
       pool: this.#opts.pool,
       steps: this.#opts.steps,
       timers: this.#opts.timers,
+      heldFiles: this.#opts.heldFiles,
       flags,
       sink: req.sink,
       onReleased: (s) => this.#onReleased(s, loops),

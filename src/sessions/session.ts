@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused, type SessionFlags } from '../pool/flags.js';
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
-import { LogFiles } from '../spool/log-files.js';
+import { LogFiles, type HeldFilesBudget } from '../spool/log-files.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { StepBatcher, StepRun } from '../pool/step-batcher.js';
 import type { TimerWheel, WheelTimer } from './timer-wheel.js';
@@ -91,6 +91,8 @@ export interface SessionInit {
   pool: WorkerPool;
   /** Runs steps, batched across sessions. */
   steps: StepBatcher;
+  /** The descriptors the service may hold open for sessions' logs (SPOOL_HELD_FILES_MAX). */
+  heldFiles: HeldFilesBudget;
   /** Its zeroed slot of the flags slab (given back by the registry once the session ended). */
   flags: { slot: number; flags: SessionFlags };
   /** The one timer of every step side's waits. */
@@ -250,7 +252,7 @@ export class Session implements SideHost {
   }
 
   async start(): Promise<void> {
-    const files = (this.#files = new LogFiles(this.spoolDir, this.flags));
+    const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles));
     this.#spoolReady = createSpool(this.spoolDir, this.keep).then(() => files.open());
     await this.#spoolReady;
     if (this.#stopping) return;

@@ -6,6 +6,9 @@
  * it when it writes to that segment and opens the file itself otherwise (a loop, or a step that
  * just began a new segment); when a step's new segment is published, the main thread opens it and
  * closes the one before. A descriptor is closed only when no step of its log is on its way.
+ * Held descriptors come out of one budget for the service (SPOOL_HELD_FILES_MAX): a session
+ * that finds it spent holds none, and its steps open their files themselves, so sockets never
+ * run short of descriptors.
  */
 import fs from 'node:fs';
 import { FLAG, LOG_TIME, nowMs, type SessionFlags } from '../pool/flags.js';
@@ -23,14 +26,39 @@ export function heldFd(flags: SessionFlags, kind: LogKind, segment: number): num
   return segment !== 0 && Atomics.load(flags.ints, slots.segment) === segment ? Atomics.load(flags.ints, slots.fd) : null;
 }
 
+/** The descriptors the service may hold for all sessions' logs together. */
+export class HeldFilesBudget {
+  #left: number;
+
+  constructor(max: number) {
+    this.#left = max;
+  }
+
+  take(n: number): boolean {
+    if (this.#left < n) return false;
+    this.#left -= n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.#left += n;
+  }
+}
+
+/** Descriptors a session holds: one per log. */
+const PER_SESSION = 2;
+
 export class LogFiles {
   readonly #dir: string;
   readonly #flags: SessionFlags;
+  readonly #budget: HeldFilesBudget;
+  #holding = false;
   #closed = false;
 
-  constructor(dir: string, flags: SessionFlags) {
+  constructor(dir: string, flags: SessionFlags, budget: HeldFilesBudget) {
     this.#dir = dir;
     this.#flags = flags;
+    this.#budget = budget;
   }
 
   /**
@@ -39,7 +67,9 @@ export class LogFiles {
    */
   async open(): Promise<void> {
     const ints = this.#flags.ints;
-    await Promise.all([this.#hold('chunks', 1), this.#hold('results', 1)]);
+    this.#holding = this.#budget.take(PER_SESSION);
+    if (this.#holding) await Promise.all([this.#hold('chunks', 1), this.#hold('results', 1)]);
+    else await Promise.all(['chunks', 'results'].map((k) => fs.promises.writeFile(segmentPath(this.#dir, k as LogKind, 1), '')));
     ints[FLAG.CHUNK_SEGMENT] = 1;
     ints[FLAG.RESULT_SEGMENT] = 1;
     ints[FLAG.RESULT_WINDOW_FROM] = 1;
@@ -48,7 +78,7 @@ export class LogFiles {
 
   /** A step began `kind`'s segment `segment` and it was published: hold that one instead. */
   follow(kind: LogKind, segment: number): void {
-    if (this.#closed || Atomics.load(this.#flags.ints, SLOTS[kind].segment) === segment) return;
+    if (this.#closed || !this.#holding || Atomics.load(this.#flags.ints, SLOTS[kind].segment) === segment) return;
     void this.#hold(kind, segment).catch(() => {
       // The session ended and its folder went meanwhile: steps open the file themselves.
     });
@@ -59,6 +89,7 @@ export class LogFiles {
     if (this.#closed) return;
     this.#closed = true;
     for (const kind of ['chunks', 'results'] as const) this.#release(kind);
+    if (this.#holding) this.#budget.give(PER_SESSION);
   }
 
   async #hold(kind: LogKind, segment: number): Promise<void> {
