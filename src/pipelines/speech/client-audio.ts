@@ -22,18 +22,20 @@ const CUTOFF_FRACTION = 0.9;
  * before the first sample is taken as silence; `flush()` gives the tail the window held back.
  */
 export class Resampler {
-  readonly #step: number;
+  readonly #inRateHz: number;
+  readonly #outRateHz: number;
   readonly #cutoff: number;
   readonly #half: number;
   /** Input samples still needed; #buf[0] is input sample #bufStart (negative: leading silence). */
   #buf: Float64Array;
   #bufLength: number;
   #bufStart: number;
-  /** Input position (in input samples) of the next output sample. */
-  #t = 0;
+  /** Output samples given so far: the next one lies at input position #n × in / out (computed, never summed, so no drift). */
+  #n = 0;
 
   constructor(inRateHz: number, outRateHz: number) {
-    this.#step = inRateHz / outRateHz;
+    this.#inRateHz = inRateHz;
+    this.#outRateHz = outRateHz;
     this.#cutoff = Math.min(1, outRateHz / inRateHz) * CUTOFF_FRACTION;
     this.#half = Math.ceil(ZERO_CROSSINGS / this.#cutoff);
     this.#buf = new Float64Array(Math.max(1024, 4 * this.#half));
@@ -71,21 +73,25 @@ export class Resampler {
     const cutoff = this.#cutoff;
     const bufEnd = this.#bufStart + this.#bufLength;
     const out: number[] = [];
-    while (this.#t + half < bufEnd && this.#t < limit) {
-      const centre = Math.floor(this.#t);
+    for (;;) {
+      // In integers: t = #n × in / out exactly.
+      const scaled = this.#n * this.#inRateHz;
+      const centre = Math.floor(scaled / this.#outRateHz);
+      if (centre + half >= bufEnd || scaled >= limit * this.#outRateHz) break;
+      const t = scaled / this.#outRateHz;
       let sum = 0;
       for (let k = centre - half + 1; k <= centre + half; k++) {
-        const d = this.#t - k;
+        const d = t - k;
         const x = cutoff * d;
         const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
         const window = 0.5 * (1 + Math.cos((Math.PI * d) / half));
         sum += this.#buf[k - this.#bufStart]! * cutoff * sinc * window;
       }
       out.push(sum);
-      this.#t += this.#step;
+      this.#n++;
     }
     // Forget the input no later output reaches back to.
-    const keepFrom = Math.floor(this.#t) - half;
+    const keepFrom = Math.floor((this.#n * this.#inRateHz) / this.#outRateHz) - half;
     const drop = Math.max(0, Math.min(this.#bufLength, keepFrom - this.#bufStart));
     if (drop > 0) {
       this.#buf.copyWithin(0, drop, this.#bufLength);
