@@ -134,7 +134,7 @@ export class Connection implements SessionSink {
     const producer = this.#session?.clientProducer;
     if (producer && this.#state === 'STARTED') return producer.append(frame);
     const why = this.#session
-      ? `session ${this.#session.id} was not started with url "client:", so its producer is not the client`
+      ? `session ${this.#session.id} runs pipeline "${this.#session.entry.name}", which does not take client audio here (it was not started with url "client:")`
       : 'no session runs on this connection; binary frames carry audio after `started` of a session started with url "client:"';
     this.#sendError(tandemError('BAD_MESSAGE', `binary frame refused: ${why}`));
   }

@@ -121,7 +121,7 @@ describe('client-fed sessions (url "client:")', () => {
     other.ws.send(frame(1, 8));
     const err = await errorAfter(other, from);
     assert.equal(err.code, 'BAD_MESSAGE');
-    assert.match(err.message!, /not started with url "client:"/);
+    assert.match(err.message!, /does not take client audio here \(it was not started with url "client:"\)/);
     other.send({ command: 'STOP' });
     await other.waitFor((m) => m.type === 'stopped', 'stopped', from);
   });
