@@ -7,6 +7,8 @@ import { api } from '../helpers/openapi.js';
 import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 
 const QUOTA_CHUNKS = 4;
+/** Short enough that a paused socket outlives several heartbeats, long enough for a busy machine's pongs. */
+const HEARTBEAT_MS = 1000;
 
 /** A frame of `bytes` bytes whose first 32-bit word is `index`. */
 function frame(index: number, bytes = 16 * 1024): Buffer {
@@ -24,7 +26,11 @@ describe('client-fed sessions (url "client:")', () => {
   let server: TestServer;
   const clients: TestClient[] = [];
   before(async () => {
-    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, SPOOL_QUOTA_CHUNKS: String(QUOTA_CHUNKS), MAX_MESSAGES_PER_SECOND: '10000' });
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, SPOOL_QUOTA_CHUNKS: String(QUOTA_CHUNKS),
+      MAX_MESSAGES_PER_SECOND: '10000',
+      // A socket the server stopped reading cannot answer pings: it must not be taken for dead.
+      HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),
+    });
   });
   after(async () => {
     for (const c of clients) c.terminate();
@@ -56,6 +62,9 @@ describe('client-fed sessions (url "client:")', () => {
       return r.body.producer.shape === 'client' && r.body.producer.state === 'paused';
     }, 'the client producer paused at the spool quota');
     assert.ok(produced >= QUOTA_CHUNKS && produced < frames / 2, `${produced} frames read while the spool holds ${QUOTA_CHUNKS}: the rest wait in TCP`);
+    // Several heartbeats pass while the socket is not read; the connection stays.
+    await new Promise((r) => setTimeout(r, 2.5 * HEARTBEAT_MS));
+    assert.equal(client.closeCode, null, 'not dropped by the heartbeat while paused');
     fs.writeFileSync(gate, '');
     const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 60_000);
     assert.equal(stopped.reason, 'completed');
@@ -124,6 +133,14 @@ describe('client-fed sessions (url "client:")', () => {
     assert.match(err.message!, /does not take client audio here \(it was not started with url "client:"\)/);
     other.send({ command: 'STOP' });
     await other.waitFor((m) => m.type === 'stopped', 'stopped', from);
+  });
+
+  it('closes 1009 on a frame over MAX_MESSAGE_BYTES and ends the client-fed session', async () => {
+    const client = await open();
+    const id = await client.start({ pipeline: 'client-echo', url: 'client:' });
+    client.ws.send(frame(1, server.config.maxMessageBytes + 1));
+    assert.equal(await client.waitClose(), 1009);
+    await eventually(async () => (await api(server.httpUrl(''), 'GET', `/api/sessions/${id}`)).body.endReason === 'disconnect', 'the session ended');
   });
 
   it('refuses url "client:" for a pipeline that does not take client audio', async () => {
