@@ -4,6 +4,7 @@
  * backpressure allows), then END; prints each final utterance as a line, and on a terminal the
  * partial hypothesis in place.
  */
+import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import WebSocket from 'ws';
 import { openAudio, type AudioSource } from '../pipelines/speech/audio-source.js';
@@ -40,13 +41,17 @@ export function streamAudio(opts: AudioStreamOptions): Promise<number> {
   wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
   const tty = opts.out.isTTY === true;
   return new Promise((resolve) => {
-    let source: AudioSource;
-    try {
-      source = opts.file === '-' ? new StdinSource(opts.stdin) : openFile(opts.file);
-    } catch (err) {
-      opts.err.write(`tandem: cannot read ${opts.file}: ${(err as Error).message}\n`);
-      return resolve(1);
+    // Checked now, opened once the session started: sox's output is read from the moment it runs.
+    if (opts.file !== '-') {
+      try {
+        readWavLayout(opts.file);
+        fs.accessSync(opts.file, fs.constants.R_OK);
+      } catch (err) {
+        opts.err.write(`tandem: cannot read ${opts.file}: ${(err as Error).message}\n`);
+        return resolve(1);
+      }
     }
+    let source: AudioSource | null = null;
     const ws = new WebSocket(wsUrl);
     let ok = false;
     let closing = false;
@@ -64,6 +69,7 @@ export function streamAudio(opts: AudioStreamOptions): Promise<number> {
     };
 
     async function feed(): Promise<void> {
+      source = opts.file === '-' ? new StdinSource(opts.stdin) : openFile(opts.file);
       const began = performance.now();
       let sentMs = 0;
       let frames = 0;
@@ -129,7 +135,8 @@ export function streamAudio(opts: AudioStreamOptions): Promise<number> {
     ws.on('error', (err) => opts.err.write(`tandem: cannot stream to ${wsUrl.href}: ${err.message}\n`));
     ws.on('close', () => {
       process.off('SIGINT', onSigint);
-      void source.close().finally(() => resolve(ok ? 0 : 1));
+      if (opts.file === '-') opts.stdin.destroy();
+      void (source?.close() ?? Promise.resolve()).finally(() => resolve(ok ? 0 : 1));
     });
   });
 }

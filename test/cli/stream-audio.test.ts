@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +55,14 @@ describe('tandem stream --file (the client as the producer)', () => {
 
   it('reads raw s16le 16 kHz mono PCM from stdin with --file - (as arecord gives it)', async () => {
     const run = await tandem(['--file', '-', '--fast'], fs.readFileSync(GOFORWARD_RAW));
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'go forward ten meters\n');
+  });
+
+  it('converts any file sox reads (44.1 kHz stereo FLAC) and sends it at the audio\'s own pace', async () => {
+    const flac = path.join(path.dirname(server.fileRoot), 'talk.flac');
+    execFileSync('sox', [wav, '-r', '44100', '-c', '2', flac]);
+    const run = await tandem(['--pipeline', 'transcribe', '--file', flac]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'go forward ten meters\n');
   });
