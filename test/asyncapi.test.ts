@@ -23,7 +23,7 @@ describe('asyncapi.yaml', () => {
     assert.equal(document.version(), '3.0.0');
     assert.deepEqual(document.channels().all().map((c) => c.address()).sort(), ['/live-transcription', '/ws']);
     const names = document.components().messages().all().map((m) => m.name()).sort();
-    assert.deepEqual(names, ['RESUME', 'START', 'STOP', 'error', 'resumed', 'started', 'stopped', 'transcript']);
+    assert.deepEqual(names, ['END', 'RESUME', 'START', 'STOP', 'audio', 'error', 'resumed', 'started', 'stopped', 'transcript']);
   });
 
   it('rejects a server message that breaks the schema (the check can fail)', () => {

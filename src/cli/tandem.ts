@@ -10,6 +10,7 @@ import { ApiClient, ApiError, type Schemas } from './api-client.js';
 import { bytes, dash, fields, ms, seconds, table, time } from './format.js';
 import { resolveSessionId } from './session-id.js';
 import { stream } from './stream.js';
+import { streamAudio } from './audio-stream.js';
 
 const USAGE = `Usage: tandem <command> [options]
 
@@ -27,6 +28,13 @@ Commands:
   stream [--pipeline P] [--url URL] [--options JSON] [--keep]
                          start a session over WebSocket and print each result as a
                          line of JSON until Ctrl-C, which stops it
+  stream --file F [--pipeline P] [--fast] [--options JSON]
+                         push audio as the session's client (url "client:"): F is a
+                         16 kHz mono 16-bit WAV or anything sox reads, or - for raw
+                         s16le 16 kHz mono PCM on stdin (arecord -f S16_LE -r 16000
+                         -c 1 | tandem stream --file -); 16 KiB frames at the audio's
+                         pace (--fast: as fast as the server takes them), END at the
+                         end; prints finals as lines (partials in place on a terminal)
 
 Options:
   --server URL   server address (env TANDEM_URL, default http://127.0.0.1:8000)
@@ -51,6 +59,8 @@ const OPTIONS = {
   url: { type: 'string' },
   options: { type: 'string' },
   keep: { type: 'boolean', default: false },
+  file: { type: 'string' },
+  fast: { type: 'boolean', default: false },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -141,6 +151,20 @@ async function main(argv: string[]): Promise<number> {
         }
         if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new UsageError('--options must be a JSON object');
       }
+      if (v.file !== undefined) {
+        if (v.url !== undefined || v.keep) throw new UsageError('--file sends the audio itself (url "client:"): leave out --url and --keep');
+        return streamAudio({
+          server,
+          pipeline: v.pipeline ?? 'transcribe',
+          file: v.file,
+          fast: v.fast,
+          options,
+          stdin: process.stdin,
+          out: process.stdout,
+          err: process.stderr,
+        });
+      }
+      if (v.fast) throw new UsageError('--fast goes with --file');
       return stream({ server, pipeline: v.pipeline, url: v.url, options, keep: v.keep, out: process.stdout, err: process.stderr });
     }
     default:

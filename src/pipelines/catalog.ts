@@ -5,6 +5,14 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { tandemError, describeError } from '../errors.js';
 import type { PipelineDefinition, PipelineSettings, PrepareContext } from './types.js';
 
+/** START's url for a session whose producer is the client (its binary frames): ws/connection.ts, sessions/client-producer.ts. */
+export const CLIENT_URL = 'client:';
+
+/** Whether START with `url` makes the client the producer of a session of `entry`. */
+export function isClientFed(entry: PipelineEntry, url: string): boolean {
+  return url === CLIENT_URL && entry.urls.includes(CLIENT_URL);
+}
+
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const MODULE_PATTERN = /\.(m?js)$/;
 /** TypeScript next to the modules: never run, but reported, since its author meant it to be. */
@@ -48,6 +56,24 @@ const NO_OPTIONS = { type: 'object', additionalProperties: false, properties: {}
 export interface PreparedStart {
   options: Record<string, unknown>;
   input: unknown;
+  /** For a client-fed session (url `client:`): a binary frame's length must be a multiple of this; null otherwise. */
+  clientSampleBytes: number | null;
+}
+
+/** The pipeline's `clientSampleBytes` hook for these options (1 without one). */
+function clientSampleBytes(entry: PipelineEntry, options: Record<string, unknown>): number {
+  const hook = entry.definition.clientSampleBytes;
+  if (!hook) return 1;
+  let bytes: unknown;
+  try {
+    bytes = hook(options);
+  } catch (err) {
+    throw tandemError('BAD_OPTIONS', `pipeline "${entry.name}" could not say the sample size of client audio for these options: ${describeError(err)}`);
+  }
+  if (!Number.isInteger(bytes) || (bytes as number) < 1) {
+    throw tandemError('BAD_OPTIONS', `pipeline "${entry.name}": clientSampleBytes returned ${JSON.stringify(bytes)}, not a positive integer`);
+  }
+  return bytes as number;
 }
 
 /**
@@ -176,6 +202,13 @@ export class PipelineCatalog {
       const shown = url.length > 100 ? `${url.slice(0, 100)}…` : url;
       throw tandemError('BAD_URL', `pipeline "${entry.name}" takes urls starting with ${entry.urls.map((u) => JSON.stringify(u)).join(' or ')}, got ${JSON.stringify(shown)}`);
     }
+    // "*" admits any url but this one: the client becomes the producer only where the pipeline says it may.
+    if (url === CLIENT_URL && !entry.urls.includes(CLIENT_URL)) {
+      throw tandemError('BAD_URL', `pipeline "${entry.name}" does not take client audio: its urls do not list "client:" (it takes ${entry.urls.map((u) => JSON.stringify(u)).join(', ')})`);
+    }
+    if (url.startsWith(CLIENT_URL) && url !== CLIENT_URL) {
+      throw tandemError('BAD_URL', `the client feeds the audio with url exactly ${JSON.stringify(CLIENT_URL)}; got ${JSON.stringify(url.slice(0, 100))}`);
+    }
     const options = structuredClone(rawOptions ?? {}) as Record<string, unknown>;
     if (!entry.validate(options)) {
       const e = entry.validate.errors?.[0];
@@ -193,7 +226,7 @@ export class PipelineCatalog {
         throw tandemError('BAD_URL', `pipeline "${entry.name}" refused the start: ${describeError(err)}`);
       }
     }
-    return { options, input };
+    return { options, input, clientSampleBytes: isClientFed(entry, url) ? clientSampleBytes(entry, options) : null };
   }
 }
 
@@ -211,6 +244,7 @@ function checkDefinition(def: PipelineDefinition | undefined): string | undefine
     return 'urls must be an array of url prefixes such as "file://"';
   }
   if (def.available !== undefined && typeof def.available !== 'function') return 'available must be a function';
+  if (def.clientSampleBytes !== undefined && typeof def.clientSampleBytes !== 'function') return 'clientSampleBytes must be a function';
   return undefined;
 }
 

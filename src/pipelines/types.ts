@@ -121,6 +121,14 @@ export interface PipelineDefinition {
    */
   urls?: readonly string[];
   /**
+   * For a pipeline whose `urls` hold `"client:"`: the bytes of one sample (all channels) of the
+   * audio a client sends, given START's options after defaults — e.g. 2 for s16le mono, 4 for
+   * f32le mono. With `url: "client:"` the pipeline's producer is not run: each binary frame the
+   * client sends becomes the next chunk as it is, and a frame whose length is not a whole number
+   * of samples is refused with BAD_MESSAGE. Default: 1 (any length). See README "Client audio".
+   */
+  clientSampleBytes?(options: Readonly<Record<string, unknown>>): number;
+  /**
    * Runs once on the main thread when the catalog loads: returns why the pipeline cannot run on
    * this machine (a library or model missing), or null. An unavailable pipeline is listed with
    * the reason and START naming it gets PIPELINE_UNAVAILABLE; the service and /readyz are fine.

@@ -103,7 +103,9 @@ export class SessionRegistry {
     const { catalog } = this.#opts;
     const entry = catalog.resolve(req.pipeline);
     const prepared = await catalog.prepare(entry, req.url, req.options);
-    const loops = (entry.producerShape === 'loop' ? 1 : 0) + (entry.consumerShape === 'loop' ? 1 : 0);
+    // A client-fed session runs no producer of its own: the client's frames are appended on the main thread.
+    const clientFed = prepared.clientSampleBytes !== null;
+    const loops = (entry.producerShape === 'loop' && !clientFed ? 1 : 0) + (entry.consumerShape === 'loop' ? 1 : 0);
     if (loops > 0 && this.#loopSides + loops > this.#opts.loopMaxThreads) {
       throw tandemError(
         'NO_LOOP_THREADS',
@@ -126,6 +128,7 @@ export class SessionRegistry {
       url: req.url,
       options: prepared.options,
       input: prepared.input,
+      clientSampleBytes: prepared.clientSampleBytes,
       keep: req.keep,
       clientAddress: req.clientAddress,
       spoolDir: spoolDir(this.#opts.dataDir, id),

@@ -14,6 +14,7 @@ import { tandemError, type TandemError } from '../errors.js';
 import { createSpool, removeSpool } from './spool.js';
 import { LoopConsumer, LoopProducer, StepConsumer, StepProducer, type Side, type SideHost, type SideName } from './sides.js';
 import { LatencyWindow } from './latency-window.js';
+import { ClientProducer } from './client-producer.js';
 import { SessionSequence } from './sequence.js';
 
 export type SessionState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -85,6 +86,8 @@ export interface SessionInit {
   url: string;
   options: Record<string, unknown>;
   input: unknown;
+  /** Set for a session started with url `client:` (the client is the producer): a frame's length is a multiple of it. */
+  clientSampleBytes: number | null;
   keep: boolean;
   clientAddress: string | null;
   spoolDir: string;
@@ -212,7 +215,8 @@ export class Session implements SideHost {
     };
     // An exact-size copy: a Buffer from a pool would carry its whole pool slab into every message.
     this.#stepRef = { sessionId: init.id, flagsSlot: init.flags.slot, session: new Uint8Array(v8.serialize(this.#task)) };
-    this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
+    if (init.clientSampleBytes !== null) this.producer = new ClientProducer(this, init.clientSampleBytes);
+    else this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
     this.consumer = init.entry.consumerShape === 'step' ? new StepConsumer(this, init.batchMax) : new LoopConsumer(this);
     if (this.producer instanceof StepProducer && this.consumer instanceof StepConsumer) this.producer.pairWith(this.consumer);
   }
@@ -229,6 +233,11 @@ export class Session implements SideHost {
   /** True once the session has ended: stopped or failed, nothing of it left. */
   get ended(): boolean {
     return this.#state === 'stopped' || this.#state === 'failed';
+  }
+
+  /** The producer when the client is it (url `client:`), else null. */
+  get clientProducer(): ClientProducer | null {
+    return this.producer instanceof ClientProducer ? this.producer : null;
   }
 
   // Read-only views of the sequence, for inspect and metrics.

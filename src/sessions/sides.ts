@@ -25,6 +25,8 @@ import { nowMs } from '../pool/flags.js';
 
 export type SideName = 'producer' | 'consumer';
 export type SideState = 'idle' | 'running' | 'waiting' | 'paused' | 'done' | 'stopped' | 'failed';
+/** `client`: the session's client is its producer (sessions/client-producer.ts): no thread, no task. */
+export type SideShape = 'step' | 'loop' | 'client';
 
 /** What a side needs from its session. */
 export interface SideHost {
@@ -59,7 +61,7 @@ export interface SideHost {
 
 export abstract class Side {
   abstract readonly name: SideName;
-  abstract readonly shape: 'step' | 'loop';
+  abstract readonly shape: SideShape;
   state: SideState = 'idle';
   steps = 0;
   lastError: string | null = null;
@@ -118,7 +120,8 @@ export abstract class Side {
           this.#inflight--;
           // A lent consumer's result (inside its producer's task) carries no timing of its own.
           if (r?.timing) {
-            this.host.onTaskTimed(this.name, this.shape, r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
+            // Only step and loop sides run tasks.
+            this.host.onTaskTimed(this.name, this.shape as 'step' | 'loop', r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
           }
           try {
             onResult(r);

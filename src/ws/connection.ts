@@ -4,6 +4,7 @@ import type WebSocket from 'ws';
 import { describeError, TandemError, tandemError, type ErrorCode } from '../errors.js';
 import type { SessionRegistry } from '../sessions/registry.js';
 import type { DeliveredResult, Session, SessionSink } from '../sessions/session.js';
+import type { FrameSource } from '../sessions/client-producer.js';
 import { RateLimit } from './rate-limit.js';
 import {
   CLOSE_CODE,
@@ -102,18 +103,17 @@ export class Connection implements SessionSink {
       if (this.#session) void this.#session.stop('disconnect');
       return;
     }
-    // ws 7 hands text frames over as strings and binary frames as Buffers. No session takes a
-    // binary frame yet, so only the fact that one came waits its turn, not its bytes.
-    const frame = typeof data === 'string' ? data : null;
+    // ws 7 hands text frames over as strings and binary frames as Buffers (binaryType nodebuffer).
+    const frame = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
     this.#queue = this.#queue
       .then(() => this.#handle(frame))
       .catch((err: unknown) => this.#sendError(err));
   }
 
-  /** Handles a text frame, or a binary frame (null). */
-  async #handle(frame: string | null): Promise<void> {
+  /** Handles a text frame (a command) or a binary frame (audio). */
+  async #handle(frame: string | Buffer): Promise<void> {
     if (this.#state === 'CLOSED') return;
-    if (frame === null) return this.#binary();
+    if (typeof frame !== 'string') return this.#binary(frame);
     let command;
     try {
       command = this.#deps.protocol.parse(frame);
@@ -122,18 +122,46 @@ export class Connection implements SessionSink {
     }
     if (command.command === 'START') await this.#start(command);
     else if (command.command === 'RESUME') await this.#resume(command);
+    else if (command.command === 'END') this.#end();
     else this.#stop();
   }
 
   /**
-   * A binary frame. Audio frames are for sessions whose pipeline takes client audio (url
-   * `client:`); no pipeline does yet, so every binary frame is refused and the connection stays.
+   * A binary frame: the next chunk of a session started with url `client:` (its ClientProducer
+   * checks it and appends it). Anything else is refused with BAD_MESSAGE and the connection stays.
    */
-  #binary(): void {
+  #binary(frame: Buffer): void {
+    const producer = this.#session?.clientProducer;
+    if (producer && this.#state === 'STARTED') return producer.append(frame);
     const why = this.#session
-      ? `session ${this.#session.id} runs pipeline "${this.#session.entry.name}", which does not take client audio (url "client:")`
-      : 'no session runs on this connection; binary frames carry audio only for a session whose pipeline takes client audio (url "client:")';
+      ? `session ${this.#session.id} runs pipeline "${this.#session.entry.name}", which does not take client audio here (it was not started with url "client:")`
+      : 'no session runs on this connection; binary frames carry audio after `started` of a session started with url "client:"';
     this.#sendError(tandemError('BAD_MESSAGE', `binary frame refused: ${why}`));
+  }
+
+  /** END: the client's audio is complete; the session completes once every result was sent. */
+  #end(): void {
+    const producer = this.#session?.clientProducer;
+    if (producer && this.#state === 'STARTED') return producer.end();
+    const why = this.#session
+      ? `session ${this.#session.id} was not started with url "client:": its own producer decides when it ends (send STOP to end it now)`
+      : 'no session runs on this connection';
+    this.#sendError(tandemError('BAD_MESSAGE', `END refused: ${why}`));
+  }
+
+  /** This socket as where a client-fed session's frames come from: paused while its spool is full. */
+  readonly #frameSource: FrameSource = {
+    pause: () => this.#socket()?.pause(),
+    resume: () => this.#socket()?.resume(),
+  };
+
+  #socket(): { pause(): void; resume(): void; cork(): void; uncork(): void } | undefined {
+    return (this.#ws as unknown as { _socket?: { pause(): void; resume(): void; cork(): void; uncork(): void } })._socket;
+  }
+
+  /** Takes this connection's frames as the session's audio, if the client is its producer. */
+  #feed(session: Session): void {
+    session.clientProducer?.setSource(this.#frameSource);
   }
 
   async #start(cmd: StartCommand): Promise<void> {
@@ -156,6 +184,7 @@ export class Connection implements SessionSink {
         return;
       }
       this.#state = 'STARTED';
+      this.#feed(session);
       this.#send(startedMessage(session.id, session.entry.name, session.resumeSecret));
     } catch (err) {
       if (this.#isClosed()) return;
@@ -181,6 +210,7 @@ export class Connection implements SessionSink {
       }
       this.#session = session;
       this.#state = 'STARTED';
+      this.#feed(session);
     } catch (err) {
       if (this.#isClosed()) return;
       this.#state = 'IDLE';
@@ -204,6 +234,7 @@ export class Connection implements SessionSink {
     this.#state = 'CLOSED';
     this.#closeCode = code;
     if (!wasOpen || !this.#session) return;
+    this.#unfeed(this.#session);
     // A close frame means the client left on purpose; none means it vanished and may RESUME.
     // A frame over MAX_MESSAGE_BYTES (close 1009) ends the session whatever the peer answers:
     // resuming would only bring the same frame back.
@@ -218,10 +249,11 @@ export class Connection implements SessionSink {
   }
 
   resumed(session: Session, after: number): void {
-    this.#send(resumedMessage(session.id, session.entry.name, after));
+    this.#send(resumedMessage(session.id, session.entry.name, after, session.clientProducer?.lastSeq));
   }
 
-  superseded(): void {
+  superseded(session: Session): void {
+    this.#unfeed(session);
     this.#session = null;
     this.#state = 'CLOSED';
     this.#ws.close(CLOSE_SUPERSEDED, 'resumed on another connection');
@@ -238,7 +270,7 @@ export class Connection implements SessionSink {
    */
   #cork(): void {
     if (this.#corked) return;
-    const socket = (this.#ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    const socket = this.#socket();
     if (!socket) return;
     this.#corked = true;
     socket.cork();
@@ -261,6 +293,12 @@ export class Connection implements SessionSink {
   }
 
   // ---- helpers ----
+
+  /** This connection no longer feeds the session (it closed, or another one resumed it). */
+  #unfeed(session: Session): void {
+    const producer = session.clientProducer;
+    if (producer?.source === this.#frameSource) producer.setSource(null);
+  }
 
   /** Read through a method: the socket may close while START is awaited. */
   #isClosed(): boolean {

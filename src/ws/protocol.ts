@@ -30,10 +30,15 @@ export interface ResumeCommand {
   after: number;
 }
 
-export type ClientCommand = StartCommand | StopCommand | ResumeCommand;
+/** The client's audio is complete (a session started with url `client:`). */
+export interface EndCommand {
+  command: 'END';
+}
+
+export type ClientCommand = StartCommand | StopCommand | ResumeCommand | EndCommand;
 
 const specFile = fileURLToPath(new URL('../../../asyncapi.yaml', import.meta.url));
-const COMMAND_SCHEMAS: Record<string, string> = { START: 'Start', STOP: 'Stop', RESUME: 'Resume' };
+const COMMAND_SCHEMAS: Record<string, string> = { START: 'Start', STOP: 'Stop', RESUME: 'Resume', END: 'End' };
 
 export interface Protocol {
   /** Parses one client frame; throws a coded error naming what is wrong. */
@@ -80,8 +85,9 @@ export function startedMessage(session: string, pipeline: string, resume: string
   return JSON.stringify({ type: 'started', session, pipeline, resume });
 }
 
-export function resumedMessage(session: string, pipeline: string, after: number): string {
-  return JSON.stringify({ type: 'resumed', session, pipeline, after });
+/** `audio`: for a client-fed session, the last chunk of its audio the server holds. */
+export function resumedMessage(session: string, pipeline: string, after: number, audio?: number): string {
+  return JSON.stringify(audio === undefined ? { type: 'resumed', session, pipeline, after } : { type: 'resumed', session, pipeline, after, audio });
 }
 
 /** `data` is already JSON text (serialised in the pool thread): the frame is assembled, not re-encoded. */

@@ -82,7 +82,7 @@ describe('tandem CLI', () => {
     const pipelines = await tandem(server, ['pipelines']);
     assert.equal(pipelines.code, 0, pipelines.stderr);
     assert.match(pipelines.stdout, /^demo \*\s+step\s+step\s+intervalMs\s+\*\s/m);
-    assert.match(pipelines.stdout, /^transcribe\s+loop\s+loop\s+pace,chunkMs,partials,words,silenceMs\s+file:\/\/\s/m);
+    assert.match(pipelines.stdout, /^transcribe\s+loop\s+loop\s+pace,chunkMs,partials,words,silenceMs,sampleRate,encoding\s+file:\/\/,client:\s/m);
   });
 
   it('lists kept spools and deletes one with the admin token only', async () => {

@@ -45,6 +45,8 @@ export interface ServerMessage {
   reason?: string;
   resume?: string;
   after?: number;
+  /** `resumed` of a client-fed session: the last chunk of audio the server holds. */
+  audio?: number;
   chunks?: number;
   receivedAt: number;
 }

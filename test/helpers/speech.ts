@@ -124,3 +124,37 @@ export async function transcribe(server: TestServer, file: string, options: Reco
     sentAt,
   };
 }
+
+/** Sends `audio` as binary frames of `frameBytes` (the last may be shorter), from byte `from` on. */
+export function sendFrames(client: TestClient, audio: Buffer, frameBytes: number, from = 0): void {
+  for (let at = from; at < audio.length; at += frameBytes) client.ws.send(audio.subarray(at, at + frameBytes));
+}
+
+/** What a session of `transcribe` fed by the client's frames heard, once its data was checked against asyncapi.yaml. */
+export function heard(client: TestClient): { finals: Utterance[]; text: string } {
+  const transcripts = client.transcripts();
+  for (const t of transcripts) {
+    if (!validateResult(t.data)) throw new Error(`data does not match TranscriptionResult: ${JSON.stringify(validateResult.errors)} in ${JSON.stringify(t.data)}`);
+  }
+  const finals = transcripts.flatMap((t) => (t.data as { final: Utterance[] }).final);
+  return { finals, text: finals.map((f) => f.text).join(' ') };
+}
+
+/**
+ * Starts `transcribe` with url "client:", sends `audio` in frames of `frameBytes` as fast as
+ * the socket takes them, then END; resolves once the session stopped.
+ */
+export async function transcribeFrames(server: TestServer, audio: Buffer, frameBytes: number, options: Record<string, unknown> = {}) {
+  const client = await TestClient.open(server.wsUrl('/live-transcription'));
+  try {
+    await client.start({ pipeline: 'transcribe', url: 'client:', options });
+    sendFrames(client, audio, frameBytes);
+    client.send({ command: 'END' });
+    const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 60_000);
+    const closeCode = await client.waitClose();
+    if (client.invalid.length > 0) throw new Error(client.invalid.join('\n'));
+    return { client, stopped, closeCode, ...heard(client) };
+  } finally {
+    client.terminate();
+  }
+}

@@ -74,7 +74,7 @@ export default {
     const urls = Object.fromEntries(list.items.map((p: { name: string; urls: string[] }) => [p.name, p.urls]));
     assert.deepEqual(urls.demo, ['*']);
     assert.deepEqual(urls.tail, ['file://']);
-    assert.deepEqual(urls.transcribe, ['file://']);
+    assert.deepEqual(urls.transcribe, ['file://', 'client:']);
     assert.deepEqual(urls.shouter, ['*'], 'a pipeline that declares none takes any url');
   });
 });

@@ -9,13 +9,15 @@ import fs from 'node:fs';
 import { tandemError } from '../../errors.js';
 import { openAudio, type AudioInput } from '../speech/audio-source.js';
 import { speechConsumer } from '../speech/consumer.js';
+import { ClientAudioDecoder, ENCODING_BYTES, type ClientEncoding } from '../speech/client-audio.js';
 import { PocketsphinxRecognizer, pocketsphinxProblem, type PocketsphinxSettings } from '../speech/pocketsphinx.js';
 import { BYTES_PER_SAMPLE, SAMPLE_RATE_HZ } from '../speech/recognizer.js';
 import { isRecognizerPcm, readWavLayout, WavError } from '../speech/wav.js';
 import { definePipeline } from '../types.js';
 
 interface TranscribeInput {
-  audio: AudioInput;
+  /** The file to read; null when the client sends the audio (url `client:`). */
+  audio: AudioInput | null;
   recognizer: PocketsphinxSettings;
 }
 
@@ -38,8 +40,9 @@ function soxReads(file: string, url: string): Promise<void> {
 export default definePipeline({
   name: 'transcribe',
   description:
-    'Transcribes speech (US English, pocketsphinx) from an audio file under FILE_ROOT: partial hypotheses as audio arrives, final utterances at pauses.',
-  urls: ['file://'],
+    'Transcribes speech (US English, pocketsphinx) from an audio file under FILE_ROOT or from audio the client sends (url "client:"): partial hypotheses as audio arrives, final utterances at pauses.',
+  urls: ['file://', 'client:'],
+  clientSampleBytes: (options) => ENCODING_BYTES[options.encoding as ClientEncoding],
   options: {
     type: 'object',
     additionalProperties: false,
@@ -59,10 +62,23 @@ export default definePipeline({
         default: 500,
         description: 'Non-speech after which an utterance is complete and sent as final, in ms.',
       },
+      sampleRate: {
+        type: 'integer',
+        minimum: 8000,
+        maximum: 48000,
+        default: 16000,
+        description: 'url "client:" only: samples per second of the mono audio the client sends (resampled to 16 kHz).',
+      },
+      encoding: {
+        enum: ['s16le', 'f32le'],
+        default: 's16le',
+        description: 'url "client:" only: each sample as signed 16-bit (2 bytes) or 32-bit float in -1..1 (4 bytes), little-endian.',
+      },
     },
   },
   available: (settings) => pocketsphinxProblem(settings.speech),
   async prepare(ctx) {
+    if (ctx.url === 'client:') return { audio: null, recognizer: ctx.settings.speech } satisfies TranscribeInput;
     const file = ctx.resolveFileUrl(ctx.url);
     const st = fs.statSync(file, { throwIfNoEntry: false });
     if (!st) throw tandemError('BAD_URL', `${ctx.url}: no such file`);
@@ -90,7 +106,7 @@ export default definePipeline({
       const input = ctx.input as TranscribeInput;
       const chunkBytes = (ctx.options.chunkMs as number) * BYTES_PER_MS;
       const realtime = ctx.options.pace === 'realtime';
-      const source = openAudio(input.audio);
+      const source = openAudio(input.audio!);
       try {
         const began = performance.now();
         let audioMs = 0;
@@ -116,5 +132,6 @@ export default definePipeline({
         silenceMs: ctx.options.silenceMs as number,
         words: ctx.options.words === true,
       }),
+    (ctx) => ((ctx.input as TranscribeInput).audio === null ? new ClientAudioDecoder(ctx.options.sampleRate as number, ctx.options.encoding as ClientEncoding) : null),
   ),
 });

@@ -23,23 +23,34 @@ function samples(bytes: Buffer, seq: number): Int16Array {
   return new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / BYTES_PER_SAMPLE);
 }
 
+/** Turns chunks of another format (a client's audio: client-audio.ts) into the recognizer's. */
+export interface AudioDecoder {
+  decode(bytes: Buffer): Int16Array;
+  /** End of the audio: samples still held back. */
+  flush(): Int16Array;
+}
+
 /**
  * Builds the consumer: `open` makes one recognizer for the session (options are in
  * `ctx.options`, prepare's result in `ctx.input`); it is closed in `finally`, however the loop
- * ends. Honours the option `partials` (default true).
+ * ends. Honours the option `partials` (default true). `decoder`, when it gives one for the
+ * session, converts each chunk first (chunks are otherwise s16le 16 kHz mono already).
  */
-export function speechConsumer(open: (ctx: ConsumerLoopContext) => Recognizer): LoopConsumer {
+export function speechConsumer(open: (ctx: ConsumerLoopContext) => Recognizer, decoder?: (ctx: ConsumerLoopContext) => AudioDecoder | null): LoopConsumer {
   return {
     shape: 'loop',
     run(ctx) {
       // Loading a model takes a while: a session stopped meanwhile need not wait for it.
       if (ctx.stopRequested) return;
       const partials = ctx.options.partials !== false;
+      const decode = decoder?.(ctx) ?? null;
       const recognizer = open(ctx);
       try {
         for (let chunk = ctx.next(); chunk; chunk = ctx.next()) {
           const bytes = chunk.bytes();
-          const final = bytes.length === 0 ? recognizer.finish() : recognizer.accept(samples(bytes, chunk.seq));
+          let final: Utterance[];
+          if (bytes.length === 0) final = [...(decode ? recognizer.accept(decode.flush()) : []), ...recognizer.finish()];
+          else final = recognizer.accept(decode ? decode.decode(bytes) : samples(bytes, chunk.seq));
           const result: SpeechResult = { partial: partials ? recognizer.partial() : null, final };
           ctx.emit(result);
         }

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { GOFORWARD_RAW, wavFromRaw } from '../helpers/speech.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/tandem.js', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function collect(child: ChildProcess): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('tandem stream --file (the client as the producer)', () => {
+  let server: TestServer;
+  let wav: string;
+  before(async () => {
+    server = await startServer();
+    // The CLI's own file: outside FILE_ROOT on purpose, the server never reads it.
+    wav = wavFromRaw(GOFORWARD_RAW, path.join(path.dirname(server.fileRoot), 'talk.wav'));
+  });
+  after(() => server.close());
+
+  function tandem(args: string[], stdin?: Buffer): Promise<Run> {
+    const child = spawn(process.execPath, [CLI, 'stream', ...args], {
+      env: { ...process.env, TANDEM_URL: server.httpUrl('') },
+      stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    const run = collect(child);
+    if (stdin) child.stdin!.end(stdin);
+    return run;
+  }
+
+  it('pushes a WAV file as frames, sends END, and prints the final transcript as a line', async () => {
+    const run = await tandem(['--pipeline', 'transcribe', '--file', wav, '--fast']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'go forward ten meters\n', 'finals only when stdout is not a terminal');
+    assert.match(run.stderr, /stopped \(reason completed, \d+ results\)/);
+  });
+
+  it('reads raw s16le 16 kHz mono PCM from stdin with --file - (as arecord gives it)', async () => {
+    const run = await tandem(['--file', '-', '--fast'], fs.readFileSync(GOFORWARD_RAW));
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'go forward ten meters\n');
+  });
+
+  it('converts any file sox reads (44.1 kHz stereo FLAC) and sends it at the audio\'s own pace', async () => {
+    const flac = path.join(path.dirname(server.fileRoot), 'talk.flac');
+    execFileSync('sox', [wav, '-r', '44100', '-c', '2', flac]);
+    const run = await tandem(['--pipeline', 'transcribe', '--file', flac]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'go forward ten meters\n');
+  });
+
+  it('says what is wrong with a file it cannot read', async () => {
+    const run = await tandem(['--file', path.join(server.fileRoot, 'missing.wav')]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /cannot read .*missing\.wav/);
+  });
+});
