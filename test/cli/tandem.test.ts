@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { assertServerMessage, TestClient } from '../helpers/client.js';
 import { assertResponseMatchesSpec } from '../helpers/openapi.js';
+import { CLI, collect, type Run } from '../helpers/cli.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/tandem.js', import.meta.url));
 const ADMIN = 'cli-admin-token-0123456789';
 const READ = 'cli-read-token-0123456789';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the compiled CLI as an operator would, against the test server. */
 function tandem(server: TestServer, args: string[], env: Record<string, string> = {}): Promise<Run> {
@@ -23,17 +16,6 @@ function tandem(server: TestServer, args: string[], env: Record<string, string> 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return collect(child);
-}
-
-function collect(child: ChildProcess): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe('tandem CLI', () => {
