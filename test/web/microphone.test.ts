@@ -55,17 +55,26 @@ describe('the live view\'s microphone button (transcribe fed by the browser\'s a
     await pipeline.selectOption('transcribe');
     const microphone = panel.getByRole('button', { name: 'Microphone', exact: true });
     const stopMicrophone = panel.getByRole('button', { name: 'Stop microphone', exact: true });
-    assert.equal(await microphone.textContent(), 'Microphone', 'the button has a label');
+    for (const button of [microphone, stopMicrophone]) assert.match(await button.ariaSnapshot(), /^- button "(Microphone|Stop microphone)"/, 'the button has a label');
     assert.equal(await stopMicrophone.isDisabled(), true, 'nothing to stop yet');
     // By keyboard: Tab from the pipeline reaches the Microphone button, Enter presses it.
     for (let i = 0; i < 40 && !(await microphone.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
     assert.equal(await microphone.evaluate((el) => el === document.activeElement), true, 'Microphone is reached with Tab');
+    // Every partial hypothesis the page shows in place, as it shows it.
+    await page.evaluate(() => {
+      const partial = document.getElementById('try-partial')!;
+      const seen: string[] = [];
+      (window as unknown as { partialsSeen: string[] }).partialsSeen = seen;
+      new MutationObserver(() => seen.push(partial.textContent ?? '')).observe(partial, { childList: true, characterData: true, subtree: true });
+    });
     await page.keyboard.press('Enter');
 
     await page.locator('#try-status', { hasText: /session \S+ started; listening/ }).waitFor({ timeout: 30_000 });
     const final = page.locator('#try-results li.final', { hasText: /go forward ten meters/i });
     await final.first().waitFor({ timeout: 90_000 });
     assert.deepEqual(words((await final.first().textContent())!), ['go', 'forward', 'ten', 'meters']);
+    const partials = await page.evaluate(() => (window as unknown as { partialsSeen: string[] }).partialsSeen);
+    assert.ok(partials.some((p) => words(p)[0] === 'go'), `a partial hypothesis was shown before the final: ${JSON.stringify(partials.slice(0, 10))}`);
 
     await stopMicrophone.click();
     await page.locator('#try-status', { hasText: /stopped: reason completed, \d+ results/ }).waitFor({ timeout: 60_000 });
