@@ -21,13 +21,16 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** A real headless Chromium with a fresh, throwaway profile (launchPersistentContext takes a --user-data-dir). */
-export async function launchBrowser(options: { viewport?: { width: number; height: number } } = {}): Promise<TestBrowser> {
+/**
+ * A real headless Chromium with a fresh, throwaway profile (launchPersistentContext takes a
+ * --user-data-dir); `args` are added to CHROMIUM_ARGS (e.g. a fake microphone).
+ */
+export async function launchBrowser(options: { viewport?: { width: number; height: number }; args?: string[] } = {}): Promise<TestBrowser> {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
     viewport: options.viewport ?? { width: 1280, height: 900 },
   });
   return {
