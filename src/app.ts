@@ -152,6 +152,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     observer: metrics.connectionObserver,
     redact: serverPathRedactor(config.dataDir),
     relay: relay && { ...relay, clientToken: config.clientToken },
+    trustProxy: config.trustProxy,
     refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
   });
   sockets = ws.clients;

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { LogPolicy } from './spool/appender.js';
+import { parseTrustProxy, type TrustProxy } from './net/trust-proxy.js';
 
 /**
  * Every tunable of the service, read from the environment once at start-up.
@@ -68,6 +69,21 @@ const schema = z.object({
     .optional(),
   /** Extra Host names accepted while bound to loopback (DNS-rebinding guard); localhost, 127.0.0.1 and ::1 always are. */
   ALLOWED_HOSTS: csv.optional(),
+  /**
+   * Proxies whose `Forwarded` / `X-Forwarded-For` name the client (comma list of addresses and
+   * CIDR blocks, or `loopback`); unset: the headers are ignored and the client is the socket's peer.
+   */
+  TRUST_PROXY: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parseTrustProxy(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   /** Open WebSocket connections allowed per client address (0 = no limit). */
   MAX_SESSIONS_PER_CLIENT: intFrom(0).default(1000),
   /**
@@ -194,6 +210,8 @@ export interface Config {
   readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
+  /** Proxies whose forwarding headers name the client (src/net/client-address.ts); undefined: none. */
+  readonly trustProxy: TrustProxy | undefined;
   readonly maxSessionsPerClient: number;
   readonly maxMessagesPerSecond: number;
   readonly heartbeatIntervalMs: number;
@@ -319,6 +337,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
+    trustProxy: e.TRUST_PROXY,
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
     maxMessagesPerSecond: e.MAX_MESSAGES_PER_SECOND,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,

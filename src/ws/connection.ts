@@ -5,6 +5,8 @@ import { describeError, TandemError, tandemError, type ErrorCode } from '../erro
 import type { SessionRegistry } from '../sessions/registry.js';
 import type { DeliveredResult, Session, SessionSink } from '../sessions/session.js';
 import type { FrameSource } from '../sessions/client-producer.js';
+import { clientAddress } from '../net/client-address.js';
+import type { TrustProxy } from '../net/trust-proxy.js';
 import { RateLimit } from './rate-limit.js';
 import { ResumeRelay, type SessionOwners } from './relay.js';
 import {
@@ -49,6 +51,8 @@ export interface ConnectionDeps {
   redact(message: string): string;
   /** With several instances: where a session runs, so a RESUME for it is relayed there (relay.ts). */
   relay?: RelayDeps;
+  /** Proxies whose forwarding headers name the client (TRUST_PROXY); undefined: none. */
+  trustProxy?: TrustProxy;
 }
 
 export interface RelayDeps {
@@ -94,7 +98,7 @@ export class Connection implements SessionSink {
     this.#deps = deps;
     this.#rate = new RateLimit(limits.maxMessagesPerSecond);
     this.#sendBufferHighBytes = limits.sendBufferHighBytes;
-    this.#clientAddress = req.socket.remoteAddress ?? null;
+    this.#clientAddress = clientAddress(req, deps.trustProxy);
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', (code) => this.#onClose(code));
     ws.on('error', (err) => {

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { problemBody, refusals, tandemError, type TandemError } from '../errors.js';
 import { bearerToken, tokenMatches } from '../auth/token.js';
 import { hostAllowed } from '../auth/host.js';
+import { clientAddress } from '../net/client-address.js';
 
 /** Subprotocol the server selects; browsers offer it together with `bearer.<token>`. */
 export const PROTOCOL_NAME = 'tandem';
@@ -75,7 +76,7 @@ export class Door {
       return refusals.tooManySessions(config.maxSessions);
     }
     const limit = config.maxSessionsPerClient;
-    const ip = addressOf(req);
+    const ip = clientAddress(req, config.trustProxy);
     // Sessions waiting for RESUME count too: dropping connections must not get around the limit.
     if (limit > 0 && Math.max(this.#perClient.get(ip) ?? 0, this.#deps.sessionsFrom(ip)) >= limit) {
       return tandemError('TOO_MANY_CLIENT_SESSIONS', `this address already has ${limit} connections or sessions (MAX_SESSIONS_PER_CLIENT); retry later`);
@@ -93,7 +94,7 @@ export class Door {
 
   /** Counts a connection against its address until it closes. */
   track(req: IncomingMessage, onClose: (fn: () => void) => void): void {
-    const ip = addressOf(req);
+    const ip = clientAddress(req, this.#deps.config.trustProxy);
     this.#perClient.set(ip, (this.#perClient.get(ip) ?? 0) + 1);
     onClose(() => {
       const n = (this.#perClient.get(ip) ?? 1) - 1;
@@ -105,10 +106,6 @@ export class Door {
 
 function pathOf(req: IncomingMessage): string {
   return (req.url ?? '/').split('?')[0]!;
-}
-
-function addressOf(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? 'unknown';
 }
 
 function presentedToken(req: IncomingMessage): string | undefined {
