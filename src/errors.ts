@@ -89,7 +89,10 @@ export const refusals = {
   tooManySessions: (max: number) =>
     tandemError('TOO_MANY_SESSIONS', `the service runs its maximum of ${max} sessions (MAX_SESSIONS); retry later`),
   forbiddenHost: (host: string | undefined) =>
-    tandemError('FORBIDDEN_HOST', `Host ${JSON.stringify(host ?? '')} is not one this service answers to on loopback (ALLOWED_HOSTS)`),
+    tandemError(
+      'FORBIDDEN_HOST',
+      `Host ${JSON.stringify(host ?? '')} is not one this service answers to on loopback; a reverse proxy that forwards this name needs it in ALLOWED_HOSTS (X-Forwarded-Host is not consulted)`,
+    ),
 };
 
 /** The message of anything thrown, without a stack. */
