@@ -12,6 +12,7 @@ import type { Session, SessionObserver } from '../sessions/session.js';
 import type { ConnectionObserver } from '../ws/connection.js';
 import type { BatchObserver } from '../pool/step-batcher.js';
 import { batchMetrics } from './batches.js';
+import { clusterMetrics, type ClusterObserver } from './cluster.js';
 import { metricsEndpoint } from './endpoint.js';
 import { flowMetrics } from './flow.js';
 import { httpMetrics } from './http.js';
@@ -27,6 +28,8 @@ export interface MetricsDeps {
   sessions: () => Iterable<Session>;
   /** Open client sockets, read at scrape time. */
   sockets: () => Iterable<WebSocket>;
+  /** This instance runs in a cluster on Redis (REDIS_URL set); default false. */
+  clustered?: boolean;
 }
 
 export interface Metrics {
@@ -34,6 +37,8 @@ export interface Metrics {
   readonly sessionObserver: SessionObserver;
   readonly connectionObserver: ConnectionObserver;
   readonly batchObserver: BatchObserver;
+  /** Fed by the cluster core (src/cluster/); its series exist, at rest, standalone too. */
+  readonly clusterObserver: ClusterObserver;
   /** Times every HTTP request; mount before the routes. */
   readonly httpMiddleware: RequestHandler;
   /** Serves `GET /metrics`. */
@@ -52,6 +57,7 @@ export function createMetrics(registry: Registry, deps: MetricsDeps): Metrics {
     },
     connectionObserver: webSocketMetrics(registry, deps),
     batchObserver: batchMetrics(registry),
+    clusterObserver: clusterMetrics(registry, { clustered: deps.clustered }),
     httpMiddleware: httpMetrics(registry),
     endpoint: metricsEndpoint(registry),
   };
