@@ -26,9 +26,9 @@ const dashboards = fs
   .map((f) => ({ file: f, board: JSON.parse(fs.readFileSync(path.join(DASHBOARDS_DIR, f), 'utf8')) as Dashboard }));
 
 describe('Grafana dashboards', () => {
-  it('ship overview, threads, WebSocket/HTTP and process dashboards with fixed, unique uids', () => {
+  it('ship overview, cluster, threads, WebSocket/HTTP and process dashboards with fixed, unique uids', () => {
     const uids = dashboards.map((d) => d.board.uid);
-    assert.deepEqual([...uids].sort(), ['tandem-overview', 'tandem-process', 'tandem-threads', 'tandem-ws-http']);
+    assert.deepEqual([...uids].sort(), ['tandem-cluster', 'tandem-overview', 'tandem-process', 'tandem-threads', 'tandem-ws-http']);
   });
 
   it('offer datasource, job and instance variables', () => {

@@ -40,6 +40,8 @@ describe('promtool', () => {
       'tandem_ws_errors_total{code="BAD_JSON"} 1',
       'tandem_nodejs_eventloop_lag_p99_seconds',
       'tandem_process_cpu_seconds_total',
+      'tandem_cluster_enabled 0',
+      'tandem_cluster_call_duration_seconds_count{op="relay",outcome="timeout"} 0',
     ]) {
       assert.ok(text.includes(name), `scrape has ${name}`);
     }
