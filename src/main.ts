@@ -36,8 +36,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  logger.info({ address: `http://${address.address}:${address.port}` }, 'tandem listening');
-
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down');
     const began = performance.now();
@@ -54,6 +52,9 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  // Announced only once a signal is handled: a supervisor (or a test) that sends SIGTERM as soon
+  // as it reads this line must not meet the default action, which kills without shutting down.
+  logger.info({ address: `http://${address.address}:${address.port}` }, 'tandem listening');
 }
 
 main().catch((err: unknown) => {
