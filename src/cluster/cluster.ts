@@ -81,7 +81,7 @@ export class Cluster implements SessionLedger {
       keys: this.#keys,
       instanceId: this.id,
       logger: deps.logger,
-      stopLocal: async (sid, graceMs) => (await this.#localView.stop(sid, graceMs)) !== null,
+      stopLocal: (sid, graceMs) => this.#localView.stop(sid, graceMs),
     });
     this.directory = new ClusterDirectory({
       client: this.#redis.commands,
@@ -212,10 +212,9 @@ export class Cluster implements SessionLedger {
     return this.#admission.admit(id, clientAddress);
   }
 
-  started(session: Session): void {
-    this.#write(session).catch(() => {
-      // The next heartbeat writes every live session again.
-    });
+  async started(session: Session): Promise<void> {
+    // Failed (Redis away): the next heartbeat writes every live session again.
+    await this.#write(session).catch(() => {});
   }
 
   released(id: string): void {

@@ -114,10 +114,11 @@ export class ClusterDirectory implements SessionDirectory {
     // its record to say it ended, a call timeout beyond that grace at most.
     const deadline = Date.now() + (graceMs ?? d.stopGraceMs) + d.callTimeoutMs;
     for (;;) {
-      const now = await this.#redis('stop', () => this.#record(id));
-      if (now === null || isEnded(now.state)) {
+      const reply = await this.#redis('stop', () => d.remote.takeReply(id));
+      const now = reply === null ? await this.#redis('stop', () => this.#record(id)) : null;
+      if (reply !== null || (now !== null && isEnded(now.state))) {
         d.observer.call('stop', (performance.now() - began) / 1000, 'ok');
-        return now === null ? null : summaryOf(now);
+        return reply !== null ? (JSON.parse(reply) as Schemas['StopSummary']) : summaryOf(now!);
       }
       if (Date.now() > deadline) {
         d.observer.call('stop', (performance.now() - began) / 1000, 'timeout');

@@ -13,6 +13,8 @@
  * - `P{c}:places`          HASH session id → client address: places held under MAX_SESSIONS
  * - `P{c}:clients`         HASH client address → places held (MAX_SESSIONS_PER_CLIENT)
  * - `P{c}:stops:<id>`      HASH session id → grace ms: stop intents an instance has still to carry out
+ * - `P{c}:stopped:<sid>`   STRING the summary of a stop done for another instance, until that one reads it
+ *                          (a mailbox: it expires after REPLY_TTL_MS if nobody does; liveness never uses it)
  * - channel `P{c}:ch:<id>` messages to one instance (stop intents)
  */
 export class ClusterKeys {
@@ -56,6 +58,9 @@ export class ClusterKeys {
   }
   stops(instanceId: string): string {
     return `${this.#base}stops:${instanceId}`;
+  }
+  stopped(sid: string): string {
+    return `${this.#base}stopped:${sid}`;
   }
   channel(instanceId: string): string {
     return `${this.#base}ch:${instanceId}`;

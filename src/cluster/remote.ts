@@ -4,6 +4,8 @@ import type { RedisClient } from './redis.js';
 
 /** How often a caller looks whether the owner has finished a stop, ms. */
 const POLL_MS = 25;
+/** How long a stop's summary waits for the instance that asked for it (which deletes it on reading). */
+const REPLY_TTL_MS = 120_000;
 
 export interface RemoteStopDeps {
   client: RedisClient;
@@ -11,8 +13,8 @@ export interface RemoteStopDeps {
   keys: ClusterKeys;
   instanceId: string;
   logger: Logger;
-  /** Stops a session of this instance for an admin (idempotent); false when it runs here no more. */
-  stopLocal(sessionId: string, graceMs: number | undefined): Promise<boolean>;
+  /** Stops a session of this instance for an admin (idempotent); null when it is not here. */
+  stopLocal(sessionId: string, graceMs: number | undefined): Promise<object | null>;
 }
 
 /**
@@ -46,6 +48,12 @@ export class RemoteStops {
     await client.sendCommand(['PUBLISH', keys.channel(owner), sid]);
   }
 
+  /** The summary of a stop the owner did for this instance, taken (read and deleted); null if not there yet. */
+  async takeReply(sid: string): Promise<string | null> {
+    const { client, keys } = this.#d;
+    return (await client.sendCommand(['GETDEL', keys.stopped(sid)])) as string | null;
+  }
+
   /** Carries out every intent addressed to this instance. */
   async sweep(): Promise<void> {
     const { client, keys, instanceId } = this.#d;
@@ -60,7 +68,9 @@ export class RemoteStops {
     try {
       const grace = (await client.sendCommand(['HGET', keys.stops(instanceId), sid])) as string | null;
       if (grace === null) return; // done already
-      await this.#d.stopLocal(sid, grace === '' ? undefined : Number(grace));
+      const summary = await this.#d.stopLocal(sid, grace === '' ? undefined : Number(grace));
+      // The record may be gone at once (SESSION_RETAIN_COUNT=0): the caller reads the summary here.
+      if (summary) await client.sendCommand(['SET', keys.stopped(sid), JSON.stringify(summary), 'PX', String(REPLY_TTL_MS)]);
       await client.sendCommand(['HDEL', keys.stops(instanceId), sid]);
     } catch (err) {
       // The intent stays: the next sweep carries it out.

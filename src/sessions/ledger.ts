@@ -12,8 +12,11 @@ export interface SessionLedger {
    * @throws a coded error (TOO_MANY_SESSIONS, TOO_MANY_CLIENT_SESSIONS, CLUSTER_UNAVAILABLE).
    */
   admit(id: string, clientAddress: string | null): Promise<void>;
-  /** The session runs (after START succeeded). */
-  started(session: Session): void;
+  /**
+   * The session runs (after START succeeded). Awaited before the client hears `started`, so that
+   * a session id a client knows is already found everywhere; never rejects.
+   */
+  started(session: Session): Promise<void>;
   /** Nothing of session `id` runs any more (Session's onReleased), or it never started: its place is free. */
   released(id: string): void;
   /** The session has ended (state, endedAt, summary are final). */
@@ -23,7 +26,7 @@ export interface SessionLedger {
 /** One instance alone: the registry's own counts are the whole truth. */
 export const LOCAL_LEDGER: SessionLedger = {
   admit: async () => {},
-  started: () => {},
+  started: async () => {},
   released: () => {},
   ended: () => {},
 };

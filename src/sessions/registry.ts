@@ -178,7 +178,7 @@ export class SessionRegistry {
       await session.stop('failed');
       throw err;
     }
-    this.#ledger.started(session);
+    await this.#ledger.started(session);
     return session;
   }
 
