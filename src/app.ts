@@ -13,6 +13,8 @@ import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
 import { Cluster } from './cluster/cluster.js';
+import type { RelayClient } from './cluster/relay.js';
+import type { ResumeCommand } from './ws/protocol.js';
 import { localDirectory } from './routes/session-directory.js';
 import { poolView } from './routes/pool.js';
 import { StepBatcher } from './pool/step-batcher.js';
@@ -109,6 +111,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
         retainCount: config.sessionRetainCount,
         retainMs: config.sessionRetainMs,
         adminToken: config.tokens.admin,
+        clientToken: config.clientToken,
+        sendBufferHighBytes: config.sendBufferHighBytes,
         poolView: () => poolView(pool),
       })
     : null;
@@ -167,6 +171,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     logger,
     observer: metrics.connectionObserver,
     redact: serverPathRedactor(config.dataDir),
+    ...(cluster ? { resumeElsewhere: (cmd: ResumeCommand, client: RelayClient) => cluster.resumeElsewhere(cmd, client) } : {}),
     refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
   });
   sockets = ws.clients;

@@ -14,6 +14,8 @@ import { Lease } from './lease.js';
 import { NO_CLUSTER_METRICS, type ClusterObserver } from './observer.js';
 import { clusterUnavailable, RedisConnections } from './redis.js';
 import { RemoteStops } from './remote.js';
+import { Relay, type RelayClient } from './relay.js';
+import type { ResumeCommand } from '../ws/protocol.js';
 
 type Schemas = components['schemas'];
 
@@ -26,6 +28,10 @@ export interface ClusterDeps {
   retainCount: number;
   retainMs: number;
   adminToken: string | undefined;
+  /** CLIENT_TOKEN, which a relay presents to the owner as any client would. */
+  clientToken: string | undefined;
+  /** SEND_BUFFER_HIGH_BYTES: a relay stops reading the owner above this many bytes queued to the client. */
+  sendBufferHighBytes: number;
   /** This instance's pool as GET /api/pool shows it, reported to the others each heartbeat. */
   poolView(): Schemas['Pool'];
   observer?: ClusterObserver;
@@ -189,6 +195,29 @@ export class Cluster implements SessionLedger {
 
   async #write(s: Session): Promise<void> {
     await this.directory.write(await detail(s), s.createdAt, s.endedAt);
+  }
+
+  /**
+   * A RESUME for a session another instance runs: relay it there (relay.ts). null when no
+   * instance runs it (the caller answers RESUME_FAILED as before).
+   */
+  async resumeElsewhere(cmd: ResumeCommand, client: RelayClient): Promise<Relay | null> {
+    const owner = await this.directory.runningElsewhere(cmd.session);
+    if (!owner) return null;
+    const began = performance.now();
+    try {
+      const relay = await Relay.open(cmd, client, {
+        ownerUrl: owner.url,
+        clientToken: this.#d.clientToken,
+        timeoutMs: this.#d.config.callTimeoutMs,
+        highBytes: this.#d.sendBufferHighBytes,
+      });
+      this.#observer.call('relay', (performance.now() - began) / 1000, 'ok');
+      return relay;
+    } catch (err) {
+      this.#observer.call('relay', (performance.now() - began) / 1000, 'error');
+      throw err;
+    }
   }
 
   /** Every live instance's pool as it last reported it. */

@@ -131,6 +131,15 @@ export class ClusterDirectory implements SessionDirectory {
     }
   }
 
+  /** The instance running session `id` and how other instances reach it; null when none does (unknown, ended, or here). */
+  async runningElsewhere(id: string): Promise<{ instance: string; url: string } | null> {
+    const d = this.#d;
+    const record = await this.#redis('RESUME', () => this.#record(id));
+    if (record === null || record.instance === d.instanceId || isEnded(record.state)) return null;
+    const url = await this.#redis('RESUME', () => d.client.sendCommand(['HGET', d.keys.instance(record.instance!), 'url']) as Promise<string | null>);
+    return url ? { instance: record.instance!, url } : null;
+  }
+
   /** A record as the detail it holds, its state and end overlaid (the reaper changes only those). */
   async #record(id: string): Promise<Schemas['SessionDetail'] | null> {
     const { client, keys } = this.#d;

@@ -6,6 +6,7 @@ import type { SessionRegistry } from '../sessions/registry.js';
 import type { DeliveredResult, Session, SessionSink } from '../sessions/session.js';
 import type { FrameSource } from '../sessions/client-producer.js';
 import { RateLimit } from './rate-limit.js';
+import type { Relay, RelayClient } from '../cluster/relay.js';
 import {
   CLOSE_CODE,
   errorMessage,
@@ -46,10 +47,18 @@ export interface ConnectionDeps {
   observer?: ConnectionObserver;
   /** Makes an error message fit for a client: no server path (see redact.ts). */
   redact(message: string): string;
+  /**
+   * In a cluster: a RESUME for a session this instance does not run is relayed to the instance
+   * that does (src/cluster/relay.ts); null when no instance runs it.
+   */
+  resumeElsewhere?(cmd: ResumeCommand, client: RelayClient): Promise<Relay | null>;
 }
 
-/** One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. */
-type ConnectionState = 'IDLE' | 'STARTING' | 'STARTED' | 'CLOSED';
+/**
+ * One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. RELAYING:
+ * its RESUME named a session of another instance, and every frame now goes to and from that one.
+ */
+type ConnectionState = 'IDLE' | 'STARTING' | 'STARTED' | 'RELAYING' | 'CLOSED';
 
 /**
  * Speaks the protocol for one client. It is the session's sink: results become `transcript`
@@ -71,6 +80,8 @@ export class Connection implements SessionSink {
   #queue: Promise<void> = Promise.resolve();
   /** The client sent a frame over MAX_MESSAGE_BYTES (ws closes 1009). */
   #oversize = false;
+  /** The relay to the owner of the session, while RELAYING. */
+  #relay: Relay | null = null;
 
   constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
@@ -113,6 +124,7 @@ export class Connection implements SessionSink {
   /** Handles a text frame (a command) or a binary frame (audio). */
   async #handle(frame: string | Buffer): Promise<void> {
     if (this.#state === 'CLOSED') return;
+    if (this.#state === 'RELAYING') return this.#relay!.forward(frame);
     if (typeof frame !== 'string') return this.#binary(frame);
     let command;
     try {
@@ -213,10 +225,47 @@ export class Connection implements SessionSink {
       this.#feed(session);
     } catch (err) {
       if (this.#isClosed()) return;
+      if (err instanceof TandemError && err.code === 'RESUME_FAILED' && this.#deps.resumeElsewhere) return this.#resumeElsewhere(cmd, err);
       this.#state = 'IDLE';
       this.#sendError(err);
     }
   }
+
+  /** The session is not here: relay to the instance that runs it, or refuse as before. */
+  async #resumeElsewhere(cmd: ResumeCommand, notHere: TandemError): Promise<void> {
+    try {
+      const relay = await this.#deps.resumeElsewhere!(cmd, this.#relayClient);
+      if (this.#isClosed()) {
+        relay?.clientClosed(this.#closeCode);
+        return;
+      }
+      if (!relay) {
+        this.#state = 'IDLE';
+        return this.#sendError(notHere);
+      }
+      this.#relay = relay;
+      this.#state = 'RELAYING';
+    } catch (err) {
+      if (this.#isClosed()) return;
+      this.#state = 'IDLE';
+      this.#sendError(err);
+    }
+  }
+
+  /** This connection as the client end of a relay. */
+  readonly #relayClient: RelayClient = {
+    send: (frame, done) => {
+      if (this.#ws.readyState !== this.#ws.OPEN) return done();
+      this.#ws.send(frame, () => done());
+      this.#deps.observer?.messageSent?.();
+    },
+    bufferedAmount: () => this.#ws.bufferedAmount,
+    close: (code, reason) => {
+      this.#state = 'CLOSED';
+      this.#relay = null;
+      this.#ws.close(code, reason);
+    },
+  };
 
   #stop(): void {
     if (this.#session) {
@@ -233,6 +282,11 @@ export class Connection implements SessionSink {
     const wasOpen = this.#state !== 'CLOSED';
     this.#state = 'CLOSED';
     this.#closeCode = code;
+    if (this.#relay) {
+      this.#relay.clientClosed(this.#oversize ? 1009 : code);
+      this.#relay = null;
+      return;
+    }
     if (!wasOpen || !this.#session) return;
     this.#unfeed(this.#session);
     // A close frame means the client left on purpose; none means it vanished and may RESUME.

@@ -13,7 +13,8 @@ describe('cluster: one view', () => {
   const clients: TestClient[] = [];
   before(async () => {
     redis = await startRedis();
-    cluster = await startCluster(3, redis.url, { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '1500' });
+    // A short call timeout and a longer lease: a paused owner is slow to answer before it is lost.
+    cluster = await startCluster(3, redis.url, { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '4000', CLUSTER_CALL_TIMEOUT_MS: '300' });
   });
   after(async () => {
     for (const c of clients) c.terminate();
@@ -43,6 +44,25 @@ describe('cluster: one view', () => {
 
     const pool = await api(i3!.httpUrl(''), 'GET', '/api/pool');
     assert.deepEqual(pool.body.instances.map((x: { id: string }) => x.id).sort(), ['i1', 'i2', 'i3']);
+  });
+
+  it('answers an inspect with the last snapshot, marked as such, when the owner does not answer in time', async () => {
+    const [i1, i2] = cluster.instances;
+    const client = await TestClient.open(i1!.wsUrl());
+    clients.push(client);
+    const id = await client.start({ options: { intervalMs: 20 } });
+    await client.waitForTranscripts(2);
+    i1!.kill('SIGSTOP');
+    try {
+      const seen = await api(i2!.httpUrl(''), 'GET', `/api/sessions/${id}`);
+      assert.equal(seen.status, 200);
+      assert.equal(seen.body.instance, 'i1');
+      assert.equal(seen.body.state, 'running');
+      assert.equal(typeof seen.body.snapshotAt, 'string', 'marked as a snapshot');
+    } finally {
+      i1!.kill('SIGCONT');
+    }
+    client.close();
   });
 
   it('stops a session from another instance: the client gets stopped (admin) and the caller its summary', async () => {
