@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { api } from '../helpers/openapi.js';
+import { api, type ApiResponse } from '../helpers/openapi.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/server.js';
 
@@ -14,7 +14,7 @@ describe('cluster: one view', () => {
   before(async () => {
     redis = await startRedis();
     // A short call timeout and a longer lease: a paused owner is slow to answer before it is lost.
-    cluster = await startCluster(3, redis.url, { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '4000', CLUSTER_CALL_TIMEOUT_MS: '300' });
+    cluster = await startCluster(3, redis.url, { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '4000', CLUSTER_CALL_TIMEOUT_MS: '1000' });
   });
   after(async () => {
     for (const c of clients) c.terminate();
@@ -36,11 +36,15 @@ describe('cluster: one view', () => {
       assert.equal(item.state, 'running');
       assert.equal(item.instance, 'i1');
     }
-    const live = await api(i2!.httpUrl(''), 'GET', `/api/sessions/${id}`);
-    assert.equal(live.status, 200);
-    assert.equal(live.body.instance, 'i1');
-    assert.equal(live.body.snapshotAt, undefined, 'the owner answered: a live view');
-    assert.equal(live.body.attached, true);
+    // A busy machine may make the owner late once (then the answer is a snapshot): wait for a live one.
+    let live: ApiResponse | undefined;
+    await eventually(async () => {
+      live = await api(i2!.httpUrl(''), 'GET', `/api/sessions/${id}`);
+      return live.status === 200 && live.body.snapshotAt === undefined;
+    }, 'a live view from the owner');
+    assert.equal(live!.body.instance, 'i1');
+    assert.equal(live!.body.attached, true);
+    assert.ok(live!.body.counters.delivered >= 3);
 
     const pool = await api(i3!.httpUrl(''), 'GET', '/api/pool');
     assert.deepEqual(pool.body.instances.map((x: { id: string }) => x.id).sort(), ['i1', 'i2', 'i3']);
