@@ -8,7 +8,10 @@ import type { ClusterKeys } from './keys.js';
 import { PRELUDE } from './lua.js';
 import type { ClusterObserver } from './observer.js';
 import { clusterUnavailable, LuaScript, type RedisClient } from './redis.js';
-import { pollMs, type RemoteStops } from './remote.js';
+import type { RemoteStops } from './remote.js';
+
+/** How often a caller looks whether the owner has finished a stop, ms. */
+const STOP_POLL_MS = 25;
 
 type Schemas = components['schemas'];
 
@@ -127,7 +130,7 @@ export class ClusterDirectory implements SessionDirectory {
           `instance ${record.instance} has not confirmed the stop of session ${id} within the grace and CLUSTER_CALL_TIMEOUT_MS; the stop request is kept and carried out when it can`,
         );
       }
-      await new Promise((r) => setTimeout(r, pollMs));
+      await new Promise((r) => setTimeout(r, STOP_POLL_MS));
     }
   }
 

@@ -5,7 +5,8 @@ import { LuaScript, type RedisClient } from './redis.js';
 
 /**
  * Renews this instance's lease, or says why it cannot:
- * `ok` renewed; `registered` joined (first beat, or after fencing); `rebuild` joined a Redis that
+ * `ok` renewed; `registered` joined (first beat, or after fencing; a joining process reaps
+ * what a dead process of the same INSTANCE_ID left); `rebuild` joined a Redis that
  * had forgotten it (restarted): its sessions must be written again; `fenced` it was declared lost
  * (or its lease expired before anyone noticed, and it reaped itself): it must stop its sessions
  * before it joins again.
@@ -25,6 +26,14 @@ if redis.call('EXISTS', base .. 'fenced:' .. id) == 1 then
   return 'registered'
 end
 local score = redis.call('ZSCORE', base .. 'instances', id)
+if join and score then
+  -- A new process under the id of one that died before its lease ran out (INSTANCE_ID set, a
+  -- quick restart): what that one ran is gone with it.
+  reapInstance(id, now, tonumber(ARGV[7]), tonumber(ARGV[8]))
+  redis.call('DEL', base .. 'fenced:' .. id)
+  register()
+  return 'registered'
+end
 if not score then
   register()
   if join then return 'registered' end

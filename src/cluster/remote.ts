@@ -2,8 +2,6 @@ import type { Logger } from 'pino';
 import type { ClusterKeys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
-/** How often a caller looks whether the owner has finished a stop, ms. */
-const POLL_MS = 25;
 /** How long a stop's summary waits for the instance that asked for it (which deletes it on reading). */
 const REPLY_TTL_MS = 120_000;
 
@@ -80,5 +78,3 @@ export class RemoteStops {
     }
   }
 }
-
-export const pollMs = POLL_MS;

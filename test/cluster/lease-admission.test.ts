@@ -74,6 +74,20 @@ describe('cluster lease and admission scripts', () => {
     assert.equal(await client.zScore(keys.instances, 'slow'), null);
   });
 
+  it('a process joining under the id of a dead one whose lease still runs fails what that one ran', async () => {
+    await client.flushAll();
+    const before = lease('same');
+    await before.beat({});
+    await new ClusterAdmission(client, keys, 'same', { maxSessions: 10, maxSessionsPerClient: 0 }).admit('old', '');
+    await client.hSet(keys.session('old'), { owner: 'same', state: 'running', d: '{}' });
+    const restarted = lease('same');
+    assert.equal(await restarted.beat({}), 'registered');
+    assert.equal(await client.hGet(keys.session('old'), 'state'), 'failed');
+    assert.equal(await client.hLen(keys.places), 0);
+    assert.equal(await client.exists(keys.fenced('same')), 0);
+    assert.equal(await restarted.beat({}), 'ok');
+  });
+
   it('asks for a rebuild when Redis has forgotten a joined instance (restarted empty)', async () => {
     await client.flushAll();
     const l = lease('x');
