@@ -5,6 +5,7 @@
  * Layout (P = REDIS_PREFIX):
  * - `P{c}:instances`       ZSET instance id → lease expiry (ms, Redis TIME)
  * - `P{c}:instance:<id>`   HASH url, pool (JSON) of a live instance
+ * - `P{c}:clock`          STRING Redis TIME (ms) of the last heartbeat of any instance (lua.ts catchUp)
  * - `P{c}:fenced:<id>`     STRING tombstone: the instance was declared lost (it must fence itself)
  * - `P{c}:owned:<id>`      SET ids of the sessions an instance holds (admitted, not yet ended)
  * - `P{c}:session:<sid>`   HASH owner, state, addr, d (the session's detail as JSON)

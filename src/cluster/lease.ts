@@ -15,6 +15,7 @@ import { LuaScript, type RedisClient } from './redis.js';
 const HEARTBEAT = new LuaScript(`${PRELUDE}
 local id, url, leaseMs, pool, join = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6] == '1'
 local now = nowMs()
+catchUp(now, leaseMs)
 local function register()
   redis.call('ZADD', base .. 'instances', now + leaseMs, id)
   redis.call('HSET', base .. 'instance:' .. id, 'url', url, 'pool', pool)
@@ -47,9 +48,10 @@ register()
 return 'ok'
 `);
 
-/** Reaps every instance whose lease has expired; returns how many it reaped and how many live. ARGV: base, retainCount, retainMs. */
+/** Reaps every instance whose lease has expired; returns how many it reaped and how many live. ARGV: base, retainCount, retainMs, leaseMs. */
 const REAP = new LuaScript(`${PRELUDE}
 local now = nowMs()
+catchUp(now, tonumber(ARGV[4]))
 local dead = redis.call('ZRANGEBYSCORE', base .. 'instances', '-inf', '(' .. now)
 for _, id in ipairs(dead) do reapInstance(id, now, tonumber(ARGV[2]), tonumber(ARGV[3])) end
 prune(now, tonumber(ARGV[2]), tonumber(ARGV[3]))
@@ -109,7 +111,7 @@ export class Lease {
   /** Fails the sessions of every instance whose lease expired; returns [reaped, live instances]. */
   async reap(): Promise<[number, number]> {
     const d = this.#d;
-    const [reaped, live] = (await REAP.run(d.client, [], [d.keys.base, d.retainCount, d.retainMs])) as [number, number];
+    const [reaped, live] = (await REAP.run(d.client, [], [d.keys.base, d.retainCount, d.retainMs, d.leaseMs])) as [number, number];
     if (reaped > 0) d.logger.warn({ reaped }, 'instances lost: their sessions are marked failed (instance_lost)');
     return [reaped, live];
   }

@@ -43,6 +43,19 @@ local function prune(now, retainCount, retainMs)
     end
   end
 end
+-- Leases run on the time Redis serves the cluster, not on wall time: when no instance reached
+-- Redis for over half a lease (Redis was down or unreachable for all, with its data kept), every
+-- lease is moved on by that gap, so an outage of Redis itself declares no instance lost.
+local function catchUp(now, leaseMs)
+  local last = tonumber(redis.call('GET', base .. 'clock') or '')
+  if last and now - last > leaseMs / 2 then
+    local scored = redis.call('ZRANGE', base .. 'instances', 0, -1, 'WITHSCORES')
+    for i = 1, #scored, 2 do
+      redis.call('ZADD', base .. 'instances', tonumber(scored[i + 1]) + now - last, scored[i])
+    end
+  end
+  if redis.call('ZCARD', base .. 'instances') > 0 then redis.call('SET', base .. 'clock', now) end
+end
 -- An instance is lost: its sessions fail (instance_lost), their places are freed, it leaves a tombstone.
 local function reapInstance(id, now, retainCount, retainMs)
   local owned = redis.call('SMEMBERS', base .. 'owned:' .. id)

@@ -74,6 +74,29 @@ describe('cluster: failures', () => {
     client.close();
   });
 
+  it('declares no instance lost when Redis itself is unreachable for longer than a lease: sessions stream on and stay in the index', async () => {
+    const [i1, i2] = cluster.instances;
+    const { client, id } = await open(i1!.wsUrl());
+    await client.waitForTranscripts(3);
+    redis.signal('SIGSTOP');
+    try {
+      const during = client.transcripts().length;
+      // Three leases (CLUSTER_LEASE_MS=1500) without Redis, measured by the results streaming meanwhile.
+      await client.waitForTranscripts(during + 225, 30_000);
+    } finally {
+      redis.signal('SIGCONT');
+    }
+    await eventually(async () => {
+      const res = await api(i2!.httpUrl(''), 'GET', `/api/sessions/${id}`);
+      return res.status === 200 && res.body.snapshotAt === undefined && res.body.counters.delivered > 225;
+    }, 'a live view of the session through another instance');
+    const seen = await api(i2!.httpUrl(''), 'GET', `/api/sessions/${id}`);
+    assert.equal(seen.body.state, 'running');
+    assertInOrder(client.transcripts());
+    assert.equal(client.closeCode, null, 'the session was not fenced');
+    client.close();
+  });
+
   it('completes 100 stops sent to other instances while the subscribers are killed again and again', async () => {
     const [i1, i2, i3] = cluster.instances;
     const sessions = await Promise.all(Array.from({ length: 100 }, (_, n) => open((n % 2 === 0 ? i1! : i2!).wsUrl(), { options: { intervalMs: 50 } })));

@@ -53,6 +53,7 @@ describe('cluster lease and admission scripts', () => {
     await new ClusterAdmission(client, keys, 'gone', { maxSessions: 10, maxSessionsPerClient: 0 }).admit('s1', '10.0.0.9');
     await client.hSet(keys.session('s1'), { owner: 'gone', state: 'running', d: '{}' });
     await new Promise((r) => setTimeout(r, 400));
+    await other.beat({});
     assert.deepEqual(await other.reap(), [1, 1]);
     assert.equal(await client.hGet(keys.session('s1'), 'state'), 'failed');
     assert.equal(await client.hGet(keys.session('s1'), 'reason'), 'instance_lost');
@@ -65,13 +66,30 @@ describe('cluster lease and admission scripts', () => {
     assert.equal(await gone.beat({}), 'ok');
   });
 
-  it('an instance that outlived its lease unnoticed reaps itself on its next beat', async () => {
+  it('an instance that outlived its lease unnoticed while the others beat reaps itself on its next beat', async () => {
     await client.flushAll();
     const slow = lease('slow', 200);
+    const other = lease('busy');
     await slow.beat({});
-    await new Promise((r) => setTimeout(r, 400));
+    await other.beat({});
+    for (let n = 0; n < 8; n++) {
+      await new Promise((r) => setTimeout(r, 50));
+      await other.beat({});
+    }
     assert.equal(await slow.beat({}), 'fenced');
     assert.equal(await client.zScore(keys.instances, 'slow'), null);
+  });
+
+  it('declares no instance lost when nobody reached Redis for longer than a lease (Redis itself was away)', async () => {
+    await client.flushAll();
+    const a = lease('a', 200);
+    const b = lease('b', 200);
+    await a.beat({});
+    await b.beat({});
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(await a.reap(), [0, 2]);
+    assert.equal(await a.beat({}), 'ok');
+    assert.equal(await b.beat({}), 'ok');
   });
 
   it('a process joining under the id of a dead one whose lease still runs fails what that one ran', async () => {

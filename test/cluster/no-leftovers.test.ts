@@ -21,7 +21,7 @@ describe('cluster: keys', () => {
     await redis?.stop();
   });
 
-  it(`leaves no key behind after ${CYCLES} start/stop cycles (but the live instances' own)`, async () => {
+  it(`leaves no key behind after ${CYCLES} start/stop cycles (but the live instances' own and the cluster's clock)`, async () => {
     const workers = cluster.instances.map(async (instance, w) => {
       for (let n = w; n < CYCLES; n += cluster.instances.length) {
         const client = await TestClient.open(instance.wsUrl());
@@ -41,7 +41,7 @@ describe('cluster: keys', () => {
       }
     });
     await Promise.all(workers);
-    const expected = ['tandem:{c}:instances', ...cluster.instances.map((i) => `tandem:{c}:instance:${i.id}`)].sort();
+    const expected = ['tandem:{c}:clock', 'tandem:{c}:instances', ...cluster.instances.map((i) => `tandem:{c}:instance:${i.id}`)].sort();
     await eventually(async () => JSON.stringify(await redis.keys()) === JSON.stringify(expected), 'only the instances’ own keys', 15_000).catch(async (err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify((await redis.keys()).slice(0, 20))}`);
     });

@@ -19,6 +19,8 @@ export interface TestRedis {
   keys(): Promise<string[]>;
   /** SIGKILLs the server (nothing is saved: it restarts empty). */
   kill(): Promise<void>;
+  /** Sends a signal to the server (SIGSTOP: unreachable with its data kept; SIGCONT: back). */
+  signal(sig: NodeJS.Signals): void;
   /** Starts it again on the same port. */
   restart(): Promise<void>;
   /** Kills it; safe to call twice. */
@@ -46,6 +48,7 @@ export async function startRedis(): Promise<TestRedis> {
     const c = child;
     child = null;
     if (!c) return;
+    c.kill('SIGCONT');
     c.kill('SIGKILL');
     await exited(c);
   };
@@ -61,6 +64,9 @@ export async function startRedis(): Promise<TestRedis> {
       return stdout.split('\n').filter(Boolean).sort();
     },
     kill,
+    signal(sig) {
+      child?.kill(sig);
+    },
     async restart() {
       await kill();
       child = await spawnRedis(port);
