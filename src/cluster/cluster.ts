@@ -155,6 +155,7 @@ export class Cluster implements SessionLedger {
       const [reaped, live] = await lease.reap();
       for (let i = 0; i < reaped; i++) this.#observer.instanceLost();
       this.#observer.instances(live);
+      await this.#remote.listen();
       await this.#remote.sweep();
     } catch (err) {
       this.#observer.redisUp(false);

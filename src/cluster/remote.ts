@@ -26,15 +26,21 @@ export class RemoteStops {
   readonly #d: RemoteStopDeps;
   /** Intents being carried out now (a message and a sweep may name the same one). */
   readonly #running = new Set<string>();
+  #listening = false;
 
   constructor(deps: RemoteStopDeps) {
     this.#d = deps;
   }
 
-  /** Listens on this instance's channel (node-redis resubscribes by itself after reconnects). */
+  /**
+   * Listens on this instance's channel (node-redis resubscribes by itself after reconnects).
+   * Called again every heartbeat until it succeeds once (Redis may be away at start-up).
+   */
   async listen(): Promise<void> {
+    if (this.#listening) return;
     const { subscriber, keys, instanceId } = this.#d;
     await subscriber.subscribe(keys.channel(instanceId), (sid) => void this.#carryOut(sid));
+    this.#listening = true;
     // Messages published while the subscriber was away are lost: sweep once it is back.
     subscriber.on('ready', () => void this.sweep().catch(() => {}));
   }

@@ -39,9 +39,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts a real redis-server on a free loopback port, without persistence. */
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
+/** Starts a real redis-server on a free loopback port (or `port`), without persistence. */
+export async function startRedis(port?: number): Promise<TestRedis> {
+  port ??= await freePort();
   let child: ChildProcess | null = await spawnRedis(port);
   const exited = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve())));
   const kill = async () => {
