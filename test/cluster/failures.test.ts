@@ -37,6 +37,8 @@ describe('cluster: failures', () => {
     i1!.kill('SIGCONT');
     const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped after SIGCONT');
     assert.equal(stopped.reason, 'instance_lost');
+    assert.equal(await client.waitClose(), 1001);
+    assert.deepEqual(client.invalid, [], 'every frame matches asyncapi.yaml');
     // It joins again and serves: a new session on it runs, the old one stays failed everywhere.
     await eventually(async () => (await api(i2!.httpUrl(''), 'GET', '/api/pool')).body.instances.some((x: { id: string }) => x.id === 'i1'), 'i1 back in the cluster');
     for (const i of cluster.instances) {
@@ -59,6 +61,8 @@ describe('cluster: failures', () => {
     const refused = await TestClient.open(i3!.wsUrl());
     clients.push(refused);
     await assert.rejects(refused.start(), /CLUSTER_UNAVAILABLE/);
+    assert.deepEqual(refused.invalid, [], 'the error frame matches asyncapi.yaml');
+    assert.equal(await refused.waitClose(), 1013);
     const list = await api(i3!.httpUrl(''), 'GET', '/api/sessions');
     assert.equal(list.status, 503);
     assert.equal(list.body.code, 'CLUSTER_UNAVAILABLE');
