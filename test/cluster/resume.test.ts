@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import type { Socket } from 'node:net';
+import { assertInOrder } from '../helpers/client.js';
+import { api } from '../helpers/openapi.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { eventually, FIXTURE_PIPELINES } from '../helpers/server.js';
+
+const socketOf = (c: TestClient) => (c.ws as unknown as { _socket: Socket })._socket;
 
 describe('cluster: resume anywhere', () => {
   let redis: TestRedis;
@@ -10,7 +16,14 @@ describe('cluster: resume anywhere', () => {
   const clients: TestClient[] = [];
   before(async () => {
     redis = await startRedis();
-    cluster = await startCluster(3, redis.url, { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '1500', RESUME_GRACE_MS: '30000' });
+    cluster = await startCluster(3, redis.url, {
+      CLUSTER_HEARTBEAT_MS: '200',
+      CLUSTER_LEASE_MS: '1500',
+      RESUME_GRACE_MS: '30000',
+      PIPELINES_DIR: FIXTURE_PIPELINES,
+      SEND_BUFFER_HIGH_BYTES: '65536',
+      SPOOL_QUOTA_CHUNKS: '20',
+    });
   });
   after(async () => {
     for (const c of clients) c.terminate();
@@ -66,6 +79,32 @@ describe('cluster: resume anywhere', () => {
     const seqs = again.transcripts().map((t) => t.seq!);
     assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => last + 1 + i));
     again.close();
+  });
+
+  it('passes backpressure through the relay: a client that stops reading pauses the session on its owner, and nothing is lost', async () => {
+    const [i1, i2] = cluster.instances;
+    const first = await open(i1!.wsUrl());
+    const id = await first.start({ pipeline: 'bulky', options: { chunkBytes: 65_536 } });
+    const secret = first.messages.find((m) => m.type === 'started')!.resume!;
+    await first.waitForTranscripts(1);
+    first.terminate();
+    const last = first.transcripts().at(-1)!.seq!;
+    const again = await open(i2!.wsUrl());
+    again.send({ command: 'RESUME', session: id, resume: secret, after: last });
+    await again.waitFor((m) => m.type === 'resumed', 'resumed');
+    socketOf(again).pause();
+    await eventually(async () => {
+      const owner = await api(i1!.httpUrl(''), 'GET', `/api/sessions/${id}`);
+      return owner.body.producer.state === 'paused' && owner.body.consumer.state === 'paused';
+    }, 'the owner paused the session behind the slow relayed client', 60_000);
+    socketOf(again).resume();
+    await again.waitForTranscripts(30, 60_000);
+    again.send({ command: 'STOP' });
+    const stopped = await again.waitFor((m) => m.type === 'stopped', 'stopped', 0, 60_000);
+    const seqs = [...first.transcripts(), ...again.transcripts()];
+    assertInOrder(seqs);
+    assert.equal(stopped.chunks, seqs.length, 'everything sent was received');
+    for (const t of again.transcripts()) assert.equal(t.data, String(t.seq! % 10).repeat(65_536));
   });
 
   it('refuses a RESUME with a wrong secret through another instance with the owner’s RESUME_FAILED', async () => {
