@@ -14,8 +14,7 @@ import { Lease } from './lease.js';
 import { NO_CLUSTER_METRICS, type ClusterObserver } from './observer.js';
 import { clusterUnavailable, RedisConnections } from './redis.js';
 import { RemoteStops } from './remote.js';
-import { Relay, type RelayClient } from './relay.js';
-import type { ResumeCommand } from '../ws/protocol.js';
+import type { RelayDeps } from '../ws/connection.js';
 
 type Schemas = components['schemas'];
 
@@ -199,26 +198,16 @@ export class Cluster implements SessionLedger {
   }
 
   /**
-   * A RESUME for a session another instance runs: relay it there (relay.ts). null when no
-   * instance runs it (the caller answers RESUME_FAILED as before).
+   * Resume anywhere: how a connection finds the instance running a session it does not run, to
+   * relay a RESUME there (src/ws/relay.ts); relay outcomes go to the cluster's call metrics.
    */
-  async resumeElsewhere(cmd: ResumeCommand, client: RelayClient): Promise<Relay | null> {
-    const owner = await this.directory.runningElsewhere(cmd.session);
-    if (!owner) return null;
-    const began = performance.now();
-    try {
-      const relay = await Relay.open(cmd, client, {
-        ownerUrl: owner.url,
-        clientToken: this.#d.clientToken,
-        timeoutMs: this.#d.config.callTimeoutMs,
-        highBytes: this.#d.sendBufferHighBytes,
-      });
-      this.#observer.call('relay', (performance.now() - began) / 1000, 'ok');
-      return relay;
-    } catch (err) {
-      this.#observer.call('relay', (performance.now() - began) / 1000, 'error');
-      throw err;
-    }
+  relay(clientToken: string | undefined): RelayDeps {
+    return {
+      owners: this.directory,
+      connectTimeoutMs: this.#d.config.callTimeoutMs,
+      clientToken,
+      connected: (outcome, seconds) => this.#observer.call('relay', seconds, outcome),
+    };
   }
 
   /** Every live instance's pool as it last reported it. */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { components } from '../generated/openapi.js';
 import { tandemError } from '../errors.js';
 import type { SessionDirectory } from '../routes/session-directory.js';
+import type { SessionOwners } from '../ws/relay.js';
 import { itemOfDetail } from '../routes/session-views.js';
 import { OWNER_ONLY_HEADER } from '../routes/sessions.js';
 import type { ClusterKeys } from './keys.js';
@@ -60,7 +61,7 @@ export interface ClusterDirectoryDeps {
 }
 
 /** What the routes see in a cluster: the shared index, and the owner asked for what is live. */
-export class ClusterDirectory implements SessionDirectory {
+export class ClusterDirectory implements SessionDirectory, SessionOwners {
   readonly #d: ClusterDirectoryDeps;
 
   constructor(deps: ClusterDirectoryDeps) {
@@ -134,13 +135,12 @@ export class ClusterDirectory implements SessionDirectory {
     }
   }
 
-  /** The instance running session `id` and how other instances reach it; null when none does (unknown, ended, or here). */
-  async runningElsewhere(id: string): Promise<{ instance: string; url: string } | null> {
+  /** INSTANCE_URL of the instance running session `id`; null when none does but this one (unknown, ended, or here). */
+  async ownerOf(id: string): Promise<string | null> {
     const d = this.#d;
     const record = await this.#redis('RESUME', () => this.#record(id));
     if (record === null || record.instance === d.instanceId || isEnded(record.state)) return null;
-    const url = await this.#redis('RESUME', () => d.client.sendCommand(['HGET', d.keys.instance(record.instance!), 'url']) as Promise<string | null>);
-    return url ? { instance: record.instance!, url } : null;
+    return this.#redis('RESUME', () => d.client.sendCommand(['HGET', d.keys.instance(record.instance!), 'url']) as Promise<string | null>);
   }
 
   /** A record as the detail it holds, its state and end overlaid (the reaper changes only those). */

@@ -6,7 +6,7 @@ import type { SessionRegistry } from '../sessions/registry.js';
 import type { DeliveredResult, Session, SessionSink } from '../sessions/session.js';
 import type { FrameSource } from '../sessions/client-producer.js';
 import { RateLimit } from './rate-limit.js';
-import type { Relay, RelayClient } from '../cluster/relay.js';
+import { ResumeRelay, type SessionOwners } from './relay.js';
 import {
   CLOSE_CODE,
   errorMessage,
@@ -47,18 +47,24 @@ export interface ConnectionDeps {
   observer?: ConnectionObserver;
   /** Makes an error message fit for a client: no server path (see redact.ts). */
   redact(message: string): string;
-  /**
-   * In a cluster: a RESUME for a session this instance does not run is relayed to the instance
-   * that does (src/cluster/relay.ts); null when no instance runs it.
-   */
-  resumeElsewhere?(cmd: ResumeCommand, client: RelayClient): Promise<Relay | null>;
+  /** With several instances: where a session runs, so a RESUME for it is relayed there (relay.ts). */
+  relay?: RelayDeps;
+}
+
+export interface RelayDeps {
+  owners: SessionOwners;
+  /** How long the owner may take to accept the relay's connection, ms. */
+  connectTimeoutMs: number;
+  /** CLIENT_TOKEN, presented to the owner. */
+  clientToken: string | undefined;
+  connected?(outcome: 'ok' | 'timeout' | 'error', seconds: number): void;
 }
 
 /**
- * One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. RELAYING:
- * its RESUME named a session of another instance, and every frame now goes to and from that one.
+ * One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. RELAYED:
+ * a RESUME named a session another instance runs, and every frame now goes there (relay.ts).
  */
-type ConnectionState = 'IDLE' | 'STARTING' | 'STARTED' | 'RELAYING' | 'CLOSED';
+type ConnectionState = 'IDLE' | 'STARTING' | 'STARTED' | 'RELAYED' | 'CLOSED';
 
 /**
  * Speaks the protocol for one client. It is the session's sink: results become `transcript`
@@ -80,8 +86,8 @@ export class Connection implements SessionSink {
   #queue: Promise<void> = Promise.resolve();
   /** The client sent a frame over MAX_MESSAGE_BYTES (ws closes 1009). */
   #oversize = false;
-  /** The relay to the owner of the session, while RELAYING. */
-  #relay: Relay | null = null;
+  /** Set in state RELAYED. */
+  #relay: ResumeRelay | null = null;
 
   constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
@@ -124,7 +130,7 @@ export class Connection implements SessionSink {
   /** Handles a text frame (a command) or a binary frame (audio). */
   async #handle(frame: string | Buffer): Promise<void> {
     if (this.#state === 'CLOSED') return;
-    if (this.#state === 'RELAYING') return this.#relay!.forward(frame);
+    if (this.#relay) return this.#relay.fromClient(frame);
     if (typeof frame !== 'string') return this.#binary(frame);
     let command;
     try {
@@ -133,7 +139,7 @@ export class Connection implements SessionSink {
       return this.#sendError(err);
     }
     if (command.command === 'START') await this.#start(command);
-    else if (command.command === 'RESUME') await this.#resume(command);
+    else if (command.command === 'RESUME') await this.#resume(command, frame);
     else if (command.command === 'END') this.#end();
     else this.#stop();
   }
@@ -206,12 +212,14 @@ export class Connection implements SessionSink {
     }
   }
 
-  async #resume(cmd: ResumeCommand): Promise<void> {
+  async #resume(cmd: ResumeCommand, raw: string): Promise<void> {
     if (this.#state !== 'IDLE') {
       return this.#sendError(tandemError('ALREADY_STARTED', 'RESUME must be the first command on a new connection'));
     }
     this.#state = 'STARTING';
     try {
+      const owner = await this.#remoteOwner(cmd.session);
+      if (owner !== null) return this.#relayTo(owner, raw);
       // The replay is read from disk and sent from inside resume(): `resumed()` goes out first.
       const session = await this.#deps.sessions.resume(cmd.session, cmd.resume, cmd.after, this);
       if (this.#isClosed()) {
@@ -225,47 +233,44 @@ export class Connection implements SessionSink {
       this.#feed(session);
     } catch (err) {
       if (this.#isClosed()) return;
-      if (err instanceof TandemError && err.code === 'RESUME_FAILED' && this.#deps.resumeElsewhere) return this.#resumeElsewhere(cmd, err);
       this.#state = 'IDLE';
       this.#sendError(err);
     }
   }
 
-  /** The session is not here: relay to the instance that runs it, or refuse as before. */
-  async #resumeElsewhere(cmd: ResumeCommand, notHere: TandemError): Promise<void> {
-    try {
-      const relay = await this.#deps.resumeElsewhere!(cmd, this.#relayClient);
-      if (this.#isClosed()) {
-        relay?.clientClosed(this.#closeCode);
-        return;
-      }
-      if (!relay) {
+  /** The instance running `id` when that is another one (and this one is part of a cluster). */
+  async #remoteOwner(id: string): Promise<string | null> {
+    const relay = this.#deps.relay;
+    if (!relay || this.#deps.sessions.get(id)) return null;
+    return relay.owners.ownerOf(id);
+  }
+
+  /** From now on this connection is the client's end of a relay to `ownerUrl`. */
+  #relayTo(ownerUrl: string, resume: string): void {
+    if (this.#isClosed()) return;
+    const deps = this.#deps.relay!;
+    this.#state = 'RELAYED';
+    this.#relay = new ResumeRelay(
+      this.#ws,
+      {
+        ownerUrl,
+        resume,
+        clientAddress: this.#clientAddress,
+        clientToken: deps.clientToken,
+        connectTimeoutMs: deps.connectTimeoutMs,
+        sendBufferHighBytes: this.#sendBufferHighBytes,
+        logger: this.#deps.logger,
+        connected: deps.connected,
+      },
+      (err) => {
+        // The session was not resumed there: the client may send RESUME (or START) again here.
+        this.#relay = null;
+        if (this.#isClosed()) return;
         this.#state = 'IDLE';
-        return this.#sendError(notHere);
-      }
-      this.#relay = relay;
-      this.#state = 'RELAYING';
-    } catch (err) {
-      if (this.#isClosed()) return;
-      this.#state = 'IDLE';
-      this.#sendError(err);
-    }
+        if (err) this.#sendError(err);
+      },
+    );
   }
-
-  /** This connection as the client end of a relay. */
-  readonly #relayClient: RelayClient = {
-    send: (frame, done) => {
-      if (this.#ws.readyState !== this.#ws.OPEN) return done();
-      this.#ws.send(frame, () => done());
-      this.#deps.observer?.messageSent?.();
-    },
-    bufferedAmount: () => this.#ws.bufferedAmount,
-    close: (code, reason) => {
-      this.#state = 'CLOSED';
-      this.#relay = null;
-      this.#ws.close(code, reason);
-    },
-  };
 
   #stop(): void {
     if (this.#session) {
@@ -282,11 +287,7 @@ export class Connection implements SessionSink {
     const wasOpen = this.#state !== 'CLOSED';
     this.#state = 'CLOSED';
     this.#closeCode = code;
-    if (this.#relay) {
-      this.#relay.clientClosed(this.#oversize ? 1009 : code);
-      this.#relay = null;
-      return;
-    }
+    this.#relay?.clientClosed(this.#oversize ? 1009 : code);
     if (!wasOpen || !this.#session) return;
     this.#unfeed(this.#session);
     // A close frame means the client left on purpose; none means it vanished and may RESUME.
