@@ -244,7 +244,10 @@ export class Cluster implements SessionLedger {
     this.#write(session).catch(() => this.#pendingEnds.set(session.id, session));
   }
 
-  /** Stops beating and closes the connections (the lease is left to expire... or removed: see below). Safe to call twice. */
+  /**
+   * Stops beating, leaves the cluster (its lease and keys removed: its sessions have ended and
+   * their records say so) and closes the connections. Safe to call twice.
+   */
   async close(): Promise<void> {
     if (this.#state === 'CLOSED') return;
     this.#state = 'CLOSED';
