@@ -12,6 +12,9 @@ import { sendProblem } from './routes/problem.js';
 import { PipelineCatalog } from './pipelines/catalog.js';
 import { WorkerPool } from './pool/worker-pool.js';
 import { SessionRegistry } from './sessions/registry.js';
+import { Cluster } from './cluster/cluster.js';
+import { localDirectory } from './routes/session-directory.js';
+import { poolView } from './routes/pool.js';
 import { StepBatcher } from './pool/step-batcher.js';
 import { FlagsSlab } from './pool/flags.js';
 import { ClaimSlab } from './pool/claims.js';
@@ -98,6 +101,22 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
   const timers = new TimerWheel(config.stepTimerTickMs);
+  // Only with REDIS_URL: alone, nothing of src/cluster exists.
+  const cluster = config.cluster
+    ? new Cluster({
+        config: config.cluster,
+        logger,
+        maxSessions: config.maxSessions,
+        maxSessionsPerClient: config.maxSessionsPerClient,
+        stopGraceMs: config.stopGraceMs,
+        retainCount: config.sessionRetainCount,
+        retainMs: config.sessionRetainMs,
+        adminToken: config.tokens.admin,
+        clientToken: config.clientToken,
+        sendBufferHighBytes: config.sendBufferHighBytes,
+        poolView: () => poolView(pool),
+      })
+    : null;
   sessions = new SessionRegistry({
     pool,
     steps,
@@ -119,8 +138,10 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     flow: config.flow,
     keepAllowed: config.keptSpools.allowed,
     keptSpoolEnded: (id) => keptSpools.sessionEnded(id),
+    ...(cluster ? { ledger: cluster } : {}),
   });
   const registry = sessions;
+  const local = localDirectory(registry);
   const keptSpools = new KeptSpools({
     dataDir: config.dataDir,
     maxBytes: config.keptSpools.maxBytes,
@@ -151,7 +172,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     logger,
     observer: metrics.connectionObserver,
     redact: serverPathRedactor(config.dataDir),
-    relay: relay && { ...relay, clientToken: config.clientToken },
+    relay: relay ? { ...relay, clientToken: config.clientToken } : cluster?.relay(config.clientToken),
     trustProxy: config.trustProxy,
     refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
   });
@@ -168,6 +189,9 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
 
   mountRoutes(app, {
     sessions: registry,
+    local,
+    directory: cluster?.directory ?? local,
+    ...(cluster ? { instances: () => cluster.instances() } : {}),
     pool,
     catalog,
     tokens: config.tokens,
@@ -189,6 +213,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     if ((await Promise.race([stopped, timeout])) === 'timeout') {
       logger.error('sessions did not all stop within SHUTDOWN_TIMEOUT_MS; terminating the pool');
     }
+    await cluster?.close();
     live.close();
     throughput.close();
     ws.close();
@@ -233,6 +258,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
       });
       starting = openData();
       await starting;
+      // Joins once its sessions can run: the others may send it stops from then on.
+      if (cluster && state === 'STARTING') await cluster.start(registry, local, `http://${urlHost(host)}:${address.port}`);
       // A close() during start-up wins: it stays CLOSING.
       if (state === 'STARTING') state = 'RUNNING';
       return address;
@@ -242,4 +269,9 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
       return closing;
     },
   };
+}
+
+/** A host as it goes into a URL (an IPv6 address in brackets). */
+function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

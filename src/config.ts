@@ -173,6 +173,22 @@ const schema = z.object({
   LIVE_MAX_SESSIONS: intFrom(1, 10_000).default(200),
   /** Live view: how far back the charts go, in seconds (one sample per second). */
   LIVE_HISTORY_SECONDS: intFrom(10, 3600).default(300),
+  /** Redis shared by the instances of one cluster (redis://host:port); unset = one instance, in memory. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  /** Prefix of every key the cluster keeps in Redis (several clusters may share one Redis). */
+  REDIS_PREFIX: z.string().min(1).regex(/^[^{}\s]+$/, 'may not contain braces or whitespace (keys carry a hash tag)').default('tandem:'),
+  /** A Redis command without an answer after this many ms fails (START then answers 503). */
+  REDIS_COMMAND_TIMEOUT_MS: intFrom(10, 60_000).default(1000),
+  /** How often an instance renews its lease and refreshes its sessions' records, in ms. */
+  CLUSTER_HEARTBEAT_MS: intFrom(50, 60_000).default(1000),
+  /** An instance whose lease is older than this many ms is lost: others fail its sessions. */
+  CLUSTER_LEASE_MS: intFrom(100, 600_000).default(5000),
+  /** How long an instance waits for another's answer (inspect, stop, relay), in ms. */
+  CLUSTER_CALL_TIMEOUT_MS: intFrom(10, 600_000).default(2000),
+  /** How the other instances reach this one (http://host:port); default http://HOST:<bound port>. */
+  INSTANCE_URL: z.string().regex(/^https?:\/\/[^/]+\/?$/, 'must be http(s)://host:port').optional(),
+  /** This instance's name in the cluster (default: a random UUID per start). */
+  INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'may use 1 to 64 letters, digits and . _ -').optional(),
 });
 
 export type EnvConfig = z.infer<typeof schema>;
@@ -242,6 +258,20 @@ export interface Config {
   };
   /** The live view's stream (src/web); README "Live view". */
   readonly live: LiveLimits;
+  /** Several instances on one Redis (src/cluster); undefined when REDIS_URL is unset. */
+  readonly cluster: ClusterConfig | undefined;
+}
+
+export interface ClusterConfig {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly commandTimeoutMs: number;
+  readonly heartbeatMs: number;
+  readonly leaseMs: number;
+  readonly callTimeoutMs: number;
+  /** Undefined: http://HOST:<bound port>, known once the port is bound. */
+  readonly instanceUrl: string | undefined;
+  readonly instanceId: string | undefined;
 }
 
 export interface LiveLimits {
@@ -296,6 +326,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.SHUTDOWN_TIMEOUT_MS <= e.STOP_GRACE_MS) {
     throw new ConfigError(
       `invalid configuration: SHUTDOWN_TIMEOUT_MS=${e.SHUTDOWN_TIMEOUT_MS} must be above STOP_GRACE_MS=${e.STOP_GRACE_MS}, or a shutdown could exit before sessions are stopped and their spools removed`,
+    );
+  }
+  if (e.CLUSTER_LEASE_MS <= 2 * e.CLUSTER_HEARTBEAT_MS) {
+    throw new ConfigError(
+      `invalid configuration: CLUSTER_LEASE_MS=${e.CLUSTER_LEASE_MS} must be above twice CLUSTER_HEARTBEAT_MS=${e.CLUSTER_HEARTBEAT_MS}, or one late heartbeat would declare a live instance lost`,
     );
   }
   if (e.ADMIN_TOKEN === undefined && !isLoopback(e.HOST)) {
@@ -369,6 +404,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAgeMs: e.KEPT_SPOOLS_MAX_AGE_SECONDS * 1000,
       sweepIntervalMs: e.KEPT_SPOOLS_SWEEP_INTERVAL_SECONDS * 1000,
     },
+    cluster:
+      e.REDIS_URL === undefined
+        ? undefined
+        : {
+            redisUrl: e.REDIS_URL,
+            prefix: e.REDIS_PREFIX,
+            commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+            heartbeatMs: e.CLUSTER_HEARTBEAT_MS,
+            leaseMs: e.CLUSTER_LEASE_MS,
+            callTimeoutMs: e.CLUSTER_CALL_TIMEOUT_MS,
+            instanceUrl: e.INSTANCE_URL?.replace(/\/$/, ''),
+            instanceId: e.INSTANCE_ID,
+          },
   });
 }
 

@@ -49,6 +49,8 @@ export const ERRORS = {
   // The live view's stream (src/web) and plain HTTP on a WebSocket path.
   TOO_MANY_VIEWERS: { status: 503, title: 'Too many live viewers' },
   UPGRADE_REQUIRED: { status: 426, title: 'This endpoint speaks WebSocket' },
+  // Several instances on one Redis (src/cluster).
+  CLUSTER_UNAVAILABLE: { status: 503, title: "The cluster's Redis does not answer", wsClose: 1013 },
   INTERNAL: { status: 500, title: 'Internal error', wsClose: 1011 },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -3,7 +3,7 @@ import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { EndReason, Session, SessionObserver, SessionState } from '../sessions/session.js';
 import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
 
-const END_REASONS: readonly EndReason[] = ['client', 'admin', 'disconnect', 'failed', 'shutdown', 'completed'];
+const END_REASONS: readonly EndReason[] = ['client', 'admin', 'disconnect', 'failed', 'shutdown', 'completed', 'instance_lost'];
 /** States a live session can be in; stopped and failed sessions leave the registry at once. */
 const LIVE_STATES: readonly SessionState[] = ['starting', 'running', 'stopping'];
 

@@ -13,6 +13,8 @@ import { pipelineRoutes } from './pipelines.js';
 import { poolRoutes } from './pool.js';
 import { problemHandler, sendProblem } from './problem.js';
 import { sessionRoutes } from './sessions.js';
+import type { SessionDirectory } from './session-directory.js';
+import type { PoolInstances } from './pool.js';
 import { spoolRoutes, type SpoolRoutesDeps } from './spools.js';
 import { ASYNCAPI_FILE, loadOpenApi } from './spec.js';
 import type { LiveHub } from '../web/live-hub.js';
@@ -21,6 +23,12 @@ import { pageRoutes } from '../web/page.js';
 
 export interface RouteDeps extends SpoolRoutesDeps {
   sessions: SessionRegistry;
+  /** Where the session routes look: this instance's sessions, or the cluster's. */
+  directory: SessionDirectory;
+  /** This instance's sessions alone. */
+  local: SessionDirectory;
+  /** In a cluster: every instance's pool, for GET /api/pool. */
+  instances?: PoolInstances;
   pool: WorkerPool;
   catalog: PipelineCatalog;
   tokens: Tokens;

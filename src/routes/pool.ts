@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { components } from '../generated/openapi.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
+import { asyncRoute } from './async-route.js';
 
 type Schemas = components['schemas'];
 
@@ -13,12 +14,23 @@ interface HistogramSummary {
   max: number;
 }
 
-/** GET /api/pool: threads, queue and timings of the step pool (threads of both pools). */
-export function poolRoutes({ pool }: { pool: WorkerPool }): Router {
+/** Every live instance's pool as it last reported it (a cluster's shared index). */
+export type PoolInstances = () => Promise<NonNullable<Schemas['Pool']['instances']>>;
+
+/**
+ * GET /api/pool: threads, queue and timings of the step pool (threads of both pools); in a
+ * cluster, with every instance's own pool as well.
+ */
+export function poolRoutes({ pool, instances }: { pool: WorkerPool; instances?: PoolInstances | undefined }): Router {
   const router = Router();
-  router.get('/api/pool', (_req, res) => {
-    res.json(poolView(pool));
-  });
+  router.get(
+    '/api/pool',
+    asyncRoute(async (_req, res) => {
+      const body = poolView(pool);
+      if (instances) body.instances = await instances();
+      res.json(body);
+    }),
+  );
   return router;
 }
 

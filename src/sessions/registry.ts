@@ -12,6 +12,7 @@ import type { HeldFilesBudget } from '../spool/log-files.js';
 import type { TimerWheel } from './timer-wheel.js';
 import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
 import { spoolDir } from './spool.js';
+import { LOCAL_LEDGER, type SessionLedger } from './ledger.js';
 
 export interface RegistryOptions {
   pool: WorkerPool;
@@ -40,6 +41,8 @@ export interface RegistryOptions {
   keepAllowed: boolean;
   /** Told when a session that keeps its spool has ended (its spool is final). */
   keptSpoolEnded?(id: string): void;
+  /** Admission and records beyond this instance (a cluster); default: none. */
+  ledger?: SessionLedger;
 }
 
 export interface StartRequest {
@@ -73,9 +76,11 @@ export class SessionRegistry {
    * (Session's onReleased, just before `stopped` is sent), not until their folder is gone.
    */
   #admitted = 0;
+  readonly #ledger: SessionLedger;
 
   constructor(opts: RegistryOptions) {
     this.#opts = opts;
+    this.#ledger = opts.ledger ?? LOCAL_LEDGER;
   }
 
   get closing(): boolean {
@@ -117,11 +122,28 @@ export class SessionRegistry {
     if (this.#admitted >= this.#opts.maxSessions) {
       throw refusals.tooManySessions(this.#opts.maxSessions);
     }
-    const flags = this.#opts.flags.alloc();
+    const id = randomUUID();
+    // The local place and loop threads are held across the ledger's await, so that local starts
+    // checked meanwhile see them taken.
+    this.#admitted++;
+    this.#loopSides += loops;
+    const unhold = () => {
+      this.#admitted--;
+      this.#loopSides -= loops;
+    };
+    try {
+      await this.#ledger.admit(id, req.clientAddress);
+    } catch (err) {
+      unhold();
+      throw err;
+    }
+    const flags = this.#state === 'RUNNING' ? this.#opts.flags.alloc() : null;
     if (!flags) {
+      unhold();
+      this.#ledger.released(id);
+      if (this.#state !== 'RUNNING') throw refusals.shuttingDown();
       throw tandemError('TOO_MANY_SESSIONS', `${this.#opts.flags.capacity} sessions are running or still ending; retry shortly`);
     }
-    const id = randomUUID();
     const session = new Session({
       id,
       entry,
@@ -148,8 +170,6 @@ export class SessionRegistry {
       log: this.#opts.log,
       burst: this.#opts.burst,
     });
-    this.#admitted++;
-    this.#loopSides += loops;
     this.#live.set(id, session);
     this.#countAddress(req.clientAddress, +1);
     try {
@@ -158,6 +178,7 @@ export class SessionRegistry {
       await session.stop('failed');
       throw err;
     }
+    await this.#ledger.started(session);
     return session;
   }
 
@@ -166,6 +187,7 @@ export class SessionRegistry {
     this.#admitted--;
     this.#loopSides -= loops;
     this.#countAddress(session.clientAddress, -1);
+    this.#ledger.released(session.id);
   }
 
   /** Moves a session from live to ended the moment it ends (its folder is gone). */
@@ -174,6 +196,7 @@ export class SessionRegistry {
     this.#opts.flags.free(session.flagsSlot);
     this.#retain(session);
     if (session.keep) this.#opts.keptSpoolEnded?.(session.id);
+    this.#ledger.ended(session);
   }
 
   /**

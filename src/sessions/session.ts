@@ -19,7 +19,8 @@ import { SessionSequence } from './sequence.js';
 
 export type SessionState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 /** Why a session ended. */
-export type EndReason = 'client' | 'admin' | 'disconnect' | 'failed' | 'shutdown' | 'completed';
+/** `instance_lost`: its instance stopped heart-beating in the cluster, or found itself declared lost (src/cluster/lease.ts). */
+export type EndReason = 'client' | 'admin' | 'disconnect' | 'failed' | 'shutdown' | 'completed' | 'instance_lost';
 
 export interface DeliveredResult {
   seq: number;
@@ -555,7 +556,7 @@ export class Session implements SideHost {
       this.#init.logger.error({ session: this.id, err }, 'could not remove spool');
     });
     this.endedAt = Date.now();
-    this.#state = reason === 'failed' ? 'failed' : 'stopped';
+    this.#state = reason === 'failed' || reason === 'instance_lost' ? 'failed' : 'stopped';
     // Nothing runs for it any more: keep a copy of its flags, so its slot can go to another session.
     this.#flags = { ints: this.#flags.ints.slice(), floats: this.#flags.floats.slice() };
     // stopMs keeps its meaning: from the stop request to everything released.

@@ -111,4 +111,6 @@ export const CLOSE_CODE: Record<EndReason, number> = {
   disconnect: 1000,
   shutdown: 1001,
   failed: 1011,
+  // Going away: the client may start again (through the balancer, on a live instance).
+  instance_lost: 1001,
 };
