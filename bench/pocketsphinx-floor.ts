@@ -20,7 +20,7 @@ export interface PocketsphinxFloor {
 export async function measurePocketsphinxFloor(wav: string, audioSeconds: number): Promise<PocketsphinxFloor> {
   const began = performance.now();
   const { stdout } = await run('bash', ['-c', 'pocketsphinx_continuous -infile "$1" -logfn /dev/null >/dev/null 2>&1; times', 'floor', wav], {
-    timeout: 60_000 + audioSeconds * 3000,
+    timeout: Math.round(60_000 + audioSeconds * 3000),
   });
   const wallSeconds = (performance.now() - began) / 1000;
   // `times`: the shell's user and system time, then its children's: "0m3.412s 0m0.541s".
