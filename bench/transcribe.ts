@@ -2,6 +2,7 @@
  * The transcribe scenario (issue 11, "Accuracy and speed"): the real recognizer on speech made at
  * bench time (speech-audio.ts), each question on a fresh tandem child:
  *   fast      one session at pace "fast": START → `stopped` (completed), over the audio's length
+ *   floor     pocketsphinx_continuous on the same file, no service (pocketsphinx-floor.ts)
  *   realtime  one session at the audio's pace, `chunkMs` 100: chunk written → result sent, and
  *             how long after its last word each final arrives
  *   four      4 real-time sessions for `fourSeconds` after a warm-up: consumer lag (chunks
