@@ -14,6 +14,7 @@
  *
  * Scenarios (in the order they run; --only / --scenarios picks some):
  *   ceiling      bare ws, 20 clients, frames as fast as each socket drains (saturation's yardstick)
+ *   steady-floor bare ws, the steady load: 1,000 sockets × 1 frame / 1.5 s, a timer per socket
  *   steady       tandem, 1,000 demo sessions × 1 result / 1.5 s
  *   saturation   tandem, 20 demo sessions at intervalMs 0
  *   crowd-floor  bare ws, the crowd's load: 10,000 sockets × 1 frame/s, a timer per socket
@@ -44,7 +45,7 @@ import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscri
 import { checkTargets } from './targets.js';
 import { runTranscribe, type TranscribeResult, type TranscribeSpec } from './transcribe.js';
 
-const ALL = ['ceiling', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'transcribe'] as const;
+const ALL = ['ceiling', 'steady-floor', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'transcribe'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -122,6 +123,7 @@ const execArgvFor = (name: string) =>
 const dataRoot = path.resolve(values['data-dir']);
 const demo = (intervalMs: number) => ({ url: 'demo://bench', pipeline: 'demo', options: { intervalMs } });
 const crowd = { sessions: num(values['crowd-sessions'], 10_000, 3000), start: demo(num(values['crowd-interval-ms'], 1000, 1000)) };
+const steady = { sessions: num(values['steady-sessions'], 1000, 1000), start: demo(num(values['steady-interval-ms'], 1500, 1500)) };
 const storm = { sessions: num(values['storm-sessions'], 1000, 1000), start: demo(num(values['storm-interval-ms'], 1000, 1000)) };
 /** A measured load; the floors run the tandem scenario's load against the bare ws server. */
 const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): ScenarioSpec => ({
@@ -140,7 +142,8 @@ const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): Sce
 });
 const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   ceiling: load('ceiling', 'ceiling (bare ws)', { kind: 'bare-ws', sessions: num(values['ceiling-clients'], 20, 20), warmupSeconds: 1, env: {} }),
-  steady: load('steady', 'steady', { sessions: num(values['steady-sessions'], 1000, 1000), start: demo(num(values['steady-interval-ms'], 1500, 1500)) }),
+  'steady-floor': load('steady-floor', 'steady floor (bare ws)', { kind: 'bare-ws', ...steady, env: {} }),
+  steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),
   crowd: load('crowd', 'crowd', crowd),

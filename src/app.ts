@@ -23,6 +23,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { serverPathRedactor } from './ws/redact.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
+import type { RelayDeps } from './ws/connection.js';
 import { mountRoutes } from './routes/mount.js';
 import { LiveHub } from './web/live-hub.js';
 import { liveSnapshot } from './web/live-snapshot.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   logger: Logger;
   /** Where the service's metrics go (default: a registry of its own; never prom-client's global one). */
   registry?: Registry;
+  /** With several instances: where sessions run, so that a RESUME for another instance's session is relayed there. */
+  relay?: Omit<RelayDeps, 'clientToken'>;
 }
 
 /**
@@ -64,7 +67,7 @@ export interface App {
 }
 
 /** Builds the whole service from its parts. Nothing listens, and DATA_DIR is not touched, until `listen()`. */
-export async function createApp({ config, logger, registry: metricsRegistry = new Registry() }: AppDeps): Promise<App> {
+export async function createApp({ config, logger, registry: metricsRegistry = new Registry(), relay }: AppDeps): Promise<App> {
   const catalog = await PipelineCatalog.load({
     pipelinesDir: config.pipelinesDir,
     fileRoot: config.fileRoot,
@@ -148,6 +151,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     logger,
     observer: metrics.connectionObserver,
     redact: serverPathRedactor(config.dataDir),
+    relay: relay && { ...relay, clientToken: config.clientToken },
     refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
   });
   sockets = ws.clients;

@@ -40,6 +40,7 @@ export const ERRORS = {
   NOT_READY: { status: 503, title: 'The service is not ready' },
   RESUME_FAILED: { status: 404, title: 'No resumable session with that id and secret' },
   RESUME_GAP: { status: 409, title: 'The results to replay are no longer kept' },
+  OWNER_UNREACHABLE: { status: 503, title: 'The instance running the session could not be reached' },
   // WebSocket door and connection limits (src/ws).
   FORBIDDEN_ORIGIN: { status: 403, title: 'Origin not allowed' },
   FORBIDDEN_HOST: { status: 403, title: 'Host not allowed' },

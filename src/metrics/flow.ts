@@ -1,7 +1,8 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { Session, SessionObserver } from '../sessions/session.js';
 import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
+import { TallyCounter, TallyHistogram } from './tally.js';
 
 export interface FlowMetricsDeps {
   catalog: PipelineCatalog;
@@ -13,13 +14,13 @@ type FlowHooks = Pick<SessionObserver, 'chunkProduced' | 'resultsConsumed' | 're
 
 /**
  * What flows through sessions, by pipeline: chunks and bytes written, chunks consumed, results
- * delivered, consumer lag, and the latency of each hop a chunk takes.
+ * delivered, consumer lag, and the latency of each hop a chunk takes. Counted per result on the
+ * main thread, so counted as plain additions (tally.ts) and turned into metrics when scraped.
  */
 export function flowMetrics(registry: Registry, deps: FlowMetricsDeps): FlowHooks {
   const labelNames = ['pipeline'] as const;
-  const counter = (name: string, help: string) => new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [registry] });
-  const histogram = (name: string, help: string) =>
-    new Histogram({ name: METRIC_PREFIX + name, help, labelNames, buckets: LATENCY_BUCKETS_SECONDS, registers: [registry] });
+  const counter = (name: string, help: string) => new TallyCounter(registry, METRIC_PREFIX + name, help, 'pipeline');
+  const histogram = (name: string, help: string) => new TallyHistogram(registry, METRIC_PREFIX + name, help, LATENCY_BUCKETS_SECONDS, 'pipeline');
 
   const produced = counter('chunks_produced_total', 'Chunks producers wrote to the spool.');
   const producedBytes = counter('chunks_produced_bytes_total', 'Bytes of the chunks producers wrote.');
@@ -50,26 +51,26 @@ export function flowMetrics(registry: Registry, deps: FlowMetricsDeps): FlowHook
   lagGauge('consumer_lag_seconds', 'Age of the oldest chunk written but not yet delivered, over live sessions.', (s) => s.lag().ageSeconds, Math.max);
 
   for (const pipeline of pipelines) {
-    for (const c of [produced, producedBytes, consumed, delivered]) c.inc({ pipeline }, 0);
-    for (const h of [pickup, consumerRun, endToEnd]) h.zero({ pipeline });
+    for (const c of [produced, producedBytes, consumed, delivered]) c.zero(pipeline);
+    for (const h of [pickup, consumerRun, endToEnd]) h.zero(pipeline);
   }
 
   return {
     chunkProduced(session, chunk) {
       const pipeline = session.entry.name;
-      produced.inc({ pipeline });
-      producedBytes.inc({ pipeline }, chunk.sizeBytes);
+      produced.add(pipeline);
+      producedBytes.add(pipeline, chunk.sizeBytes);
     },
     resultsConsumed(session, results) {
       const pipeline = session.entry.name;
-      consumed.inc({ pipeline }, results.length);
-      for (const r of results) consumerRun.observe({ pipeline }, Math.max(0, r.doneAt - r.takenAt) / 1000);
+      consumed.add(pipeline, results.length);
+      for (const r of results) consumerRun.observe(pipeline, Math.max(0, r.doneAt - r.takenAt) / 1000);
     },
     resultDelivered(session, latencyMs, pickupMs) {
       const pipeline = session.entry.name;
-      delivered.inc({ pipeline });
-      endToEnd.observe({ pipeline }, Math.max(0, latencyMs) / 1000);
-      pickup.observe({ pipeline }, Math.max(0, pickupMs) / 1000);
+      delivered.add(pipeline);
+      endToEnd.observe(pipeline, Math.max(0, latencyMs) / 1000);
+      pickup.observe(pipeline, Math.max(0, pickupMs) / 1000);
     },
   };
 }

@@ -6,6 +6,7 @@ import type { SessionRegistry } from '../sessions/registry.js';
 import type { DeliveredResult, Session, SessionSink } from '../sessions/session.js';
 import type { FrameSource } from '../sessions/client-producer.js';
 import { RateLimit } from './rate-limit.js';
+import { ResumeRelay, type SessionOwners } from './relay.js';
 import {
   CLOSE_CODE,
   errorMessage,
@@ -46,10 +47,24 @@ export interface ConnectionDeps {
   observer?: ConnectionObserver;
   /** Makes an error message fit for a client: no server path (see redact.ts). */
   redact(message: string): string;
+  /** With several instances: where a session runs, so a RESUME for it is relayed there (relay.ts). */
+  relay?: RelayDeps;
 }
 
-/** One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. */
-type ConnectionState = 'IDLE' | 'STARTING' | 'STARTED' | 'CLOSED';
+export interface RelayDeps {
+  owners: SessionOwners;
+  /** How long the owner may take to accept the relay's connection, ms. */
+  connectTimeoutMs: number;
+  /** CLIENT_TOKEN, presented to the owner. */
+  clientToken: string | undefined;
+  connected?(outcome: 'ok' | 'timeout' | 'error', seconds: number): void;
+}
+
+/**
+ * One WebSocket connection: IDLE → STARTING → STARTED → CLOSED; one session at most. RELAYED:
+ * a RESUME named a session another instance runs, and every frame now goes there (relay.ts).
+ */
+type ConnectionState = 'IDLE' | 'STARTING' | 'STARTED' | 'RELAYED' | 'CLOSED';
 
 /**
  * Speaks the protocol for one client. It is the session's sink: results become `transcript`
@@ -71,6 +86,8 @@ export class Connection implements SessionSink {
   #queue: Promise<void> = Promise.resolve();
   /** The client sent a frame over MAX_MESSAGE_BYTES (ws closes 1009). */
   #oversize = false;
+  /** Set in state RELAYED. */
+  #relay: ResumeRelay | null = null;
 
   constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
@@ -113,6 +130,7 @@ export class Connection implements SessionSink {
   /** Handles a text frame (a command) or a binary frame (audio). */
   async #handle(frame: string | Buffer): Promise<void> {
     if (this.#state === 'CLOSED') return;
+    if (this.#relay) return this.#relay.fromClient(frame);
     if (typeof frame !== 'string') return this.#binary(frame);
     let command;
     try {
@@ -121,7 +139,7 @@ export class Connection implements SessionSink {
       return this.#sendError(err);
     }
     if (command.command === 'START') await this.#start(command);
-    else if (command.command === 'RESUME') await this.#resume(command);
+    else if (command.command === 'RESUME') await this.#resume(command, frame);
     else if (command.command === 'END') this.#end();
     else this.#stop();
   }
@@ -194,12 +212,14 @@ export class Connection implements SessionSink {
     }
   }
 
-  async #resume(cmd: ResumeCommand): Promise<void> {
+  async #resume(cmd: ResumeCommand, raw: string): Promise<void> {
     if (this.#state !== 'IDLE') {
       return this.#sendError(tandemError('ALREADY_STARTED', 'RESUME must be the first command on a new connection'));
     }
     this.#state = 'STARTING';
     try {
+      const owner = await this.#remoteOwner(cmd.session);
+      if (owner !== null) return this.#relayTo(owner, raw);
       // The replay is read from disk and sent from inside resume(): `resumed()` goes out first.
       const session = await this.#deps.sessions.resume(cmd.session, cmd.resume, cmd.after, this);
       if (this.#isClosed()) {
@@ -218,6 +238,40 @@ export class Connection implements SessionSink {
     }
   }
 
+  /** The instance running `id` when that is another one (and this one is part of a cluster). */
+  async #remoteOwner(id: string): Promise<string | null> {
+    const relay = this.#deps.relay;
+    if (!relay || this.#deps.sessions.get(id)) return null;
+    return relay.owners.ownerOf(id);
+  }
+
+  /** From now on this connection is the client's end of a relay to `ownerUrl`. */
+  #relayTo(ownerUrl: string, resume: string): void {
+    if (this.#isClosed()) return;
+    const deps = this.#deps.relay!;
+    this.#state = 'RELAYED';
+    this.#relay = new ResumeRelay(
+      this.#ws,
+      {
+        ownerUrl,
+        resume,
+        clientAddress: this.#clientAddress,
+        clientToken: deps.clientToken,
+        connectTimeoutMs: deps.connectTimeoutMs,
+        sendBufferHighBytes: this.#sendBufferHighBytes,
+        logger: this.#deps.logger,
+        connected: deps.connected,
+      },
+      (err) => {
+        // The session was not resumed there: the client may send RESUME (or START) again here.
+        this.#relay = null;
+        if (this.#isClosed()) return;
+        this.#state = 'IDLE';
+        if (err) this.#sendError(err);
+      },
+    );
+  }
+
   #stop(): void {
     if (this.#session) {
       void this.#session.stop('client');
@@ -233,6 +287,7 @@ export class Connection implements SessionSink {
     const wasOpen = this.#state !== 'CLOSED';
     this.#state = 'CLOSED';
     this.#closeCode = code;
+    this.#relay?.clientClosed(this.#oversize ? 1009 : code);
     if (!wasOpen || !this.#session) return;
     this.#unfeed(this.#session);
     // A close frame means the client left on purpose; none means it vanished and may RESUME.

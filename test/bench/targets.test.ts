@@ -77,6 +77,17 @@ describe('bench targets', () => {
     assert.equal(alone.verdict, 'not measured');
   });
 
+  it("reads steady's targets against the bare ws floor of the same light load", () => {
+    const steady = row('steady', { resultsPerSecond: 660, serverCpuPercent: 20, latencyMs: { p50: 1.2, p99: 8, max: 30 } });
+    const floor = row('steady-floor', { resultsPerSecond: 660, serverCpuPercent: 3.3, latencyMs: { p50: 0.3, p99: 7, max: 12 } });
+    const checks = checkTargets([floor, steady], null);
+    const cpu = find(checks, 'steady', 'server CPU');
+    assert.equal(cpu.verdict, 'not met');
+    assert.equal(Math.round(cpu.floorValue!), 50);
+    assert.equal(find(checks, 'steady', 'latency p99').verdict, 'not met, nor by the floor');
+    assert.equal(find(checks, 'steady', 'latency p50').floorValue, 0.3);
+  });
+
   it('does not judge saturation against a ceiling that was not measured', () => {
     const c = find(checkTargets([row('saturation', { resultsPerSecond: 5000, serverCpuPercent: 100 })], null), 'saturation', 'results/s');
     assert.equal(c.verdict, 'not measured');

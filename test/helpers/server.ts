@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type AppDeps } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import type { LogCapture } from './logs.js';
@@ -27,6 +27,8 @@ export interface TestServer {
 export interface StartOptions {
   /** Receives the server's log lines instead of stdout (set LOG_LEVEL in `env` to see any). */
   logs?: LogCapture;
+  /** Where other instances' sessions run (AppDeps.relay). */
+  relay?: AppDeps['relay'];
 }
 
 /** Starts a real tandem on 127.0.0.1 with a fresh DATA_DIR and FILE_ROOT; `env` overrides config. */
@@ -43,7 +45,7 @@ export async function startServer(env: Record<string, string> = {}, options: Sta
     HOST: '127.0.0.1',
     ...env,
   });
-  const app = await createApp({ config, logger: createLogger(config.logLevel, options.logs) });
+  const app = await createApp({ config, logger: createLogger(config.logLevel, options.logs), relay: options.relay });
   const { port } = await app.listen(0, '127.0.0.1');
   return {
     app,
