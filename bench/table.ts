@@ -119,7 +119,7 @@ export function renderTranscribe(r: TranscribeResult): string {
     lines.push([
       'realtime',
       `1 session, pace realtime, chunkMs ${realtime.chunkMs}, ${fixed(realtime.audioSeconds)} s`,
-      `written → sent (service, last ${sv.samples} results) p50 ${sv.p50 === null ? '–' : fixed(sv.p50)} / p95 ${sv.p95 === null ? '–' : fixed(sv.p95)} / max ${sv.max === null ? '–' : fixed(sv.max)}; ` +
+      `written → sent (service, its recent window of ${sv.samples} measured) p50 ${sv.p50 === null ? '–' : fixed(sv.p50)} / p95 ${sv.p95 === null ? '–' : fixed(sv.p95)} / max ${sv.max === null ? '–' : fixed(sv.max)}; ` +
         `written → received (client) ${ms(realtime.clientLatencyMs)}, of results carrying a final ${ms(realtime.clientLatencyWithFinalMs)}; final after its last word ${ms(realtime.finalAfterWordEndMs)} over ${realtime.finals} finals`,
     ]);
   }

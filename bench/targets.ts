@@ -181,7 +181,7 @@ function checkTranscribe(r: TranscribeResult): TargetCheck[] {
       'ms',
       realtime?.serverLatencyMs.p95,
       realtime
-        ? `the service's figure over its last ${realtime.serverLatencyMs.samples} results; as received by the client p95 ${realtime.clientLatencyMs ? round(realtime.clientLatencyMs.p95) : '–'} ms, ` +
+        ? `the service's figure (its recent window; ${realtime.serverLatencyMs.samples} results measured); as received by the client p95 ${realtime.clientLatencyMs ? round(realtime.clientLatencyMs.p95) : '–'} ms, ` +
             `max ${realtime.clientLatencyWithFinalMs ? round(realtime.clientLatencyWithFinalMs.max) : '–'} ms for results carrying a final`
         : '',
     ),
