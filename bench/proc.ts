@@ -34,3 +34,21 @@ export function openFilesLimit(): number {
   const m = /^Max open files\s+(\S+)/m.exec(limits);
   return m && m[1] !== 'unlimited' ? Number(m[1]) : Number.POSITIVE_INFINITY;
 }
+
+/** The children of `pid` (zombies included: a child not reaped is left behind too), from /proc. */
+export function childrenOf(pid: number): { pid: number; name: string; state: string }[] {
+  const out: { pid: number; name: string; state: string }[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …; comm may hold spaces and parentheses.
+      const close = stat.lastIndexOf(')');
+      const [state, ppid] = stat.slice(close + 2).split(' ');
+      if (Number(ppid) === pid) out.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, close), state: state! });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}

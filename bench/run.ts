@@ -24,6 +24,10 @@
  *   resume       tandem, one demo session at intervalMs 0: its link stalls 1 s, dies without a
  *                close frame, and RESUMEs on a new connection 3 s later
  *   fs-floor     the file calls of a chunk, and an appended framed record, on --data-dir
+ *   transcribe   the real recognizer on flite speech made at bench time (issue 11): one session
+ *                at pace fast; one at realtime with --transcribe-chunk-ms chunks (latency, finals);
+ *                4 real-time sessions for --transcribe-seconds (60; consumer lag); 20 STARTs and
+ *                STOPs mid-utterance (RSS, threads, children left)
  *
  * The spool goes under --data-dir (default data/bench, next to the service's default DATA_DIR):
  * on some machines /tmp costs far more per file created than the disk the service runs on.
@@ -37,10 +41,11 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
 import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
-import { renderFsFloor, renderResume, renderTable, renderTargets } from './table.js';
+import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe } from './table.js';
 import { checkTargets } from './targets.js';
+import { runTranscribe, type TranscribeResult, type TranscribeSpec } from './transcribe.js';
 
-const ALL = ['ceiling', 'steady-floor', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor'] as const;
+const ALL = ['ceiling', 'steady-floor', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'transcribe'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -68,6 +73,13 @@ const { values } = parseArgs({
     'resume-after-seconds': { type: 'string' },
     'fs-chunks': { type: 'string' },
     'fs-records': { type: 'string' },
+    /** How long the 4 real-time transcribe sessions run, s (the issue's 60). */
+    'transcribe-seconds': { type: 'string' },
+    /** Chunk length of the real-time transcribe sessions, ms. */
+    'transcribe-chunk-ms': { type: 'string' },
+    'transcribe-sessions': { type: 'string' },
+    /** START/STOP rounds of the transcribe churn. */
+    'transcribe-rounds': { type: 'string' },
     /** KEY=VALUE added to tandem's environment (repeatable), e.g. --env POOL_MAX_THREADS=4. */
     env: { type: 'string', multiple: true, default: [] },
     'profile-dir': { type: 'string' },
@@ -150,6 +162,17 @@ const resumeSpec: ResumeSpec = {
   execArgv: execArgvFor('resume'),
   dataRoot,
 };
+const transcribeSpec: TranscribeSpec = {
+  key: 'transcribe',
+  name: 'transcribe',
+  chunkMs: num(values['transcribe-chunk-ms'], 100, 100),
+  fourSessions: num(values['transcribe-sessions'], 4, 4),
+  fourSeconds: num(values['transcribe-seconds'], 60, 10),
+  churnRounds: num(values['transcribe-rounds'], 20, 20),
+  env,
+  execArgv: execArgvFor('transcribe'),
+  dataRoot,
+};
 const fsFloorOptions = {
   ...DEFAULT_FS_FLOOR,
   chunks: num(values['fs-chunks'], DEFAULT_FS_FLOOR.chunks, 5000),
@@ -170,6 +193,7 @@ log(`tandem bench on ${os.availableParallelism()} × ${cpus[0]?.model ?? '?'}, n
 const rows: Row[] = [];
 let resume: ResumeResult | null = null;
 let fsFloor: FsFloor | null = null;
+let transcribe: TranscribeResult | null = null;
 let failed = false;
 for (const name of ALL) {
   if (!wanted.includes(name)) continue;
@@ -180,6 +204,11 @@ for (const name of ALL) {
     } else if (name === 'fs-floor') {
       log(`running fs-floor on ${dataRoot}: ${fsFloorOptions.chunks} chunks, ${fsFloorOptions.records} records per batch size`);
       fsFloor = measureFsFloor(dataRoot, fsFloorOptions);
+    } else if (name === 'transcribe') {
+      const t = transcribeSpec;
+      log(`running transcribe: ${t.fourSessions} real-time sessions for ${t.fourSeconds} s, chunkMs ${t.chunkMs}, ${t.churnRounds} START/STOP rounds`);
+      transcribe = await runTranscribe(t, log);
+      if (transcribe.failures.length > 0) failed = true;
     } else {
       const spec = loads[name]!;
       log(`running ${spec.name}: ${spec.sessions} sessions, START ${JSON.stringify(spec.start)}`);
@@ -192,10 +221,11 @@ for (const name of ALL) {
 }
 clearTimeout(watchdog);
 
-const targets = checkTargets(rows, resume);
+const targets = checkTargets(rows, resume, transcribe);
 const out: string[] = [];
 if (rows.length > 0) out.push(renderTable(rows));
 if (resume) out.push(renderResume(resume));
+if (transcribe) out.push(renderTranscribe(transcribe));
 if (targets.length > 0) out.push(renderTargets(targets));
 if (fsFloor) out.push(renderFsFloor(fsFloor));
 process.stdout.write(`${out.join('\n\n')}\n`);
@@ -205,7 +235,7 @@ for (const r of rows) {
 }
 log(`load average after: ${loadavg()}`);
 if (values.json) {
-  const report = { at: new Date().toISOString(), argv: process.argv.slice(2), loadavg: os.loadavg(), rows, resume, targets, fsFloor };
+  const report = { at: new Date().toISOString(), argv: process.argv.slice(2), loadavg: os.loadavg(), rows, resume, transcribe, targets, fsFloor };
   fs.writeFileSync(values.json, JSON.stringify(report, null, 2));
 }
 const broken = (s: { gaps: number; reorders: number; duplicates: number }) => s.gaps > 0 || s.reorders > 0 || s.duplicates > 0;

@@ -7,6 +7,7 @@ import type { FsFloor } from './fs-cost.js';
 import type { ResumeResult } from './resume.js';
 import type { Percentiles, Row } from './scenario.js';
 import { round, type TargetCheck } from './targets.js';
+import { FOUR_WARMUP_SECONDS, type Spread, type TranscribeResult } from './transcribe.js';
 
 const fixed = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '∞');
 const trio = (p: Percentiles | null, digits = 1) => (p ? `${fixed(p.p50, digits)} / ${fixed(p.p99, digits)} / ${fixed(p.max, digits)}` : '–');
@@ -88,6 +89,59 @@ export function renderResume(r: ResumeResult): string {
       ],
     ],
   );
+}
+
+/** The transcribe scenario: each part, what it ran, and what it measured (ms unless said). */
+export function renderTranscribe(r: TranscribeResult): string {
+  const ms = (v: Spread | null) => (v ? `p50 ${fixed(v.p50)} / p95 ${fixed(v.p95)} / max ${fixed(v.max)}` : '–');
+  const mb = (bytes: number) => fixed(bytes / 1e6);
+  const lines: string[][] = [];
+  const { fast, realtime, four, churn } = r;
+  if (fast) {
+    lines.push([
+      'fast',
+      `1 session, pace fast, chunkMs ${fast.chunkMs}, ${fixed(fast.audioSeconds)} s of flite speech`,
+      `START → stopped ${fixed(fast.wallSeconds, 2)} s = ${fixed(fast.wallSeconds / fast.audioSeconds, 3)} × the audio (model load included); ` +
+        `START → first result ${fixed(fast.firstResultMs)} ms; first → last result ${fixed(fast.ratioWithoutLoad, 3)} × (decoding alone); ` +
+        `server CPU ${fixed(fast.serverCpuSeconds, 2)} s; ${fast.finals} finals, ${fast.words} words`,
+    ]);
+  }
+  if (r.floor) {
+    const f = r.floor;
+    lines.push([
+      'floor',
+      `pocketsphinx_continuous -infile, the fast session's ${fixed(f.audioSeconds)} s file, no service`,
+      `${fixed(f.wallSeconds, 2)} s = ${fixed(f.wallSeconds / f.audioSeconds, 3)} × the audio (model load included); CPU ${fixed(f.cpuSeconds, 2)} s`,
+    ]);
+  }
+  if (realtime) {
+    const sv = realtime.serverLatencyMs;
+    lines.push([
+      'realtime',
+      `1 session, pace realtime, chunkMs ${realtime.chunkMs}, ${fixed(realtime.audioSeconds)} s`,
+      `written → sent (service, its recent window of ${sv.samples} measured) p50 ${sv.p50 === null ? '–' : fixed(sv.p50)} / p95 ${sv.p95 === null ? '–' : fixed(sv.p95)} / max ${sv.max === null ? '–' : fixed(sv.max)}; ` +
+        `written → received (client) ${ms(realtime.clientLatencyMs)}, of results carrying a final ${ms(realtime.clientLatencyWithFinalMs)}; final after its last word ${ms(realtime.finalAfterWordEndMs)} over ${realtime.finals} finals`,
+    ]);
+  }
+  if (four) {
+    lines.push([
+      'four',
+      `${four.sessions} sessions, pace realtime, chunkMs ${four.chunkMs}, ${four.seconds} s after a ${FOUR_WARMUP_SECONDS} s warm-up`,
+      `lag (chunks written − consumed) ${four.lag ? `p50 ${four.lag.p50} / p95 ${four.lag.p95} / max ${four.lag.max}` : '–'} over ${four.samples} samples; ` +
+        `start-up lag max ${four.startupLagMax ?? '–'} (START → first result up to ${fixed(four.firstResultMsMax)}); ` +
+        `${count(four.results)} results; worst written → sent p95 ${four.latencyP95Ms === null ? '–' : fixed(four.latencyP95Ms)}`,
+    ]);
+  }
+  if (churn) {
+    lines.push([
+      'churn',
+      `${churn.rounds} STARTs and STOPs mid-utterance, 4 at a time, WAV and FLAC (sox) alternating`,
+      `RSS cold ${mb(churn.rssColdBytes)} MB, before ${mb(churn.rssBeforeBytes)} MB (after 1 warm-up round), after ${mb(churn.rssAfterBytes)} MB; ` +
+        `threads ${churn.threadsBefore} → ${churn.threadsAfter}; children left ${churn.childrenLeft.length}; forced ${churn.forced}; ${churn.roundsWithSox} STOPs while sox ran`,
+    ]);
+  }
+  for (const f of r.failures) lines.push(['failed', '', f]);
+  return markdown(['transcribe', 'what ran', 'figures'], lines);
 }
 
 /** Each target with tandem's figure, the bare ws floor's of the same run, and the verdict. */

@@ -6,6 +6,7 @@
  */
 import type { ResumeResult } from './resume.js';
 import type { Row } from './scenario.js';
+import { FOUR_WARMUP_SECONDS, type TranscribeResult } from './transcribe.js';
 
 export type Verdict = 'met' | 'not met' | 'not met, nor by the floor' | 'not measured';
 
@@ -144,10 +145,87 @@ function checkResume(r: ResumeResult): TargetCheck[] {
   ];
 }
 
+const MB = 1_000_000;
+
+/** Issue 11's speed targets (2 cores), one row per figure; a part that failed is `not measured`. */
+function checkTranscribe(r: TranscribeResult): TargetCheck[] {
+  const row = (figure: string, atMost: number, unit: string, value: number | null | undefined, note: string, floorValue: number | null = null): TargetCheck => ({
+    scenario: r.key,
+    figure,
+    limit: `≤ ${round(atMost)}${unit ? ` ${unit}` : ''}`,
+    limitValue: atMost,
+    value: value ?? null,
+    floorValue,
+    unit,
+    verdict:
+      value === null || value === undefined ? 'not measured' : value <= atMost ? 'met' : floorValue !== null && floorValue > atMost ? 'not met, nor by the floor' : 'not met',
+    note: value === null || value === undefined ? 'the part did not run or gave no figure; see the log' : note,
+  });
+  const { fast, floor, realtime, four, churn } = r;
+  const rss = churn ? (churn.rssAfterBytes - churn.rssBeforeBytes) / MB : null;
+  return [
+    row(
+      'pace fast, one session: START → completed, × audio length',
+      0.3,
+      '',
+      fast && fast.wallSeconds / fast.audioSeconds,
+      fast
+        ? `${round(fast.audioSeconds)} s of audio in ${round(fast.wallSeconds)} s, model load included (START → first result ${round(fast.firstResultMs)} ms); decoding alone ${round(fast.ratioWithoutLoad)} ×; server CPU ${round(fast.serverCpuSeconds / fast.audioSeconds)} s per s of audio` +
+          (floor ? `; floor: pocketsphinx_continuous alone on the same file, CPU ${round(floor.cpuSeconds / floor.audioSeconds)} s per s of audio` : '')
+        : '',
+      floor && floor.wallSeconds / floor.audioSeconds,
+    ),
+    row(
+      `pace realtime, chunkMs ${realtime?.chunkMs ?? ''}: chunk written → result sent p95`,
+      150,
+      'ms',
+      realtime?.serverLatencyMs.p95,
+      realtime
+        ? `the service's figure (its recent window; ${realtime.serverLatencyMs.samples} results measured); as received by the client p95 ${realtime.clientLatencyMs ? round(realtime.clientLatencyMs.p95) : '–'} ms, ` +
+            `max ${realtime.clientLatencyWithFinalMs ? round(realtime.clientLatencyWithFinalMs.max) : '–'} ms for results carrying a final`
+        : '',
+    ),
+    row(
+      'pace realtime: final received after its last word ends, max',
+      1200,
+      'ms',
+      realtime?.finalAfterWordEndMs?.max,
+      realtime?.finalAfterWordEndMs ? `${realtime.finals} finals, p50 ${round(realtime.finalAfterWordEndMs.p50)} ms; word end = the audio's start + the final's \`end\`` : '',
+    ),
+    row(
+      `${four?.sessions ?? 4} real-time sessions for ${four?.seconds ?? '–'} s: consumer lag (written − consumed), max after warm-up`,
+      2,
+      'chunks',
+      four?.lag?.max,
+      four?.lag
+        ? `${four.samples} samples every 250 ms after a ${FOUR_WARMUP_SECONDS} s warm-up, p95 ${four.lag.p95}; chunkMs ${four.chunkMs}; ` +
+            `start-up (model load, START → first result up to ${round(four.firstResultMsMax)} ms) max ${four.startupLagMax ?? '–'}; worst session's written → sent p95 ${four.latencyP95Ms === null ? '–' : round(four.latencyP95Ms)} ms`
+        : '',
+    ),
+    row(
+      `${churn?.rounds ?? 20} STARTs and STOPs mid-utterance: RSS after − before`,
+      10,
+      'MB',
+      rss,
+      churn ? `${round(churn.rssBeforeBytes / MB)} → ${round(churn.rssAfterBytes / MB)} MB (cold, before any session: ${round(churn.rssColdBytes / MB)} MB)` : '',
+    ),
+    row(
+      'the same: threads, child processes and forced stops left behind',
+      0,
+      '',
+      churn && Math.max(0, churn.threadsAfter - churn.threadsBefore) + churn.childrenLeft.length + churn.forced + churn.notEnded,
+      churn
+        ? `threads ${churn.threadsBefore} → ${churn.threadsAfter}; children ${churn.childrenLeft.length ? churn.childrenLeft.join(', ') : 'none'}; forced ${churn.forced}, not ended ${churn.notEnded}; ${churn.roundsWithSox} STOPs while sox ran`
+        : '',
+    ),
+  ];
+}
+
 /** Checks every target whose scenario ran. */
-export function checkTargets(rows: Row[], resume: ResumeResult | null): TargetCheck[] {
+export function checkTargets(rows: Row[], resume: ResumeResult | null, transcribe: TranscribeResult | null = null): TargetCheck[] {
   const checks = TARGETS.map((t) => checkNumber(t, rows)).filter((c): c is TargetCheck => c !== null);
   if (resume) checks.push(...checkResume(resume));
+  if (transcribe) checks.push(...checkTranscribe(transcribe));
   return checks;
 }
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { ResumeResult } from '../../bench/resume.js';
 import type { Row } from '../../bench/scenario.js';
 import { checkTargets } from '../../bench/targets.js';
+import type { TranscribeResult } from '../../bench/transcribe.js';
 
 function row(key: string, over: Partial<Row> = {}): Row {
   return {
@@ -132,5 +133,76 @@ describe('bench targets', () => {
     );
     const twice = checkTargets([], { ...refused, answer: 'resumed', message: null, resultsAfterDrop: 3000, duplicates: 64 });
     assert.equal(find(twice, 'resume', 'duplicates').verdict, 'not met');
+  });
+});
+
+describe('bench transcribe targets', () => {
+  // The 14:00 run of docs/PERFORMANCE.md, as runTranscribe returns it.
+  const measured: TranscribeResult = {
+    key: 'transcribe',
+    name: 'transcribe',
+    talkSeconds: 25.6,
+    fast: { audioSeconds: 102.2, chunkMs: 200, wallSeconds: 16.94, firstResultMs: 901, ratioWithoutLoad: 0.157, serverCpuSeconds: 17.5, finals: 28, words: 279 },
+    floor: { audioSeconds: 102.2, wallSeconds: 17.03, cpuSeconds: 16.99 },
+    realtime: {
+      audioSeconds: 25.6,
+      chunkMs: 100,
+      results: 257,
+      serverLatencyMs: { p50: 18.5, p95: 117.1, max: 498.4, samples: 257 },
+      clientLatencyMs: { p50: 19.6, p95: 118.1, max: 567.8 },
+      clientLatencyWithFinalMs: { p50: 125.7, p95: 174.7, max: 174.7 },
+      finalAfterWordEndMs: { p50: 670.1, p95: 794.7, max: 794.7 },
+      finals: 7,
+    },
+    four: { sessions: 4, seconds: 60, chunkMs: 100, samples: 880, lag: { p50: 3, p95: 20, max: 35 }, startupLagMax: 29, firstResultMsMax: 3905, results: 2684, latencyP95Ms: 2189 },
+    churn: {
+      rounds: 20,
+      roundsWithSox: 10,
+      rssColdBytes: 143.3e6,
+      rssBeforeBytes: 143.2e6,
+      rssAfterBytes: 119.8e6,
+      threadsBefore: 13,
+      threadsAfter: 13,
+      childrenLeft: [],
+      forced: 0,
+      notEnded: 0,
+    },
+    failures: [],
+  };
+
+  it("gives each of issue 11's figures a row with its verdict", () => {
+    const checks = checkTargets([], null, measured);
+    assert.deepEqual(
+      checks.map((c) => [c.figure.split(':')[0], c.verdict]),
+      [
+        ['pace fast, one session', 'met'],
+        ['pace realtime, chunkMs 100', 'met'],
+        ['pace realtime', 'met'],
+        ['4 real-time sessions for 60 s', 'not met'],
+        ['20 STARTs and STOPs mid-utterance', 'met'],
+        ['the same', 'met'],
+      ],
+    );
+    const fast = find(checks, 'transcribe', 'pace fast');
+    assert.ok(Math.abs(fast.value! - 16.94 / 102.2) < 1e-9, 'START → completed over the audio length');
+    assert.ok(Math.abs(fast.floorValue! - 17.03 / 102.2) < 1e-9, "pocketsphinx_continuous's is the floor");
+    assert.ok(Math.abs(find(checks, 'transcribe', '20 STARTs').value! - -23.4) < 1e-9, 'RSS after − before, in MB');
+  });
+
+  it('says when pocketsphinx alone misses the fast target too', () => {
+    const slow = { ...measured, fast: { ...measured.fast!, wallSeconds: 63.2 }, floor: { ...measured.floor!, wallSeconds: 43.4 } };
+    assert.equal(find(checkTargets([], null, slow), 'transcribe', 'pace fast').verdict, 'not met, nor by the floor');
+    const floorFast = { ...slow, floor: { ...measured.floor!, wallSeconds: 17 } };
+    assert.equal(find(checkTargets([], null, floorFast), 'transcribe', 'pace fast').verdict, 'not met');
+  });
+
+  it('counts a thread, child or forced stop left behind against the churn, and a part that failed as not measured', () => {
+    const leaky = { ...measured, churn: { ...measured.churn!, threadsAfter: 14, childrenLeft: ['sox 4242 (Z)'], forced: 1 } };
+    const left = find(checkTargets([], null, leaky), 'transcribe', 'the same');
+    assert.equal(left.value, 3);
+    assert.equal(left.verdict, 'not met');
+    assert.match(left.note, /sox 4242/);
+    const failed = { ...measured, four: null, failures: ['four: a session ended (failed) before the window did'] };
+    assert.equal(find(checkTargets([], null, failed), 'transcribe', '4 real-time').verdict, 'not measured');
   });
 });

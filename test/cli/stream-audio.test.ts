@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { streamAudio } from '../../src/cli/audio-stream.js';
 import { CLI, collect, type Run } from '../helpers/cli.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { GOFORWARD_RAW, wavFromRaw } from '../helpers/speech.js';
@@ -46,6 +48,23 @@ describe('tandem stream --file (the client as the producer)', () => {
     const run = await tandem(['--pipeline', 'transcribe', '--file', flac]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'go forward ten meters\n');
+  });
+
+  it('shows the partial hypothesis in place on a terminal, and replaces it by the final line', async () => {
+    // A terminal as streamAudio sees one: a writable stream that says isTTY.
+    const out = Object.assign(new PassThrough(), { isTTY: true });
+    const err = new PassThrough();
+    let printed = '';
+    out.setEncoding('utf8').on('data', (s: string) => (printed += s));
+    err.resume();
+    const code = await streamAudio({ server: server.httpUrl(''), pipeline: 'transcribe', file: wav, fast: true, options: undefined, stdin: new PassThrough(), out, err });
+    assert.equal(code, 0);
+    const CLEAR = '\r\x1b[K';
+    const partials = printed.split(CLEAR).filter((p) => p !== '' && !p.includes('\n'));
+    assert.ok(partials.length > 0, `a partial was drawn in place: ${JSON.stringify(printed)}`);
+    assert.ok(partials.every((p) => 'go forward ten meters'.startsWith(p.split(' ')[0]!)), `partials are the words heard so far: ${JSON.stringify(partials)}`);
+    // Each partial is erased before the final line, and nothing is drawn after it.
+    assert.ok(printed.endsWith(`${CLEAR}go forward ten meters\n`), JSON.stringify(printed));
   });
 
   it('says what is wrong with a file it cannot read', async () => {

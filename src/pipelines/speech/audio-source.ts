@@ -76,10 +76,12 @@ class PcmFile implements AudioSource {
 class SoxConversion implements AudioSource {
   readonly #child: ChildProcessByStdio<null, Readable, Readable>;
   readonly #file: string;
-  readonly #out: AsyncIterator<Buffer>;
   readonly #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #pending: Buffer = Buffer.alloc(0);
+  /** stdout has ended (or was destroyed): what #pending holds is all there is. */
   #ended = false;
+  /** Resolves the read() waiting for stdout to become readable or end. */
+  #wake: (() => void) | null = null;
   #stderr = '';
 
   constructor(file: string) {
@@ -96,7 +98,24 @@ class SoxConversion implements AudioSource {
     this.#child.stderr.on('data', (s: string) => {
       if (this.#stderr.length < 2000) this.#stderr += s;
     });
-    this.#out = this.#child.stdout[Symbol.asyncIterator]();
+    // Listening from the spawn on, not from the first read: when a child exits, Node resumes
+    // (and so discards) any of its stdio streams nobody listens to (child_process flushStdio),
+    // which lost a short file's whole output when the first read came after sox had exited.
+    // A 'readable' listener holds the data in the stream's buffer until read() takes it.
+    const stdout = this.#child.stdout;
+    stdout.on('readable', () => this.#wakeReader());
+    const ended = () => {
+      this.#ended = true;
+      this.#wakeReader();
+    };
+    stdout.once('end', ended);
+    stdout.once('close', ended);
+  }
+
+  #wakeReader(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
   }
 
   /** The converter's pid while it runs (tests look for it in /proc). */
@@ -107,9 +126,9 @@ class SoxConversion implements AudioSource {
   async read(maxBytes: number): Promise<Buffer | null> {
     const want = maxBytes - (maxBytes % 2);
     while (this.#pending.length < want && !this.#ended) {
-      const r = await this.#out.next();
-      if (r.done) this.#ended = true;
-      else this.#pending = this.#pending.length === 0 ? r.value : Buffer.concat([this.#pending, r.value]);
+      const got = this.#child.stdout.read() as Buffer | null;
+      if (got) this.#pending = this.#pending.length === 0 ? got : Buffer.concat([this.#pending, got]);
+      else await new Promise<void>((resolve) => (this.#wake = resolve));
     }
     const take = Math.min(want, this.#pending.length - (this.#pending.length % 2));
     if (take === 0) {
