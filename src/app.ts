@@ -98,6 +98,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     catalog,
     sessions: () => sessions?.list() ?? [],
     sockets: () => sockets ?? [],
+    clustered: config.cluster !== undefined,
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
   const timers = new TimerWheel(config.stepTimerTickMs);
@@ -115,6 +116,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
         clientToken: config.clientToken,
         sendBufferHighBytes: config.sendBufferHighBytes,
         poolView: () => poolView(pool),
+        observer: metrics.clusterObserver,
       })
     : null;
   sessions = new SessionRegistry({

@@ -1,15 +1,11 @@
 /**
- * What the cluster reports to metrics. The real one is src/metrics/cluster.ts (tandem_cluster_*);
- * until it is wired, `NO_CLUSTER_METRICS` keeps the cluster code free of `if (observer)`.
+ * What the cluster reports to metrics: the interface is src/metrics/cluster.ts's (tandem_cluster_*).
+ * `NO_CLUSTER_METRICS` is for a cluster built without metrics (tests of its parts), so the cluster
+ * code needs no `if (observer)`.
  */
-export type ClusterOp = 'stop' | 'inspect' | 'relay' | 'admit' | 'index';
+import type { ClusterObserver } from '../metrics/cluster.js';
 
-export interface ClusterObserver {
-  redisUp(up: boolean): void;
-  call(op: ClusterOp, seconds: number, outcome: 'ok' | 'timeout' | 'error'): void;
-  instances(count: number): void;
-  instanceLost(): void;
-}
+export type { ClusterObserver, ClusterOp } from '../metrics/cluster.js';
 
 export const NO_CLUSTER_METRICS: ClusterObserver = {
   redisUp: () => {},
