@@ -103,7 +103,7 @@ export function renderTranscribe(r: TranscribeResult): string {
       `1 session, pace fast, chunkMs ${fast.chunkMs}, ${fixed(fast.audioSeconds)} s of flite speech`,
       `START → stopped ${fixed(fast.wallSeconds, 2)} s = ${fixed(fast.wallSeconds / fast.audioSeconds, 3)} × the audio (model load included); ` +
         `START → first result ${fixed(fast.firstResultMs)} ms; first → last result ${fixed(fast.ratioWithoutLoad, 3)} × (decoding alone); ` +
-        `server CPU ${fixed(fast.serverCpuSeconds, 2)} s; ${fast.finals} finals, ${fast.words} words`,
+        `server CPU ${fixed(fast.serverCpuSeconds, 2)} s, of which the busiest thread (the decoder's) ${fast.decoderThreadCpuSeconds === null ? '–' : `${fixed(fast.decoderThreadCpuSeconds, 2)} s`}; ${fast.finals} finals, ${fast.words} words`,
     ]);
   }
   if (r.floor) {

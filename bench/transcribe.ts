@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { startFreshChild, type BenchChild } from './child.js';
 import { measurePocketsphinxFloor, type PocketsphinxFloor } from './pocketsphinx-floor.js';
-import { sampleProcess } from './proc.js';
+import { sampleProcess, threadCpuMs } from './proc.js';
 import { makeBenchAudio, type BenchAudio } from './speech-audio.js';
 import { inspect, SpeechSession, type Transcript } from './speech-session.js';
 import { runChurn, type ChurnResult } from './transcribe-churn.js';
@@ -44,6 +44,8 @@ export interface FastResult {
   ratioWithoutLoad: number;
   /** Server process CPU (all threads) over the session, s. */
   serverCpuSeconds: number;
+  /** CPU of the session's busiest thread over it, s: the consumer's, which holds the decoder. */
+  decoderThreadCpuSeconds: number | null;
   finals: number;
   words: number;
 }
@@ -128,11 +130,14 @@ async function withChild<T>(spec: TranscribeSpec, audio: BenchAudio, sessions: n
 async function runFast(child: BenchChild, audio: BenchAudio): Promise<FastResult> {
   const chunkMs = 200; // the option's default
   const cpuBefore = sampleProcess(child.pid)!.cpuMs;
+  const threadsBefore = threadCpuMs(child.pid);
   const s = await SpeechSession.start(child.wsUrl('/live-transcription'), { url: fileUrl(audio.longWav), options: { pace: 'fast', chunkMs } });
   try {
     await s.until(() => s.stoppedAt > 0, '`stopped`', 60_000 + audio.longSeconds * 3000);
     if (s.stopReason !== 'completed') throw new Error(`the fast session ended ${s.stopReason}: ${s.errors.join('; ')}`);
     const cpuAfter = sampleProcess(child.pid)!.cpuMs;
+    // Read at once: the consumer's loop thread lingers idle for up to a second after the session.
+    const threadDeltas = [...threadCpuMs(child.pid)].map(([tid, ms]) => ms - (threadsBefore.get(tid) ?? 0));
     const ts = s.transcripts;
     const decodedSeconds = audio.longSeconds - chunkMs / 1000;
     return {
@@ -142,6 +147,7 @@ async function runFast(child: BenchChild, audio: BenchAudio): Promise<FastResult
       firstResultMs: ts[0]!.receivedAt - s.startSentAt,
       ratioWithoutLoad: (ts[ts.length - 1]!.receivedAt - ts[0]!.receivedAt) / 1000 / decodedSeconds,
       serverCpuSeconds: (cpuAfter - cpuBefore) / 1000,
+      decoderThreadCpuSeconds: threadDeltas.length > 0 ? Math.max(...threadDeltas) / 1000 : null,
       finals: ts.reduce((n, t) => n + t.final.length, 0),
       words: words(ts),
     };

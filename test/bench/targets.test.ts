@@ -142,7 +142,7 @@ describe('bench transcribe targets', () => {
     key: 'transcribe',
     name: 'transcribe',
     talkSeconds: 25.6,
-    fast: { audioSeconds: 102.2, chunkMs: 200, wallSeconds: 16.94, firstResultMs: 901, ratioWithoutLoad: 0.157, serverCpuSeconds: 17.5, finals: 28, words: 279 },
+    fast: { audioSeconds: 102.2, chunkMs: 200, wallSeconds: 16.94, firstResultMs: 901, ratioWithoutLoad: 0.157, serverCpuSeconds: 17.5, decoderThreadCpuSeconds: null, finals: 28, words: 279 },
     floor: { audioSeconds: 102.2, wallSeconds: 17.03, cpuSeconds: 16.99 },
     realtime: {
       audioSeconds: 25.6,
