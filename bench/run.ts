@@ -78,6 +78,8 @@ const { values } = parseArgs({
     /** Chunk length of the real-time transcribe sessions, ms. */
     'transcribe-chunk-ms': { type: 'string' },
     'transcribe-sessions': { type: 'string' },
+    /** Between the STARTs of the 4 real-time sessions, ms (0: their utterances end together). */
+    'transcribe-stagger-ms': { type: 'string' },
     /** START/STOP rounds of the transcribe churn. */
     'transcribe-rounds': { type: 'string' },
     /** KEY=VALUE added to tandem's environment (repeatable), e.g. --env POOL_MAX_THREADS=4. */
@@ -168,6 +170,7 @@ const transcribeSpec: TranscribeSpec = {
   chunkMs: num(values['transcribe-chunk-ms'], 100, 100),
   fourSessions: num(values['transcribe-sessions'], 4, 4),
   fourSeconds: num(values['transcribe-seconds'], 60, 10),
+  fourStaggerMs: num(values['transcribe-stagger-ms'], 700, 700),
   churnRounds: num(values['transcribe-rounds'], 20, 20),
   env,
   execArgv: execArgvFor('transcribe'),

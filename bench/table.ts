@@ -126,7 +126,7 @@ export function renderTranscribe(r: TranscribeResult): string {
   if (four) {
     lines.push([
       'four',
-      `${four.sessions} sessions, pace realtime, chunkMs ${four.chunkMs}, ${four.seconds} s after a ${FOUR_WARMUP_SECONDS} s warm-up`,
+      `${four.sessions} sessions, pace realtime, chunkMs ${four.chunkMs}, started ${four.staggerMs} ms apart, ${four.seconds} s after a ${FOUR_WARMUP_SECONDS} s warm-up`,
       `lag (chunks written − consumed) ${four.lag ? `p50 ${four.lag.p50} / p95 ${four.lag.p95} / max ${four.lag.max}` : '–'} over ${four.samples} samples; ` +
         `start-up lag max ${four.startupLagMax ?? '–'} (START → first result up to ${fixed(four.firstResultMsMax)}); ` +
         `${count(four.results)} results; worst written → sent p95 ${four.latencyP95Ms === null ? '–' : fixed(four.latencyP95Ms)}`,

@@ -26,6 +26,13 @@ export interface TranscribeSpec {
   /** Concurrent real-time sessions of `four`, and how long they run, s. */
   fourSessions: number;
   fourSeconds: number;
+  /**
+   * Between the STARTs of `four`, ms. The four sessions play the same recording, so started
+   * together every utterance of the four ends in the same 100 ms and four final passes
+   * (ps_end_utt, ~100–200 ms of CPU each) queue on two cores: a worst case four independent live
+   * sources do not meet. 0 measures that case.
+   */
+  fourStaggerMs: number;
   /** START/STOP rounds of `churn`. */
   churnRounds: number;
   env: Record<string, string>;
@@ -72,6 +79,8 @@ export interface RealtimeResult {
 }
 
 export interface FourResult {
+  /** Between their STARTs, ms. */
+  staggerMs: number;
   sessions: number;
   seconds: number;
   chunkMs: number;
@@ -192,6 +201,7 @@ async function runFour(child: BenchChild, audio: BenchAudio, spec: TranscribeSpe
   let sampler: Promise<void> | undefined;
   try {
     for (let i = 0; i < spec.fourSessions; i++) {
+      if (i > 0) await sleep(spec.fourStaggerMs);
       sessions.push(await SpeechSession.start(child.wsUrl('/live-transcription'), { url: fileUrl(audio.longWav), options: { pace: 'realtime', chunkMs: spec.chunkMs } }));
     }
     sampler = (async () => {
@@ -219,6 +229,7 @@ async function runFour(child: BenchChild, audio: BenchAudio, spec: TranscribeSpe
       sessions: sessions.length,
       seconds: spec.fourSeconds,
       chunkMs: spec.chunkMs,
+      staggerMs: spec.fourStaggerMs,
       samples: lags.length,
       lag: spread(lags),
       startupLagMax: startupLags.length > 0 ? Math.max(...startupLags) : null,

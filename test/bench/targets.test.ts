@@ -154,7 +154,7 @@ describe('bench transcribe targets', () => {
       finalAfterWordEndMs: { p50: 670.1, p95: 794.7, max: 794.7 },
       finals: 7,
     },
-    four: { sessions: 4, seconds: 60, chunkMs: 100, samples: 880, lag: { p50: 3, p95: 20, max: 35 }, startupLagMax: 29, firstResultMsMax: 3905, results: 2684, latencyP95Ms: 2189 },
+    four: { sessions: 4, seconds: 60, chunkMs: 100, staggerMs: 700, samples: 880, lag: { p50: 3, p95: 20, max: 35 }, startupLagMax: 29, firstResultMsMax: 3905, results: 2684, latencyP95Ms: 2189 },
     churn: {
       rounds: 20,
       roundsWithSox: 10,
