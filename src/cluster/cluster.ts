@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { TandemError } from '../errors.js';
 import type { ClusterConfig } from '../config.js';
 import type { components } from '../generated/openapi.js';
 import type { SessionDirectory } from '../routes/session-directory.js';
@@ -227,8 +228,20 @@ export class Cluster implements SessionLedger {
 
   // ---- SessionLedger ----
 
-  admit(id: string, clientAddress: string | null): Promise<void> {
-    return this.#admission.admit(id, clientAddress);
+  /** Admits a START against the cluster's limits; the Redis round trip counts as the cluster's 'admit' call. */
+  async admit(id: string, clientAddress: string | null): Promise<void> {
+    const began = performance.now();
+    let outcome: 'ok' | 'error' = 'error';
+    try {
+      await this.#admission.admit(id, clientAddress);
+      outcome = 'ok';
+    } catch (err) {
+      // A refusal (full, per-client limit) is an answer: only an unreachable Redis is an error.
+      if (!(err instanceof TandemError) || err.code !== 'CLUSTER_UNAVAILABLE') outcome = 'ok';
+      throw err;
+    } finally {
+      this.#observer.call('admit', (performance.now() - began) / 1000, outcome);
+    }
   }
 
   async started(session: Session): Promise<void> {

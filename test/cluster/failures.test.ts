@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { SHORT_LEASES, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { api } from '../helpers/openapi.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/server.js';
 
-const FAST = { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '1500', REDIS_COMMAND_TIMEOUT_MS: '500' };
 
 describe('cluster: failures', () => {
   let redis: TestRedis;
@@ -14,7 +13,7 @@ describe('cluster: failures', () => {
   const clients: TestClient[] = [];
   before(async () => {
     redis = await startRedis();
-    cluster = await startCluster(3, redis.url, FAST);
+    cluster = await startCluster(3, redis.url, SHORT_LEASES);
   });
   after(async () => {
     for (const c of clients) c.terminate();

@@ -3,7 +3,8 @@ import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { api } from '../helpers/openapi.js';
-import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
+import { freePort } from '../helpers/ports.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/server.js';
 
 describe('cluster: Redis not there at start-up', () => {

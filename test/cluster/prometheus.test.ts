@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { SHORT_LEASES, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { api } from '../helpers/openapi.js';
 import { REPO_ROOT, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -10,7 +10,6 @@ import { eventually } from '../helpers/server.js';
 
 const JOB = 'tandem';
 const ALERTS_FILE = path.join(REPO_ROOT, 'grafana/prometheus/alerts.yml');
-const FAST = { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '1500', REDIS_COMMAND_TIMEOUT_MS: '500' };
 /** Prometheus can be slow to start on a busy machine; every wait below is generous. */
 const WAIT_MS = 30_000;
 
@@ -21,7 +20,7 @@ describe('cluster: three instances seen through a real Prometheus', () => {
   const clients: TestClient[] = [];
   before(async () => {
     redis = await startRedis();
-    cluster = await startCluster(3, redis.url, FAST);
+    cluster = await startCluster(3, redis.url, SHORT_LEASES);
     prom = await startPrometheus({ job: JOB, targets: cluster.instances.map((i) => `127.0.0.1:${i.port}`), ruleFiles: [ALERTS_FILE] });
   });
   after(async () => {
@@ -58,6 +57,12 @@ describe('cluster: three instances seen through a real Prometheus', () => {
     assert.deepEqual(
       byInstance.map((r) => Number(r.value[1])).sort(),
       [1, 2, 3],
+    );
+    // Every START went through the cluster's admission, each counted as an 'admit' call.
+    await eventually(
+      async () => (await value(`sum(tandem_cluster_call_duration_seconds_count{job="${JOB}",op="admit",outcome="ok"})`)) >= 6,
+      'six admissions counted',
+      WAIT_MS,
     );
     // Nothing lost yet: the alert is quiet.
     assert.deepEqual(await prom.query('ALERTS{alertname="TandemInstanceLost"}'), []);

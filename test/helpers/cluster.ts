@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './redis.js';
+import { freePort } from './ports.js';
+
+/** Leases short enough that a lost instance is noticed within a test's patience (1.5 s), renewed every 200 ms. */
+export const SHORT_LEASES = { CLUSTER_HEARTBEAT_MS: '200', CLUSTER_LEASE_MS: '1500', REDIS_COMMAND_TIMEOUT_MS: '500' };
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 

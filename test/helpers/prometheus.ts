@@ -1,25 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually } from './server.js';
+import { freePort } from './ports.js';
 
 /** Root of the repository (tests run from dist/test). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** A free TCP port on 127.0.0.1 (free when this returns; Prometheus binds it right after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface PromSample {
   metric: Record<string, string>;
