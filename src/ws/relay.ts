@@ -68,6 +68,8 @@ export class ResumeRelay {
   /** The owner answered the RESUME with `resumed`: from now on frames only pass through. */
   #resumed = false;
   #done = false;
+  /** Sinks over their high mark whose source is paused until they drain. */
+  readonly #held = new Set<WebSocket>();
   readonly #onRefused: (err: Error | null) => void;
   readonly #startedAt = process.hrtime.bigint();
 
@@ -147,9 +149,14 @@ export class ResumeRelay {
     if (sink.bufferedAmount <= this.#opts.sendBufferHighBytes) return;
     const from = socketOf(source);
     const to = socketOf(sink);
-    if (!from || !to) return;
+    if (!from || !to || this.#held.has(sink)) return;
+    // Frames already read from `source` may still arrive while it is paused: one wait per sink is enough.
+    this.#held.add(sink);
     from.pause();
-    to.once('drain', () => from.resume());
+    to.once('drain', () => {
+      this.#held.delete(sink);
+      from.resume();
+    });
   }
 
   /**
