@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { LoopResult, LoopTask, PoolWorkerData, ProbeTask, StepBatchResult, StepBatchTask, TaskResult, WorkerEvent } from './messages.js';
+import type { DecoderCount, LoopResult, LoopTask, PoolWorkerData, ProbeTask, SessionEvent, StepBatchResult, StepBatchTask, TaskResult, WorkerEvent } from './messages.js';
 
 export interface PoolOptions {
   /** Step pool: threads kept when idle. */
@@ -11,6 +11,8 @@ export interface PoolOptions {
   loopMaxThreads: number;
   /** Lifetime of an idle thread above the minimum, ms. */
   idleTimeoutMs: number;
+  /** Lifetime of an idle loop-pool thread, ms (config.ts: loopIdleTimeoutMs says why it differs). */
+  loopIdleTimeoutMs: number;
   /** V8 old-generation cap per thread, MiB (0 = Node's default). */
   maxHeapMb: number;
 }
@@ -67,6 +69,8 @@ export class WorkerPool {
   readonly #loops: Piscina<LoopTask, LoopResult>;
   readonly #options: PoolOptions;
   #runningLoops = 0;
+  /** Speech decoders each loop thread holds, by thread id, as the thread last reported them. */
+  readonly #decoders = new Map<number, DecoderCount>();
   #closed = false;
 
   /**
@@ -77,7 +81,7 @@ export class WorkerPool {
   constructor(
     options: PoolOptions,
     workerData: PoolWorkerData,
-    onEvent: (event: WorkerEvent) => void,
+    onEvent: (event: SessionEvent) => void,
     onThreadError: (err: unknown) => void = () => {},
   ) {
     this.#options = options;
@@ -100,7 +104,7 @@ export class WorkerPool {
       filename: workerFile,
       minThreads: 0,
       maxThreads: Math.max(1, options.loopMaxThreads),
-      idleTimeout: Math.min(options.idleTimeoutMs, 1000),
+      idleTimeout: options.loopIdleTimeoutMs,
       concurrentTasksPerWorker: 1,
       resourceLimits,
       trackUnmanagedFds,
@@ -108,7 +112,14 @@ export class WorkerPool {
       workerData,
     });
     this.#steps.on('message', onEvent);
-    this.#loops.on('message', onEvent);
+    // Only a loop thread holds decoders (a loop consumer borrows one for its session).
+    this.#loops.on('message', (event: WorkerEvent) => {
+      if (event.type === 'decoders') this.#decoders.set(event.count.threadId, event.count);
+      else onEvent(event);
+    });
+    // A thread's decoders go with it (an ended idle thread had freed them first; a terminated
+    // busy one loses them): its last report no longer counts.
+    this.#loops.on('workerDestroy', (worker: { id: number }) => this.#decoders.delete(worker.id));
     // A thread that dies (process.exit, out of heap) fails only its task; never crash the service.
     this.#steps.on('error', onThreadError);
     this.#loops.on('error', onThreadError);
@@ -181,6 +192,17 @@ export class WorkerPool {
       maxThreads: this.#options.maxThreads,
       loopMaxThreads: this.#options.loopMaxThreads,
     };
+  }
+
+  /** Speech decoders alive in loop threads: lent to a session (busy) or kept for the next (idle). */
+  decoders(): { idle: number; busy: number } {
+    let idle = 0;
+    let busy = 0;
+    for (const count of this.#decoders.values()) {
+      idle += count.idle;
+      busy += count.busy;
+    }
+    return { idle, busy };
   }
 
   /** Run and wait time summaries of the step pool, in ms. */

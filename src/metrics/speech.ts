@@ -1,0 +1,23 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { WorkerPool } from '../pool/worker-pool.js';
+import { METRIC_PREFIX } from './buckets.js';
+
+const STATES = ['idle', 'busy'] as const;
+
+/**
+ * Speech decoders alive in loop threads (src/pipelines/speech/decoder-shelf.ts), read from
+ * `pool.decoders()` at scrape time: `busy` lent to a running session, `idle` kept for the next
+ * one until SPEECH_DECODER_IDLE_SECONDS pass. Each is ~100 MB of the process's memory.
+ */
+export function speechMetrics(registry: Registry, deps: { pool: WorkerPool }): void {
+  new Gauge({
+    name: METRIC_PREFIX + 'speech_decoders',
+    help: 'Speech decoders (loaded models) alive in pool threads: busy = lent to a session, idle = kept for the next one.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const counts = deps.pool.decoders();
+      for (const state of STATES) this.set({ state }, counts[state]);
+    },
+  });
+}
