@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import { METRIC_PREFIX } from './buckets.js';
 
@@ -7,7 +7,8 @@ const STATES = ['idle', 'busy'] as const;
 /**
  * Speech decoders alive in loop threads (src/pipelines/speech/decoder-shelf.ts), read from
  * `pool.decoders()` at scrape time: `busy` lent to a running session, `idle` kept for the next
- * one until SPEECH_DECODER_IDLE_SECONDS pass. Each is ~100 MB of the process's memory.
+ * one until SPEECH_DECODER_IDLE_SECONDS pass (each is ~100 MB of the process's memory), and how
+ * many were loaded: sessions over loads is how well reuse works.
  */
 export function speechMetrics(registry: Registry, deps: { pool: WorkerPool }): void {
   new Gauge({
@@ -18,6 +19,17 @@ export function speechMetrics(registry: Registry, deps: { pool: WorkerPool }): v
     collect() {
       const counts = deps.pool.decoders();
       for (const state of STATES) this.set({ state }, counts[state]);
+    },
+  });
+  let loadsSeen = 0;
+  new Counter({
+    name: METRIC_PREFIX + 'speech_decoder_loads_total',
+    help: 'Speech decoders loaded (a model load, ~100 MB and 0.3-1 s of CPU): by sessions that found no idle decoder on their thread.',
+    registers: [registry],
+    collect() {
+      const loads = deps.pool.decoders().loads;
+      if (loads > loadsSeen) this.inc(loads - loadsSeen);
+      loadsSeen = Math.max(loadsSeen, loads);
     },
   });
 }

@@ -192,6 +192,8 @@ export interface DecoderCount {
   idle: number;
   /** Lent to a running session. */
   busy: number;
+  /** Decoders this thread loaded since its previous report (a model load: what reuse saves). */
+  loaded: number;
 }
 
 /**

@@ -55,6 +55,9 @@ export function threadDeathError(err: unknown, maxHeapMb: number): Error {
   return new Error(`its worker thread crashed: ${message}`, { cause: err });
 }
 
+/** Dropped loop threads remembered (WorkerPool.#goneThreads): reports arrive within moments of a drop. */
+const GONE_THREADS_KEPT = 1024;
+
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /**
@@ -71,6 +74,14 @@ export class WorkerPool {
   #runningLoops = 0;
   /** Speech decoders each loop thread holds, by thread id, as the thread last reported them. */
   readonly #decoders = new Map<number, DecoderCount>();
+  /**
+   * Loop threads Piscina has dropped, most recent last (at most GONE_THREADS_KEPT): a report a
+   * thread posted just before it was terminated can arrive after it is gone, and must not bring
+   * its decoders back to the count.
+   */
+  readonly #goneThreads = new Set<number>();
+  /** Decoders loaded by loop threads since start. */
+  #decoderLoads = 0;
   #closed = false;
 
   /**
@@ -114,12 +125,18 @@ export class WorkerPool {
     this.#steps.on('message', onEvent);
     // Only a loop thread holds decoders (a loop consumer borrows one for its session).
     this.#loops.on('message', (event: WorkerEvent) => {
-      if (event.type === 'decoders') this.#decoders.set(event.count.threadId, event.count);
-      else onEvent(event);
+      if (event.type === 'decoders') {
+        this.#decoderLoads += event.count.loaded;
+        if (!this.#goneThreads.has(event.count.threadId)) this.#decoders.set(event.count.threadId, event.count);
+      } else onEvent(event);
     });
     // A thread's decoders go with it (an ended idle thread had freed them first; a terminated
     // busy one loses them): its last report no longer counts.
-    this.#loops.on('workerDestroy', (worker: { id: number }) => this.#decoders.delete(worker.id));
+    this.#loops.on('workerDestroy', (worker: { id: number }) => {
+      this.#decoders.delete(worker.id);
+      this.#goneThreads.add(worker.id);
+      if (this.#goneThreads.size > GONE_THREADS_KEPT) this.#goneThreads.delete(this.#goneThreads.values().next().value!);
+    });
     // A thread that dies (process.exit, out of heap) fails only its task; never crash the service.
     this.#steps.on('error', onThreadError);
     this.#loops.on('error', onThreadError);
@@ -194,15 +211,18 @@ export class WorkerPool {
     };
   }
 
-  /** Speech decoders alive in loop threads: lent to a session (busy) or kept for the next (idle). */
-  decoders(): { idle: number; busy: number } {
+  /**
+   * Speech decoders alive in loop threads: lent to a session (busy) or kept for the next (idle);
+   * `loads`: how many were loaded since start (a session that found none idle loads one).
+   */
+  decoders(): { idle: number; busy: number; loads: number } {
     let idle = 0;
     let busy = 0;
     for (const count of this.#decoders.values()) {
       idle += count.idle;
       busy += count.busy;
     }
-    return { idle, busy };
+    return { idle, busy, loads: this.#decoderLoads };
   }
 
   /** Run and wait time summaries of the step pool, in ms. */

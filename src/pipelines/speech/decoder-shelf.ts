@@ -45,10 +45,12 @@ export class DecoderShelf<D extends ShelfDecoder> {
   /** Idle decoders, the most recently returned last. */
   readonly #idle: Idle<D>[] = [];
   #busy = 0;
+  /** Loaded since the last change was told. */
+  #loaded = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly #onChange: (idle: number, busy: number) => void;
+  readonly #onChange: (idle: number, busy: number, loaded: number) => void;
 
-  constructor(onChange: (idle: number, busy: number) => void = postCount) {
+  constructor(onChange: (idle: number, busy: number, loaded: number) => void = postCount) {
     this.#onChange = onChange;
   }
 
@@ -70,7 +72,10 @@ export class DecoderShelf<D extends ShelfDecoder> {
     while (at >= 0 && this.#idle[at]!.key !== key) at--;
     let decoder: D;
     if (at >= 0) decoder = this.#idle.splice(at, 1)[0]!.decoder;
-    else decoder = load();
+    else {
+      decoder = load();
+      this.#loaded++;
+    }
     this.#busy++;
     this.#changed();
     return decoder;
@@ -125,13 +130,15 @@ export class DecoderShelf<D extends ShelfDecoder> {
   }
 
   #changed(): void {
-    this.#onChange(this.#idle.length, this.#busy);
+    const loaded = this.#loaded;
+    this.#loaded = 0;
+    this.#onChange(this.#idle.length, this.#busy, loaded);
   }
 }
 
 /** Tells the main thread this thread's counts (nothing to tell outside a pool thread). */
-function postCount(idle: number, busy: number): void {
+function postCount(idle: number, busy: number, loaded: number): void {
   if (isMainThread || !parentPort) return;
-  const event: WorkerEvent = { type: 'decoders', count: { threadId, idle, busy } };
+  const event: WorkerEvent = { type: 'decoders', count: { threadId, idle, busy, loaded } };
   parentPort.postMessage(event);
 }
