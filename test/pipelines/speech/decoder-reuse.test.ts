@@ -159,12 +159,16 @@ describe('idle decoders', () => {
       }, 'no decoder left lent').catch((err: Error) => {
         throw new Error(`${err.message}; now ${JSON.stringify(d)}`);
       });
+      // Kept (the loop returned) or lost with its thread: the next session borrows it or loads one.
+      const loadsBefore = d.loads + (d.idle === 1 ? 0 : 1);
       const t = await transcribeFrames(server, goforward, FRAME_BYTES);
       assert.deepEqual(t.finals.map((f) => f.text), ['go forward ten meters']);
+      // With no grace, even the completed session's thread may be terminated before its loop
+      // returns the decoder (session.ts: stop('completed') forces what is still busy): not lent.
       await eventually(async () => {
         d = await decoders(server);
-        return d.busy === 0 && d.idle === 1 && d.loads <= 2;
-      }, 'one decoder idle after the next session').catch((err: Error) => {
+        return d.busy === 0 && d.idle <= 1 && d.loads === loadsBefore;
+      }, `nothing lent, ${loadsBefore} loaded in all`).catch((err: Error) => {
         throw new Error(`${err.message}; now ${JSON.stringify(d)}`);
       });
     } finally {
