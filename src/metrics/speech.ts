@@ -8,7 +8,7 @@ const STATES = ['idle', 'busy'] as const;
  * Speech decoders alive in loop threads (src/pipelines/speech/decoder-shelf.ts), read from
  * `pool.decoders()` at scrape time: `busy` lent to a running session, `idle` kept for the next
  * one until SPEECH_DECODER_IDLE_SECONDS pass (each is ~100 MB of the process's memory), and how
- * many were loaded: sessions over loads is how well reuse works.
+ * many were loaded (sessions over loads is how well reuse works) or lost with a terminated thread.
  */
 export function speechMetrics(registry: Registry, deps: { pool: WorkerPool }): void {
   new Gauge({
@@ -21,15 +21,27 @@ export function speechMetrics(registry: Registry, deps: { pool: WorkerPool }): v
       for (const state of STATES) this.set({ state }, counts[state]);
     },
   });
-  let loadsSeen = 0;
-  new Counter({
-    name: METRIC_PREFIX + 'speech_decoder_loads_total',
-    help: 'Speech decoders loaded (a model load, ~100 MB and 0.3-1 s of CPU): by sessions that found no idle decoder on their thread.',
-    registers: [registry],
-    collect() {
-      const loads = deps.pool.decoders().loads;
-      if (loads > loadsSeen) this.inc(loads - loadsSeen);
-      loadsSeen = Math.max(loadsSeen, loads);
-    },
-  });
+  const counter = (name: string, help: string, read: () => number) => {
+    let seen = 0;
+    new Counter({
+      name: METRIC_PREFIX + name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = read();
+        if (now > seen) this.inc(now - seen);
+        seen = Math.max(seen, now);
+      },
+    });
+  };
+  counter(
+    'speech_decoder_loads_total',
+    'Speech decoders loaded (a model load, ~100 MB and 0.3-1 s of CPU): by sessions that found no idle decoder on their thread.',
+    () => deps.pool.decoders().loads,
+  );
+  counter(
+    'speech_decoders_lost_total',
+    'Speech decoders that went with a pool thread terminated while holding them (a hung session): their memory is not freed.',
+    () => deps.pool.decoders().lost,
+  );
 }

@@ -82,6 +82,8 @@ export class WorkerPool {
   readonly #goneThreads = new Set<number>();
   /** Decoders loaded by loop threads since start. */
   #decoderLoads = 0;
+  /** Decoders a loop thread still held when it went (terminated under a session): never freed. */
+  #decodersLost = 0;
   #closed = false;
 
   /**
@@ -117,6 +119,11 @@ export class WorkerPool {
       maxThreads: Math.max(1, options.loopMaxThreads),
       idleTimeout: options.loopIdleTimeoutMs,
       concurrentTasksPerWorker: 1,
+      // An idle loop thread must keep running its event loop: the speech decoders it keeps are
+      // freed by its own timer (decoder-shelf.ts). Piscina's default parks an idle thread in
+      // Atomics.wait, where no timer fires, so the thread was ended with its decoders unfreed.
+      // A loop task holds its thread for a session: a message-port hand-off costs it nothing.
+      atomics: 'disabled',
       resourceLimits,
       trackUnmanagedFds,
       recordTiming: true,
@@ -133,6 +140,8 @@ export class WorkerPool {
     // A thread's decoders go with it (an ended idle thread had freed them first; a terminated
     // busy one loses them): its last report no longer counts.
     this.#loops.on('workerDestroy', (worker: { id: number }) => {
+      const held = this.#decoders.get(worker.id);
+      if (held) this.#decodersLost += held.idle + held.busy;
       this.#decoders.delete(worker.id);
       this.#goneThreads.add(worker.id);
       if (this.#goneThreads.size > GONE_THREADS_KEPT) this.#goneThreads.delete(this.#goneThreads.values().next().value!);
@@ -213,16 +222,17 @@ export class WorkerPool {
 
   /**
    * Speech decoders alive in loop threads: lent to a session (busy) or kept for the next (idle);
-   * `loads`: how many were loaded since start (a session that found none idle loads one).
+   * `loads`: how many were loaded since start (a session that found none idle loads one);
+   * `lost`: how many went with a thread that ended holding them (their memory is not freed).
    */
-  decoders(): { idle: number; busy: number; loads: number } {
+  decoders(): { idle: number; busy: number; loads: number; lost: number } {
     let idle = 0;
     let busy = 0;
     for (const count of this.#decoders.values()) {
       idle += count.idle;
       busy += count.busy;
     }
-    return { idle, busy, loads: this.#decoderLoads };
+    return { idle, busy, loads: this.#decoderLoads, lost: this.#decodersLost };
   }
 
   /** Run and wait time summaries of the step pool, in ms. */

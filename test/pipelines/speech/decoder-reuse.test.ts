@@ -10,8 +10,8 @@ import { GOFORWARD_RAW, librivoxClips, sendFrames, transcribeFrames, type Uttera
 /** Bytes of 200 ms of s16le 16 kHz mono. */
 const FRAME_BYTES = 200 * 32;
 
-/** `tandem_speech_decoders` and `tandem_speech_decoder_loads_total` as the service reports them now. */
-async function decoders(server: TestServer): Promise<{ idle: number; busy: number; loads: number }> {
+/** `tandem_speech_decoders`, `…_decoder_loads_total` and `…_decoders_lost_total` as the service reports them now. */
+async function decoders(server: TestServer): Promise<{ idle: number; busy: number; loads: number; lost: number }> {
   const text = await (await fetch(server.httpUrl('/metrics'))).text();
   const read = (series: string) => {
     const m = new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text);
@@ -22,6 +22,7 @@ async function decoders(server: TestServer): Promise<{ idle: number; busy: numbe
     idle: read('tandem_speech_decoders{state="idle"}'),
     busy: read('tandem_speech_decoders{state="busy"}'),
     loads: read('tandem_speech_decoder_loads_total'),
+    lost: read('tandem_speech_decoders_lost_total'),
   };
 }
 
@@ -93,7 +94,7 @@ describe('transcribe sessions share decoders', () => {
       sendFrames(client, goforward.subarray(0, Math.floor(goforward.length / 3) * 2), FRAME_BYTES);
       await client.waitFor((m) => m.type === 'transcript' && (m.data as { partial: string | null }).partial !== null, 'a partial', 0, 30_000);
       // The thread's report of the loan went out before any result, on the same channel.
-      assert.deepEqual(await decoders(server), { idle: 0, busy: 1, loads }, 'the session holds the decoder');
+      assert.deepEqual(await decoders(server), { idle: 0, busy: 1, loads, lost: 0 }, 'the session holds the decoder');
       client.send({ command: 'STOP' });
       const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 30_000);
       assert.equal(stopped.reason, 'client');
@@ -114,9 +115,11 @@ describe('idle decoders', () => {
       const baseline = threadCount();
       const t = await transcribeFrames(server, fs.readFileSync(GOFORWARD_RAW), FRAME_BYTES);
       assert.deepEqual(t.finals.map((f) => f.text), ['go forward ten meters']);
-      // Kept when the session returned it, then freed by its thread's own timer.
+      // Kept when the session returned it, then freed by its thread's own timer, before the
+      // thread leaves: a thread that left holding it would have taken its memory along (lost).
       await settled(server, { idle: 0, busy: 0, loads: 1 }, 'the idle decoder freed');
       await eventually(() => threadCount() <= baseline, `threads back to ${baseline} (now ${threadCount()})`, 20_000);
+      assert.equal((await decoders(server)).lost, 0, 'freed by its thread, not lost with it');
     } finally {
       await server.close();
     }
@@ -155,7 +158,8 @@ describe('idle decoders', () => {
       let d = await decoders(server);
       await eventually(async () => {
         d = await decoders(server);
-        return d.busy === 0 && d.idle <= 1;
+        // Every decoder loaded is kept or went unfreed with its thread.
+        return d.busy === 0 && d.idle + d.lost === 1;
       }, 'no decoder left lent').catch((err: Error) => {
         throw new Error(`${err.message}; now ${JSON.stringify(d)}`);
       });
@@ -167,7 +171,7 @@ describe('idle decoders', () => {
       // returns the decoder (session.ts: stop('completed') forces what is still busy): not lent.
       await eventually(async () => {
         d = await decoders(server);
-        return d.busy === 0 && d.idle <= 1 && d.loads === loadsBefore;
+        return d.busy === 0 && d.idle <= 1 && d.loads === loadsBefore && d.idle + d.lost === d.loads;
       }, `nothing lent, ${loadsBefore} loaded in all`).catch((err: Error) => {
         throw new Error(`${err.message}; now ${JSON.stringify(d)}`);
       });
