@@ -277,11 +277,6 @@ function shelfKey(settings: PocketsphinxSettings, silenceMs: number): string {
   return JSON.stringify([settings.library, settings.modelDir, vadPostspeechFrames(silenceMs)]);
 }
 
-/** This thread's decoders, idle and lent (for tests). */
-export function decoderCounts(): { idle: number; busy: number } {
-  return { idle: shelf.idle, busy: shelf.busy };
-}
-
 /**
  * One session's stream on a pocketsphinx decoder; see Recognizer. The decoder is borrowed from
  * this thread's shelf (loaded when none is idle) and given back, reset, by `close()`.
