@@ -55,6 +55,9 @@ export function threadDeathError(err: unknown, maxHeapMb: number): Error {
   return new Error(`its worker thread crashed: ${message}`, { cause: err });
 }
 
+/** The worker export a loop consumer's task runs (worker.ts: consumeLoopTask). */
+const CONSUME_LOOP_TASK = 'consumeLoopTask';
+
 /** Dropped loop threads remembered (WorkerPool.#goneThreads): reports arrive within moments of a drop. */
 const GONE_THREADS_KEPT = 1024;
 
@@ -124,6 +127,7 @@ export class WorkerPool {
       // Atomics.wait, where no timer fires, so the thread was ended with its decoders unfreed.
       // A loop task holds its thread for a session: a message-port hand-off costs it nothing.
       atomics: 'disabled',
+      loadBalancer: (task, workers) => this.#pickLoopThread(task.name === CONSUME_LOOP_TASK, workers),
       resourceLimits,
       trackUnmanagedFds,
       recordTiming: true,
@@ -191,7 +195,7 @@ export class WorkerPool {
   async runLoop(task: LoopTask, signal: AbortSignal): Promise<LoopResult> {
     this.#runningLoops++;
     try {
-      return await this.#loops.run(task, { signal });
+      return await this.#loops.run(task, { signal, name: task.kind === 'consume-loop' ? CONSUME_LOOP_TASK : 'default' });
     } catch (err) {
       throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
     } finally {
@@ -218,6 +222,24 @@ export class WorkerPool {
       maxThreads: this.#options.maxThreads,
       loopMaxThreads: this.#options.loopMaxThreads,
     };
+  }
+
+  /**
+   * Which idle loop thread takes a loop (Piscina's loadBalancer; null: none is idle, Piscina
+   * starts a thread or queues). A consumer goes where a decoder is idle and a producer where
+   * none is, so the next speech session finds its decoder instead of loading one (a session's
+   * producer, started first, would otherwise often take that thread). Otherwise as Piscina's
+   * own balancer: the first idle thread.
+   */
+  #pickLoopThread<W extends { id: number; currentUsage: number }>(consumer: boolean, workers: Iterable<W>): W | null {
+    let first: W | null = null;
+    for (const worker of workers) {
+      if (worker.currentUsage !== 0) continue;
+      first ??= worker;
+      const holdsDecoder = (this.#decoders.get(worker.id)?.idle ?? 0) > 0;
+      if (holdsDecoder === consumer) return worker;
+    }
+    return first;
   }
 
   /**

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../../helpers/client.js';
 import { eventually, startServer, threadCount, type TestServer } from '../../helpers/server.js';
-import { GOFORWARD_RAW, librivoxClips, sendFrames, transcribeFrames, type Utterance } from '../../helpers/speech.js';
+import { GOFORWARD_RAW, librivoxClips, sendFrames, transcribe, transcribeFrames, wavFromRaw, type Utterance } from '../../helpers/speech.js';
 
 /** Bytes of 200 ms of s16le 16 kHz mono. */
 const FRAME_BYTES = 200 * 32;
@@ -105,6 +105,26 @@ describe('transcribe sessions share decoders', () => {
     // Nothing of the cut utterance: no "go forward" left over, no shifted times.
     assert.deepEqual(await hear(goforward), reference);
     await settled(server, { idle: 1, busy: 0, loads }, 'and it was lent again');
+  });
+});
+
+describe('transcribe sessions on files and client audio', () => {
+  it('find the decoder the session before left, wherever its loop threads are', async () => {
+    // Two loop threads: a file session holds both (producer, consumer), a client-fed one only a
+    // consumer's. Piscina would give the client-fed consumer the first idle thread, the one the
+    // file session's producer had; it goes to the thread holding the decoder instead.
+    const server = await startServer({ LOOP_MAX_THREADS: '2', SPEECH_DECODER_IDLE_SECONDS: '600' });
+    try {
+      const wav = wavFromRaw(GOFORWARD_RAW, path.join(server.fileRoot, 'goforward.wav'));
+      const pcm = fs.readFileSync(GOFORWARD_RAW);
+      for (const source of ['file', 'client', 'file', 'client']) {
+        const t = source === 'file' ? await transcribe(server, wav) : await transcribeFrames(server, pcm, FRAME_BYTES);
+        assert.deepEqual(t.finals.map((f) => f.text), ['go forward ten meters']);
+        await settled(server, { idle: 1, busy: 0, loads: 1 }, `the ${source} session gave back the one decoder`);
+      }
+    } finally {
+      await server.close();
+    }
   });
 });
 
