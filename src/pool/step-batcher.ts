@@ -78,6 +78,20 @@ interface Batch {
   takenAt: number;
 }
 
+/**
+ * Splits a turn's work into tasks: one, or up to one per thread when there are at least
+ * `spreadMin` items for each (waking a thread costs more than a quick item), at most
+ * `maxEntries` items a task.
+ */
+export function splitIntoTasks<T>(items: readonly T[], threads: number, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>): T[][] {
+  if (items.length === 0) return [];
+  const tasks = Math.max(1, Math.min(threads, Math.floor(items.length / limits.spreadMin)));
+  const size = Math.min(limits.maxEntries, Math.ceil(items.length / tasks));
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /** Thrown for a step whose code threw outside the pipeline's own error handling (e.g. its module failed to import). */
 export class StepThrew extends Error {
   constructor(error: TaskError) {
@@ -150,11 +164,7 @@ export class StepBatcher {
       if (this.#solo.has(e.task)) this.#send([e]);
       else shared.push(e);
     }
-    if (shared.length === 0) return;
-    // Waking a thread costs more than a quick step: spread over threads only what is worth it.
-    const tasks = Math.max(1, Math.min(this.#pool.stepThreads, Math.floor(shared.length / this.#limits.spreadMin)));
-    const size = Math.min(this.#limits.maxEntries, Math.ceil(shared.length / tasks));
-    for (let i = 0; i < shared.length; i += size) this.#send(shared.slice(i, i + size));
+    for (const entries of splitIntoTasks(shared, this.#pool.stepThreads, this.#limits)) this.#send(entries);
   }
 
   #send(entries: Entry[]): void {
