@@ -223,10 +223,19 @@ export class StepProducer extends Side {
       roomChunks: 0,
       roomBytes: 0,
     };
+    this.#dueAt = nowMs();
     this.#run();
   }
 
   #paused = false;
+  /**
+   * When the step under way was due, ms. The next one is due `delayMs` after it, not after its
+   * answer: the wait for a thread, the round trip, the timer wheel's tick and a lent consumer's run
+   * do not stretch a producer's period (a 1 Hz sensor writes 1 chunk a second). A step that comes
+   * back later than its successor was due runs that one at once and is due from then on: no burst
+   * of catching up.
+   */
+  #dueAt = 0;
 
   #run = (): void => {
     if (this.halted) return;
@@ -264,8 +273,9 @@ export class StepProducer extends Side {
         this.state = 'done';
         this.host.onProducerDone(task.nextSeq - 1);
       } else if (!this.halted) {
-        // Time a lent consumer spent in this task does not stretch the producer's interval.
-        this.later(this.#run, Math.max(0, r.delayMs - (r.consumed?.elapsedMs ?? 0)));
+        const now = nowMs();
+        this.#dueAt = Math.max(this.#dueAt + r.delayMs, now);
+        this.later(this.#run, this.#dueAt - now);
       }
     });
   };
@@ -273,6 +283,7 @@ export class StepProducer extends Side {
   override resume(): void {
     if (!this.#paused || this.halted) return;
     this.#paused = false;
+    this.#dueAt = nowMs();
     this.#run();
   }
 }
