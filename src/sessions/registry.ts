@@ -34,7 +34,7 @@ export interface RegistryOptions {
   consumerBatchMax: number;
   stopGraceMs: number;
   log: LogPolicy;
-  burst: { maxChunks: number; maxMs: number };
+  burst: { maxChunks: number; maxMs: number; rateSlackMs: number };
   /** Ended sessions kept for inspection (SESSION_RETAIN_COUNT; 0 = none). */
   retainEndedCount: number;
   /** How long an ended session is kept for inspection, in ms (SESSION_RETAIN_SECONDS). */

@@ -119,8 +119,8 @@ export interface SessionInit {
   stopGraceMs: number;
   flow: FlowLimits;
   log: LogPolicy;
-  /** Longest burst of a step producer with nothing to wait for: chunks, ms. */
-  burst: { maxChunks: number; maxMs: number };
+  /** Longest burst of a step producer with nothing to wait for (chunks, ms); lateness its rate absorbs (ms). */
+  burst: { maxChunks: number; maxMs: number; rateSlackMs: number };
 }
 
 /** Limits of a session's flow (see config.ts for the variables and defaults). */
@@ -220,7 +220,7 @@ export class Session implements SideHost {
     // An exact-size copy: a Buffer from a pool would carry its whole pool slab into every message.
     this.#stepRef = { sessionId: init.id, flagsSlot: init.flags.slot, session: new Uint8Array(v8.serialize(this.#task)) };
     if (init.clientSampleBytes !== null) this.producer = new ClientProducer(this, init.clientSampleBytes);
-    else this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
+    else this.producer = init.entry.producerShape === 'step' ? new StepProducer(this, init.burst.rateSlackMs) : new LoopProducer(this);
     this.consumer = init.entry.consumerShape === 'step' ? new StepConsumer(this, init.batchMax) : new LoopConsumer(this);
     if (this.producer instanceof StepProducer && this.consumer instanceof StepConsumer) this.producer.pairWith(this.consumer);
   }

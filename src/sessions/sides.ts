@@ -228,14 +228,29 @@ export class StepProducer extends Side {
   }
 
   #paused = false;
-  /**
-   * When the step under way was due, ms. The next one is due `delayMs` after it, not after its
-   * answer: the wait for a thread, the round trip, the timer wheel's tick and a lent consumer's run
-   * do not stretch a producer's period (a 1 Hz sensor writes 1 chunk a second). A step that comes
-   * back later than its successor was due runs that one at once and is due from then on: no burst
-   * of catching up.
-   */
+  /** When the step under way was due, ms (see #next). */
   #dueAt = 0;
+  readonly #rateSlackMs: number;
+
+  /** @param rateSlackMs how late a step may be answered and the producer keep its rate (PRODUCER_RATE_SLACK_MS). */
+  constructor(host: SideHost, rateSlackMs: number) {
+    super(host);
+    this.#rateSlackMs = rateSlackMs;
+  }
+
+  /**
+   * Schedules the next step `delayMs` after this one was due, not after its answer: the wait for
+   * a thread, the round trip, the timer wheel's tick and a lent consumer's run do not stretch a
+   * producer's period (a 1 Hz sensor writes a chunk a second). Only lateness up to the slack is
+   * absorbed: past it, the period stretches by the rest, so an overloaded service slows its
+   * producers instead of queueing ever more work.
+   */
+  #next(delayMs: number): void {
+    const now = nowMs();
+    const late = Math.max(0, now - this.#dueAt);
+    this.#dueAt = now + delayMs - Math.min(late, this.#rateSlackMs);
+    this.later(this.#run, this.#dueAt - now);
+  }
 
   #run = (): void => {
     if (this.halted) return;
@@ -273,9 +288,7 @@ export class StepProducer extends Side {
         this.state = 'done';
         this.host.onProducerDone(task.nextSeq - 1);
       } else if (!this.halted) {
-        const now = nowMs();
-        this.#dueAt = Math.max(this.#dueAt + r.delayMs, now);
-        this.later(this.#run, this.#dueAt - now);
+        this.#next(r.delayMs);
       }
     });
   };
