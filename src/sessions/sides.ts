@@ -22,6 +22,7 @@ import type {
   TaskTiming,
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
+import { nextStepDue } from './pacing.js';
 
 export type SideName = 'producer' | 'consumer';
 export type SideState = 'idle' | 'running' | 'waiting' | 'paused' | 'done' | 'stopped' | 'failed';
@@ -228,7 +229,7 @@ export class StepProducer extends Side {
   }
 
   #paused = false;
-  /** When the step under way was due, ms (see #next). */
+  /** When the step under way was due, ms. */
   #dueAt = 0;
   readonly #rateSlackMs: number;
 
@@ -238,17 +239,10 @@ export class StepProducer extends Side {
     this.#rateSlackMs = rateSlackMs;
   }
 
-  /**
-   * Schedules the next step `delayMs` after this one was due, not after its answer: the wait for
-   * a thread, the round trip, the timer wheel's tick and a lent consumer's run do not stretch a
-   * producer's period (a 1 Hz sensor writes a chunk a second). Only lateness up to the slack is
-   * absorbed: past it, the period stretches by the rest, so an overloaded service slows its
-   * producers instead of queueing ever more work.
-   */
+  /** Schedules the next step (sessions/pacing.ts says when it is due). */
   #next(delayMs: number): void {
     const now = nowMs();
-    const late = Math.max(0, now - this.#dueAt);
-    this.#dueAt = now + delayMs - Math.min(late, this.#rateSlackMs);
+    this.#dueAt = nextStepDue(this.#dueAt, now, delayMs, this.#rateSlackMs);
     this.later(this.#run, this.#dueAt - now);
   }
 
