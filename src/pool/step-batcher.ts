@@ -20,6 +20,7 @@ import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTa
 import { flagsAt, nowMs } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
+import { TurnQueue } from './turn-queue.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
@@ -103,8 +104,7 @@ export class StepThrew extends Error {
 export class StepBatcher {
   readonly #pool: BatchRunner;
   readonly #limits: BatchLimits;
-  #queue: Entry[] = [];
-  #flushing = false;
+  readonly #queue = new TurnQueue<Entry>((queue) => this.#flush(queue));
   readonly #inFlight = new Set<Batch>();
   #watchdog: NodeJS.Timeout | null = null;
   /** Tasks (one per step side, reused) whose last step was slow: they run alone. */
@@ -150,15 +150,9 @@ export class StepBatcher {
 
   #enqueue(entry: Entry): void {
     this.#queue.push(entry);
-    if (this.#flushing) return;
-    this.#flushing = true;
-    setImmediate(() => this.#flush());
   }
 
-  #flush(): void {
-    this.#flushing = false;
-    const queue = this.#queue;
-    this.#queue = [];
+  #flush(queue: Entry[]): void {
     const shared: Entry[] = [];
     for (const e of queue) {
       if (this.#solo.has(e.task)) this.#send([e]);
@@ -252,11 +246,7 @@ export class StepBatcher {
     if (e.aborted) return;
     e.aborted = reason;
     if (e.batch === null) {
-      const i = this.#queue.indexOf(e);
-      if (i >= 0) {
-        this.#queue.splice(i, 1);
-        e.reject(reason);
-      }
+      if (this.#queue.remove(e)) e.reject(reason);
       return;
     }
     // Terminates the task's thread: the only way to end a step that ignores its stop flag.

@@ -11,6 +11,7 @@
  */
 import type { SpoolRemovalResult, SpoolRemovalTask } from '../pool/messages.js';
 import { splitIntoTasks, type BatchLimits } from '../pool/step-batcher.js';
+import { TurnQueue } from '../pool/turn-queue.js';
 import { removeSpool } from './spool.js';
 
 /** What the remover needs of the pool. */
@@ -28,8 +29,7 @@ interface Pending {
 export class SpoolRemover {
   readonly #pool: SpoolRemovalRunner;
   readonly #limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>;
-  #queue: Pending[] = [];
-  #flushing = false;
+  readonly #queue = new TurnQueue<Pending>((queue) => this.#flush(queue));
 
   constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>) {
     this.#pool = pool;
@@ -38,18 +38,10 @@ export class SpoolRemover {
 
   /** Resolves once `dir` and everything in it is gone (or was never there); rejects saying why not. */
   remove(dir: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ dir, resolve, reject });
-      if (this.#flushing) return;
-      this.#flushing = true;
-      setImmediate(() => this.#flush());
-    });
+    return new Promise((resolve, reject) => this.#queue.push({ dir, resolve, reject }));
   }
 
-  #flush(): void {
-    this.#flushing = false;
-    const queue = this.#queue;
-    this.#queue = [];
+  #flush(queue: Pending[]): void {
     for (const part of splitIntoTasks(queue, this.#pool.stepThreads, this.#limits)) void this.#send(part);
   }
 
