@@ -67,6 +67,8 @@ export interface Row {
   stopStoppedMs: Percentiles | null;
   /** Sessions that took longer than 100 ms (or never closed). */
   stopsOver100Ms: number;
+  /** Server CPU (all threads) from the first STOP until every session closed, per STOP, µs. */
+  stopCpuUsPerStop: number | null;
   serverCpuPercent: number;
   clientCpuPercent: number;
 }
@@ -145,7 +147,11 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
 
     // ---- stop them all at once ----
     if (spec.measureSeconds === 0) await child.stats(true);
+    const beforeStops = sampleProcess(pid);
+    const stopsSent = load.size;
     const { closeMs: stopTimes, stoppedMs } = await load.stopAll(30_000);
+    const afterStops = sampleProcess(pid);
+    const stopCpuUsPerStop = beforeStops && afterStops && stopsSent > 0 ? ((afterStops.cpuMs - beforeStops.cpuMs) * 1000) / stopsSent : null;
     if (spec.measureSeconds === 0) eventLoopP99Ms = (await child.stats(true)).eventLoop.p99Ms;
     const stopCloseMs = percentiles(stopTimes);
     const stopStoppedMs = percentiles(stoppedMs);
@@ -179,6 +185,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       stopCloseMs,
       stopStoppedMs,
       stopsOver100Ms,
+      stopCpuUsPerStop,
       serverCpuPercent,
       clientCpuPercent,
     };

@@ -19,6 +19,7 @@ import { StepBatcher } from './pool/step-batcher.js';
 import { FlagsSlab } from './pool/flags.js';
 import { ClaimSlab } from './pool/claims.js';
 import { HeldFilesBudget } from './spool/log-files.js';
+import { SpoolRemover } from './sessions/spool-remover.js';
 import { TimerWheel } from './sessions/timer-wheel.js';
 import { KeptSpools } from './sessions/kept-spools.js';
 import { recoverSpools } from './sessions/spool.js';
@@ -125,6 +126,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     timers,
     flags,
     heldFiles: new HeldFilesBudget(config.spoolHeldFilesMax),
+    spools: new SpoolRemover(pool, config.batch),
     catalog,
     logger,
     observer: metrics.sessionObserver,

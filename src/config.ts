@@ -118,6 +118,12 @@ const schema = z.object({
   PRODUCER_BURST_CHUNKS: intFrom(1, 100_000).default(256),
   /** How long such a burst may run in one task, in ms. */
   PRODUCER_BURST_MS: intFrom(0, 60_000).default(5),
+  /**
+   * How late a step producer's step may come back (from when it was due to its answer) and the
+   * producer still keep its rate, in ms: lateness up to this is taken off the next wait; beyond it
+   * the period stretches, so an overloaded service slows its producers instead of queueing work.
+   */
+  PRODUCER_RATE_SLACK_MS: intFrom(0, 60_000).default(50),
   /** Granularity of the waits between steps, in ms: waits ending in one tick start their steps together (at most this late). */
   STEP_TIMER_TICK_MS: intFrom(1, 1000).default(5),
   /** Most steps (of different sessions) sent to a pool thread in one task. */
@@ -224,8 +230,8 @@ export interface Config {
   readonly maxRequestBodyBytes: number;
   /** How the spool's logs are written and kept (spool/appender.ts). */
   readonly log: LogPolicy;
-  /** A step producer's longest burst in one task. */
-  readonly burst: { readonly maxChunks: number; readonly maxMs: number };
+  /** A step producer's longest burst in one task, and how late its steps may be and keep its rate. */
+  readonly burst: { readonly maxChunks: number; readonly maxMs: number; readonly rateSlackMs: number };
   /** Descriptors held open on sessions' log segments, at most (spool/log-files.ts). */
   readonly spoolHeldFilesMax: number;
   /** Granularity of step waits, ms (sessions/timer-wheel.ts). */
@@ -380,7 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retainBytes: e.RESUME_RETAIN_BYTES,
       retainMs: e.RESUME_RETAIN_SECONDS * 1000,
     },
-    burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS },
+    burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS, rateSlackMs: e.PRODUCER_RATE_SLACK_MS },
     stepTimerTickMs: e.STEP_TIMER_TICK_MS,
     spoolHeldFilesMax: e.SPOOL_HELD_FILES_MAX,
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },

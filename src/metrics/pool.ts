@@ -1,7 +1,8 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { SessionObserver } from '../sessions/session.js';
 import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
+import { TallyHistogram } from './tally.js';
 
 const SIDES = ['producer', 'consumer'] as const;
 const SHAPES = ['step', 'loop'] as const;
@@ -42,32 +43,24 @@ export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pic
     },
   });
 
-  const labelNames = ['side', 'shape'] as const;
-  const wait = new Histogram({
-    name: METRIC_PREFIX + 'pool_task_wait_seconds',
-    help: 'Time a task waited for a thread, from submission to the start of its run, by side and shape.',
-    labelNames,
-    buckets: LATENCY_BUCKETS_SECONDS,
-    registers: [registry],
-  });
-  const run = new Histogram({
-    name: METRIC_PREFIX + 'pool_task_run_seconds',
-    help: 'Time a task ran on its thread, by side and shape (a loop runs for its whole session).',
-    labelNames,
-    buckets: LATENCY_BUCKETS_SECONDS,
-    registers: [registry],
-  });
+  // Observed for every step on the main thread: tallied (tally.ts), one series key per side and shape.
+  const histogram = (name: string, help: string) => new TallyHistogram(registry, METRIC_PREFIX + name, help, LATENCY_BUCKETS_SECONDS, ['side', 'shape']);
+  const wait = histogram('pool_task_wait_seconds', 'Time a task waited for a thread, from submission to the start of its run, by side and shape.');
+  const run = histogram('pool_task_run_seconds', 'Time a task ran on its thread, by side and shape (a loop runs for its whole session).');
+  const keys = {} as Record<(typeof SIDES)[number], Record<(typeof SHAPES)[number], string>>;
   for (const side of SIDES) {
+    keys[side] = {} as Record<(typeof SHAPES)[number], string>;
     for (const shape of SHAPES) {
-      wait.zero({ side, shape });
-      run.zero({ side, shape });
+      keys[side][shape] = wait.series(side, shape);
+      run.series(side, shape);
     }
   }
 
   return {
     taskTimed(_session, side, shape, waitMs, runMs) {
-      wait.observe({ side, shape }, Math.max(0, waitMs) / 1000);
-      run.observe({ side, shape }, Math.max(0, runMs) / 1000);
+      const key = keys[side][shape];
+      wait.observe(key, Math.max(0, waitMs) / 1000);
+      run.observe(key, Math.max(0, runMs) / 1000);
     },
   };
 }

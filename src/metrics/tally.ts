@@ -3,7 +3,7 @@
  * `inc()` and `observe()` hash their labels and validate their arguments on every call, which
  * cost about 4 µs of the main thread per result (docs/PERFORMANCE.md): here a count is a plain
  * addition into a number or an array kept per label value, and becomes a prom-client metric only
- * when it is scraped. Both kinds carry one label (the pipeline's name).
+ * when it is scraped. A counter carries one label; a histogram one or several.
  */
 import { Counter, type Metric, type Registry } from 'prom-client';
 
@@ -46,7 +46,8 @@ interface Series {
 /**
  * A histogram kept as plain arrays and read by the registry through `get()`, in the shape
  * prom-client's own Histogram gives (`_bucket` with `le`, `_sum`, `_count`), so scrapes,
- * promtool and readers of `get()` (web/throughput.ts) see no difference.
+ * promtool and readers of `get()` (web/throughput.ts) see no difference. A series is named by a
+ * key: its one label's value, or for several labels a key `series()` made once.
  */
 export class TallyHistogram {
   readonly name: string;
@@ -54,25 +55,32 @@ export class TallyHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   readonly #bounds: readonly number[];
-  readonly #labelName: string;
-  readonly #series = new Map<string, Series>();
+  readonly #labelNames: readonly string[];
+  readonly #series = new Map<string, Series & { labels: Record<string, string> }>();
 
-  constructor(registry: Registry, name: string, help: string, bounds: readonly number[], labelName: string) {
+  constructor(registry: Registry, name: string, help: string, bounds: readonly number[], labelNames: string | readonly string[]) {
     this.name = name;
     this.help = help;
     this.#bounds = bounds;
-    this.#labelName = labelName;
+    this.#labelNames = typeof labelNames === 'string' ? [labelNames] : labelNames;
     registry.registerMetric(this as unknown as Metric);
   }
 
-  zero(value: string): void {
-    this.#at(value);
+  /** The key of the series with these label values (in the constructor's order), exported at 0 from now. */
+  series(...values: string[]): string {
+    const key = values.join('\u0000');
+    this.#at(key);
+    return key;
+  }
+
+  zero(key: string): void {
+    this.#at(key);
   }
 
   /** Records `v`; a value that is not a finite number is not recorded (prom-client would throw). */
-  observe(value: string, v: number): void {
+  observe(key: string, v: number): void {
     if (!Number.isFinite(v)) return;
-    const s = this.#at(value);
+    const s = this.#at(key);
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && v > bounds[i]!) i++;
@@ -81,26 +89,28 @@ export class TallyHistogram {
     s.count++;
   }
 
-  #at(value: string): Series {
-    let s = this.#series.get(value);
+  #at(key: string): Series & { labels: Record<string, string> } {
+    let s = this.#series.get(key);
     if (!s) {
-      s = { counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
-      this.#series.set(value, s);
+      const values = key.split('\u0000');
+      const labels = Object.fromEntries(this.#labelNames.map((n, i) => [n, values[i] ?? '']));
+      s = { counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0, labels };
+      this.#series.set(key, s);
     }
     return s;
   }
 
   get() {
     const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
-    for (const [label, s] of this.#series) {
+    for (const s of this.#series.values()) {
       let cumulative = 0;
       for (let i = 0; i <= this.#bounds.length; i++) {
         cumulative += s.counts[i]!;
         const le = i < this.#bounds.length ? this.#bounds[i]! : '+Inf';
-        values.push({ labels: { le, [this.#labelName]: label }, value: cumulative, metricName: `${this.name}_bucket` });
+        values.push({ labels: { le, ...s.labels }, value: cumulative, metricName: `${this.name}_bucket` });
       }
-      values.push({ labels: { [this.#labelName]: label }, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { [this.#labelName]: label }, value: s.count, metricName: `${this.name}_count` });
+      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }

@@ -82,7 +82,7 @@ export interface ConsumerLoopContext<S = unknown> extends SideContext<S> {
 
 /** What a producer step may return. */
 export interface ProduceStepOutcome {
-  /** Wait before the next step, in ms (default 0: as soon as a thread is free). */
+  /** The next step is due this long after this one was due, in ms (a fixed rate; default 0: as soon as a thread is free). */
   delayMs?: number;
   /** The producer has nothing more to write; the session completes once the consumer catches up. */
   done?: boolean;

@@ -97,6 +97,21 @@ export interface StepBatchTask {
   claimSlot: number;
 }
 
+/**
+ * Spool folders of ended sessions to remove (sessions/spool-remover.ts), many in one task so the
+ * main thread does no file work for a STOP. Runs no user code.
+ */
+export interface SpoolRemovalTask {
+  kind: 'remove-spools';
+  dirs: string[];
+}
+
+export interface SpoolRemovalResult {
+  /** By folder: null when it is gone, else why it could not be removed. */
+  errors: Array<string | null>;
+  timing?: TaskTiming;
+}
+
 /** What every pool thread gets once, when it starts. */
 export interface PoolWorkerData {
   flagsSlab: SharedArrayBuffer;
@@ -112,7 +127,7 @@ export interface StepBatchResult {
   timing?: TaskTiming;
 }
 
-export type Task = StepBatchTask | LoopTask | ProbeTask;
+export type Task = StepBatchTask | LoopTask | ProbeTask | SpoolRemovalTask;
 
 export interface ChunkRecord {
   seq: number;
@@ -183,7 +198,7 @@ export interface LoopResult {
   timing?: TaskTiming;
 }
 
-export type TaskResult = StepBatchResult | LoopResult | ProbeResult;
+export type TaskResult = StepBatchResult | LoopResult | ProbeResult | SpoolRemovalResult;
 
 /** The speech decoders one loop thread holds (src/pipelines/speech/decoder-shelf.ts). */
 export interface DecoderCount {

@@ -20,6 +20,7 @@ import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTa
 import { flagsAt, nowMs } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
+import { TurnQueue } from './turn-queue.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
@@ -78,6 +79,20 @@ interface Batch {
   takenAt: number;
 }
 
+/**
+ * Splits a turn's work into tasks: one, or up to one per thread when there are at least
+ * `spreadMin` items for each (waking a thread costs more than a quick item), at most
+ * `maxEntries` items a task.
+ */
+export function splitIntoTasks<T>(items: readonly T[], threads: number, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>): T[][] {
+  if (items.length === 0) return [];
+  const tasks = Math.max(1, Math.min(threads, Math.floor(items.length / limits.spreadMin)));
+  const size = Math.min(limits.maxEntries, Math.ceil(items.length / tasks));
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /** Thrown for a step whose code threw outside the pipeline's own error handling (e.g. its module failed to import). */
 export class StepThrew extends Error {
   constructor(error: TaskError) {
@@ -89,8 +104,7 @@ export class StepThrew extends Error {
 export class StepBatcher {
   readonly #pool: BatchRunner;
   readonly #limits: BatchLimits;
-  #queue: Entry[] = [];
-  #flushing = false;
+  readonly #queue = new TurnQueue<Entry>((queue) => this.#flush(queue));
   readonly #inFlight = new Set<Batch>();
   #watchdog: NodeJS.Timeout | null = null;
   /** Tasks (one per step side, reused) whose last step was slow: they run alone. */
@@ -136,25 +150,15 @@ export class StepBatcher {
 
   #enqueue(entry: Entry): void {
     this.#queue.push(entry);
-    if (this.#flushing) return;
-    this.#flushing = true;
-    setImmediate(() => this.#flush());
   }
 
-  #flush(): void {
-    this.#flushing = false;
-    const queue = this.#queue;
-    this.#queue = [];
+  #flush(queue: Entry[]): void {
     const shared: Entry[] = [];
     for (const e of queue) {
       if (this.#solo.has(e.task)) this.#send([e]);
       else shared.push(e);
     }
-    if (shared.length === 0) return;
-    // Waking a thread costs more than a quick step: spread over threads only what is worth it.
-    const tasks = Math.max(1, Math.min(this.#pool.stepThreads, Math.floor(shared.length / this.#limits.spreadMin)));
-    const size = Math.min(this.#limits.maxEntries, Math.ceil(shared.length / tasks));
-    for (let i = 0; i < shared.length; i += size) this.#send(shared.slice(i, i + size));
+    for (const entries of splitIntoTasks(shared, this.#pool.stepThreads, this.#limits)) this.#send(entries);
   }
 
   #send(entries: Entry[]): void {
@@ -242,11 +246,7 @@ export class StepBatcher {
     if (e.aborted) return;
     e.aborted = reason;
     if (e.batch === null) {
-      const i = this.#queue.indexOf(e);
-      if (i >= 0) {
-        this.#queue.splice(i, 1);
-        e.reject(reason);
-      }
+      if (this.#queue.remove(e)) e.reject(reason);
       return;
     }
     // Terminates the task's thread: the only way to end a step that ignores its stop flag.

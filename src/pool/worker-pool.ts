@@ -1,6 +1,19 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { DecoderCount, LoopResult, LoopTask, PoolWorkerData, ProbeTask, SessionEvent, StepBatchResult, StepBatchTask, TaskResult, WorkerEvent } from './messages.js';
+import type {
+  DecoderCount,
+  LoopResult,
+  LoopTask,
+  PoolWorkerData,
+  ProbeTask,
+  SessionEvent,
+  SpoolRemovalResult,
+  SpoolRemovalTask,
+  StepBatchResult,
+  StepBatchTask,
+  TaskResult,
+  WorkerEvent,
+} from './messages.js';
 
 export interface PoolOptions {
   /** Step pool: threads kept when idle. */
@@ -69,7 +82,7 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
  * Aborting a task's signal while it runs terminates its thread; Piscina replaces it.
  */
 export class WorkerPool {
-  readonly #steps: Piscina<StepBatchTask | ProbeTask, TaskResult>;
+  readonly #steps: Piscina<StepBatchTask | ProbeTask | SpoolRemovalTask, TaskResult>;
   /** The probe under way, shared by concurrent readiness checks. */
   #probe: Promise<boolean> | null = null;
   readonly #loops: Piscina<LoopTask, LoopResult>;
@@ -164,6 +177,15 @@ export class WorkerPool {
     return (this.#steps.run(task, { signal }) as Promise<StepBatchResult>).catch((err: unknown) => {
       throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
     });
+  }
+
+  /**
+   * Removes ended sessions' spool folders on a step thread (sessions/spool-remover.ts). Rejects
+   * when the pool is closed or the thread died under it.
+   */
+  removeSpools(task: SpoolRemovalTask): Promise<SpoolRemovalResult> {
+    if (this.#closed) return Promise.reject(new Error('the pool is closed'));
+    return this.#steps.run(task) as Promise<SpoolRemovalResult>;
   }
 
   /** Threads of the step pool at most: the batcher spreads a turn's steps over this many tasks. */

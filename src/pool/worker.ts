@@ -21,6 +21,8 @@ import type {
   PoolWorkerData,
   ResultRecord,
   StepBatchResult,
+  SpoolRemovalResult,
+  SpoolRemovalTask,
   StepBatchTask,
   StepOutcome,
   StepSessionRef,
@@ -533,11 +535,26 @@ function dispatch(task: Task): Promise<TaskResult> {
       return Promise.resolve({ threadId });
     case 'step-batch':
       return runBatch(task);
+    case 'remove-spools':
+      return Promise.resolve(removeSpools(task));
     case 'produce-loop':
       return produceLoop(task, flagsOf(task));
     case 'consume-loop':
       return consumeLoop(task, flagsOf(task));
   }
+}
+
+/** Removes ended sessions' spool folders, each on its own: one that fails leaves the others be. */
+function removeSpools(task: SpoolRemovalTask): SpoolRemovalResult {
+  const errors = task.dirs.map((dir) => {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  });
+  return { errors };
 }
 
 /**

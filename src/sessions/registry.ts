@@ -9,6 +9,7 @@ import type { LogPolicy } from '../spool/appender.js';
 import type { StepBatcher } from '../pool/step-batcher.js';
 import type { FlagsSlab } from '../pool/flags.js';
 import type { HeldFilesBudget } from '../spool/log-files.js';
+import type { SpoolRemover } from './spool-remover.js';
 import type { TimerWheel } from './timer-wheel.js';
 import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';
 import { spoolDir } from './spool.js';
@@ -22,6 +23,8 @@ export interface RegistryOptions {
   flags: FlagsSlab;
   /** Descriptors sessions may hold open on their logs, all together. */
   heldFiles: HeldFilesBudget;
+  /** Removes ended sessions' spool folders. */
+  spools: SpoolRemover;
   catalog: PipelineCatalog;
   logger: Logger;
   observer: SessionObserver;
@@ -31,7 +34,7 @@ export interface RegistryOptions {
   consumerBatchMax: number;
   stopGraceMs: number;
   log: LogPolicy;
-  burst: { maxChunks: number; maxMs: number };
+  burst: { maxChunks: number; maxMs: number; rateSlackMs: number };
   /** Ended sessions kept for inspection (SESSION_RETAIN_COUNT; 0 = none). */
   retainEndedCount: number;
   /** How long an ended session is kept for inspection, in ms (SESSION_RETAIN_SECONDS). */
@@ -158,6 +161,7 @@ export class SessionRegistry {
       steps: this.#opts.steps,
       timers: this.#opts.timers,
       heldFiles: this.#opts.heldFiles,
+      spools: this.#opts.spools,
       flags,
       sink: req.sink,
       onReleased: (s) => this.#onReleased(s, loops),

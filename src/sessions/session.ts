@@ -11,7 +11,8 @@ import v8 from 'node:v8';
 import type { ChunkRecord, ConsumeStepTask, ProduceStepTask, ResultRecord, StepSessionRef, TaskError, TaskSession } from '../pool/messages.js';
 import type { PipelineEntry } from '../pipelines/catalog.js';
 import { tandemError, type TandemError } from '../errors.js';
-import { createSpool, removeSpool } from './spool.js';
+import { createSpool } from './spool.js';
+import type { SpoolRemover } from './spool-remover.js';
 import { LoopConsumer, LoopProducer, StepConsumer, StepProducer, type Side, type SideHost, type SideName } from './sides.js';
 import { LatencyWindow } from './latency-window.js';
 import { ClientProducer } from './client-producer.js';
@@ -97,6 +98,8 @@ export interface SessionInit {
   steps: StepBatcher;
   /** The descriptors the service may hold open for sessions' logs (SPOOL_HELD_FILES_MAX). */
   heldFiles: HeldFilesBudget;
+  /** Removes the spool folder once the session ended (on a pool thread, batched with others). */
+  spools: SpoolRemover;
   /** Its zeroed slot of the flags slab (given back by the registry once the session ended). */
   flags: { slot: number; flags: SessionFlags };
   /** The one timer of every step side's waits. */
@@ -116,8 +119,8 @@ export interface SessionInit {
   stopGraceMs: number;
   flow: FlowLimits;
   log: LogPolicy;
-  /** Longest burst of a step producer with nothing to wait for: chunks, ms. */
-  burst: { maxChunks: number; maxMs: number };
+  /** Longest burst of a step producer with nothing to wait for (chunks, ms); lateness its rate absorbs (ms). */
+  burst: { maxChunks: number; maxMs: number; rateSlackMs: number };
 }
 
 /** Limits of a session's flow (see config.ts for the variables and defaults). */
@@ -217,7 +220,7 @@ export class Session implements SideHost {
     // An exact-size copy: a Buffer from a pool would carry its whole pool slab into every message.
     this.#stepRef = { sessionId: init.id, flagsSlot: init.flags.slot, session: new Uint8Array(v8.serialize(this.#task)) };
     if (init.clientSampleBytes !== null) this.producer = new ClientProducer(this, init.clientSampleBytes);
-    else this.producer = init.entry.producerShape === 'step' ? new StepProducer(this) : new LoopProducer(this);
+    else this.producer = init.entry.producerShape === 'step' ? new StepProducer(this, init.burst.rateSlackMs) : new LoopProducer(this);
     this.consumer = init.entry.consumerShape === 'step' ? new StepConsumer(this, init.batchMax) : new LoopConsumer(this);
     if (this.producer instanceof StepProducer && this.consumer instanceof StepConsumer) this.producer.pairWith(this.consumer);
   }
@@ -552,7 +555,7 @@ export class Session implements SideHost {
     // The session counts as ended (state, endedAt, summary) only once its folder is gone (a stop
     // during start first waits for the folder to exist).
     await this.#spoolReady?.catch(() => {});
-    if (!this.keep) await removeSpool(this.spoolDir).catch((err: unknown) => {
+    if (!this.keep) await this.#init.spools.remove(this.spoolDir).catch((err: unknown) => {
       this.#init.logger.error({ session: this.id, err }, 'could not remove spool');
     });
     this.endedAt = Date.now();

@@ -22,6 +22,7 @@ import type {
   TaskTiming,
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
+import { nextStepDue } from './pacing.js';
 
 export type SideName = 'producer' | 'consumer';
 export type SideState = 'idle' | 'running' | 'waiting' | 'paused' | 'done' | 'stopped' | 'failed';
@@ -223,10 +224,27 @@ export class StepProducer extends Side {
       roomChunks: 0,
       roomBytes: 0,
     };
+    this.#dueAt = nowMs();
     this.#run();
   }
 
   #paused = false;
+  /** When the step under way was due, ms. */
+  #dueAt = 0;
+  readonly #rateSlackMs: number;
+
+  /** @param rateSlackMs how late a step may be answered and the producer keep its rate (PRODUCER_RATE_SLACK_MS). */
+  constructor(host: SideHost, rateSlackMs: number) {
+    super(host);
+    this.#rateSlackMs = rateSlackMs;
+  }
+
+  /** Schedules the next step (sessions/pacing.ts says when it is due). */
+  #next(delayMs: number): void {
+    const now = nowMs();
+    this.#dueAt = nextStepDue(this.#dueAt, now, delayMs, this.#rateSlackMs);
+    this.later(this.#run, this.#dueAt - now);
+  }
 
   #run = (): void => {
     if (this.halted) return;
@@ -264,8 +282,7 @@ export class StepProducer extends Side {
         this.state = 'done';
         this.host.onProducerDone(task.nextSeq - 1);
       } else if (!this.halted) {
-        // Time a lent consumer spent in this task does not stretch the producer's interval.
-        this.later(this.#run, Math.max(0, r.delayMs - (r.consumed?.elapsedMs ?? 0)));
+        this.#next(r.delayMs);
       }
     });
   };
@@ -273,6 +290,7 @@ export class StepProducer extends Side {
   override resume(): void {
     if (!this.#paused || this.halted) return;
     this.#paused = false;
+    this.#dueAt = nowMs();
     this.#run();
   }
 }

@@ -24,14 +24,6 @@ export async function createSpool(dir: string, keep: boolean): Promise<void> {
 }
 
 export async function removeSpool(dir: string): Promise<void> {
-  // A stopped session's spool is usually empty (consumed chunks are unlinked): one rmdir does it,
-  // where rm's recursive walk costs an lstat and more round trips through libuv's 4 threads.
-  try {
-    await fs.promises.rmdir(dir);
-    return;
-  } catch {
-    // Not empty, gone, or not a folder: the general path below handles each.
-  }
   await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 

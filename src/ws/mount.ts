@@ -44,9 +44,11 @@ export function mountWebSocket(
       clientTracking: true,
     },
   });
+  const heartbeat = startHeartbeat(config.heartbeatIntervalMs);
   for (const path of WS_PATHS) {
     instance.app.ws(path, (ws, req) => {
       door.track(req, (fn) => ws.once('close', fn));
+      heartbeat.watch(ws);
       new Connection(ws, req, deps, {
         maxMessagesPerSecond: config.maxMessagesPerSecond,
         sendBufferHighBytes: config.sendBufferHighBytes,
@@ -59,11 +61,10 @@ export function mountWebSocket(
   // ws re-emits the HTTP server's own errors (EADDRINUSE on listen) here, where an unheard
   // 'error' would crash the process; the caller of listen() gets them and reports them.
   wss.on('error', () => {});
-  const stopHeartbeat = startHeartbeat(wss.clients, config.heartbeatIntervalMs);
   return {
     clients: wss.clients,
     close() {
-      stopHeartbeat();
+      heartbeat.close();
       for (const ws of wss.clients) ws.terminate();
     },
   };

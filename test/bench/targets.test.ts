@@ -32,6 +32,7 @@ function row(key: string, over: Partial<Row> = {}): Row {
     stopCloseMs: null,
     stopStoppedMs: null,
     stopsOver100Ms: 0,
+    stopCpuUsPerStop: null,
     serverCpuPercent: 0,
     clientCpuPercent: 0,
     ...over,

@@ -40,6 +40,27 @@ describe('tallied metrics', () => {
     assert.deepEqual(await lines(ours), await lines(theirs));
   });
 
+  it('a histogram with several labels exposes what prom-client exposes for the same events', async () => {
+    const ours = new Registry();
+    const theirs = new Registry();
+    const histogram = new TallyHistogram(ours, 'z_seconds', 'wait', BOUNDS, ['side', 'shape']);
+    const ref = new Histogram({ name: 'z_seconds', help: 'wait', labelNames: ['side', 'shape'], buckets: BOUNDS, registers: [theirs] });
+    const keys = [
+      { side: 'producer', shape: 'step' },
+      { side: 'consumer', shape: 'step' },
+      { side: 'consumer', shape: 'loop' },
+    ].map((labels) => {
+      ref.zero(labels);
+      return { labels, key: histogram.series(labels.side, labels.shape) };
+    });
+    for (const [i, v] of [0, 0.002, 0.02, 0.2, 2, 0.0001].entries()) {
+      const { labels, key } = keys[i % 2]!;
+      histogram.observe(key, v);
+      ref.observe(labels, v);
+    }
+    assert.deepEqual(await lines(ours), await lines(theirs));
+  });
+
   it('leaves out a value that is not a finite number instead of poisoning the sum', async () => {
     const registry = new Registry();
     const histogram = new TallyHistogram(registry, 'y_seconds', 'latency', BOUNDS, 'pipeline');
