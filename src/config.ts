@@ -167,6 +167,13 @@ const schema = z.object({
   POCKETSPHINX_LIBRARY: z.string().min(1).default('libpocketsphinx.so.3'),
   /** Folder of its en-us model: `en-us/`, `en-us.lm.bin`, `cmudict-en-us.dict` (Debian: pocketsphinx-en-us). */
   POCKETSPHINX_MODEL_DIR: z.string().min(1).default('/usr/share/pocketsphinx/model/en-us'),
+  /**
+   * Loaded decoders a pool thread keeps between `transcribe` sessions, to lend to the next one
+   * instead of loading the model again (~100 MB and 0.3–1 s of CPU each; 0 = load per session).
+   */
+  SPEECH_IDLE_DECODERS_PER_THREAD: intFrom(0, 16).default(1),
+  /** How long an idle decoder is kept before it is freed, in seconds (loop threads live this long + 1 s). */
+  SPEECH_DECODER_IDLE_SECONDS: intFrom(1, 3600).default(5),
   /** Live view (GET /api/live): how often the stream looks for changes to send, in ms. */
   LIVE_INTERVAL_MS: intFrom(100, 60_000).default(500),
   /** Live view: viewers streaming at once; one more is refused with 503 TOO_MANY_VIEWERS (0 = the stream is off). */
@@ -212,6 +219,7 @@ export interface Config {
     readonly maxThreads: number;
     readonly loopMaxThreads: number;
     readonly idleTimeoutMs: number;
+    readonly loopIdleTimeoutMs: number;
     readonly maxHeapMb: number;
   };
   readonly consumerBatchMax: number;
@@ -254,7 +262,12 @@ export interface Config {
   readonly sessionRetainCount: number;
   readonly sessionRetainMs: number;
   /** Where the built-in recognizer's library and model are. */
-  readonly speech: { readonly library: string; readonly modelDir: string };
+  readonly speech: {
+    readonly library: string;
+    readonly modelDir: string;
+    readonly idleDecodersPerThread: number;
+    readonly decoderIdleMs: number;
+  };
   /** Spools a client may keep after its session (START `keep: true`), bounded in bytes and age. */
   readonly keptSpools: {
     readonly allowed: boolean;
@@ -357,6 +370,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxThreads: e.POOL_MAX_THREADS,
       loopMaxThreads: e.LOOP_MAX_THREADS,
       idleTimeoutMs: e.POOL_IDLE_TIMEOUT_MS,
+      loopIdleTimeoutMs: loopIdleTimeoutMs(e.POOL_IDLE_TIMEOUT_MS, e.SPEECH_IDLE_DECODERS_PER_THREAD, e.SPEECH_DECODER_IDLE_SECONDS * 1000),
       maxHeapMb: e.WORKER_MAX_HEAP_MB,
     },
     consumerBatchMax: e.CONSUMER_BATCH_MAX,
@@ -395,7 +409,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens: { admin: e.ADMIN_TOKEN, read: e.ADMIN_READ_TOKEN },
     sessionRetainCount: e.SESSION_RETAIN_COUNT,
     sessionRetainMs: e.SESSION_RETAIN_SECONDS * 1000,
-    speech: { library: e.POCKETSPHINX_LIBRARY, modelDir: path.resolve(e.POCKETSPHINX_MODEL_DIR) },
+    speech: {
+      library: e.POCKETSPHINX_LIBRARY,
+      modelDir: path.resolve(e.POCKETSPHINX_MODEL_DIR),
+      idleDecodersPerThread: e.SPEECH_IDLE_DECODERS_PER_THREAD,
+      decoderIdleMs: e.SPEECH_DECODER_IDLE_SECONDS * 1000,
+    },
     live: {
       intervalMs: e.LIVE_INTERVAL_MS,
       maxViewers: e.LIVE_MAX_VIEWERS,
@@ -427,6 +446,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** True for `localhost` and addresses in 127.0.0.0/8 or ::1 (also IPv4-mapped). */
+/**
+ * How long an idle loop-pool thread lives, in ms: at most 1 s (loops come and go with sessions),
+ * but never less than the idle decoders it may hold (src/pipelines/speech/decoder-shelf.ts). A
+ * thread's decoders are native memory only that thread frees, on its own timer; Piscina ends an
+ * idle thread with `terminate()`, which runs no JavaScript, so a thread ended while it still held
+ * decoders would leak them (~100 MB each). The extra second lets the thread's timer go first.
+ */
+export function loopIdleTimeoutMs(poolIdleTimeoutMs: number, idleDecodersPerThread: number, decoderIdleMs: number): number {
+  const loopIdleMs = Math.min(poolIdleTimeoutMs, 1000);
+  return idleDecodersPerThread > 0 ? Math.max(loopIdleMs, decoderIdleMs + 1000) : loopIdleMs;
+}
+
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === 'localhost') return true;

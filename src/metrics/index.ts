@@ -19,6 +19,7 @@ import { httpMetrics } from './http.js';
 import { poolMetrics } from './pool.js';
 import { processMetrics } from './process.js';
 import { sessionMetrics } from './sessions.js';
+import { speechMetrics } from './speech.js';
 import { webSocketMetrics } from './websocket.js';
 
 export interface MetricsDeps {
@@ -48,6 +49,7 @@ export interface Metrics {
 /** Registers every metric of the service on `registry` (never the global one). */
 export function createMetrics(registry: Registry, deps: MetricsDeps): Metrics {
   processMetrics(registry);
+  speechMetrics(registry, deps);
   return {
     registry,
     sessionObserver: {

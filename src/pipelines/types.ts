@@ -12,8 +12,12 @@ export type OptionsSchema = Record<string, unknown>;
  * pipeline may too.
  */
 export interface PipelineSettings {
-  /** Where the built-in recognizer's library and model are (POCKETSPHINX_LIBRARY, POCKETSPHINX_MODEL_DIR). */
-  readonly speech: { readonly library: string; readonly modelDir: string };
+  /**
+   * The built-in recognizer: where its library and model are (POCKETSPHINX_LIBRARY,
+   * POCKETSPHINX_MODEL_DIR) and how many loaded decoders a thread keeps between sessions, for how
+   * long (SPEECH_IDLE_DECODERS_PER_THREAD, SPEECH_DECODER_IDLE_SECONDS).
+   */
+  readonly speech: { readonly library: string; readonly modelDir: string; readonly idleDecodersPerThread: number; readonly decoderIdleMs: number };
 }
 
 export interface PrepareContext {

@@ -200,7 +200,22 @@ export interface LoopResult {
 
 export type TaskResult = StepBatchResult | LoopResult | ProbeResult | SpoolRemovalResult;
 
-/** Posted by a running loop through `parentPort`; routed by session id. */
-export type WorkerEvent =
-  | { type: 'chunk'; sessionId: string; chunk: ChunkRecord }
-  | { type: 'result'; sessionId: string; result: ResultRecord };
+/** The speech decoders one loop thread holds (src/pipelines/speech/decoder-shelf.ts). */
+export interface DecoderCount {
+  threadId: number;
+  /** Kept for the next session on this thread. */
+  idle: number;
+  /** Lent to a running session. */
+  busy: number;
+  /** Decoders this thread loaded since its previous report (a model load: what reuse saves). */
+  loaded: number;
+}
+
+/**
+ * Posted by a running loop through `parentPort`; routed by session id. `decoders` is posted by
+ * a loop thread whenever its speech decoders change; the pool keeps it (WorkerPool.decoders()).
+ */
+export type WorkerEvent = SessionEvent | { type: 'decoders'; count: DecoderCount };
+
+/** The events of WorkerEvent that belong to a session. */
+export type SessionEvent = { type: 'chunk'; sessionId: string; chunk: ChunkRecord } | { type: 'result'; sessionId: string; result: ResultRecord };

@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type {
+  DecoderCount,
   LoopResult,
   LoopTask,
   PoolWorkerData,
   ProbeTask,
+  SessionEvent,
   SpoolRemovalResult,
   SpoolRemovalTask,
   StepBatchResult,
@@ -22,6 +24,8 @@ export interface PoolOptions {
   loopMaxThreads: number;
   /** Lifetime of an idle thread above the minimum, ms. */
   idleTimeoutMs: number;
+  /** Lifetime of an idle loop-pool thread, ms (config.ts: loopIdleTimeoutMs says why it differs). */
+  loopIdleTimeoutMs: number;
   /** V8 old-generation cap per thread, MiB (0 = Node's default). */
   maxHeapMb: number;
 }
@@ -64,6 +68,12 @@ export function threadDeathError(err: unknown, maxHeapMb: number): Error {
   return new Error(`its worker thread crashed: ${message}`, { cause: err });
 }
 
+/** The worker export a loop consumer's task runs (worker.ts: consumeLoopTask). */
+const CONSUME_LOOP_TASK = 'consumeLoopTask';
+
+/** Dropped loop threads remembered (WorkerPool.#goneThreads): reports arrive within moments of a drop. */
+const GONE_THREADS_KEPT = 1024;
+
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /**
@@ -78,6 +88,18 @@ export class WorkerPool {
   readonly #loops: Piscina<LoopTask, LoopResult>;
   readonly #options: PoolOptions;
   #runningLoops = 0;
+  /** Speech decoders each loop thread holds, by thread id, as the thread last reported them. */
+  readonly #decoders = new Map<number, DecoderCount>();
+  /**
+   * Loop threads Piscina has dropped, most recent last (at most GONE_THREADS_KEPT): a report a
+   * thread posted just before it was terminated can arrive after it is gone, and must not bring
+   * its decoders back to the count.
+   */
+  readonly #goneThreads = new Set<number>();
+  /** Decoders loaded by loop threads since start. */
+  #decoderLoads = 0;
+  /** Decoders a loop thread still held when it went (terminated under a session): never freed. */
+  #decodersLost = 0;
   #closed = false;
 
   /**
@@ -88,7 +110,7 @@ export class WorkerPool {
   constructor(
     options: PoolOptions,
     workerData: PoolWorkerData,
-    onEvent: (event: WorkerEvent) => void,
+    onEvent: (event: SessionEvent) => void,
     onThreadError: (err: unknown) => void = () => {},
   ) {
     this.#options = options;
@@ -111,15 +133,36 @@ export class WorkerPool {
       filename: workerFile,
       minThreads: 0,
       maxThreads: Math.max(1, options.loopMaxThreads),
-      idleTimeout: Math.min(options.idleTimeoutMs, 1000),
+      idleTimeout: options.loopIdleTimeoutMs,
       concurrentTasksPerWorker: 1,
+      // An idle loop thread must keep running its event loop: the speech decoders it keeps are
+      // freed by its own timer (decoder-shelf.ts). Piscina's default parks an idle thread in
+      // Atomics.wait, where no timer fires, so the thread was ended with its decoders unfreed.
+      // A loop task holds its thread for a session: a message-port hand-off costs it nothing.
+      atomics: 'disabled',
+      loadBalancer: (task, workers) => this.#pickLoopThread(task.name === CONSUME_LOOP_TASK, workers),
       resourceLimits,
       trackUnmanagedFds,
       recordTiming: true,
       workerData,
     });
     this.#steps.on('message', onEvent);
-    this.#loops.on('message', onEvent);
+    // Only a loop thread holds decoders (a loop consumer borrows one for its session).
+    this.#loops.on('message', (event: WorkerEvent) => {
+      if (event.type === 'decoders') {
+        this.#decoderLoads += event.count.loaded;
+        if (!this.#goneThreads.has(event.count.threadId)) this.#decoders.set(event.count.threadId, event.count);
+      } else onEvent(event);
+    });
+    // A thread's decoders go with it (an ended idle thread had freed them first; a terminated
+    // busy one loses them): its last report no longer counts.
+    this.#loops.on('workerDestroy', (worker: { id: number }) => {
+      const held = this.#decoders.get(worker.id);
+      if (held) this.#decodersLost += held.idle + held.busy;
+      this.#decoders.delete(worker.id);
+      this.#goneThreads.add(worker.id);
+      if (this.#goneThreads.size > GONE_THREADS_KEPT) this.#goneThreads.delete(this.#goneThreads.values().next().value!);
+    });
     // A thread that dies (process.exit, out of heap) fails only its task; never crash the service.
     this.#steps.on('error', onThreadError);
     this.#loops.on('error', onThreadError);
@@ -174,7 +217,7 @@ export class WorkerPool {
   async runLoop(task: LoopTask, signal: AbortSignal): Promise<LoopResult> {
     this.#runningLoops++;
     try {
-      return await this.#loops.run(task, { signal });
+      return await this.#loops.run(task, { signal, name: task.kind === 'consume-loop' ? CONSUME_LOOP_TASK : 'default' });
     } catch (err) {
       throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
     } finally {
@@ -201,6 +244,39 @@ export class WorkerPool {
       maxThreads: this.#options.maxThreads,
       loopMaxThreads: this.#options.loopMaxThreads,
     };
+  }
+
+  /**
+   * Which idle loop thread takes a loop (Piscina's loadBalancer; null: none is idle, Piscina
+   * starts a thread or queues). A consumer goes where a decoder is idle and a producer where
+   * none is, so the next speech session finds its decoder instead of loading one (a session's
+   * producer, started first, would otherwise often take that thread). Otherwise as Piscina's
+   * own balancer: the first idle thread.
+   */
+  #pickLoopThread<W extends { id: number; currentUsage: number }>(consumer: boolean, workers: Iterable<W>): W | null {
+    let first: W | null = null;
+    for (const worker of workers) {
+      if (worker.currentUsage !== 0) continue;
+      first ??= worker;
+      const holdsDecoder = (this.#decoders.get(worker.id)?.idle ?? 0) > 0;
+      if (holdsDecoder === consumer) return worker;
+    }
+    return first;
+  }
+
+  /**
+   * Speech decoders alive in loop threads: lent to a session (busy) or kept for the next (idle);
+   * `loads`: how many were loaded since start (a session that found none idle loads one);
+   * `lost`: how many went with a thread that ended holding them (their memory is not freed).
+   */
+  decoders(): { idle: number; busy: number; loads: number; lost: number } {
+    let idle = 0;
+    let busy = 0;
+    for (const count of this.#decoders.values()) {
+      idle += count.idle;
+      busy += count.busy;
+    }
+    return { idle, busy, loads: this.#decoderLoads, lost: this.#decodersLost };
   }
 
   /** Run and wait time summaries of the step pool, in ms. */

@@ -523,6 +523,12 @@ export default async function runTask(task: Task): Promise<TaskResult> {
   return result;
 }
 
+/**
+ * The same entry under the name a loop consumer's task is run by, so that the loop pool's
+ * balancer can tell it from a producer's (worker-pool.ts: loopBalancer).
+ */
+export const consumeLoopTask = runTask;
+
 function dispatch(task: Task): Promise<TaskResult> {
   switch (task.kind) {
     case 'probe':

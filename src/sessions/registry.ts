@@ -3,7 +3,7 @@ import { tokenMatches } from '../auth/token.js';
 import type { Logger } from 'pino';
 import { refusals, tandemError } from '../errors.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
-import type { WorkerEvent } from '../pool/messages.js';
+import type { SessionEvent } from '../pool/messages.js';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { LogPolicy } from '../spool/appender.js';
 import type { StepBatcher } from '../pool/step-batcher.js';
@@ -268,7 +268,7 @@ export class SessionRegistry {
   }
 
   /** Delivers an event a loop posted to the session it belongs to (late events are dropped). */
-  route(event: WorkerEvent): void {
+  route(event: SessionEvent): void {
     const session = this.#live.get(event.sessionId);
     if (!session) return;
     try {

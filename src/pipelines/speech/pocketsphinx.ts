@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
+import { DecoderShelf, type ShelfLimits } from './decoder-shelf.js';
 import { cleanText, cleanWord, type Recognizer, type RecognizerOptions, type Utterance, type Word } from './recognizer.js';
 
 /** Where the library and model are (config.ts: POCKETSPHINX_LIBRARY, POCKETSPHINX_MODEL_DIR). */
@@ -19,6 +20,10 @@ export interface PocketsphinxSettings {
   library: string;
   /** Folder holding `en-us/` (the acoustic model), `en-us.lm.bin` and `cmudict-en-us.dict`. */
   modelDir: string;
+  /** Loaded decoders a thread keeps for its next sessions (SPEECH_IDLE_DECODERS_PER_THREAD); default 0: none. */
+  idleDecodersPerThread?: number;
+  /** How long an idle one is kept, in ms (SPEECH_DECODER_IDLE_SECONDS). */
+  decoderIdleMs?: number;
 }
 
 /** Feature frames per second (pocketsphinx's `-frate` default). */
@@ -34,6 +39,7 @@ interface Binding {
   ps_args: Fn;
   ps_init: Fn;
   ps_free: Fn;
+  ps_start_stream: Fn;
   ps_start_utt: Fn;
   ps_end_utt: Fn;
   ps_process_raw: Fn;
@@ -46,6 +52,7 @@ interface Binding {
   ps_seg_prob: Fn;
   ps_get_logmath: Fn;
   logmath_exp: Fn;
+  ps_get_feat: Fn;
 }
 
 /**
@@ -84,6 +91,7 @@ function bind(library: string): Binding {
     ps_args: lib.func('void *ps_args()'),
     ps_init: lib.func('void *ps_init(void *config)'),
     ps_free: lib.func('int ps_free(void *ps)'),
+    ps_start_stream: lib.func('int ps_start_stream(void *ps)'),
     ps_start_utt: lib.func('int ps_start_utt(void *ps)'),
     ps_end_utt: lib.func('int ps_end_utt(void *ps)'),
     ps_process_raw: lib.func('int ps_process_raw(void *ps, const int16_t *data, size_t n_samples, int no_search, int full_utt)'),
@@ -96,11 +104,76 @@ function bind(library: string): Binding {
     ps_seg_prob: lib.func('int32_t ps_seg_prob(void *seg, _Out_ int32_t *out_ascr, _Out_ int32_t *out_lscr, _Out_ int32_t *out_lback)'),
     ps_get_logmath: lib.func('void *ps_get_logmath(void *ps)'),
     logmath_exp: lib.func('double logmath_exp(void *lmath, int logb_x)'),
+    ps_get_feat: lib.func('void *ps_get_feat(void *ps)'),
   };
   // The decoder logs every step to stderr; a NULL log file silences it (process-wide, once).
   lib.func('void err_set_logfp(void *fp)')(null);
   bindings.set(library, b);
   return b;
+}
+
+/**
+ * The head of sphinxbase's `feat_t` up to `cmn_struct`, and its `cmn_t` (sphinxbase 5prealpha,
+ * feat.h and cmn.h, as Debian 12 ships them). No function of the library resets the live
+ * cepstral-mean estimate to the model's initial one, so a decoder lent to a new session gets
+ * it written back from a snapshot taken when the decoder was loaded (CmnSnapshot).
+ */
+const FeatHead = koffi.struct('tandem_sphinx_feat_head', {
+  refcount: 'int',
+  name: 'void *',
+  cepsize: 'int32_t',
+  n_stream: 'int32_t',
+  stream_len: 'void *',
+  window_size: 'int32_t',
+  n_sv: 'int32_t',
+  sv_len: 'void *',
+  subvecs: 'void *',
+  sv_buf: 'void *',
+  sv_dim: 'int32_t',
+  cmn: 'int',
+  varnorm: 'int32_t',
+  agc: 'int',
+  compute_feat: 'void *',
+  cmn_struct: 'void *',
+});
+const Cmn = koffi.struct('tandem_sphinx_cmn', {
+  cmn_mean: 'void *',
+  cmn_var: 'void *',
+  sum: 'void *',
+  nframe: 'int32_t',
+  veclen: 'int32_t',
+});
+
+interface CmnState {
+  cmn: { cmn_mean: unknown; cmn_var: unknown; sum: unknown; nframe: number; veclen: number };
+  pointer: unknown;
+  mean: number[];
+  sum: number[];
+}
+
+/** The live CMN estimate of a decoder, or null where the structures do not look as expected. */
+function readCmn(b: Binding, ps: unknown): CmnState | null {
+  const feat = b.ps_get_feat(ps);
+  if (!feat) return null;
+  const head = koffi.decode(feat, FeatHead) as { cepsize: number; cmn_struct: unknown };
+  if (!head.cmn_struct) return null;
+  const cmn = koffi.decode(head.cmn_struct, Cmn) as CmnState['cmn'];
+  // A sanity check on the layout: the estimate is one value per cepstral coefficient.
+  if (cmn.veclen !== head.cepsize || cmn.veclen < 1 || cmn.veclen > 64 || !cmn.cmn_mean || !cmn.sum) return null;
+  const floats = koffi.array('float', cmn.veclen, 'Array');
+  return {
+    cmn,
+    pointer: head.cmn_struct,
+    mean: koffi.decode(cmn.cmn_mean, floats) as number[],
+    sum: koffi.decode(cmn.sum, floats) as number[],
+  };
+}
+
+function writeCmn(state: CmnState): void {
+  const floats = koffi.array('float', state.cmn.veclen, 'Array');
+  koffi.encode(state.cmn.cmn_mean, floats, state.mean);
+  koffi.encode(state.cmn.sum, floats, state.sum);
+  koffi.encode(state.pointer, Cmn, state.cmn);
 }
 
 function modelFiles(modelDir: string) {
@@ -132,32 +205,112 @@ export function pocketsphinxProblem(settings: PocketsphinxSettings): string | nu
   return null;
 }
 
-/** A pocketsphinx decoder for one session; see Recognizer. */
+/**
+ * One loaded pocketsphinx decoder: the model, and the stream state that `reset` clears so that
+ * another session can use it. Used only on the thread that loaded it.
+ */
+export class PocketsphinxDecoder {
+  readonly b: Binding;
+  #config: unknown;
+  ps: unknown;
+  /** The CMN estimate as loaded; null when it cannot be read (then the decoder is never lent twice). */
+  readonly #cmn: CmnState | null;
+  #streams = 0;
+
+  /** Loads the model: about half a second and ~100 MB. */
+  constructor(settings: PocketsphinxSettings, silenceMs: number) {
+    this.b = bind(settings.library);
+    const files = modelFiles(settings.modelDir);
+    const argv = ['-hmm', files.hmm, '-lm', files.lm, '-dict', files.dict, '-vad_postspeech', String(vadPostspeechFrames(silenceMs))];
+    this.#config = this.b.cmd_ln_parse_r(null, this.b.ps_args(), argv.length, argv, 1);
+    if (!this.#config) throw new Error(`pocketsphinx refused its arguments (${argv.filter((a) => a.startsWith('-')).join(' ')})`);
+    this.ps = this.b.ps_init(this.#config);
+    if (!this.ps) {
+      this.free();
+      throw new Error(`pocketsphinx could not load its model from '${settings.modelDir}'`);
+    }
+    this.#cmn = readCmn(this.b, this.ps);
+  }
+
+  /** Whether it can be reset for another session (its CMN estimate could be read). */
+  get reusable(): boolean {
+    return this.#cmn !== null;
+  }
+
+  /**
+   * Starts a new stream: what a decoder carries from one utterance to the next is cleared.
+   * ps_start_stream resets the front end's noise estimate (the voice-activity detector's
+   * threshold); ps_start_utt, here and at every utterance, clears the hypothesis, lattice and
+   * frame count (times restart at 0) and the detector's speech state. The live cepstral-mean
+   * estimate, which pocketsphinx carries from utterance to utterance, is put back to the one the
+   * model was loaded with, so a reused decoder hears a session exactly as a new one would.
+   */
+  startStream(): void {
+    if (this.#streams++ > 0) {
+      if (!this.#cmn) throw new Error('pocketsphinx decoder cannot be reset for another stream');
+      writeCmn(this.#cmn);
+    }
+    if (this.b.ps_start_stream(this.ps) < 0) throw new Error('pocketsphinx could not start a stream');
+    if (this.b.ps_start_utt(this.ps) < 0) throw new Error('pocketsphinx could not start an utterance');
+  }
+
+  free(): void {
+    const held = Boolean(this.ps || this.#config);
+    if (this.ps) this.b.ps_free(this.ps);
+    if (this.#config) this.b.cmd_ln_free_r(this.#config);
+    this.ps = null;
+    this.#config = null;
+    if (held) trimMalloc();
+  }
+}
+
+/** `-vad_postspeech`: frames of 10 ms of non-speech that end an utterance. */
+function vadPostspeechFrames(silenceMs: number): number {
+  return Math.max(1, Math.round(silenceMs / 10));
+}
+
+/** This thread's idle decoders (decoder-shelf.ts). */
+const shelf = new DecoderShelf<PocketsphinxDecoder>();
+
+/** Decoders are interchangeable when loaded from the same files with the same cmd_ln options. */
+function shelfKey(settings: PocketsphinxSettings, silenceMs: number): string {
+  return JSON.stringify([settings.library, settings.modelDir, vadPostspeechFrames(silenceMs)]);
+}
+
+/**
+ * One session's stream on a pocketsphinx decoder; see Recognizer. The decoder is borrowed from
+ * this thread's shelf (loaded when none is idle) and given back, reset, by `close()`.
+ */
 export class PocketsphinxRecognizer implements Recognizer {
   readonly #b: Binding;
   readonly #words: boolean;
-  #config: unknown;
+  readonly #key: string;
+  readonly #limits: ShelfLimits;
+  #decoder: PocketsphinxDecoder | null;
   #ps: unknown;
   /** Speech was heard since the open utterance began. */
   #heard = false;
+  /** An utterance was started and not ended. */
+  #uttOpen = false;
+  /** A pocketsphinx call failed: the decoder's state is unknown, so it is freed, not lent again. */
+  #broken = false;
   #state: 'OPEN' | 'FINISHED' | 'CLOSED' = 'OPEN';
 
-  /** Loads the model (about half a second) and opens the first utterance. */
+  /** Borrows a decoder (or loads one: about half a second) and opens the first utterance. */
   constructor(settings: PocketsphinxSettings, options: RecognizerOptions) {
-    this.#b = bind(settings.library);
     this.#words = options.words;
-    const files = modelFiles(settings.modelDir);
-    const argv = ['-hmm', files.hmm, '-lm', files.lm, '-dict', files.dict, '-vad_postspeech', String(Math.max(1, Math.round(options.silenceMs / 10)))];
-    this.#config = this.#b.cmd_ln_parse_r(null, this.#b.ps_args(), argv.length, argv, 1);
-    if (!this.#config) throw new Error(`pocketsphinx refused its arguments (${argv.filter((a) => a.startsWith('-')).join(' ')})`);
-    this.#ps = this.#b.ps_init(this.#config);
-    if (!this.#ps) {
+    this.#key = shelfKey(settings, options.silenceMs);
+    this.#limits = { perThread: settings.idleDecodersPerThread ?? 0, idleMs: settings.decoderIdleMs ?? 0 };
+    this.#decoder = shelf.borrow(this.#key, () => new PocketsphinxDecoder(settings, options.silenceMs));
+    this.#b = this.#decoder.b;
+    this.#ps = this.#decoder.ps;
+    try {
+      this.#decoder.startStream();
+      this.#uttOpen = true;
+    } catch (err) {
+      this.#broken = true;
       this.close();
-      throw new Error(`pocketsphinx could not load its model from '${settings.modelDir}'`);
-    }
-    if (this.#b.ps_start_utt(this.#ps) < 0) {
-      this.close();
-      throw new Error('pocketsphinx could not start an utterance');
+      throw err;
     }
   }
 
@@ -166,11 +319,11 @@ export class PocketsphinxRecognizer implements Recognizer {
     const finals: Utterance[] = [];
     for (let at = 0; at < pcm.length; at += BLOCK_SAMPLES) {
       const block = pcm.subarray(at, at + BLOCK_SAMPLES);
-      if (this.#b.ps_process_raw(this.#ps, block, block.length, 0, 0) < 0) throw new Error('pocketsphinx failed to process audio');
+      if (this.#b.ps_process_raw(this.#ps, block, block.length, 0, 0) < 0) this.#fail('pocketsphinx failed to process audio');
       if (this.#b.ps_get_in_speech(this.#ps)) this.#heard = true;
       else if (this.#heard) {
         finals.push(...this.#endUtterance());
-        if (this.#b.ps_start_utt(this.#ps) < 0) throw new Error('pocketsphinx could not start an utterance');
+        this.#startUtterance();
       }
     }
     return finals;
@@ -185,23 +338,44 @@ export class PocketsphinxRecognizer implements Recognizer {
     if (this.#state !== 'OPEN') return [];
     this.#state = 'FINISHED';
     if (this.#heard) return this.#endUtterance();
+    this.#uttOpen = false;
     this.#b.ps_end_utt(this.#ps);
     return [];
   }
 
+  /**
+   * Gives the decoder back to the shelf, or frees it after a failure. An utterance still open (a
+   * STOP in mid-speech) is ended and its hypothesis dropped: the decoder goes back idle, and the
+   * next session's ps_start_stream/ps_start_utt start it afresh.
+   */
   close(): void {
     this.#state = 'CLOSED';
-    const held = Boolean(this.#ps || this.#config);
-    if (this.#ps) this.#b.ps_free(this.#ps);
-    if (this.#config) this.#b.cmd_ln_free_r(this.#config);
+    const decoder = this.#decoder;
+    if (!decoder) return;
+    this.#decoder = null;
     this.#ps = null;
-    this.#config = null;
-    if (held) trimMalloc();
+    if (!this.#broken && this.#uttOpen) {
+      this.#uttOpen = false;
+      if (this.#b.ps_end_utt(decoder.ps) < 0) this.#broken = true;
+    }
+    if (this.#broken || !decoder.reusable) shelf.discard(decoder);
+    else shelf.giveBack(this.#key, decoder, this.#limits);
+  }
+
+  #fail(message: string): never {
+    this.#broken = true;
+    throw new Error(message);
+  }
+
+  #startUtterance(): void {
+    if (this.#b.ps_start_utt(this.#ps) < 0) this.#fail('pocketsphinx could not start an utterance');
+    this.#uttOpen = true;
   }
 
   #endUtterance(): Utterance[] {
     this.#heard = false;
-    if (this.#b.ps_end_utt(this.#ps) < 0) throw new Error('pocketsphinx failed to end an utterance');
+    this.#uttOpen = false;
+    if (this.#b.ps_end_utt(this.#ps) < 0) this.#fail('pocketsphinx failed to end an utterance');
     const text = cleanText(this.#b.ps_get_hyp(this.#ps, [0]) as string | null);
     if (!text) return [];
     const words = this.#segments();

@@ -47,7 +47,7 @@ export interface Recognizer {
   partial(): string | null;
   /** End of the audio: completes the open utterance, if any. */
   finish(): Utterance[];
-  /** Frees the engine. */
+  /** Ends the stream: frees the engine, or resets it and keeps it for another session (pocketsphinx.ts). */
   close(): void;
 }
 
