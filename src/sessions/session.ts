@@ -265,7 +265,8 @@ export class Session implements SideHost {
   }
 
   async start(): Promise<void> {
-    const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles));
+    const stepLogs = [...(this.producer.shape === 'step' ? (['chunks'] as const) : []), ...(this.consumer.shape === 'step' ? (['results'] as const) : [])];
+    const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles, stepLogs));
     this.#spoolReady = createSpool(this.spoolDir, this.keep).then(() => files.open());
     await this.#spoolReady;
     if (this.#stopping) return;

@@ -1,7 +1,8 @@
 /**
  * The files a session's steps append through. Opening a segment for every step cost more than the
  * write itself, and a descriptor a pool thread opens is closed when that thread ends, so the main
- * thread holds each log's open segment open for the session's life and names the descriptor in
+ * thread holds the open segment of each log that step tasks append to (a loop or a client producer
+ * keeps its own appender open instead) for the session's life and names the descriptor in
  * the session's flags (CHUNKS_FD / RESULTS_FD, with the segment it belongs to). An appender uses
  * it when it writes to that segment and opens the file itself otherwise (a loop, or a step that
  * just began a new segment); when a step's new segment is published, the main thread opens it and
@@ -45,31 +46,39 @@ export class HeldFilesBudget {
   }
 }
 
-/** Descriptors a session holds: one per log. */
-const PER_SESSION = 2;
-
 export class LogFiles {
   readonly #dir: string;
   readonly #flags: SessionFlags;
   readonly #budget: HeldFilesBudget;
-  #holding = false;
+  /** The logs whose steps append through a held descriptor (none once the budget was spent). */
+  #held: LogKind[] = [];
+  readonly #wanted: LogKind[];
   #closed = false;
 
-  constructor(dir: string, flags: SessionFlags, budget: HeldFilesBudget) {
+  /**
+   * @param stepLogs the logs step tasks append to. A loop side and a client producer keep their own
+   * appender open for the session's life, and their segments roll over without the main thread
+   * hearing of it: a descriptor held on their log would pin a segment long removed.
+   */
+  constructor(dir: string, flags: SessionFlags, budget: HeldFilesBudget, stepLogs: readonly LogKind[]) {
     this.#dir = dir;
     this.#flags = flags;
     this.#budget = budget;
+    this.#wanted = [...stepLogs];
   }
 
   /**
    * Creates both logs' first segments (named 1: a session's first chunk is seq 1), publishes them
-   * as each log's (empty) end, and holds them open.
+   * as each log's (empty) end, and holds those of the step logs open.
    */
   async open(): Promise<void> {
     const ints = this.#flags.ints;
-    this.#holding = this.#budget.take(PER_SESSION);
-    if (this.#holding) await Promise.all([this.#hold('chunks', 1), this.#hold('results', 1)]);
-    else await Promise.all(['chunks', 'results'].map((k) => fs.promises.writeFile(segmentPath(this.#dir, k as LogKind, 1), '')));
+    if (this.#wanted.length > 0 && this.#budget.take(this.#wanted.length)) this.#held = this.#wanted;
+    await Promise.all(
+      (['chunks', 'results'] as const).map((k) =>
+        this.#held.includes(k) ? this.#hold(k, 1) : fs.promises.writeFile(segmentPath(this.#dir, k, 1), ''),
+      ),
+    );
     ints[FLAG.CHUNK_SEGMENT] = 1;
     ints[FLAG.RESULT_SEGMENT] = 1;
     ints[FLAG.RESULT_WINDOW_FROM] = 1;
@@ -78,7 +87,7 @@ export class LogFiles {
 
   /** A step began `kind`'s segment `segment` and it was published: hold that one instead. */
   follow(kind: LogKind, segment: number): void {
-    if (this.#closed || !this.#holding || Atomics.load(this.#flags.ints, SLOTS[kind].segment) === segment) return;
+    if (this.#closed || !this.#held.includes(kind) || Atomics.load(this.#flags.ints, SLOTS[kind].segment) === segment) return;
     void this.#hold(kind, segment).catch(() => {
       // The session ended and its folder went meanwhile: steps open the file themselves.
     });
@@ -88,8 +97,8 @@ export class LogFiles {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const kind of ['chunks', 'results'] as const) this.#release(kind);
-    if (this.#holding) this.#budget.give(PER_SESSION);
+    for (const kind of this.#held) this.#release(kind);
+    this.#budget.give(this.#held.length);
   }
 
   async #hold(kind: LogKind, segment: number): Promise<void> {
