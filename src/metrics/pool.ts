@@ -1,8 +1,8 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { SessionObserver } from '../sessions/session.js';
 import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
-import { TallyHistogram } from './tally.js';
+import { TallyHistogram, totalCounter } from './tally.js';
 
 const SIDES = ['producer', 'consumer'] as const;
 const SHAPES = ['step', 'loop'] as const;
@@ -31,17 +31,7 @@ export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pic
   gauge('pool_queued_tasks', 'Step tasks waiting for a free thread.', () => pool.stats().queueDepth);
   gauge('pool_utilization_ratio', 'Share of the step pool capacity spent running tasks since start (0..1), as Piscina reports it.', () => pool.stats().utilization);
 
-  let completedSeen = 0;
-  new Counter({
-    name: METRIC_PREFIX + 'pool_tasks_completed_total',
-    help: 'Tasks the pools have completed.',
-    registers: [registry],
-    collect() {
-      const completed = pool.stats().completed;
-      if (completed > completedSeen) this.inc(completed - completedSeen);
-      completedSeen = Math.max(completedSeen, completed);
-    },
-  });
+  totalCounter(registry, METRIC_PREFIX + 'pool_tasks_completed_total', 'Tasks the pools have completed.', () => pool.stats().completed);
 
   // Observed for every step on the main thread: tallied (tally.ts), one series key per side and shape.
   const histogram = (name: string, help: string) => new TallyHistogram(registry, METRIC_PREFIX + name, help, LATENCY_BUCKETS_SECONDS, ['side', 'shape']);

@@ -1,6 +1,7 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import { METRIC_PREFIX } from './buckets.js';
+import { totalCounter } from './tally.js';
 
 const STATES = ['idle', 'busy'] as const;
 
@@ -21,19 +22,7 @@ export function speechMetrics(registry: Registry, deps: { pool: WorkerPool }): v
       for (const state of STATES) this.set({ state }, counts[state]);
     },
   });
-  const counter = (name: string, help: string, read: () => number) => {
-    let seen = 0;
-    new Counter({
-      name: METRIC_PREFIX + name,
-      help,
-      registers: [registry],
-      collect() {
-        const now = read();
-        if (now > seen) this.inc(now - seen);
-        seen = Math.max(seen, now);
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number) => totalCounter(registry, METRIC_PREFIX + name, help, read);
   counter(
     'speech_decoder_loads_total',
     'Speech decoders loaded (a model load, ~100 MB and 0.3-1 s of CPU): by sessions that found no idle decoder on their thread.',

@@ -119,3 +119,21 @@ export class TallyHistogram {
     this.#series.clear();
   }
 }
+
+/**
+ * A counter that follows a running total kept elsewhere (Piscina's completed tasks, decoders
+ * loaded): at each scrape it adds what the total grew by since the last one.
+ */
+export function totalCounter(registry: Registry, name: string, help: string, readTotal: () => number): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const total = readTotal();
+      if (total > seen) this.inc(total - seen);
+      seen = Math.max(seen, total);
+    },
+  });
+}
