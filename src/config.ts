@@ -174,6 +174,11 @@ const schema = z.object({
   SPEECH_IDLE_DECODERS_PER_THREAD: intFrom(0, 16).default(1),
   /** How long an idle decoder is kept before it is freed, in seconds (loop threads live this long + 1 s). */
   SPEECH_DECODER_IDLE_SECONDS: intFrom(1, 3600).default(5),
+  /**
+   * Audio, in ms, a `transcribe` session takes in while an utterance's final pass runs on a thread
+   * of its own; past it, the consumer waits for the pass (0 = the pass runs on the consumer's thread).
+   */
+  SPEECH_FINAL_PASS_HOLD_MS: intFrom(0, 60_000).default(1000),
   /** Live view (GET /api/live): how often the stream looks for changes to send, in ms. */
   LIVE_INTERVAL_MS: intFrom(100, 60_000).default(500),
   /** Live view: viewers streaming at once; one more is refused with 503 TOO_MANY_VIEWERS (0 = the stream is off). */
@@ -267,6 +272,7 @@ export interface Config {
     readonly modelDir: string;
     readonly idleDecodersPerThread: number;
     readonly decoderIdleMs: number;
+    readonly finalPassHoldMs: number;
   };
   /** Spools a client may keep after its session (START `keep: true`), bounded in bytes and age. */
   readonly keptSpools: {
@@ -414,6 +420,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       modelDir: path.resolve(e.POCKETSPHINX_MODEL_DIR),
       idleDecodersPerThread: e.SPEECH_IDLE_DECODERS_PER_THREAD,
       decoderIdleMs: e.SPEECH_DECODER_IDLE_SECONDS * 1000,
+      finalPassHoldMs: e.SPEECH_FINAL_PASS_HOLD_MS,
     },
     live: {
       intervalMs: e.LIVE_INTERVAL_MS,

@@ -85,7 +85,7 @@ describe('config: control-plane tokens', () => {
 
   it('keeps idle loop threads longer than the speech decoders they may hold, and ≤ 1 s when none are kept', () => {
     const c = loadConfig({ SPEECH_IDLE_DECODERS_PER_THREAD: '2', SPEECH_DECODER_IDLE_SECONDS: '30', POOL_IDLE_TIMEOUT_MS: '200' });
-    assert.deepEqual({ ...c.speech, modelDir: undefined }, { library: 'libpocketsphinx.so.3', modelDir: undefined, idleDecodersPerThread: 2, decoderIdleMs: 30_000 });
+    assert.deepEqual({ ...c.speech, modelDir: undefined }, { library: 'libpocketsphinx.so.3', modelDir: undefined, idleDecodersPerThread: 2, decoderIdleMs: 30_000, finalPassHoldMs: 1000 });
     assert.ok(c.pool.loopIdleTimeoutMs > 30_000, `loop threads idle ${c.pool.loopIdleTimeoutMs} ms`);
     assert.equal(loadConfig({ SPEECH_IDLE_DECODERS_PER_THREAD: '0', SPEECH_DECODER_IDLE_SECONDS: '30' }).pool.loopIdleTimeoutMs, 1000);
     assert.equal(loadConfig({ SPEECH_IDLE_DECODERS_PER_THREAD: '0', POOL_IDLE_TIMEOUT_MS: '200' }).pool.loopIdleTimeoutMs, 200);

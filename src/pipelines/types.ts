@@ -15,9 +15,16 @@ export interface PipelineSettings {
   /**
    * The built-in recognizer: where its library and model are (POCKETSPHINX_LIBRARY,
    * POCKETSPHINX_MODEL_DIR) and how many loaded decoders a thread keeps between sessions, for how
-   * long (SPEECH_IDLE_DECODERS_PER_THREAD, SPEECH_DECODER_IDLE_SECONDS).
+   * long (SPEECH_IDLE_DECODERS_PER_THREAD, SPEECH_DECODER_IDLE_SECONDS), and how much audio a
+   * session takes in while an utterance's final pass runs off its thread (SPEECH_FINAL_PASS_HOLD_MS).
    */
-  readonly speech: { readonly library: string; readonly modelDir: string; readonly idleDecodersPerThread: number; readonly decoderIdleMs: number };
+  readonly speech: {
+    readonly library: string;
+    readonly modelDir: string;
+    readonly idleDecodersPerThread: number;
+    readonly decoderIdleMs: number;
+    readonly finalPassHoldMs: number;
+  };
 }
 
 export interface PrepareContext {
@@ -74,6 +81,8 @@ export interface ConsumerLoopContext<S = unknown> extends SideContext<S> {
    * is stopping, when the producer has finished and every chunk was taken, or after `timeoutMs`.
    */
   next(timeoutMs?: number): Chunk | null;
+  /** Complete chunks `next()` would return without blocking (0: it would wait). Never blocks. */
+  waitingChunks(): number;
   /** Sends the result for the chunk last returned by `next()` (one result per chunk). */
   emit(data: unknown): void;
   /** Blocks up to `ms`; wakes at once on stop. Returns false when the session is stopping. */

@@ -481,6 +481,10 @@ class LoopConsumerContext implements ConsumerLoopContext {
     this.lastEmitted = seq;
   }
 
+  waitingChunks(): number {
+    return Math.max(0, Atomics.load(this.#flags.ints, FLAG.COMMITTED) - (this.#nextSeq - 1));
+  }
+
   sleep(ms: number): boolean {
     return sleepOn(this.#flags, ms);
   }

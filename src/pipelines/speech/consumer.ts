@@ -14,6 +14,10 @@ export interface SpeechResult {
   final: Utterance[];
 }
 
+/** How often a consumer looks whether an utterance's completion off its thread has ended, ms. */
+const COMPLETION_POLL_MS = 5;
+const NO_SAMPLES = new Int16Array(0);
+
 /** Samples of a chunk, without copying when the buffer is aligned. */
 function samples(bytes: Buffer, seq: number): Int16Array {
   if (bytes.length % BYTES_PER_SAMPLE !== 0) {
@@ -33,7 +37,7 @@ export interface AudioDecoder {
 /**
  * Builds the consumer: `open` makes one recognizer for the session (options are in
  * `ctx.options`, prepare's result in `ctx.input`); it is closed in `finally`, however the loop
- * ends. Honours the option `partials` (default true). `decoder`, when it gives one for the
+ * ends. A chunk's result carries the utterances completed since the last result. Honours the option `partials` (default true). `decoder`, when it gives one for the
  * session, converts each chunk first (chunks are otherwise s16le 16 kHz mono already).
  */
 export function speechConsumer(open: (ctx: ConsumerLoopContext) => Recognizer, decoder?: (ctx: ConsumerLoopContext) => AudioDecoder | null): LoopConsumer {
@@ -51,6 +55,12 @@ export function speechConsumer(open: (ctx: ConsumerLoopContext) => Recognizer, d
           let final: Utterance[];
           if (bytes.length === 0) final = [...(decode ? recognizer.accept(decode.flush()) : []), ...recognizer.finish()];
           else final = recognizer.accept(decode ? decode.decode(bytes) : samples(bytes, chunk.seq));
+          // An utterance being completed off this thread: its final goes out with this chunk's
+          // result if it is ready before the next chunk is, so a pause in the audio never holds
+          // it back; otherwise it rides on a later one.
+          while (final.length === 0 && recognizer.completing?.() && ctx.waitingChunks() === 0 && ctx.sleep(COMPLETION_POLL_MS)) {
+            final = recognizer.accept(NO_SAMPLES);
+          }
           const result: SpeechResult = { partial: partials ? recognizer.partial() : null, final };
           ctx.emit(result);
         }

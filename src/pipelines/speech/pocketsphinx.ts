@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { DecoderShelf, type ShelfLimits } from './decoder-shelf.js';
-import { cleanText, cleanWord, type Recognizer, type RecognizerOptions, type Utterance, type Word } from './recognizer.js';
+import { NativeCall, nativeFunction } from './native-call.js';
+import { cleanText, cleanWord, SAMPLE_RATE_HZ, type Recognizer, type RecognizerOptions, type Utterance, type Word } from './recognizer.js';
 
 /** Where the library and model are (config.ts: POCKETSPHINX_LIBRARY, POCKETSPHINX_MODEL_DIR). */
 export interface PocketsphinxSettings {
@@ -24,6 +25,12 @@ export interface PocketsphinxSettings {
   idleDecodersPerThread?: number;
   /** How long an idle one is kept, in ms (SPEECH_DECODER_IDLE_SECONDS). */
   decoderIdleMs?: number;
+  /**
+   * Audio, in ms, a session takes in while an utterance's final pass runs on a thread of its own
+   * (SPEECH_FINAL_PASS_HOLD_MS); past it, the consumer waits for the pass. Default 0: the pass
+   * runs on the consumer's thread, as in pocketsphinx_continuous.
+   */
+  finalPassHoldMs?: number;
 }
 
 /** Feature frames per second (pocketsphinx's `-frate` default). */
@@ -53,6 +60,8 @@ interface Binding {
   ps_get_logmath: Fn;
   logmath_exp: Fn;
   ps_get_feat: Fn;
+  /** ps_end_utt's address, to run it on a thread of its own (native-call.ts); null where that cannot be. */
+  endUttAddress: unknown;
 }
 
 /**
@@ -105,6 +114,7 @@ function bind(library: string): Binding {
     ps_get_logmath: lib.func('void *ps_get_logmath(void *ps)'),
     logmath_exp: lib.func('double logmath_exp(void *lmath, int logb_x)'),
     ps_get_feat: lib.func('void *ps_get_feat(void *ps)'),
+    endUttAddress: nativeFunction(library, 'ps_end_utt'),
   };
   // The decoder logs every step to stderr; a NULL log file silences it (process-wide, once).
   lib.func('void err_set_logfp(void *fp)')(null);
@@ -277,21 +287,48 @@ function shelfKey(settings: PocketsphinxSettings, silenceMs: number): string {
   return JSON.stringify([settings.library, settings.modelDir, vadPostspeechFrames(silenceMs)]);
 }
 
+/** A final pass done where it was asked for: on the consumer's own thread. */
+class DoneCall {
+  constructor(readonly result: number) {}
+  done(): boolean {
+    return true;
+  }
+  wait(): number {
+    return this.result;
+  }
+}
+
 /**
  * One session's stream on a pocketsphinx decoder; see Recognizer. The decoder is borrowed from
  * this thread's shelf (loaded when none is idle) and given back, reset, by `close()`.
+ *
+ * An utterance's end costs one burst: `ps_end_utt` runs the second search (fwdflat) over the
+ * whole utterance, ~100–250 ms of CPU for a sentence, where a 100 ms chunk costs ~11. With
+ * `finalPassHoldMs` > 0 that pass runs on a native thread of its own (native-call.ts) and the
+ * session goes on taking chunks meanwhile: their audio is held, in order, and fed to the
+ * decoder in the same blocks once the pass returns (so the transcript is exactly what the
+ * decoder would give on one thread), their results carry no partial, and the final rides on the
+ * first result after the pass. Past `finalPassHoldMs` of held audio (a `fast` session outruns
+ * any pass) the consumer waits for the pass. The decoder is never touched while a pass runs.
  */
 export class PocketsphinxRecognizer implements Recognizer {
   readonly #b: Binding;
   readonly #words: boolean;
   readonly #key: string;
   readonly #limits: ShelfLimits;
+  /** Held audio, in samples, past which the consumer waits for a running final pass; 0: passes run on this thread. */
+  readonly #holdSamples: number;
   #decoder: PocketsphinxDecoder | null;
   #ps: unknown;
   /** Speech was heard since the open utterance began. */
   #heard = false;
   /** An utterance was started and not ended. */
   #uttOpen = false;
+  /** The final pass of the utterance that just ended, while it runs (or has not been collected). */
+  #pass: NativeCall | DoneCall | null = null;
+  /** Audio taken in and not yet fed to the decoder (only while a pass runs), in order. */
+  readonly #held: Int16Array[] = [];
+  #heldSamples = 0;
   /** A pocketsphinx call failed: the decoder's state is unknown, so it is freed, not lent again. */
   #broken = false;
   #state: 'OPEN' | 'FINISHED' | 'CLOSED' = 'OPEN';
@@ -304,6 +341,7 @@ export class PocketsphinxRecognizer implements Recognizer {
     this.#decoder = shelf.borrow(this.#key, () => new PocketsphinxDecoder(settings, options.silenceMs));
     this.#b = this.#decoder.b;
     this.#ps = this.#decoder.ps;
+    this.#holdSamples = this.#b.endUttAddress ? Math.round(((settings.finalPassHoldMs ?? 0) * SAMPLE_RATE_HZ) / 1000) : 0;
     try {
       this.#decoder.startStream();
       this.#uttOpen = true;
@@ -316,37 +354,42 @@ export class PocketsphinxRecognizer implements Recognizer {
 
   accept(pcm: Int16Array): Utterance[] {
     if (this.#state !== 'OPEN') throw new Error(`accept() after ${this.#state === 'FINISHED' ? 'finish()' : 'close()'}`);
-    const finals: Utterance[] = [];
-    for (let at = 0; at < pcm.length; at += BLOCK_SAMPLES) {
-      const block = pcm.subarray(at, at + BLOCK_SAMPLES);
-      if (this.#b.ps_process_raw(this.#ps, block, block.length, 0, 0) < 0) this.#fail('pocketsphinx failed to process audio');
-      if (this.#b.ps_get_in_speech(this.#ps)) this.#heard = true;
-      else if (this.#heard) {
-        finals.push(...this.#endUtterance());
-        this.#startUtterance();
-      }
+    if (pcm.length > 0) {
+      this.#held.push(pcm);
+      this.#heldSamples += pcm.length;
     }
-    return finals;
+    return this.#decodeHeld(false);
+  }
+
+  completing(): boolean {
+    return this.#pass !== null;
   }
 
   partial(): string | null {
-    if (this.#state !== 'OPEN' || !this.#heard) return null;
+    if (this.#state !== 'OPEN' || !this.#heard || this.#pass) return null;
     return cleanText(this.#b.ps_get_hyp(this.#ps, [0]) as string | null);
   }
 
   finish(): Utterance[] {
     if (this.#state !== 'OPEN') return [];
+    const finals = this.#decodeHeld(true);
     this.#state = 'FINISHED';
-    if (this.#heard) return this.#endUtterance();
+    if (this.#heard) {
+      this.#heard = false;
+      this.#uttOpen = false;
+      this.#pass = new DoneCall(this.#b.ps_end_utt(this.#ps) as number);
+      return [...finals, ...this.#passEnded(false)];
+    }
     this.#uttOpen = false;
     this.#b.ps_end_utt(this.#ps);
-    return [];
+    return finals;
   }
 
   /**
-   * Gives the decoder back to the shelf, or frees it after a failure. An utterance still open (a
-   * STOP in mid-speech) is ended and its hypothesis dropped: the decoder goes back idle, and the
-   * next session's ps_start_stream/ps_start_utt start it afresh.
+   * Gives the decoder back to the shelf, or frees it after a failure. A final pass still running
+   * is waited for first. An utterance still open (a STOP in mid-speech) is ended and its
+   * hypothesis dropped: the decoder goes back idle, and the next session's
+   * ps_start_stream/ps_start_utt start it afresh.
    */
   close(): void {
     this.#state = 'CLOSED';
@@ -354,6 +397,15 @@ export class PocketsphinxRecognizer implements Recognizer {
     if (!decoder) return;
     this.#decoder = null;
     this.#ps = null;
+    this.#held.length = 0;
+    if (this.#pass) {
+      try {
+        if (this.#pass.wait() < 0) this.#broken = true;
+      } catch {
+        this.#broken = true;
+      }
+      this.#pass = null;
+    }
     if (!this.#broken && this.#uttOpen) {
       this.#uttOpen = false;
       if (this.#b.ps_end_utt(decoder.ps) < 0) this.#broken = true;
@@ -362,20 +414,74 @@ export class PocketsphinxRecognizer implements Recognizer {
     else shelf.giveBack(this.#key, decoder, this.#limits);
   }
 
+  /**
+   * Feeds the held audio, in blocks of BLOCK_SAMPLES cut from each piece as it came, until it is
+   * all fed or an utterance ends in it; then that utterance's final pass is started and the rest
+   * stays held. A pass under way is collected when it has returned, or waited for when `wait`
+   * (or when more than the hold limit is held).
+   */
+  #decodeHeld(wait: boolean): Utterance[] {
+    const finals: Utterance[] = [];
+    for (;;) {
+      if (this.#pass) {
+        if (!wait && this.#heldSamples <= this.#holdSamples && !this.#pass.done()) return finals;
+        finals.push(...this.#passEnded(true));
+      }
+      const pcm = this.#held.shift();
+      if (!pcm) return finals;
+      this.#heldSamples -= pcm.length;
+      for (let at = 0; at < pcm.length; at += BLOCK_SAMPLES) {
+        const block = pcm.subarray(at, at + BLOCK_SAMPLES);
+        if (this.#b.ps_process_raw(this.#ps, block, block.length, 0, 0) < 0) this.#fail('pocketsphinx failed to process audio');
+        if (this.#b.ps_get_in_speech(this.#ps)) this.#heard = true;
+        else if (this.#heard) {
+          this.#startPass();
+          const rest = pcm.subarray(at + BLOCK_SAMPLES);
+          if (rest.length > 0) {
+            this.#held.unshift(rest);
+            this.#heldSamples += rest.length;
+          }
+          break;
+        }
+      }
+    }
+  }
+
   #fail(message: string): never {
     this.#broken = true;
     throw new Error(message);
   }
 
-  #startUtterance(): void {
-    if (this.#b.ps_start_utt(this.#ps) < 0) this.#fail('pocketsphinx could not start an utterance');
-    this.#uttOpen = true;
-  }
-
-  #endUtterance(): Utterance[] {
+  /** Ends the open utterance: its final pass starts, on a thread of its own when allowed. */
+  #startPass(): void {
     this.#heard = false;
     this.#uttOpen = false;
-    if (this.#b.ps_end_utt(this.#ps) < 0) this.#fail('pocketsphinx failed to end an utterance');
+    if (this.#holdSamples > 0) {
+      try {
+        this.#pass = NativeCall.start(this.#b.endUttAddress, this.#ps);
+        return;
+      } catch {
+        // No thread could be started: the pass runs here, as it would with no hold.
+      }
+    }
+    this.#pass = new DoneCall(this.#b.ps_end_utt(this.#ps) as number);
+  }
+
+  /** The utterance whose final pass returned (waiting for it), and the next one opened when `reopen`. */
+  #passEnded(reopen: boolean): Utterance[] {
+    const rc = this.#pass!.wait();
+    this.#pass = null;
+    if (rc < 0) this.#fail('pocketsphinx failed to end an utterance');
+    const finals = this.#utterance();
+    if (reopen) {
+      if (this.#b.ps_start_utt(this.#ps) < 0) this.#fail('pocketsphinx could not start an utterance');
+      this.#uttOpen = true;
+    }
+    return finals;
+  }
+
+  /** The utterance the decoder just ended (none when it heard no word). */
+  #utterance(): Utterance[] {
     const text = cleanText(this.#b.ps_get_hyp(this.#ps, [0]) as string | null);
     if (!text) return [];
     const words = this.#segments();

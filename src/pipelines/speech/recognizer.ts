@@ -47,6 +47,13 @@ export interface Recognizer {
   partial(): string | null;
   /** End of the audio: completes the open utterance, if any. */
   finish(): Utterance[];
+  /**
+   * Optional, for an engine that completes an utterance off the consumer's thread
+   * (pocketsphinx.ts): whether one is still being completed. Its final comes from a later
+   * `accept()`; the consumer holds its chunk's result back for it (polling `accept` with no
+   * samples) until it is complete or the next chunk is there, whichever is first.
+   */
+  completing?(): boolean;
   /** Ends the stream: frees the engine, or resets it and keeps it for another session (pocketsphinx.ts). */
   close(): void;
 }
