@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const RESOLUTION_MS = 10;
 
-export type ChildRequest = { type: 'stats'; id: number; reset: boolean } | { type: 'close' };
+export type ChildRequest = { type: 'stats'; id: number; reset: boolean } | { type: 'gc'; id: number } | { type: 'close' };
 
 export interface ChildStats {
   /** Event-loop lag (delay beyond the sampling interval) since the last reset, in ms. */
@@ -15,7 +15,23 @@ export interface ChildStats {
   extra: Record<string, unknown>;
 }
 
-export type ChildMessage = { type: 'ready'; port: number } | { type: 'stats'; id: number; stats: ChildStats };
+export type ChildMessage =
+  | { type: 'ready'; port: number }
+  | { type: 'stats'; id: number; stats: ChildStats }
+  /** `collected`: false when the child was started without --expose-gc. */
+  | { type: 'gc'; id: number; collected: boolean };
+
+/**
+ * A full, memory-reducing collection of the main isolate (V8's "last resort" flavour: the young
+ * generation is shrunk and freed pages are given back), so two RSS samples compare what is live
+ * and what the allocators keep, not where V8's heap sizing happened to be. Needs --expose-gc.
+ */
+function collectGarbage(): boolean {
+  const gc = (globalThis as { gc?: (options?: object) => void }).gc;
+  if (!gc) return false;
+  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  return true;
+}
 
 /**
  * Serves the bench's requests on `process` IPC. `extra()` adds child-specific facts;
@@ -41,6 +57,7 @@ export function serveChildStats(port: number, extra: () => Record<string, unknow
   };
   process.on('message', (msg: ChildRequest) => {
     if (msg.type === 'close') return end();
+    if (msg.type === 'gc') return void process.send!({ type: 'gc', id: msg.id, collected: collectGarbage() } satisfies ChildMessage);
     const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - RESOLUTION_MS) : 0);
     const stats: ChildStats = {
       eventLoop: { p50Ms: ms(delay.percentile(50)), p99Ms: ms(delay.percentile(99)), maxMs: ms(delay.max) },

@@ -19,6 +19,8 @@ export interface BenchChild {
   wsUrl(path?: string): string;
   /** Event-loop delay since the last reset (and resets it when asked). */
   stats(reset: boolean): Promise<ChildStats>;
+  /** A memory-reducing GC of the main isolate (child-stats.ts); false when it was started without --expose-gc. */
+  collectGarbage(): Promise<boolean>;
   /** Asks for a clean exit (the profile gets written), killing it after `timeoutMs`. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -36,6 +38,7 @@ export async function startChild(kind: ChildKind, env: Record<string, string>, e
   });
   let nextId = 1;
   const waiting = new Map<number, (s: ChildStats) => void>();
+  const collecting = new Map<number, (collected: boolean) => void>();
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} child did not start within 30 s`)), 30_000);
@@ -47,6 +50,9 @@ export async function startChild(kind: ChildKind, env: Record<string, string>, e
       } else if (msg.type === 'stats') {
         waiting.get(msg.id)?.(msg.stats);
         waiting.delete(msg.id);
+      } else if (msg.type === 'gc') {
+        collecting.get(msg.id)?.(msg.collected);
+        collecting.delete(msg.id);
       }
     });
   });
@@ -64,6 +70,17 @@ export async function startChild(kind: ChildKind, env: Record<string, string>, e
           resolve(s);
         });
         send({ type: 'stats', id, reset });
+      });
+    },
+    collectGarbage() {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${kind} child did not answer gc within 10 s`)), 10_000);
+        collecting.set(id, (collected) => {
+          clearTimeout(timer);
+          resolve(collected);
+        });
+        send({ type: 'gc', id });
       });
     },
     async close(timeoutMs = 20_000) {

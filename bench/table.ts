@@ -138,7 +138,9 @@ export function renderTranscribe(r: TranscribeResult): string {
     lines.push([
       'churn',
       `${churn.rounds} STARTs and STOPs mid-utterance, 4 at a time, WAV and FLAC (sox) alternating`,
-      `RSS cold ${mb(churn.rssColdBytes)} MB, before ${mb(churn.rssBeforeBytes)} MB (after 1 warm-up round), after ${mb(churn.rssAfterBytes)} MB; ` +
+      `RSS cold ${mb(churn.rssColdBytes)} MB, before ${mb(churn.rssBeforeBytes)} MB (after 1 warm-up round), after ${mb(churn.rssAfterBytes)} MB` +
+        (churn.collected ? ` (each after a memory-reducing GC; just before it ${mb(churn.rssBeforeUncollectedBytes)} → ${mb(churn.rssAfterUncollectedBytes)} MB)` : ' (no GC: the child lacked --expose-gc)') +
+        '; ' +
         `threads ${churn.threadsBefore} → ${churn.threadsAfter}; children left ${churn.childrenLeft.length}; forced ${churn.forced}; ${churn.roundsWithSox} STOPs while sox ran`,
     ]);
   }

@@ -207,7 +207,10 @@ function checkTranscribe(r: TranscribeResult): TargetCheck[] {
       10,
       'MB',
       rss,
-      churn ? `${round(churn.rssBeforeBytes / MB)} → ${round(churn.rssAfterBytes / MB)} MB (cold, before any session: ${round(churn.rssColdBytes / MB)} MB)` : '',
+      churn
+        ? `${round(churn.rssBeforeBytes / MB)} → ${round(churn.rssAfterBytes / MB)} MB${churn.collected ? ', each after a memory-reducing GC of the main isolate' : ''} (cold, before any session: ${round(churn.rssColdBytes / MB)} MB)` +
+            (churn.collected ? `; sampled just before the GC: ${round(churn.rssBeforeUncollectedBytes / MB)} → ${round(churn.rssAfterUncollectedBytes / MB)} MB` : '')
+        : '',
     ),
     row(
       'the same: threads, child processes and forced stops left behind',

@@ -23,8 +23,14 @@ export interface ChurnResult {
   /** Rounds whose STOP came while sox was converting (the FLAC ones). */
   roundsWithSox: number;
   rssColdBytes: number;
+  /** Before and after the rounds, each once the service is settled and its main isolate was collected (memory-reducing GC). */
   rssBeforeBytes: number;
   rssAfterBytes: number;
+  /** The same two samples taken just before that collection. */
+  rssBeforeUncollectedBytes: number;
+  rssAfterUncollectedBytes: number;
+  /** Whether the collections ran (the child has --expose-gc); if not, both pairs are uncollected. */
+  collected: boolean;
   threadsBefore: number;
   threadsAfter: number;
   /** Child processes of the service after the rounds (sox, or anything else). */
@@ -38,6 +44,18 @@ export interface ChurnResult {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SETTLE_TIMEOUT_MS = 20_000;
 const CONCURRENT_ROUNDS = 4;
+
+/**
+ * RSS of the settled service, as it is and after a memory-reducing GC of its main isolate. The
+ * first alone swings by ±30 MB from one sample to the next with no session running: V8 grows the
+ * young generation to 2 × 16 MB under load and shrinks it some seconds after (its memory reducer),
+ * so which side of that a sample falls on, not what the sessions left, decided the difference.
+ */
+async function sampleSettled(child: BenchChild): Promise<{ uncollected: number; collected: number; didCollect: boolean }> {
+  const uncollected = sampleProcess(child.pid)!.rssBytes;
+  const didCollect = await child.collectGarbage();
+  return { uncollected, collected: didCollect ? sampleProcess(child.pid)!.rssBytes : uncollected, didCollect };
+}
 
 /** Waits until no child is left and the threads are down to `threads`, bounded; then a quiet second. */
 async function settle(pid: number, threads: number): Promise<void> {
@@ -74,6 +92,7 @@ export async function runChurn(child: BenchChild, audio: BenchAudio, rounds: num
   await round(1);
   await settle(pid, cold.threads);
   const before = sampleProcess(pid)!;
+  const rssBefore = await sampleSettled(child);
   roundsWithSox = 0;
   ids.length = 0;
   for (let i = 0; i < rounds; i += CONCURRENT_ROUNDS) {
@@ -81,13 +100,17 @@ export async function runChurn(child: BenchChild, audio: BenchAudio, rounds: num
   }
   await settle(pid, before.threads);
   const after = sampleProcess(pid)!;
+  const rssAfter = await sampleSettled(child);
   const views = await Promise.all(ids.map((id) => inspect(child.port, id)));
   return {
     rounds,
     roundsWithSox,
     rssColdBytes: cold.rssBytes,
-    rssBeforeBytes: before.rssBytes,
-    rssAfterBytes: after.rssBytes,
+    rssBeforeBytes: rssBefore.collected,
+    rssAfterBytes: rssAfter.collected,
+    rssBeforeUncollectedBytes: rssBefore.uncollected,
+    rssAfterUncollectedBytes: rssAfter.uncollected,
+    collected: rssBefore.didCollect && rssAfter.didCollect,
     threadsBefore: before.threads,
     threadsAfter: after.threads,
     childrenLeft: childrenOf(pid).map((c) => `${c.name} ${c.pid} (${c.state})`),

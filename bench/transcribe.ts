@@ -126,9 +126,16 @@ export function spread(values: number[]): Spread | null {
 const fileUrl = (file: string) => pathToFileURL(file).href;
 const words = (ts: Transcript[]) => ts.flatMap((t) => t.final).reduce((n, u) => n + u.text.split(' ').length, 0);
 
-async function withChild<T>(spec: TranscribeSpec, audio: BenchAudio, sessions: number, env: Record<string, string>, body: (child: BenchChild) => Promise<T>): Promise<T> {
+async function withChild<T>(
+  spec: TranscribeSpec,
+  audio: BenchAudio,
+  sessions: number,
+  env: Record<string, string>,
+  body: (child: BenchChild) => Promise<T>,
+  execArgv: string[] = [],
+): Promise<T> {
   // FILE_ROOT is the audio's folder: START names the files by file:// url.
-  const child = await startFreshChild('tandem', { ...spec, sessions, env: { FILE_ROOT: audio.dir, ...spec.env, ...env } });
+  const child = await startFreshChild('tandem', { ...spec, sessions, env: { FILE_ROOT: audio.dir, ...spec.env, ...env }, execArgv: [...spec.execArgv, ...execArgv] });
   try {
     return await body(child);
   } finally {
@@ -268,8 +275,11 @@ export async function runTranscribe(spec: TranscribeSpec, log: (line: string) =>
     if (result.realtime) log(`  ${spec.name} realtime: ${result.realtime.results} results, ${result.realtime.finals} finals`);
     result.four = await part('four', () => withChild(spec, audio, spec.fourSessions, {}, (c) => runFour(c, audio, spec)));
     if (result.four) log(`  ${spec.name} four: ${result.four.samples} lag samples, lag max ${result.four.lag?.max}`);
-    // Pool threads leave after 200 ms idle, so "no thread left" is seen within the run.
-    result.churn = await part('churn', () => withChild(spec, audio, 4, { POOL_IDLE_TIMEOUT_MS: '200' }, (c) => runChurn(c, audio, spec.churnRounds)));
+    // Pool threads leave after 200 ms idle, so "no thread left" is seen within the run;
+    // --expose-gc lets the RSS be compared after a memory-reducing GC (transcribe-churn.ts).
+    result.churn = await part('churn', () =>
+      withChild(spec, audio, 4, { POOL_IDLE_TIMEOUT_MS: '200' }, (c) => runChurn(c, audio, spec.churnRounds), ['--expose-gc']),
+    );
     return result;
   } finally {
     fs.rmSync(audio.dir, { recursive: true, force: true });

@@ -81,8 +81,12 @@ export interface ConsumerLoopContext<S = unknown> extends SideContext<S> {
    * is stopping, when the producer has finished and every chunk was taken, or after `timeoutMs`.
    */
   next(timeoutMs?: number): Chunk | null;
-  /** Complete chunks `next()` would return without blocking (0: it would wait). Never blocks. */
-  waitingChunks(): number;
+  /**
+   * Whether `next()` would return a chunk at once; waits up to `timeoutMs` (default 0) for one to
+   * be complete. False after the timeout, or at once when the session is stopping. For a loop with
+   * work of its own between chunks (pocketsphinx.ts completes utterances off its thread).
+   */
+  chunkReady(timeoutMs?: number): boolean;
   /** Sends the result for the chunk last returned by `next()` (one result per chunk). */
   emit(data: unknown): void;
   /** Blocks up to `ms`; wakes at once on stop. Returns false when the session is stopping. */

@@ -481,8 +481,18 @@ class LoopConsumerContext implements ConsumerLoopContext {
     this.lastEmitted = seq;
   }
 
-  waitingChunks(): number {
-    return Math.max(0, Atomics.load(this.#flags.ints, FLAG.COMMITTED) - (this.#nextSeq - 1));
+  chunkReady(timeoutMs = 0): boolean {
+    const ints = this.#flags.ints;
+    const deadline = nowMs() + timeoutMs;
+    for (;;) {
+      const committed = Atomics.load(ints, FLAG.COMMITTED);
+      if (committed >= this.#nextSeq) return true;
+      if (isStopRequested(this.#flags)) return false;
+      const left = deadline - nowMs();
+      if (left <= 0) return false;
+      // A commit, or a stop (which wakes every slot), ends the wait early.
+      Atomics.wait(ints, FLAG.COMMITTED, committed, left);
+    }
   }
 
   sleep(ms: number): boolean {

@@ -58,7 +58,7 @@ export function speechConsumer(open: (ctx: ConsumerLoopContext) => Recognizer, d
           // An utterance being completed off this thread: its final goes out with this chunk's
           // result if it is ready before the next chunk is, so a pause in the audio never holds
           // it back; otherwise it rides on a later one.
-          while (final.length === 0 && recognizer.completing?.() && ctx.waitingChunks() === 0 && ctx.sleep(COMPLETION_POLL_MS)) {
+          while (final.length === 0 && recognizer.completing?.() && !ctx.chunkReady(COMPLETION_POLL_MS) && !ctx.stopRequested) {
             final = recognizer.accept(NO_SAMPLES);
           }
           const result: SpeechResult = { partial: partials ? recognizer.partial() : null, final };
