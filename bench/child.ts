@@ -37,8 +37,8 @@ export async function startChild(kind: ChildKind, env: Record<string, string>, e
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;
-  const waiting = new Map<number, (s: ChildStats) => void>();
-  const collecting = new Map<number, (collected: boolean) => void>();
+  /** Answers awaited, by request id. */
+  const waiting = new Map<number, (msg: Extract<ChildMessage, { id: number }>) => void>();
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} child did not start within 30 s`)), 30_000);
@@ -47,41 +47,33 @@ export async function startChild(kind: ChildKind, env: Record<string, string>, e
       if (msg.type === 'ready') {
         clearTimeout(timer);
         resolve(msg.port);
-      } else if (msg.type === 'stats') {
-        waiting.get(msg.id)?.(msg.stats);
+      } else {
+        waiting.get(msg.id)?.(msg);
         waiting.delete(msg.id);
-      } else if (msg.type === 'gc') {
-        collecting.get(msg.id)?.(msg.collected);
-        collecting.delete(msg.id);
       }
     });
   });
   const send = (req: ChildRequest) => proc.connected && proc.send(req);
+  /** Sends a request and resolves with its answer, bounded by 10 s. */
+  const ask = <T extends ChildMessage['type']>(req: Extract<ChildRequest, { id: number }>, answer: T) =>
+    new Promise<Extract<ChildMessage, { type: T }>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${kind} child did not answer ${req.type} within 10 s`)), 10_000);
+      waiting.set(req.id, (msg) => {
+        clearTimeout(timer);
+        if (msg.type === answer) resolve(msg as Extract<ChildMessage, { type: T }>);
+        else reject(new Error(`${kind} child answered ${req.type} with ${msg.type}`));
+      });
+      send(req);
+    });
   return {
     pid: proc.pid!,
     port,
     wsUrl: (p = '/ws') => `ws://127.0.0.1:${port}${p}`,
-    stats(reset) {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${kind} child did not answer stats within 10 s`)), 10_000);
-        waiting.set(id, (s) => {
-          clearTimeout(timer);
-          resolve(s);
-        });
-        send({ type: 'stats', id, reset });
-      });
+    async stats(reset) {
+      return (await ask({ type: 'stats', id: nextId++, reset }, 'stats')).stats;
     },
-    collectGarbage() {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${kind} child did not answer gc within 10 s`)), 10_000);
-        collecting.set(id, (collected) => {
-          clearTimeout(timer);
-          resolve(collected);
-        });
-        send({ type: 'gc', id });
-      });
+    async collectGarbage() {
+      return (await ask({ type: 'gc', id: nextId++ }, 'gc')).collected;
     },
     async close(timeoutMs = 20_000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return;

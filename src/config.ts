@@ -2,6 +2,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import type { PipelineSettings } from './pipelines/types.js';
 import type { LogPolicy } from './spool/appender.js';
 import { parseTrustProxy, type TrustProxy } from './net/trust-proxy.js';
 
@@ -266,14 +267,8 @@ export interface Config {
   readonly tokens: { readonly admin: string | undefined; readonly read: string | undefined };
   readonly sessionRetainCount: number;
   readonly sessionRetainMs: number;
-  /** Where the built-in recognizer's library and model are. */
-  readonly speech: {
-    readonly library: string;
-    readonly modelDir: string;
-    readonly idleDecodersPerThread: number;
-    readonly decoderIdleMs: number;
-    readonly finalPassHoldMs: number;
-  };
+  /** The built-in recognizer's settings, as pipelines get them (PipelineSettings in pipelines/types.ts). */
+  readonly speech: PipelineSettings['speech'];
   /** Spools a client may keep after its session (START `keep: true`), bounded in bytes and age. */
   readonly keptSpools: {
     readonly allowed: boolean;
