@@ -44,6 +44,7 @@ import { ChunkReader, type SpooledChunk } from '../spool/chunk-reader.js';
 import { MAX_PAYLOAD_BYTES, type LogRecord } from '../spool/log.js';
 import { CLAIM_BYTES } from './claims.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
+import { removeSpoolSync } from '../sessions/spool.js';
 
 const modules = new Map<string, Promise<PipelineDefinition>>();
 const { flagsSlab, claimSlab } = workerData as PoolWorkerData;
@@ -562,7 +563,7 @@ function dispatch(task: Task): Promise<TaskResult> {
 function removeSpools(task: SpoolRemovalTask): SpoolRemovalResult {
   const errors = task.dirs.map((dir) => {
     try {
-      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      removeSpoolSync(dir);
       return null;
     } catch (err) {
       return err instanceof Error ? err.message : String(err);

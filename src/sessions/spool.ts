@@ -23,8 +23,16 @@ export async function createSpool(dir: string, keep: boolean): Promise<void> {
   if (keep) await fs.promises.writeFile(path.join(dir, KEEP_MARKER), '');
 }
 
+/** How a spool folder is removed, on the main thread or a pool thread (sessions/spool-remover.ts). */
+const REMOVE = { recursive: true, force: true, maxRetries: 3 } as const;
+
 export async function removeSpool(dir: string): Promise<void> {
-  await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  await fs.promises.rm(dir, REMOVE);
+}
+
+/** The same, blocking: for a pool thread, which removes many in one task. */
+export function removeSpoolSync(dir: string): void {
+  fs.rmSync(dir, REMOVE);
 }
 
 /** Bytes currently held by a spool folder (0 when gone). */
