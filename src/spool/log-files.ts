@@ -76,7 +76,7 @@ export class LogFiles {
     if (this.#wanted.length > 0 && this.#budget.take(this.#wanted.length)) this.#held = this.#wanted;
     await Promise.all(
       (['chunks', 'results'] as const).map((k) =>
-        this.#held.includes(k) ? this.#hold(k, 1) : fs.promises.writeFile(segmentPath(this.#dir, k, 1), ''),
+        this.#held.includes(k) ? Promise.resolve(this.#hold(k, 1)) : fs.promises.writeFile(segmentPath(this.#dir, k, 1), ''),
       ),
     );
     ints[FLAG.CHUNK_SEGMENT] = 1;
@@ -88,9 +88,11 @@ export class LogFiles {
   /** A step began `kind`'s segment `segment` and it was published: hold that one instead. */
   follow(kind: LogKind, segment: number): void {
     if (this.#closed || !this.#held.includes(kind) || Atomics.load(this.#flags.ints, SLOTS[kind].segment) === segment) return;
-    void this.#hold(kind, segment).catch(() => {
-      // The session ended and its folder went meanwhile: steps open the file themselves.
-    });
+    try {
+      this.#hold(kind, segment);
+    } catch {
+      // The segment cannot be opened: steps open the file themselves.
+    }
   }
 
   /** Closes both descriptors (the session's steps are all done). Safe to call twice. */
@@ -101,11 +103,13 @@ export class LogFiles {
     this.#budget.give(this.#held.length);
   }
 
-  async #hold(kind: LogKind, segment: number): Promise<void> {
-    const fd = await new Promise<number>((resolve, reject) =>
-      fs.open(segmentPath(this.#dir, kind, segment), 'a', (err, fd) => (err ? reject(err) : resolve(fd))),
-    );
-    if (this.#closed) return fs.close(fd, () => {});
+  /**
+   * Synchronous, like the close: an open still under way when the session ended (its callback not
+   * yet run) held a descriptor on a segment after the folder was removed. A segment rolls over
+   * rarely (a log's size or a resume window's quarter), and the open costs ~10 µs.
+   */
+  #hold(kind: LogKind, segment: number): void {
+    const fd = fs.openSync(segmentPath(this.#dir, kind, segment), 'a');
     this.#release(kind);
     const slots = SLOTS[kind];
     Atomics.store(this.#flags.ints, slots.fd, fd);
