@@ -439,17 +439,7 @@ class LoopConsumerContext implements ConsumerLoopContext {
     if (this.#open) this.emit(null);
     // The client cannot take more results: leave the chunks on disk until it can.
     waitWhilePaused(this.#flags, FLAG.PAUSE_CONSUMER);
-    const ints = this.#flags.ints;
-    const deadline = timeoutMs === undefined ? Infinity : nowMs() + timeoutMs;
-    for (;;) {
-      if (isStopRequested(this.#flags)) return null;
-      const committed = Atomics.load(ints, FLAG.COMMITTED);
-      if (committed >= this.#nextSeq) break;
-      if (Atomics.load(ints, FLAG.PRODUCER_DONE) === 1 && Atomics.load(ints, FLAG.COMMITTED) < this.#nextSeq) return null;
-      const left = deadline - nowMs();
-      if (left <= 0) return null;
-      Atomics.wait(ints, FLAG.COMMITTED, committed, left === Infinity ? undefined : left);
-    }
+    if (!this.#waitForChunk(timeoutMs === undefined ? Infinity : nowMs() + timeoutMs, true)) return null;
     const spooled = this.#reader.read(this.#nextSeq++);
     const chunk = new ConsumerChunk(this.#task.spoolDir, spooled);
     this.#open = { spooled, chunk };
@@ -483,16 +473,26 @@ class LoopConsumerContext implements ConsumerLoopContext {
   }
 
   chunkReady(timeoutMs = 0): boolean {
+    // Not ended by the producer finishing: a caller polling something of its own waits out its
+    // timeout rather than spin.
+    return this.#waitForChunk(nowMs() + timeoutMs, false);
+  }
+
+  /**
+   * Waits until the next chunk is complete (true), the session stops, `deadline` (epoch ms)
+   * passes, or — when `endsWithProducer` — the producer finished with no chunk left (false). A
+   * commit, or a stop (which wakes every slot), ends the wait early.
+   */
+  #waitForChunk(deadline: number, endsWithProducer: boolean): boolean {
     const ints = this.#flags.ints;
-    const deadline = nowMs() + timeoutMs;
     for (;;) {
+      if (isStopRequested(this.#flags)) return false;
       const committed = Atomics.load(ints, FLAG.COMMITTED);
       if (committed >= this.#nextSeq) return true;
-      if (isStopRequested(this.#flags)) return false;
+      if (endsWithProducer && Atomics.load(ints, FLAG.PRODUCER_DONE) === 1 && Atomics.load(ints, FLAG.COMMITTED) < this.#nextSeq) return false;
       const left = deadline - nowMs();
       if (left <= 0) return false;
-      // A commit, or a stop (which wakes every slot), ends the wait early.
-      Atomics.wait(ints, FLAG.COMMITTED, committed, left);
+      Atomics.wait(ints, FLAG.COMMITTED, committed, left === Infinity ? undefined : left);
     }
   }
 

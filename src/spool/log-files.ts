@@ -74,11 +74,8 @@ export class LogFiles {
   async open(): Promise<void> {
     const ints = this.#flags.ints;
     if (this.#wanted.length > 0 && this.#budget.take(this.#wanted.length)) this.#held = this.#wanted;
-    await Promise.all(
-      (['chunks', 'results'] as const).map((k) =>
-        this.#held.includes(k) ? Promise.resolve(this.#hold(k, 1)) : fs.promises.writeFile(segmentPath(this.#dir, k, 1), ''),
-      ),
-    );
+    for (const k of this.#held) this.#hold(k, 1);
+    await Promise.all((['chunks', 'results'] as const).filter((k) => !this.#held.includes(k)).map((k) => fs.promises.writeFile(segmentPath(this.#dir, k, 1), '')));
     ints[FLAG.CHUNK_SEGMENT] = 1;
     ints[FLAG.RESULT_SEGMENT] = 1;
     ints[FLAG.RESULT_WINDOW_FROM] = 1;

@@ -37,8 +37,9 @@ export interface AudioDecoder {
 /**
  * Builds the consumer: `open` makes one recognizer for the session (options are in
  * `ctx.options`, prepare's result in `ctx.input`); it is closed in `finally`, however the loop
- * ends. A chunk's result carries the utterances completed since the last result. Honours the option `partials` (default true). `decoder`, when it gives one for the
- * session, converts each chunk first (chunks are otherwise s16le 16 kHz mono already).
+ * ends. A chunk's result carries the utterances completed since the last result. Honours the
+ * option `partials` (default true). `decoder`, when it gives one for the session, converts each
+ * chunk first (chunks are otherwise s16le 16 kHz mono already).
  */
 export function speechConsumer(open: (ctx: ConsumerLoopContext) => Recognizer, decoder?: (ctx: ConsumerLoopContext) => AudioDecoder | null): LoopConsumer {
   return {
