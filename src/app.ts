@@ -18,7 +18,7 @@ import { poolView } from './routes/pool.js';
 import { StepBatcher } from './pool/step-batcher.js';
 import { FlagsSlab } from './pool/flags.js';
 import { ClaimSlab } from './pool/claims.js';
-import { HeldFilesBudget } from './spool/log-files.js';
+import { HeldFilesBudget } from './spool/held-files.js';
 import { SpoolRemover } from './sessions/spool-remover.js';
 import { TimerWheel } from './sessions/timer-wheel.js';
 import { KeptSpools } from './sessions/kept-spools.js';
@@ -94,11 +94,14 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );
+  // Held log files leave room under the open-file limit for every open socket (spool/held-files.ts).
+  const heldFiles = new HeldFilesBudget(config.heldFiles, () => sockets?.size ?? 0);
   const metrics = createMetrics(metricsRegistry, {
     pool,
     catalog,
     sessions: () => sessions?.list() ?? [],
     sockets: () => sockets ?? [],
+    heldFiles,
     clustered: config.cluster !== undefined,
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
@@ -125,7 +128,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     steps,
     timers,
     flags,
-    heldFiles: new HeldFilesBudget(config.spoolHeldFilesMax),
+    heldFiles,
     spools: new SpoolRemover(pool, config.batch),
     catalog,
     logger,
@@ -179,6 +182,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     relay: relay ? { ...relay, clientToken: config.clientToken } : cluster?.relay(config.clientToken),
     trustProxy: config.trustProxy,
     refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
+    opened: () => heldFiles.makeRoom(),
   });
   sockets = ws.clients;
 
@@ -221,6 +225,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     live.close();
     throughput.close();
     ws.close();
+    heldFiles.close();
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     timers.close();

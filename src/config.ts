@@ -5,6 +5,10 @@ import { z } from 'zod';
 import type { PipelineSettings } from './pipelines/types.js';
 import type { LogPolicy } from './spool/appender.js';
 import { parseTrustProxy, type TrustProxy } from './net/trust-proxy.js';
+import { processOpenFilesLimit, type HeldFilesLimits } from './spool/held-files.js';
+
+/** The open-file limit assumed where the process's own cannot be read (POSIX's usual soft default). */
+const FALLBACK_OPEN_FILES_LIMIT = 1024;
 
 /**
  * Every tunable of the service, read from the environment once at start-up.
@@ -109,10 +113,14 @@ const schema = z.object({
   RESUME_RETAIN_SECONDS: intFrom(1, 7 * 24 * 3600).default(120),
   /**
    * Segment files the service keeps open for its sessions' steps (two a session) so that a step
-   * need not open them; sessions beyond it open theirs per step. Leave room under the process's
-   * open-file limit for every client socket.
+   * need not open them, at most; sessions beyond it open theirs per step. Below this cap, held
+   * files also stay under OPEN_FILES_LIMIT together with the open sockets (spool/held-files.ts).
    */
-  SPOOL_HELD_FILES_MAX: intFrom(0, 1_000_000).default(4096),
+  SPOOL_HELD_FILES_MAX: intFrom(0, 1_000_000).default(65_536),
+  /** The open-file limit held segment files must leave room under (0: the process's own, `ulimit -n`). */
+  OPEN_FILES_LIMIT: intFrom(0).default(0),
+  /** Descriptors under OPEN_FILES_LIMIT never spent on held segments: HTTP connections, steps' own opens, children, logs. */
+  OPEN_FILES_RESERVE: intFrom(0).default(1024),
   /** A spool segment file is closed and the next begun once it holds this many bytes. */
   SPOOL_SEGMENT_BYTES: intFrom(4096, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Chunks a step producer with nothing to wait for (delayMs 0) writes in one task, at most. */
@@ -238,8 +246,8 @@ export interface Config {
   readonly log: LogPolicy;
   /** A step producer's longest burst in one task, and how late its steps may be and keep its rate. */
   readonly burst: { readonly maxChunks: number; readonly maxMs: number; readonly rateSlackMs: number };
-  /** Descriptors held open on sessions' log segments, at most (spool/log-files.ts). */
-  readonly spoolHeldFilesMax: number;
+  /** Descriptors held open on sessions' log segments, and the open-file room they must leave (spool/held-files.ts). */
+  readonly heldFiles: HeldFilesLimits;
   /** Granularity of step waits, ms (sessions/timer-wheel.ts). */
   readonly stepTimerTickMs: number;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
@@ -389,7 +397,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS, rateSlackMs: e.PRODUCER_RATE_SLACK_MS },
     stepTimerTickMs: e.STEP_TIMER_TICK_MS,
-    spoolHeldFilesMax: e.SPOOL_HELD_FILES_MAX,
+    heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,

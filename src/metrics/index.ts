@@ -11,6 +11,7 @@ import type { WorkerPool } from '../pool/worker-pool.js';
 import type { Session, SessionObserver } from '../sessions/session.js';
 import type { ConnectionObserver } from '../ws/connection.js';
 import type { BatchObserver } from '../pool/step-batcher.js';
+import type { HeldFilesBudget } from '../spool/held-files.js';
 import { batchMetrics } from './batches.js';
 import { clusterMetrics, type ClusterObserver } from './cluster.js';
 import { metricsEndpoint } from './endpoint.js';
@@ -20,6 +21,7 @@ import { poolMetrics } from './pool.js';
 import { processMetrics } from './process.js';
 import { sessionMetrics } from './sessions.js';
 import { speechMetrics } from './speech.js';
+import { spoolMetrics } from './spool.js';
 import { webSocketMetrics } from './websocket.js';
 
 export interface MetricsDeps {
@@ -29,6 +31,8 @@ export interface MetricsDeps {
   sessions: () => Iterable<Session>;
   /** Open client sockets, read at scrape time. */
   sockets: () => Iterable<WebSocket>;
+  /** The log descriptors held for sessions' steps. */
+  heldFiles: HeldFilesBudget;
   /** This instance runs in a cluster on Redis (REDIS_URL set); default false. */
   clustered?: boolean;
 }
@@ -50,6 +54,7 @@ export interface Metrics {
 export function createMetrics(registry: Registry, deps: MetricsDeps): Metrics {
   processMetrics(registry);
   speechMetrics(registry, deps);
+  spoolMetrics(registry, deps);
   return {
     registry,
     sessionObserver: {

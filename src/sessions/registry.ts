@@ -8,7 +8,7 @@ import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { LogPolicy } from '../spool/appender.js';
 import type { StepBatcher } from '../pool/step-batcher.js';
 import type { FlagsSlab } from '../pool/flags.js';
-import type { HeldFilesBudget } from '../spool/log-files.js';
+import type { HeldFilesBudget } from '../spool/held-files.js';
 import type { SpoolRemover } from './spool-remover.js';
 import type { TimerWheel } from './timer-wheel.js';
 import { Session, type EndReason, type FlowLimits, type SessionObserver, type SessionSink, type SessionSummary } from './session.js';

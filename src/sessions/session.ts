@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused, type SessionFlags } from '../pool/flags.js';
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
-import { LogFiles, type HeldFilesBudget } from '../spool/log-files.js';
+import { LogFiles } from '../spool/log-files.js';
+import type { HeldFilesBudget } from '../spool/held-files.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { StepBatcher, StepRun } from '../pool/step-batcher.js';
 import type { TimerWheel, WheelTimer } from './timer-wheel.js';
@@ -96,7 +97,7 @@ export interface SessionInit {
   pool: WorkerPool;
   /** Runs steps, batched across sessions. */
   steps: StepBatcher;
-  /** The descriptors the service may hold open for sessions' logs (SPOOL_HELD_FILES_MAX). */
+  /** The descriptors the service may hold open for sessions' logs (spool/held-files.ts). */
   heldFiles: HeldFilesBudget;
   /** Removes the spool folder once the session ended (on a pool thread, batched with others). */
   spools: SpoolRemover;
@@ -266,7 +267,9 @@ export class Session implements SideHost {
 
   async start(): Promise<void> {
     const stepLogs = [...(this.producer.shape === 'step' ? (['chunks'] as const) : []), ...(this.consumer.shape === 'step' ? (['results'] as const) : [])];
-    const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles, stepLogs));
+    // Only step sides write through held descriptors: the session may give them back while neither runs a step.
+    const stepsIdle = () => !(this.producer.shape === 'step' && this.producer.busy) && !(this.consumer.shape === 'step' && this.consumer.busy);
+    const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles, stepLogs, stepsIdle));
     this.#spoolReady = createSpool(this.spoolDir, this.keep).then(() => files.open());
     await this.#spoolReady;
     if (this.#stopping) return;

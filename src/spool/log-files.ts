@@ -7,13 +7,14 @@
  * it when it writes to that segment and opens the file itself otherwise (a loop, or a step that
  * just began a new segment); when a step's new segment is published, the main thread opens it and
  * closes the one before. A descriptor is closed only when no step of its log is on its way.
- * Held descriptors come out of one budget for the service (SPOOL_HELD_FILES_MAX): a session
- * that finds it spent holds none, and its steps open their files themselves, so sockets never
- * run short of descriptors.
+ * Held descriptors come out of one budget for the service (spool/held-files.ts): a session that
+ * finds it spent holds none, and one whose descriptors a new socket needs gives them back; its
+ * steps then open their files themselves, so sockets never run short of descriptors.
  */
 import fs from 'node:fs';
 import { FLAG, LOG_TIME, nowMs, type SessionFlags } from '../pool/flags.js';
 import { segmentPath, type LogKind } from './log.js';
+import type { FileHolder, HeldFilesBudget } from './held-files.js';
 
 const SLOTS = {
   chunks: { fd: FLAG.CHUNKS_FD, segment: FLAG.CHUNKS_FD_SEGMENT },
@@ -27,44 +28,28 @@ export function heldFd(flags: SessionFlags, kind: LogKind, segment: number): num
   return segment !== 0 && Atomics.load(flags.ints, slots.segment) === segment ? Atomics.load(flags.ints, slots.fd) : null;
 }
 
-/** The descriptors the service may hold for all sessions' logs together. */
-export class HeldFilesBudget {
-  #left: number;
-
-  constructor(max: number) {
-    this.#left = max;
-  }
-
-  take(n: number): boolean {
-    if (this.#left < n) return false;
-    this.#left -= n;
-    return true;
-  }
-
-  give(n: number): void {
-    this.#left += n;
-  }
-}
-
-export class LogFiles {
+export class LogFiles implements FileHolder {
   readonly #dir: string;
   readonly #flags: SessionFlags;
   readonly #budget: HeldFilesBudget;
   /** The logs whose steps append through a held descriptor (none once the budget was spent). */
   #held: LogKind[] = [];
   readonly #wanted: LogKind[];
+  readonly #idle: () => boolean;
   #closed = false;
 
   /**
    * @param stepLogs the logs step tasks append to. A loop side and a client producer keep their own
    * appender open for the session's life, and their segments roll over without the main thread
    * hearing of it: a descriptor held on their log would pin a segment long removed.
+   * @param idle true while none of the session's steps is on its way (nothing writes through a held descriptor).
    */
-  constructor(dir: string, flags: SessionFlags, budget: HeldFilesBudget, stepLogs: readonly LogKind[]) {
+  constructor(dir: string, flags: SessionFlags, budget: HeldFilesBudget, stepLogs: readonly LogKind[], idle: () => boolean) {
     this.#dir = dir;
     this.#flags = flags;
     this.#budget = budget;
     this.#wanted = [...stepLogs];
+    this.#idle = idle;
   }
 
   /**
@@ -73,7 +58,7 @@ export class LogFiles {
    */
   async open(): Promise<void> {
     const ints = this.#flags.ints;
-    if (this.#wanted.length > 0 && this.#budget.take(this.#wanted.length)) this.#held = this.#wanted;
+    if (this.#wanted.length > 0 && this.#budget.take(this.#wanted.length, this)) this.#held = this.#wanted;
     for (const k of this.#held) this.#hold(k, 1);
     await Promise.all((['chunks', 'results'] as const).filter((k) => !this.#held.includes(k)).map((k) => fs.promises.writeFile(segmentPath(this.#dir, k, 1), '')));
     ints[FLAG.CHUNK_SEGMENT] = 1;
@@ -96,8 +81,24 @@ export class LogFiles {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#releaseAll();
+  }
+
+  /**
+   * A socket needs the room: closes the held descriptors if no step is on its way (one that is
+   * may be writing through them), and the session's steps open their files themselves from now on.
+   */
+  giveBack(): number {
+    if (this.#closed || this.#held.length === 0 || !this.#idle()) return 0;
+    return this.#releaseAll();
+  }
+
+  #releaseAll(): number {
+    const n = this.#held.length;
     for (const kind of this.#held) this.#release(kind);
-    this.#budget.give(this.#held.length);
+    this.#held = [];
+    if (n > 0) this.#budget.give(n, this);
+    return n;
   }
 
   /**

@@ -26,7 +26,11 @@ export function mountWebSocket(
   app: Application,
   server: http.Server,
   config: Config,
-  deps: ConnectionDeps & { refusal(): TandemError | null },
+  deps: ConnectionDeps & {
+    refusal(): TandemError | null;
+    /** A socket was accepted (it now counts against the open-file limit). */
+    opened?(): void;
+  },
 ): WebSocketEndpoint {
   const door = new Door({
     config,
@@ -48,6 +52,7 @@ export function mountWebSocket(
   for (const path of WS_PATHS) {
     instance.app.ws(path, (ws, req) => {
       door.track(req, (fn) => ws.once('close', fn));
+      deps.opened?.();
       heartbeat.watch(ws);
       new Connection(ws, req, deps, {
         maxMessagesPerSecond: config.maxMessagesPerSecond,

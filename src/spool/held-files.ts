@@ -1,0 +1,123 @@
+/**
+ * How many log descriptors the service may hold open for its sessions' steps (spool/log-files.ts),
+ * and taking them back when sockets need the room.
+ *
+ * Every held descriptor spares a step an open and a close of its segment: in the crowd (10,000
+ * sessions at 1 Hz) a step that opens its files costs about a sixth more CPU. But descriptors and
+ * sockets come out of one open-file limit. So the budget is not a fixed number. A session may
+ * hold descriptors only while
+ *
+ *     held + open sockets + OPEN_FILES_RESERVE ≤ OPEN_FILES_LIMIT   (and held ≤ SPOOL_HELD_FILES_MAX)
+ *
+ * and when a new connection would break that, sessions give theirs back (their steps open their
+ * files themselves from then on) until it holds again. A session gives its descriptors back only
+ * while none of its steps is on its way: a step's thread may be writing through one.
+ */
+import fs from 'node:fs';
+
+/** A session's held descriptors, as the budget sees them (spool/log-files.ts LogFiles). */
+export interface FileHolder {
+  /** Closes its held descriptors if none of its steps is on its way; how many it closed. */
+  giveBack(): number;
+}
+
+export interface HeldFilesLimits {
+  /** SPOOL_HELD_FILES_MAX: descriptors held for all sessions together, at most. */
+  max: number;
+  /** OPEN_FILES_LIMIT: the process's open-file limit as the budget counts it. */
+  openFilesLimit: number;
+  /** OPEN_FILES_RESERVE: descriptors never spent on held segments (HTTP, steps' own opens, children). */
+  reserve: number;
+}
+
+/** How long a give-back waits for busy sessions before it tries again, ms. */
+const RETRY_MS = 5;
+
+export class HeldFilesBudget {
+  readonly #limits: HeldFilesLimits;
+  readonly #sockets: () => number;
+  readonly #holders = new Set<FileHolder>();
+  #held = 0;
+  #retry: NodeJS.Timeout | null = null;
+  #givenBack = 0;
+
+  /** @param sockets how many client sockets are open now. */
+  constructor(limits: HeldFilesLimits, sockets: () => number) {
+    this.#limits = limits;
+    this.#sockets = sockets;
+  }
+
+  /** Descriptors held now. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Descriptors given back so that sockets had room, since start. */
+  get givenBack(): number {
+    return this.#givenBack;
+  }
+
+  /** Takes `n` descriptors for `holder` if they fit; false when they do not (its steps open their own). */
+  take(n: number, holder: FileHolder): boolean {
+    if (this.#held + n > this.#limits.max || this.#over(n) > 0) return false;
+    this.#held += n;
+    this.#holders.add(holder);
+    return true;
+  }
+
+  /** `holder` closed `n` descriptors; it holds none after this. */
+  give(n: number, holder: FileHolder): void {
+    this.#held -= n;
+    this.#holders.delete(holder);
+  }
+
+  /** A socket was opened: if held descriptors no longer fit beside the sockets, sessions give theirs back. */
+  makeRoom(): void {
+    let over = this.#over(0);
+    if (over <= 0) return;
+    let busy = false;
+    for (const holder of [...this.#holders]) {
+      const n = holder.giveBack();
+      if (n === 0) busy = true;
+      this.#givenBack += n;
+      over -= n;
+      if (over <= 0) return;
+    }
+    // Some sessions had a step under way: try them again shortly.
+    if (busy && !this.#retry) {
+      this.#retry = setTimeout(() => {
+        this.#retry = null;
+        this.makeRoom();
+      }, RETRY_MS);
+      this.#retry.unref();
+    }
+  }
+
+  close(): void {
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+  }
+
+  /** How many descriptors over the limit `extra` more would be (≤ 0: they fit). */
+  #over(extra: number): number {
+    return this.#held + extra + this.#sockets() + this.#limits.reserve - this.#limits.openFilesLimit;
+  }
+}
+
+/**
+ * The process's soft limit on open files (`ulimit -n`), read from /proc/self/limits; null where
+ * that cannot be read (not Linux) or says unlimited.
+ */
+export function processOpenFilesLimit(): number | null {
+  try {
+    const line = fs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
+    const n = Number(soft);
+    return Number.isSafeInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HeldFilesBudget, processOpenFilesLimit, type FileHolder } from '../../src/spool/held-files.js';
+
+/** A session's held files as the budget sees them: it gives them back only while `idle`. */
+class Holder implements FileHolder {
+  held = 0;
+  idle = true;
+  constructor(readonly budget: HeldFilesBudget) {}
+  hold(n: number): boolean {
+    if (!this.budget.take(n, this)) return false;
+    this.held = n;
+    return true;
+  }
+  giveBack(): number {
+    if (!this.idle || this.held === 0) return 0;
+    const n = this.held;
+    this.held = 0;
+    this.budget.give(n, this);
+    return n;
+  }
+}
+
+describe('HeldFilesBudget', () => {
+  it('grants files only while held + sockets + reserve fit under the limit, and never past the cap', () => {
+    let sockets = 0;
+    const budget = new HeldFilesBudget({ max: 6, openFilesLimit: 20, reserve: 4 }, () => sockets);
+    sockets = 10;
+    const a = new Holder(budget);
+    const b = new Holder(budget);
+    const c = new Holder(budget);
+    assert.equal(a.hold(2), true);
+    assert.equal(b.hold(2), true); // 4 + 10 + 4 = 18
+    assert.equal(c.hold(2), true); // 6 + 10 + 4 = 20
+    assert.equal(new Holder(budget).hold(2), false, 'past the limit');
+    sockets = 0;
+    assert.equal(new Holder(budget).hold(2), false, 'past SPOOL_HELD_FILES_MAX');
+    assert.equal(budget.held, 6);
+  });
+
+  it('takes files back from idle holders when sockets grow, and waits for busy ones', async () => {
+    let sockets = 0;
+    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 12, reserve: 0 }, () => sockets);
+    const holders = [0, 1, 2, 3].map(() => new Holder(budget));
+    for (const h of holders) assert.equal(h.hold(2), true);
+    sockets = 4; // 8 + 4 = 12: fits
+    budget.makeRoom();
+    assert.equal(budget.held, 8);
+    sockets = 7; // 8 + 7 = 15: 3 over, two holders give back
+    holders[0]!.idle = false;
+    budget.makeRoom();
+    assert.equal(budget.held, 4);
+    assert.deepEqual(holders.map((h) => h.held), [2, 0, 0, 2], 'the busy one kept its files; the next idle ones gave theirs');
+    sockets = 10; // 4 + 10 = 14: 2 over; the only idle holder left gives back, then the busy one once idle
+    budget.makeRoom();
+    assert.equal(budget.held, 2);
+    sockets = 11; // 2 + 11 = 13: the busy holder must give back when it is idle
+    budget.makeRoom();
+    assert.equal(budget.held, 2);
+    holders[0]!.idle = true;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(budget.held, 0, 'retried once the holder was idle');
+    assert.equal(budget.givenBack, 8);
+    budget.close();
+  });
+
+  it('reads the process open-file limit', () => {
+    const limit = processOpenFilesLimit();
+    assert.ok(limit === null || limit > 0);
+    if (process.platform === 'linux') assert.ok(limit !== null && limit >= 256, `a Linux soft limit: ${limit}`);
+  });
+});

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertInOrder, TestClient } from '../helpers/client.js';
+import { eventually, startServer, type TestServer } from '../helpers/server.js';
+
+/** Descriptors of this process open on spool segments under `root`. */
+function heldSegments(root: string): number {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(root + path.sep) && target.endsWith('.seg')) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
+
+async function metric(server: TestServer, name: string): Promise<number> {
+  const text = await (await fetch(server.httpUrl('/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `${name} is exported`);
+  return Number(line.split(' ')[1]);
+}
+
+describe('held log files leave room under the open-file limit for sockets', () => {
+  let server: TestServer;
+  const clients: TestClient[] = [];
+  before(async () => {
+    // A limit of 40 with no reserve: 10 demo sessions hold 2 files each beside their 10 sockets (30).
+    server = await startServer({ OPEN_FILES_LIMIT: '40', OPEN_FILES_RESERVE: '0' });
+  });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await server.close();
+  });
+
+  it('gives files back when new connections need the room; every session goes on with no gap', async () => {
+    const spoolRoot = path.join(server.dataDir, 'spool');
+    const streaming: TestClient[] = [];
+    for (let i = 0; i < 10; i++) {
+      const c = await TestClient.open(server.wsUrl());
+      clients.push(c);
+      await c.start({ pipeline: 'demo', options: { intervalMs: 20 } });
+      streaming.push(c);
+    }
+    assert.equal(await metric(server, 'tandem_spool_held_files'), 20, 'all 10 sessions hold both logs');
+    await eventually(() => heldSegments(spoolRoot) >= 20, '20 segment descriptors open');
+
+    // 15 more sockets: 20 held + 25 sockets > 40, so three sessions give their two back (14 + 25 ≤ 40).
+    for (let i = 0; i < 15; i++) clients.push(await TestClient.open(server.wsUrl()));
+    await eventually(async () => (await metric(server, 'tandem_spool_held_files')) === 14, 'held files down to 14');
+    assert.equal(await metric(server, 'tandem_spool_held_files_given_back_total'), 6);
+    // Really closed: only the steps of the sessions that gave theirs back open files, for a moment.
+    await eventually(() => heldSegments(spoolRoot) === 14, 'exactly 14 segment descriptors open');
+
+    // A START now finds no room: its session holds nothing and streams all the same.
+    const late = clients[clients.length - 1]!;
+    await late.start({ pipeline: 'demo', options: { intervalMs: 20 } });
+    streaming.push(late);
+    assert.equal(await metric(server, 'tandem_spool_held_files'), 14, 'the late session holds none');
+
+    const counts = streaming.map((c) => c.transcripts().length);
+    await eventually(() => streaming.every((c, i) => c.transcripts().length >= counts[i]! + 10), 'every session sent 10 more results', 15_000);
+    for (const c of streaming) {
+      c.send({ command: 'STOP' });
+      await c.waitFor((m) => m.type === 'stopped', 'stopped');
+      assertInOrder(c.transcripts());
+    }
+    await eventually(() => server.spools().length === 0, 'every spool removed');
+    assert.equal(await metric(server, 'tandem_spool_held_files'), 0);
+    assert.equal(heldSegments(spoolRoot), 0, 'no segment descriptor left open');
+  });
+});
