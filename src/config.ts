@@ -117,7 +117,7 @@ const schema = z.object({
    * files also stay under OPEN_FILES_LIMIT together with the open sockets (spool/held-files.ts).
    */
   SPOOL_HELD_FILES_MAX: intFrom(0, 1_000_000).default(65_536),
-  /** The open-file limit held segment files must leave room under (0: the process's own, `ulimit -n`). */
+  /** The open-file limit held segment files must leave room under (0: the process's own, as Node sets it: normally `ulimit -Hn`). */
   OPEN_FILES_LIMIT: intFrom(0).default(0),
   /** Descriptors under OPEN_FILES_LIMIT never spent on held segments: HTTP connections, steps' own opens, children, logs. */
   OPEN_FILES_RESERVE: intFrom(0).default(1024),

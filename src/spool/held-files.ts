@@ -10,7 +10,7 @@
  *     held + open sockets + OPEN_FILES_RESERVE ≤ OPEN_FILES_LIMIT   (and held ≤ SPOOL_HELD_FILES_MAX)
  *
  * and when a new connection would break that, sessions give theirs back (their steps open their
- * files themselves from then on) until it holds again. A session gives its descriptors back only
+ * files themselves from then on) until the sum fits again. A session gives its descriptors back only
  * while none of its steps is on its way: a step's thread may be writing through one.
  */
 import fs from 'node:fs';
@@ -76,7 +76,8 @@ export class HeldFilesBudget {
     let over = this.#over(0);
     if (over <= 0) return;
     let busy = false;
-    for (const holder of [...this.#holders]) {
+    // A holder that gives back leaves the set while it is iterated: a Set allows that.
+    for (const holder of this.#holders) {
       const n = holder.giveBack();
       if (n === 0) busy = true;
       this.#givenBack += n;
@@ -105,8 +106,9 @@ export class HeldFilesBudget {
 }
 
 /**
- * The process's soft limit on open files (`ulimit -n`), read from /proc/self/limits; null where
- * that cannot be read (not Linux) or says unlimited.
+ * The process's limit on open files as it stands once Node has started (Node raises its soft limit
+ * to the hard one, so this is normally `ulimit -Hn`), read from /proc/self/limits; null where that
+ * cannot be read (not Linux).
  */
 export function processOpenFilesLimit(): number | null {
   try {
