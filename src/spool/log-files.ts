@@ -58,7 +58,9 @@ export class LogFiles implements FileHolder {
    */
   async open(): Promise<void> {
     const ints = this.#flags.ints;
-    if (this.#wanted.length > 0 && this.#budget.take(this.#wanted.length, this)) this.#held = this.#wanted;
+    // A session stopped while its folder was being created closed these files before they opened:
+    // it holds none (a descriptor taken now would never be closed, and stay counted in the budget).
+    if (!this.#closed && this.#wanted.length > 0 && this.#budget.take(this.#wanted.length, this)) this.#held = this.#wanted;
     for (const k of this.#held) this.#hold(k, 1);
     await Promise.all((['chunks', 'results'] as const).filter((k) => !this.#held.includes(k)).map((k) => fs.promises.writeFile(segmentPath(this.#dir, k, 1), '')));
     ints[FLAG.CHUNK_SEGMENT] = 1;

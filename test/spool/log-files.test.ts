@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { FlagsSlab } from '../../src/pool/flags.js';
+import { HeldFilesBudget } from '../../src/spool/held-files.js';
+import { heldFd, LogFiles } from '../../src/spool/log-files.js';
+
+/** This process's descriptors open on files inside `dir`. */
+function openFilesIn(dir: string): string[] {
+  const out: string[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir + path.sep)) out.push(target);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+describe('LogFiles', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-log-files-'));
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const slab = new FlagsSlab(4);
+  const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 1000, reserve: 0 }, () => 0);
+
+  it('holds both step logs open, and closes them and gives them back to the budget on close', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 's-'));
+    const { flags } = slab.alloc()!;
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    await files.open();
+    assert.equal(budget.held, 2);
+    assert.notEqual(heldFd(flags, 'chunks', 1), null);
+    assert.equal(openFilesIn(dir).length, 2);
+    files.close();
+    assert.equal(budget.held, 0);
+    assert.equal(heldFd(flags, 'chunks', 1), null);
+    assert.deepEqual(openFilesIn(dir), []);
+  });
+
+  it('holds nothing when it was closed before it opened (a session stopped while its spool was being created)', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 's-'));
+    const { flags } = slab.alloc()!;
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    // Session.stop closes the files once both sides are idle, which can come before createSpool resolves and open() runs.
+    files.close();
+    await files.open();
+    assert.equal(budget.held, 0, 'nothing taken from the budget');
+    assert.equal(heldFd(flags, 'chunks', 1), null);
+    assert.equal(heldFd(flags, 'results', 1), null);
+    assert.deepEqual(openFilesIn(dir), [], 'no descriptor left open');
+  });
+});
