@@ -53,4 +53,25 @@ describe('LogFiles', () => {
     assert.equal(heldFd(flags, 'results', 1), null);
     assert.deepEqual(openFilesIn(dir), [], 'no descriptor left open');
   });
+
+  it('gives its descriptors back only while none of its steps is on its way', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 's-'));
+    const { flags } = slab.alloc()!;
+    let stepUnderWay = true;
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => !stepUnderWay);
+    await files.open();
+    assert.equal(budget.held, 2);
+    // A step's thread may be writing through the held descriptors: they stay open.
+    assert.equal(files.giveBack(), 0);
+    assert.equal(openFilesIn(dir).length, 2);
+    assert.notEqual(heldFd(flags, 'results', 1), null);
+    stepUnderWay = false;
+    assert.equal(files.giveBack(), 2);
+    assert.equal(budget.held, 0);
+    assert.equal(heldFd(flags, 'results', 1), null, 'steps open their files themselves from now on');
+    assert.deepEqual(openFilesIn(dir), []);
+    files.close();
+    assert.equal(budget.held, 0, 'closing after giving back gives nothing twice');
+  });
 });
+
