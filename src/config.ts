@@ -52,6 +52,11 @@ const schema = z.object({
   CONSUMER_BATCH_MAX: intFrom(1, 10_000).default(32),
   /** Cooperative stop window before a side's worker is terminated, in ms. */
   STOP_GRACE_MS: intFrom(0, 600_000).default(2000),
+  /**
+   * How long a forced stop waits for the terminated thread to exit before it reports the session
+   * stopped, in ms. A thread blocked in a native call exits only when that call returns.
+   */
+  STOP_EXIT_WAIT_MS: intFrom(0, 600_000).default(2000),
   /** Upper bound on a graceful shutdown (SIGTERM/SIGINT), in ms. */
   SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000).default(10_000),
   /** Sessions allowed at once across all clients. */
@@ -235,6 +240,7 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly loopIdleTimeoutMs: number;
     readonly maxHeapMb: number;
+    readonly exitWaitMs: number;
   };
   readonly consumerBatchMax: number;
   readonly stopGraceMs: number;
@@ -381,6 +387,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idleTimeoutMs: e.POOL_IDLE_TIMEOUT_MS,
       loopIdleTimeoutMs: loopIdleTimeoutMs(e.POOL_IDLE_TIMEOUT_MS, e.SPEECH_IDLE_DECODERS_PER_THREAD, e.SPEECH_DECODER_IDLE_SECONDS * 1000),
       maxHeapMb: e.WORKER_MAX_HEAP_MB,
+      exitWaitMs: e.STOP_EXIT_WAIT_MS,
     },
     consumerBatchMax: e.CONSUMER_BATCH_MAX,
     stopGraceMs: e.STOP_GRACE_MS,

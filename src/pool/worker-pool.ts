@@ -28,6 +28,11 @@ export interface PoolOptions {
   loopIdleTimeoutMs: number;
   /** V8 old-generation cap per thread, MiB (0 = Node's default). */
   maxHeapMb: number;
+  /**
+   * STOP_EXIT_WAIT_MS: how long an aborted task's answer waits for its terminated thread to exit,
+   * ms (a thread blocked in a native call exits only when the call returns).
+   */
+  exitWaitMs: number;
 }
 
 /** Where a task's thread went: the step pool, or a thread held by a loop. */
@@ -79,7 +84,12 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
 /**
  * The threads every session shares. Steps run on a small pool sized to the CPU; each loop
  * holds a thread of a second pool for its whole session, so loops can never starve steps.
- * Aborting a task's signal while it runs terminates its thread; Piscina replaces it.
+ * Aborting a task's signal while it runs terminates its thread; Piscina replaces it. Piscina
+ * rejects the aborted task the moment it asks the thread to stop, but the thread runs on until V8
+ * interrupts it, or, blocked in a native call (a spawnSync, a read that never returns), until that
+ * call returns. So an aborted task is answered only once its thread has exited (at most
+ * STOP_EXIT_WAIT_MS): the session's `stopped` then means nothing of it runs, and its files are
+ * closed only when no thread of it can still write through them (`whenTerminated`).
  */
 export class WorkerPool {
   readonly #steps: Piscina<StepBatchTask | ProbeTask | SpoolRemovalTask, TaskResult>;
@@ -101,6 +111,10 @@ export class WorkerPool {
   /** Decoders a loop thread still held when it went (terminated under a session): never freed. */
   #decodersLost = 0;
   #closed = false;
+  /** Each pool thread's exit, by thread id, while it lives (both pools). */
+  readonly #exits = new Map<number, Promise<void>>();
+  /** Threads Piscina terminated that have not exited yet, by thread id. */
+  readonly #terminating = new Map<number, Promise<void>>();
 
   /**
    * @param onEvent receives what running loops post (chunks, results).
@@ -146,6 +160,8 @@ export class WorkerPool {
       recordTiming: true,
       workerData,
     });
+    this.#watchExits(this.#steps);
+    this.#watchExits(this.#loops);
     this.#steps.on('message', onEvent);
     // Only a loop thread holds decoders (a loop consumer borrows one for its session).
     this.#loops.on('message', (event: WorkerEvent) => {
@@ -174,8 +190,10 @@ export class WorkerPool {
    * with a message that says how (see threadDeathError).
    */
   runBatch(task: StepBatchTask, signal: AbortSignal): Promise<StepBatchResult> {
-    return (this.#steps.run(task, { signal }) as Promise<StepBatchResult>).catch((err: unknown) => {
-      throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
+    return (this.#steps.run(task, { signal }) as Promise<StepBatchResult>).catch(async (err: unknown) => {
+      if (!signal.aborted) throw threadDeathError(err, this.#options.maxHeapMb);
+      await this.#terminated(this.#options.exitWaitMs);
+      throw err;
     });
   }
 
@@ -219,10 +237,60 @@ export class WorkerPool {
     try {
       return await this.#loops.run(task, { signal, name: task.kind === 'consume-loop' ? CONSUME_LOOP_TASK : 'default' });
     } catch (err) {
-      throw signal.aborted ? err : threadDeathError(err, this.#options.maxHeapMb);
+      if (!signal.aborted) throw threadDeathError(err, this.#options.maxHeapMb);
+      await this.#terminated(this.#options.exitWaitMs);
+      throw err;
     } finally {
       this.#runningLoops--;
     }
+  }
+
+  /** Threads terminated (an aborted task's) that have not exited yet. */
+  get terminating(): number {
+    return this.#terminating.size;
+  }
+
+  /** Resolves once every thread terminated so far has exited, however long that takes. */
+  whenTerminated(): Promise<void> {
+    return Promise.all(this.#terminating.values()).then(() => {});
+  }
+
+  /** Waits until every thread terminated so far has exited, at most `limitMs`. */
+  async #terminated(limitMs: number): Promise<void> {
+    if (this.#terminating.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, limitMs);
+    });
+    await Promise.race([this.whenTerminated(), late]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Keeps each thread's exit (a Worker's threadId reads -1 once it exited, so it is taken when the
+   * thread is created) and, when Piscina terminates one, marks it terminating until it exits.
+   */
+  #watchExits(pool: Piscina): void {
+    pool.on('workerCreate', (info: { id: number }) => {
+      const worker = pool.threads.find((w) => w.threadId === info.id);
+      if (!worker) return;
+      const id = info.id;
+      this.#exits.set(
+        id,
+        new Promise<void>((resolve) =>
+          worker.once('exit', () => {
+            this.#exits.delete(id);
+            this.#terminating.delete(id);
+            resolve();
+          }),
+        ),
+      );
+    });
+    // Emitted from within the abort, before the aborted task's rejection is handled.
+    pool.on('workerDestroy', (info: { id: number }) => {
+      const exited = this.#exits.get(info.id);
+      if (exited) this.#terminating.set(info.id, exited);
+    });
   }
 
   stats(): PoolStats {

@@ -537,7 +537,10 @@ export class Session implements SideHost {
       clearTimeout(grace);
     }
     await this.#lateEvents(graceMs);
-    this.#files?.close();
+    // A thread terminated by the force has normally exited by now (the pool waits for it, up to
+    // STOP_EXIT_WAIT_MS); one blocked in a native call may not have, and could still write.
+    if (forced && this.#init.pool.terminating > 0) this.#files?.closeWhen(this.#init.pool.whenTerminated());
+    else this.#files?.close();
     // Both sides are idle: no pipeline code runs for this session and nothing more is written or
     // sent. What it held for admission is released first, then the client is told, so a START
     // sent after `stopped` finds room. The spool's removal and the bookkeeping follow, so a storm

@@ -87,6 +87,24 @@ export class LogFiles implements FileHolder {
   }
 
   /**
+   * Closes both descriptors once `safe` resolves: a terminated thread of the session may not have
+   * exited yet, and could still write through them (a descriptor closed now could be reused by
+   * another file). They leave the session's flags now, which may go to another session meanwhile.
+   */
+  closeWhen(safe: Promise<void>): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const n = this.#held.length;
+    const fds = this.#held.map((kind) => this.#unhold(kind)).filter((fd): fd is number => fd !== null);
+    this.#held = [];
+    if (n === 0) return;
+    void safe.then(() => {
+      for (const fd of fds) closeQuietly(fd);
+      this.#budget.give(n, this);
+    });
+  }
+
+  /**
    * A socket needs the room: closes the held descriptors if no step is on its way (one that is
    * may be writing through them), and the session's steps open their files themselves from now on.
    */
@@ -116,19 +134,31 @@ export class LogFiles implements FileHolder {
     Atomics.store(this.#flags.ints, slots.segment, segment);
   }
 
-  #release(kind: LogKind): void {
+  /** Clears `kind`'s descriptor from the flags; returns it (null when none was held). */
+  #unhold(kind: LogKind): number | null {
     const slots = SLOTS[kind];
     const ints = this.#flags.ints;
-    if (Atomics.load(ints, slots.segment) === 0) return;
+    if (Atomics.load(ints, slots.segment) === 0) return null;
     const fd = Atomics.load(ints, slots.fd);
     Atomics.store(ints, slots.segment, 0);
     Atomics.store(ints, slots.fd, 0);
-    // Synchronous: closing a regular file does not wait on the disk, and a callback per descriptor
-    // cost a storm of STOPs more of the main thread than the close itself.
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // An error closing a descriptor only written through (EIO) leaves nothing to undo here.
-    }
+    return fd;
+  }
+
+  #release(kind: LogKind): void {
+    const fd = this.#unhold(kind);
+    if (fd !== null) closeQuietly(fd);
+  }
+}
+
+/**
+ * Synchronous: closing a regular file does not wait on the disk, and a callback per descriptor
+ * cost a storm of STOPs more of the main thread than the close itself.
+ */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // An error closing a descriptor only written through (EIO) leaves nothing to undo here.
   }
 }

@@ -1,8 +1,39 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
 import { eventually, FIXTURE_PIPELINES, startServer, threadCount, type TestServer } from '../helpers/server.js';
+
+/** This process's child processes whose command is `comm` (a pool thread's spawnSync child is one). */
+function children(comm: string): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // pid (comm) state ppid …
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (m && m[1] === comm && Number(m[2]) === process.pid) out.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Descriptors of this process open on files inside `dir` (a removed file's name ends in " (deleted)"). */
+function openFilesIn(dir: string): string[] {
+  const out: string[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir + '/')) out.push(target);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
 
 describe('stopping a session', () => {
   let server: TestServer;
@@ -85,6 +116,20 @@ describe('stopping a session', () => {
     });
   }
 
+  it('a forced thread blocked in a native call has exited before `stopped` is sent', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    const id = await client.start({ pipeline: 'stuck', options: { where: 'native' } });
+    const session = server.app.sessions.get(id)!;
+    // The consumer step is blocked in spawnSync: terminating its thread waits for the call to return.
+    await eventually(() => children('sleep').length === 1, 'the consumer step blocked in its sleep child');
+    client.send({ command: 'STOP' });
+    await client.waitFor((m) => m.type === 'stopped', 'stopped');
+    // Terminated at STOP_GRACE_MS (500 ms), but it ran on until the sleep returned: only then is the session stopped.
+    assert.deepEqual(children('sleep'), [], 'the native call (and the thread blocked in it) ended before stopped');
+    assert.equal((await session.stop('client')).forced, true, 'the side was terminated, not waited on');
+    await settled();
+  });
+
   it('a result JSON cannot carry (a BigInt) fails only its own session, never the service', async () => {
     const bystander = await TestClient.open(server.wsUrl());
     await bystander.start({ options: { intervalMs: 5 } });
@@ -123,5 +168,31 @@ describe('stopping a session', () => {
     bystander.send({ command: 'STOP' });
     await bystander.waitClose();
     await settled();
+  });
+});
+
+describe('a forced thread that outlives STOP_EXIT_WAIT_MS', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '100', STOP_EXIT_WAIT_MS: '100' });
+  });
+  after(() => server.close());
+
+  it('does not hold up the stop; the files its session held stay open until the thread has exited', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    const id = await client.start({ pipeline: 'stuck', options: { where: 'native' } });
+    const session = server.app.sessions.get(id)!;
+    const dir = session.spoolDir;
+    await eventually(() => children('sleep').length === 1, 'the consumer step blocked in its sleep child');
+    // The step consumer appends to its results log through a descriptor the main thread holds.
+    const held = () => openFilesIn(dir).filter((f) => path.basename(f).startsWith('r-'));
+    assert.equal(held().length, 1, 'the results segment is held open');
+    client.send({ command: 'STOP' });
+    await client.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(children('sleep').length, 1, 'stopped came while the thread was still blocked (a stop always finishes)');
+    assert.equal(held().length, 1, 'its descriptor is not closed while the thread could still write through it');
+    await eventually(() => children('sleep').length === 0, 'the sleep returned', 10_000);
+    await eventually(() => openFilesIn(dir).length === 0, 'every descriptor on the spool closed once the thread exited');
+    await eventually(() => server.spools().length === 0, 'spool removed');
   });
 });
