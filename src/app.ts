@@ -183,6 +183,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     trustProxy: config.trustProxy,
     refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
     opened: () => heldFiles.makeRoom(),
+    closed: () => heldFiles.offerRoom(),
   });
   sockets = ws.clients;
 

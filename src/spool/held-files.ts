@@ -10,8 +10,10 @@
  *     held + open sockets + OPEN_FILES_RESERVE ≤ OPEN_FILES_LIMIT   (and held ≤ SPOOL_HELD_FILES_MAX)
  *
  * and when a new connection would break that, sessions give theirs back (their steps open their
- * files themselves from then on) until the sum fits again. A session gives its descriptors back only
- * while none of its steps is on its way: a step's thread may be writing through one.
+ * files themselves meanwhile) until the sum fits again. A session gives its descriptors back only
+ * while none of its steps is on its way: a step's thread may be writing through one. When a socket
+ * closes or a session ends, sessions that hold none (they gave theirs back, or found the budget
+ * spent when they started) take theirs again, as many as fit.
  */
 import fs from 'node:fs';
 
@@ -19,6 +21,8 @@ import fs from 'node:fs';
 export interface FileHolder {
   /** Closes its held descriptors if none of its steps is on its way; how many it closed. */
   giveBack(): number;
+  /** Takes its descriptors again (through `take`) if they fit; how many it took. */
+  retake(): number;
 }
 
 export interface HeldFilesLimits {
@@ -37,6 +41,8 @@ export class HeldFilesBudget {
   readonly #limits: HeldFilesLimits;
   readonly #sockets: () => number;
   readonly #holders = new Set<FileHolder>();
+  /** Holders that hold nothing and would: offered the room when some comes back. */
+  readonly #wanting = new Set<FileHolder>();
   #held = 0;
   #retry: NodeJS.Timeout | null = null;
   #givenBack = 0;
@@ -59,16 +65,53 @@ export class HeldFilesBudget {
 
   /** Takes `n` descriptors for `holder` if they fit; false when they do not (its steps open their own). */
   take(n: number, holder: FileHolder): boolean {
-    if (this.#held + n > this.#limits.max || this.#over(n) > 0) return false;
+    if (!this.fits(n)) return false;
     this.#held += n;
     this.#holders.add(holder);
+    this.#wanting.delete(holder);
     return true;
+  }
+
+  /** Whether `n` more descriptors would fit now. */
+  fits(n: number): boolean {
+    return this.#held + n <= this.#limits.max && this.#over(n) <= 0;
   }
 
   /** `holder` closed `n` descriptors; it holds none after this. */
   give(n: number, holder: FileHolder): void {
     this.#held -= n;
     this.#holders.delete(holder);
+  }
+
+  /** `holder` holds nothing and would take its descriptors when they fit (offerRoom). */
+  want(holder: FileHolder): void {
+    this.#wanting.add(holder);
+  }
+
+  /**
+   * `holder`'s session ended: it is never asked to give back nor offered room again. What it
+   * still holds stays counted until it gives it (a descriptor may be closed later: LogFiles.closeWhen).
+   */
+  leave(holder: FileHolder): void {
+    this.#wanting.delete(holder);
+    this.#holders.delete(holder);
+  }
+
+  /** Holders that hold nothing and would, now. */
+  get wanting(): number {
+    return this.#wanting.size;
+  }
+
+  /**
+   * A socket closed or a session ended: holders that hold nothing take their descriptors again,
+   * while a session's two fit. Not while sessions are still to give theirs back (makeRoom retries).
+   */
+  offerRoom(): void {
+    if (this.#retry) return;
+    for (const holder of this.#wanting) {
+      if (!this.fits(2)) return;
+      holder.retake();
+    }
   }
 
   /** A socket was opened: if held descriptors no longer fit beside the sockets, sessions give theirs back. */

@@ -60,7 +60,10 @@ export class LogFiles implements FileHolder {
     const ints = this.#flags.ints;
     // A session stopped while its folder was being created closed these files before they opened:
     // it holds none (a descriptor taken now would never be closed, and stay counted in the budget).
-    if (!this.#closed && this.#wanted.length > 0 && this.#budget.take(this.#wanted.length, this)) this.#held = this.#wanted;
+    if (!this.#closed && this.#wanted.length > 0) {
+      if (this.#budget.take(this.#wanted.length, this)) this.#held = this.#wanted;
+      else this.#budget.want(this);
+    }
     for (const k of this.#held) this.#hold(k, 1);
     await Promise.all((['chunks', 'results'] as const).filter((k) => !this.#held.includes(k)).map((k) => fs.promises.writeFile(segmentPath(this.#dir, k, 1), '')));
     ints[FLAG.CHUNK_SEGMENT] = 1;
@@ -83,7 +86,9 @@ export class LogFiles implements FileHolder {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#releaseAll();
+    this.#budget.leave(this);
+    // What it held is room for sessions that hold nothing.
+    if (this.#releaseAll() > 0) this.#budget.offerRoom();
   }
 
   /**
@@ -94,6 +99,7 @@ export class LogFiles implements FileHolder {
   closeWhen(safe: Promise<void>): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#budget.leave(this);
     const n = this.#held.length;
     const fds = this.#held.map((kind) => this.#unhold(kind)).filter((fd): fd is number => fd !== null);
     this.#held = [];
@@ -101,6 +107,7 @@ export class LogFiles implements FileHolder {
     void safe.then(() => {
       for (const fd of fds) closeQuietly(fd);
       this.#budget.give(n, this);
+      this.#budget.offerRoom();
     });
   }
 
@@ -110,7 +117,30 @@ export class LogFiles implements FileHolder {
    */
   giveBack(): number {
     if (this.#closed || this.#held.length === 0 || !this.#idle()) return 0;
-    return this.#releaseAll();
+    const n = this.#releaseAll();
+    this.#budget.want(this);
+    return n;
+  }
+
+  /**
+   * Room came back: holds its step logs' current segments again, if they fit. Safe while a step is
+   * on its way: it writes through the file it opened itself, or through this descriptor once it is
+   * published (as when a new segment is followed).
+   */
+  retake(): number {
+    const n = this.#wanted.length;
+    if (this.#closed || this.#held.length > 0 || !this.#budget.take(n, this)) return 0;
+    const ints = this.#flags.ints;
+    try {
+      for (const kind of this.#wanted) this.#hold(kind, Atomics.load(ints, kind === 'chunks' ? FLAG.CHUNK_SEGMENT : FLAG.RESULT_SEGMENT));
+      this.#held = this.#wanted;
+      return n;
+    } catch {
+      // A segment cannot be opened: its steps go on opening their own files.
+      for (const kind of this.#wanted) this.#release(kind);
+      this.#budget.give(n, this);
+      return 0;
+    }
   }
 
   #releaseAll(): number {

@@ -30,6 +30,8 @@ export function mountWebSocket(
     refusal(): TandemError | null;
     /** A socket was accepted (it now counts against the open-file limit). */
     opened?(): void;
+    /** A socket closed (it no longer counts against the open-file limit). */
+    closed?(): void;
   },
 ): WebSocketEndpoint {
   const door = new Door({
@@ -53,6 +55,7 @@ export function mountWebSocket(
     instance.app.ws(path, (ws, req) => {
       door.track(req, (fn) => ws.once('close', fn));
       deps.opened?.();
+      if (deps.closed) ws.once('close', deps.closed);
       heartbeat.watch(ws);
       new Connection(ws, req, deps, {
         maxMessagesPerSecond: config.maxMessagesPerSecond,

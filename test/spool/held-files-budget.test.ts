@@ -17,7 +17,11 @@ class Holder implements FileHolder {
     const n = this.held;
     this.held = 0;
     this.budget.give(n, this);
+    this.budget.want(this);
     return n;
+  }
+  retake(): number {
+    return this.held === 0 && this.hold(2) ? 2 : 0;
   }
 }
 
@@ -61,6 +65,38 @@ describe('HeldFilesBudget', () => {
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(budget.held, 0, 'retried once the holder was idle');
     assert.equal(budget.givenBack, 8);
+    budget.close();
+  });
+
+  it('offers the room back to holders that gave theirs, as many as fit, once sockets close', () => {
+    let sockets = 0;
+    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 12, reserve: 0 }, () => sockets);
+    const holders = [0, 1, 2, 3].map(() => new Holder(budget));
+    for (const h of holders) assert.equal(h.hold(2), true);
+    sockets = 8; // 8 + 8 = 16: two holders give back
+    budget.makeRoom();
+    assert.deepEqual(holders.map((h) => h.held), [0, 0, 2, 2]);
+    assert.equal(budget.wanting, 2);
+    budget.offerRoom();
+    assert.equal(budget.held, 4, 'nothing fits yet: none taken back');
+    sockets = 6; // 4 + 6 = 10: room for one holder's two, not for both
+    budget.offerRoom();
+    assert.deepEqual(holders.map((h) => h.held), [2, 0, 2, 2]);
+    assert.equal(budget.wanting, 1);
+    sockets = 2;
+    budget.offerRoom();
+    assert.deepEqual(holders.map((h) => h.held), [2, 2, 2, 2]);
+    assert.equal(budget.wanting, 0);
+    // A holder that ended is never offered the room again.
+    sockets = 8;
+    budget.makeRoom();
+    const gave = holders.filter((h) => h.held === 0);
+    assert.equal(gave.length, 2);
+    budget.leave(gave[0]!);
+    sockets = 0;
+    budget.offerRoom();
+    assert.equal(gave[0]!.held, 0, 'a holder that left takes nothing');
+    assert.equal(gave[1]!.held, 2);
     budget.close();
   });
 

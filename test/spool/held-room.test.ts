@@ -38,7 +38,7 @@ describe('held log files leave room under the open-file limit for sockets', () =
     await server.close();
   });
 
-  it('gives files back when new connections need the room; every session goes on with no gap', async () => {
+  it('gives files back when new connections need the room and takes them again when they close; every session goes on with no gap', async () => {
     const spoolRoot = path.join(server.dataDir, 'spool');
     const streaming: TestClient[] = [];
     for (let i = 0; i < 10; i++) {
@@ -62,6 +62,13 @@ describe('held log files leave room under the open-file limit for sockets', () =
     await late.start({ pipeline: 'demo', options: { intervalMs: 20 } });
     streaming.push(late);
     assert.equal(await metric(server, 'tandem_spool_held_files'), 14, 'the late session holds none');
+
+    // The 14 idle sockets close: 11 sockets leave room for every session's two (22 + 11 ≤ 40), and
+    // the four sessions that held none (three gave back, the late one found none) take theirs.
+    const idle = clients.filter((c) => !streaming.includes(c));
+    for (const c of idle) c.close();
+    await eventually(async () => (await metric(server, 'tandem_spool_held_files')) === 22, 'held files back up to 22');
+    await eventually(() => heldSegments(spoolRoot) === 22, 'exactly 22 segment descriptors open');
 
     const counts = streaming.map((c) => c.transcripts().length);
     await eventually(() => streaming.every((c, i) => c.transcripts().length >= counts[i]! + 10), 'every session sent 10 more results', 15_000);

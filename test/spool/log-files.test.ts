@@ -25,11 +25,12 @@ describe('LogFiles', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-log-files-'));
   after(() => fs.rmSync(root, { recursive: true, force: true }));
   const slab = new FlagsSlab(4);
-  const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 1000, reserve: 0 }, () => 0);
+  const newBudget = () => new HeldFilesBudget({ max: 100, openFilesLimit: 1000, reserve: 0 }, () => 0);
 
   it('holds both step logs open, and closes them and gives them back to the budget on close', async () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
     const { flags } = slab.alloc()!;
+    const budget = newBudget();
     const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
     await files.open();
     assert.equal(budget.held, 2);
@@ -44,6 +45,7 @@ describe('LogFiles', () => {
   it('holds nothing when it was closed before it opened (a session stopped while its spool was being created)', async () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
     const { flags } = slab.alloc()!;
+    const budget = newBudget();
     const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
     // Session.stop closes the files once both sides are idle, which can come before createSpool resolves and open() runs.
     files.close();
@@ -57,6 +59,7 @@ describe('LogFiles', () => {
   it('gives its descriptors back only while none of its steps is on its way', async () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
     const { flags } = slab.alloc()!;
+    const budget = newBudget();
     let stepUnderWay = true;
     const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => !stepUnderWay);
     await files.open();
