@@ -87,9 +87,10 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
  * Aborting a task's signal while it runs terminates its thread; Piscina replaces it. Piscina
  * rejects the aborted task the moment it asks the thread to stop, but the thread runs on until V8
  * interrupts it, or, blocked in a native call (a spawnSync, a read that never returns), until that
- * call returns. So an aborted task is answered only once its thread has exited (at most
- * STOP_EXIT_WAIT_MS): the session's `stopped` then means nothing of it runs, and its files are
- * closed only when no thread of it can still write through them (`whenTerminated`).
+ * call returns. So an aborted task is answered only once the thread it ran on has exited (at most
+ * STOP_EXIT_WAIT_MS): the session's `stopped` then means nothing of it runs, a batch's claim slot
+ * is reused only when no thread can still claim from it, and a session's files are closed only
+ * when no thread of it can still write through them (`whenExited`).
  */
 export class WorkerPool {
   readonly #steps: Piscina<StepBatchTask | ProbeTask | SpoolRemovalTask, TaskResult>;
@@ -113,8 +114,8 @@ export class WorkerPool {
   #closed = false;
   /** Each pool thread's exit, by thread id, while it lives (both pools). */
   readonly #exits = new Map<number, Promise<void>>();
-  /** Threads Piscina terminated that have not exited yet, by thread id. */
-  readonly #terminating = new Map<number, Promise<void>>();
+  /** While an aborted task's abort runs: the threads Piscina terminates for it (see #abortable). */
+  #terminatedNow: number[] | null = null;
 
   /**
    * @param onEvent receives what running loops post (chunks, results).
@@ -190,11 +191,7 @@ export class WorkerPool {
    * with a message that says how (see threadDeathError).
    */
   runBatch(task: StepBatchTask, signal: AbortSignal): Promise<StepBatchResult> {
-    return (this.#steps.run(task, { signal }) as Promise<StepBatchResult>).catch(async (err: unknown) => {
-      if (!signal.aborted) throw threadDeathError(err, this.#options.maxHeapMb);
-      await this.#terminated(this.#options.exitWaitMs);
-      throw err;
-    });
+    return this.#abortable(signal, () => this.#steps.run(task, { signal }) as Promise<StepBatchResult>);
   }
 
   /**
@@ -235,40 +232,65 @@ export class WorkerPool {
   async runLoop(task: LoopTask, signal: AbortSignal): Promise<LoopResult> {
     this.#runningLoops++;
     try {
-      return await this.#loops.run(task, { signal, name: task.kind === 'consume-loop' ? CONSUME_LOOP_TASK : 'default' });
-    } catch (err) {
-      if (!signal.aborted) throw threadDeathError(err, this.#options.maxHeapMb);
-      await this.#terminated(this.#options.exitWaitMs);
-      throw err;
+      return await this.#abortable(signal, () => this.#loops.run(task, { signal, name: task.kind === 'consume-loop' ? CONSUME_LOOP_TASK : 'default' }));
     } finally {
       this.#runningLoops--;
     }
   }
 
-  /** Threads terminated (an aborted task's) that have not exited yet. */
-  get terminating(): number {
-    return this.#terminating.size;
+  /** Resolves once each of these pool threads has exited (at once for one already gone, or 0). */
+  whenExited(threadIds: readonly number[]): Promise<void> {
+    return Promise.all(threadIds.map((id) => this.#exits.get(id))).then(() => {});
   }
 
-  /** Resolves once every thread terminated so far has exited, however long that takes. */
-  whenTerminated(): Promise<void> {
-    return Promise.all(this.#terminating.values()).then(() => {});
+  /** Whether any of these pool threads still runs. */
+  running(threadIds: readonly number[]): boolean {
+    return threadIds.some((id) => this.#exits.has(id));
   }
 
-  /** Waits until every thread terminated so far has exited, at most `limitMs`. */
-  async #terminated(limitMs: number): Promise<void> {
-    if (this.#terminating.size === 0) return;
+  /**
+   * Runs a task that `signal` may abort. Its rejection says how its thread died, or, when it was
+   * aborted, comes once the thread Piscina terminated for it has exited (at most exitWaitMs).
+   * Abort listeners run in the order they were added: the first below opens the list of threads
+   * terminated, Piscina's own (added inside `run`) terminates the task's thread, which reports
+   * itself through 'workerDestroy', and the second closes the list.
+   */
+  async #abortable<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+    let terminated: number[] = [];
+    const open = () => {
+      terminated = this.#terminatedNow = [];
+    };
+    const close = () => {
+      this.#terminatedNow = null;
+    };
+    signal.addEventListener('abort', open, { once: true });
+    const running = run();
+    signal.addEventListener('abort', close, { once: true });
+    try {
+      return await running;
+    } catch (err) {
+      if (!signal.aborted) throw threadDeathError(err, this.#options.maxHeapMb);
+      await this.#exitedWithin(terminated, this.#options.exitWaitMs);
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', open);
+      signal.removeEventListener('abort', close);
+    }
+  }
+
+  async #exitedWithin(threadIds: readonly number[], limitMs: number): Promise<void> {
+    if (!this.running(threadIds)) return;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, limitMs);
     });
-    await Promise.race([this.whenTerminated(), late]);
+    await Promise.race([this.whenExited(threadIds), late]);
     clearTimeout(timer);
   }
 
   /**
    * Keeps each thread's exit (a Worker's threadId reads -1 once it exited, so it is taken when the
-   * thread is created) and, when Piscina terminates one, marks it terminating until it exits.
+   * thread is created), and notes a thread Piscina terminates while an abort runs (#abortable).
    */
   #watchExits(pool: Piscina): void {
     pool.on('workerCreate', (info: { id: number }) => {
@@ -280,16 +302,14 @@ export class WorkerPool {
         new Promise<void>((resolve) =>
           worker.once('exit', () => {
             this.#exits.delete(id);
-            this.#terminating.delete(id);
             resolve();
           }),
         ),
       );
     });
-    // Emitted from within the abort, before the aborted task's rejection is handled.
+    // Emitted from within the abort (Piscina's listener), before the aborted task's rejection is handled.
     pool.on('workerDestroy', (info: { id: number }) => {
-      const exited = this.#exits.get(info.id);
-      if (exited) this.#terminating.set(info.id, exited);
+      this.#terminatedNow?.push(info.id);
     });
   }
 

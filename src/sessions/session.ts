@@ -538,8 +538,10 @@ export class Session implements SideHost {
     }
     await this.#lateEvents(graceMs);
     // A thread terminated by the force has normally exited by now (the pool waits for it, up to
-    // STOP_EXIT_WAIT_MS); one blocked in a native call may not have, and could still write.
-    if (forced && this.#init.pool.terminating > 0) this.#files?.closeWhen(this.#init.pool.whenTerminated());
+    // STOP_EXIT_WAIT_MS); one blocked in a native call may not have, and could still write. The
+    // flags still name it: a terminated step never marked its side idle.
+    const threads = forced ? this.#forcedThreads() : [];
+    if (this.#init.pool.running(threads)) this.#files?.closeWhen(this.#init.pool.whenExited(threads));
     else this.#files?.close();
     // Both sides are idle: no pipeline code runs for this session and nothing more is written or
     // sent. What it held for admission is released first, then the client is told, so a START
@@ -577,6 +579,12 @@ export class Session implements SideHost {
     // An ended session may be kept for inspection a while.
     this.#init.onEnded(this);
     return final;
+  }
+
+  /** The threads the session's sides were running on, as its flags name them (0: none). */
+  #forcedThreads(): number[] {
+    const ints = this.flags.ints;
+    return [Atomics.load(ints, FLAG.PRODUCER_THREAD), Atomics.load(ints, FLAG.CONSUMER_THREAD)].filter((id) => id !== 0);
   }
 
   /**

@@ -21,6 +21,14 @@ function children(comm: string): number[] {
   return out;
 }
 
+/** How long ago process `pid` started, ms (its start time in /proc is in clock ticks since boot, 100 a second). */
+function ageMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const startedS = Number(fields[19]) / 100;
+  const uptimeS = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return (uptimeS - startedS) * 1000;
+}
+
 /** Descriptors of this process open on files inside `dir` (a removed file's name ends in " (deleted)"). */
 function openFilesIn(dir: string): string[] {
   const out: string[] = [];
@@ -42,7 +50,13 @@ describe('stopping a session', () => {
   const fdCount = () => fs.readdirSync('/proc/self/fd').length;
   before(async () => {
     // RESUME_GRACE_MS=0: a dropped connection ends its session at once (test/ws/resume.test.ts covers the window).
-    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '500', POOL_IDLE_TIMEOUT_MS: '200', RESUME_GRACE_MS: '0' });
+    server = await startServer({
+      PIPELINES_DIR: FIXTURE_PIPELINES,
+      STOP_GRACE_MS: '500',
+      STOP_EXIT_WAIT_MS: '5000',
+      POOL_IDLE_TIMEOUT_MS: '200',
+      RESUME_GRACE_MS: '0',
+    });
     baselineThreads = threadCount();
     baselineFds = fdCount();
   });
@@ -118,10 +132,13 @@ describe('stopping a session', () => {
 
   it('a forced thread blocked in a native call has exited before `stopped` is sent', async () => {
     const client = await TestClient.open(server.wsUrl());
-    const id = await client.start({ pipeline: 'stuck', options: { where: 'native' } });
+    const sleepMs = 2500;
+    const id = await client.start({ pipeline: 'stuck', options: { where: 'native', sleepMs } });
     const session = server.app.sessions.get(id)!;
     // The consumer step is blocked in spawnSync: terminating its thread waits for the call to return.
     await eventually(() => children('sleep').length === 1, 'the consumer step blocked in its sleep child');
+    // The force (STOP_GRACE_MS, 500 ms after STOP) comes while the sleep still runs: the thread outlives it.
+    assert.ok(ageMs(children('sleep')[0]!) < sleepMs - 500 - 300, 'STOP goes out early enough in the sleep');
     client.send({ command: 'STOP' });
     await client.waitFor((m) => m.type === 'stopped', 'stopped');
     // Terminated at STOP_GRACE_MS (500 ms), but it ran on until the sleep returned: only then is the session stopped.
@@ -180,7 +197,7 @@ describe('a forced thread that outlives STOP_EXIT_WAIT_MS', () => {
 
   it('does not hold up the stop; the files its session held stay open until the thread has exited', async () => {
     const client = await TestClient.open(server.wsUrl());
-    const id = await client.start({ pipeline: 'stuck', options: { where: 'native' } });
+    const id = await client.start({ pipeline: 'stuck', options: { where: 'native', sleepMs: 6000 } });
     const session = server.app.sessions.get(id)!;
     const dir = session.spoolDir;
     await eventually(() => children('sleep').length === 1, 'the consumer step blocked in its sleep child');
@@ -191,7 +208,20 @@ describe('a forced thread that outlives STOP_EXIT_WAIT_MS', () => {
     await client.waitFor((m) => m.type === 'stopped', 'stopped');
     assert.equal(children('sleep').length, 1, 'stopped came while the thread was still blocked (a stop always finishes)');
     assert.equal(held().length, 1, 'its descriptor is not closed while the thread could still write through it');
-    await eventually(() => children('sleep').length === 0, 'the sleep returned', 10_000);
+
+    // Another forced session meanwhile waits only for its own thread, not for the blocked one.
+    const other = await TestClient.open(server.wsUrl());
+    const otherId = await other.start({ pipeline: 'stuck', options: { where: 'step' } });
+    const otherSession = server.app.sessions.get(otherId)!;
+    const otherDir = otherSession.spoolDir;
+    await eventually(() => otherSession.sideInfo('consumer').threadId !== null, 'the other consumer step spinning');
+    other.send({ command: 'STOP' });
+    await other.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal((await otherSession.stop('client')).forced, true);
+    await eventually(() => openFilesIn(otherDir).length === 0, "the other session's descriptors closed");
+    assert.equal(children('sleep').length, 1, 'while the first thread is still blocked');
+
+    await eventually(() => children('sleep').length === 0, 'the sleep returned', 15_000);
     await eventually(() => openFilesIn(dir).length === 0, 'every descriptor on the spool closed once the thread exited');
     await eventually(() => server.spools().length === 0, 'spool removed');
   });
