@@ -47,6 +47,14 @@ export const FLAG = {
   CHUNKS_FD_SEGMENT: 18,
   RESULTS_FD: 19,
   RESULTS_FD_SEGMENT: 20,
+  /**
+   * An event count: bumped and notified on every change a blocking wait of a loop watches (a
+   * commit, the producer done, a chunk consumed, a pause set or cleared, a stop). A wait reads it
+   * before it checks its condition and sleeps only while it is unchanged, so a change that lands
+   * between the check and the sleep wakes it at once instead of being missed (a stop was missed so,
+   * leaving a loop consumer in chunkReady() until its timeout).
+   */
+  WAKE: 21,
 } as const;
 
 const INT_SLOTS = 22; // even, so the float slots after them are 8-byte aligned
@@ -104,21 +112,43 @@ export function isStopRequested(flags: SessionFlags): boolean {
   return Atomics.load(flags.ints, FLAG.STOP) === 1;
 }
 
-/** Sets the stop flag and wakes every wait on every slot at once. */
-export function requestStop(flags: SessionFlags): void {
-  Atomics.store(flags.ints, FLAG.STOP, 1);
-  for (let i = 0; i < INT_SLOTS; i++) Atomics.notify(flags.ints, i);
+/** Wakes every wait of the session's loops to look at the flags again (FLAG.WAKE). */
+export function wake(flags: SessionFlags): void {
+  Atomics.add(flags.ints, FLAG.WAKE, 1);
+  Atomics.notify(flags.ints, FLAG.WAKE);
 }
 
-/** Sets or clears a pause slot, waking whoever waits on it when it clears. */
+/**
+ * Blocks a pool thread until `ready()` is true, stop or not (it checks the stop itself), or until
+ * `deadline` (epoch ms) passes; false on the deadline. Never misses a change: see FLAG.WAKE.
+ */
+export function waitUntil(flags: SessionFlags, ready: () => boolean, deadline = Infinity): boolean {
+  const ints = flags.ints;
+  for (;;) {
+    const seen = Atomics.load(ints, FLAG.WAKE);
+    if (ready()) return true;
+    const left = deadline - nowMs();
+    if (left <= 0) return false;
+    Atomics.wait(ints, FLAG.WAKE, seen, left === Infinity ? undefined : left);
+  }
+}
+
+/** Sets the stop flag and wakes every wait at once (sleeps wait on the flag itself). */
+export function requestStop(flags: SessionFlags): void {
+  Atomics.store(flags.ints, FLAG.STOP, 1);
+  Atomics.notify(flags.ints, FLAG.STOP);
+  wake(flags);
+}
+
+/** Sets or clears a pause slot, waking the loops' waits when it changes. */
 export function setPaused(flags: SessionFlags, slot: typeof FLAG.PAUSE_PRODUCER | typeof FLAG.PAUSE_CONSUMER, paused: boolean): void {
   const value = paused ? 1 : 0;
-  if (Atomics.exchange(flags.ints, slot, value) !== value && !paused) Atomics.notify(flags.ints, slot);
+  if (Atomics.exchange(flags.ints, slot, value) !== value) wake(flags);
 }
 
 /** Blocks while `slot` is set and no stop was requested (a pool thread only). */
 export function waitWhilePaused(flags: SessionFlags, slot: typeof FLAG.PAUSE_PRODUCER | typeof FLAG.PAUSE_CONSUMER): void {
-  while (Atomics.load(flags.ints, slot) === 1 && !isStopRequested(flags)) Atomics.wait(flags.ints, slot, 1, 1000);
+  waitUntil(flags, () => Atomics.load(flags.ints, slot) !== 1 || isStopRequested(flags));
 }
 
 /**
@@ -127,15 +157,10 @@ export function waitWhilePaused(flags: SessionFlags, slot: typeof FLAG.PAUSE_PRO
  */
 export function waitForSpoolRoom(flags: SessionFlags, nextSeq: number, quotaChunks: number): void {
   const ints = flags.ints;
-  while (!isStopRequested(flags)) {
-    if (Atomics.load(ints, FLAG.PAUSE_PRODUCER) === 1) {
-      Atomics.wait(ints, FLAG.PAUSE_PRODUCER, 1, 1000);
-      continue;
-    }
-    const consumed = Atomics.load(ints, FLAG.CONSUMED);
-    if (nextSeq - 1 - consumed < quotaChunks) return;
-    Atomics.wait(ints, FLAG.CONSUMED, consumed, 1000);
-  }
+  waitUntil(
+    flags,
+    () => isStopRequested(flags) || (Atomics.load(ints, FLAG.PAUSE_PRODUCER) !== 1 && nextSeq - 1 - Atomics.load(ints, FLAG.CONSUMED) < quotaChunks),
+  );
 }
 
 /** Epoch milliseconds with sub-millisecond precision, comparable across threads. */

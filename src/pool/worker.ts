@@ -8,7 +8,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { FLAG, STARTED_AT, flagsAt, isStopRequested, nowMs, waitForSpoolRoom, waitWhilePaused, type SessionFlags } from './flags.js';
+import { FLAG, STARTED_AT, flagsAt, isStopRequested, nowMs, waitForSpoolRoom, waitUntil, waitWhilePaused, type SessionFlags } from './flags.js';
 import type {
   ChunkRecord,
   ConsumeLoopTask,
@@ -485,15 +485,17 @@ class LoopConsumerContext implements ConsumerLoopContext {
    */
   #waitForChunk(deadline: number, endsWithProducer: boolean): boolean {
     const ints = this.#flags.ints;
-    for (;;) {
-      if (isStopRequested(this.#flags)) return false;
-      const committed = Atomics.load(ints, FLAG.COMMITTED);
-      if (committed >= this.#nextSeq) return true;
-      if (endsWithProducer && Atomics.load(ints, FLAG.PRODUCER_DONE) === 1 && Atomics.load(ints, FLAG.COMMITTED) < this.#nextSeq) return false;
-      const left = deadline - nowMs();
-      if (left <= 0) return false;
-      Atomics.wait(ints, FLAG.COMMITTED, committed, left === Infinity ? undefined : left);
-    }
+    let ready = false;
+    waitUntil(
+      this.#flags,
+      () => {
+        if (isStopRequested(this.#flags)) return true;
+        if (Atomics.load(ints, FLAG.COMMITTED) >= this.#nextSeq) return (ready = true);
+        return endsWithProducer && Atomics.load(ints, FLAG.PRODUCER_DONE) === 1 && Atomics.load(ints, FLAG.COMMITTED) < this.#nextSeq;
+      },
+      deadline,
+    );
+    return ready;
   }
 
   sleep(ms: number): boolean {

@@ -7,7 +7,7 @@
  * nothing it wrote was published, and the next writer cuts those bytes (see markRolledBack).
  */
 import fs from 'node:fs';
-import { FLAG, LOG_TIME, type SessionFlags } from '../pool/flags.js';
+import { FLAG, LOG_TIME, wake, type SessionFlags } from '../pool/flags.js';
 import { segmentPath } from './log.js';
 
 /** The end of the chunks log: its open segment, that segment's bytes, the last seq in it. */
@@ -60,7 +60,7 @@ export function publishChunks(flags: SessionFlags, end: ChunkLogEnd): void {
   ints[FLAG.CHUNK_SEGMENT] = end.segment;
   ints[FLAG.CHUNK_SEGMENT_BYTES] = end.bytes;
   Atomics.store(ints, FLAG.COMMITTED, end.committed);
-  Atomics.notify(ints, FLAG.COMMITTED);
+  wake(flags);
 }
 
 export function publishResults(flags: SessionFlags, end: ResultLogEnd): void {
@@ -81,7 +81,7 @@ export function publishConsumed(flags: SessionFlags, mark: ReadMark): void {
   ints[FLAG.READ_SEGMENT] = mark.segment;
   ints[FLAG.READ_OFFSET] = mark.offset;
   Atomics.store(ints, FLAG.CONSUMED, mark.consumed);
-  Atomics.notify(ints, FLAG.CONSUMED);
+  wake(flags);
 }
 
 export function removeLeftSync(dir: string, keep: boolean, left: readonly number[]): void {
@@ -103,5 +103,5 @@ export function markRolledBack(flags: SessionFlags): void {
 /** The producer will write nothing more: a loop consumer's next() returns null once it took the rest. */
 export function publishProducerDone(flags: SessionFlags): void {
   Atomics.store(flags.ints, FLAG.PRODUCER_DONE, 1);
-  Atomics.notify(flags.ints, FLAG.COMMITTED);
+  wake(flags);
 }
