@@ -1,24 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 import { listSegments } from '../../src/spool/log.js';
-
-/** What this process's descriptors point at inside `dir`: removed files show as "… (deleted)". */
-function openFilesIn(dir: string): string[] {
-  const out: string[] = [];
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(dir + path.sep)) out.push(target);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return out;
-}
+import { openFilesIn } from '../helpers/proc.js';
 
 describe('log segments the main thread holds open', () => {
   let server: TestServer;

@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
 import { eventually, startServer, type TestServer } from '../helpers/server.js';
+import { openFilesIn } from '../helpers/proc.js';
 
 /** Descriptors of this process open on spool segments under `root`. */
-function heldSegments(root: string): number {
-  let n = 0;
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(root + path.sep) && target.endsWith('.seg')) n++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
-}
+const heldSegments = (root: string) => openFilesIn(root).filter((t) => t.endsWith('.seg')).length;
 
 async function metric(server: TestServer, name: string): Promise<number> {
   const text = await (await fetch(server.httpUrl('/metrics'))).text();

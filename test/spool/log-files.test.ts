@@ -6,20 +6,7 @@ import { after, describe, it } from 'node:test';
 import { FlagsSlab } from '../../src/pool/flags.js';
 import { HeldFilesBudget } from '../../src/spool/held-files.js';
 import { heldFd, LogFiles } from '../../src/spool/log-files.js';
-
-/** This process's descriptors open on files inside `dir`. */
-function openFilesIn(dir: string): string[] {
-  const out: string[] = [];
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(dir + path.sep)) out.push(target);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return out;
-}
+import { openFilesIn } from '../helpers/proc.js';
 
 describe('LogFiles', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-log-files-'));
