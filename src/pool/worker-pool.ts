@@ -114,7 +114,7 @@ export class WorkerPool {
   #closed = false;
   /** Each pool thread's exit, by thread id, while it lives (both pools). */
   readonly #exits = new Map<number, Promise<void>>();
-  /** While an aborted task's abort runs: the threads Piscina terminates for it (see #abortable). */
+  /** Set by an aborted task's abort: where Piscina's termination of its thread is noted (see #abortable). */
   #terminatedNow: number[] | null = null;
 
   /**
@@ -251,30 +251,25 @@ export class WorkerPool {
   /**
    * Runs a task that `signal` may abort. Its rejection says how its thread died, or, when it was
    * aborted, comes once the thread Piscina terminated for it has exited (at most exitWaitMs).
-   * Abort listeners run in the order they were added: the first below opens the list of threads
-   * terminated, Piscina's own (added inside `run`) terminates the task's thread, which reports
-   * itself through 'workerDestroy', and the second closes the list.
+   * Abort listeners run in the order they were added: the one below, added before `run` adds
+   * Piscina's, opens a list; Piscina's then terminates the task's thread (one, or none for a task
+   * still queued), which 'workerDestroy' notes in the list and closes it.
    */
   async #abortable<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
-    let terminated: number[] = [];
-    const open = () => {
-      terminated = this.#terminatedNow = [];
+    const terminated: number[] = [];
+    const noteTermination = () => {
+      this.#terminatedNow = terminated;
     };
-    const close = () => {
-      this.#terminatedNow = null;
-    };
-    signal.addEventListener('abort', open, { once: true });
-    const running = run();
-    signal.addEventListener('abort', close, { once: true });
+    signal.addEventListener('abort', noteTermination, { once: true });
     try {
-      return await running;
+      return await run();
     } catch (err) {
       if (!signal.aborted) throw threadDeathError(err, this.#options.maxHeapMb);
+      if (this.#terminatedNow === terminated) this.#terminatedNow = null; // queued: no thread was terminated
       await this.#exitedWithin(terminated, this.#options.exitWaitMs);
       throw err;
     } finally {
-      signal.removeEventListener('abort', open);
-      signal.removeEventListener('abort', close);
+      signal.removeEventListener('abort', noteTermination);
     }
   }
 
@@ -310,6 +305,7 @@ export class WorkerPool {
     // Emitted from within the abort (Piscina's listener), before the aborted task's rejection is handled.
     pool.on('workerDestroy', (info: { id: number }) => {
       this.#terminatedNow?.push(info.id);
+      this.#terminatedNow = null;
     });
   }
 

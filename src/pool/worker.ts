@@ -485,17 +485,10 @@ class LoopConsumerContext implements ConsumerLoopContext {
    */
   #waitForChunk(deadline: number, endsWithProducer: boolean): boolean {
     const ints = this.#flags.ints;
-    let ready = false;
-    waitUntil(
-      this.#flags,
-      () => {
-        if (isStopRequested(this.#flags)) return true;
-        if (Atomics.load(ints, FLAG.COMMITTED) >= this.#nextSeq) return (ready = true);
-        return endsWithProducer && Atomics.load(ints, FLAG.PRODUCER_DONE) === 1 && Atomics.load(ints, FLAG.COMMITTED) < this.#nextSeq;
-      },
-      deadline,
-    );
-    return ready;
+    const committed = () => Atomics.load(ints, FLAG.COMMITTED) >= this.#nextSeq;
+    const producerDone = () => endsWithProducer && Atomics.load(ints, FLAG.PRODUCER_DONE) === 1;
+    waitUntil(this.#flags, () => isStopRequested(this.#flags) || committed() || producerDone(), deadline);
+    return !isStopRequested(this.#flags) && committed();
   }
 
   sleep(ms: number): boolean {
