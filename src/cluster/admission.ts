@@ -59,10 +59,12 @@ export class ClusterAdmission {
   }
 
   /**
+   * Takes the session's place: `admitted`, or `unjoined` when this instance holds no live lease
+   * (not joined yet, Redis restarted and forgot it, or declared lost): the caller may beat and ask again.
    * @throws TOO_MANY_SESSIONS / TOO_MANY_CLIENT_SESSIONS at the cluster's limits;
-   * CLUSTER_UNAVAILABLE when Redis does not answer or this instance has not joined.
+   * CLUSTER_UNAVAILABLE when Redis does not answer.
    */
-  async admit(sessionId: string, clientAddress: string | null): Promise<void> {
+  async admit(sessionId: string, clientAddress: string | null): Promise<'admitted' | 'unjoined'> {
     let reply: [string, number];
     try {
       reply = (await ADMIT.run(this.#client, [], [
@@ -77,7 +79,8 @@ export class ClusterAdmission {
       throw clusterUnavailable('START', err);
     }
     const [outcome] = reply;
-    if (outcome === 'ok') return;
+    if (outcome === 'ok') return 'admitted';
+    if (outcome === 'unjoined') return 'unjoined';
     if (outcome === 'full') throw refusals.tooManySessions(this.#limits.maxSessions);
     if (outcome === 'client') {
       throw tandemError(
@@ -85,7 +88,7 @@ export class ClusterAdmission {
         `this address already has ${this.#limits.maxSessionsPerClient} sessions in the cluster (MAX_SESSIONS_PER_CLIENT); retry later`,
       );
     }
-    throw tandemError('CLUSTER_UNAVAILABLE', 'this instance has not joined the cluster yet (or is rejoining after it was declared lost); retry shortly');
+    throw new Error(`ADMIT answered ${String(outcome)}`);
   }
 
   release(sessionId: string): Promise<unknown> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { TandemError } from '../errors.js';
+import { TandemError, tandemError } from '../errors.js';
 import type { ClusterConfig } from '../config.js';
 import type { components } from '../generated/openapi.js';
 import type { SessionDirectory } from '../routes/session-directory.js';
@@ -18,6 +18,9 @@ import { RemoteStops } from './remote.js';
 import type { RelayDeps } from '../ws/connection.js';
 
 type Schemas = components['schemas'];
+
+const notJoined = () =>
+  tandemError('CLUSTER_UNAVAILABLE', 'this instance has not joined the cluster yet (or is rejoining after it was declared lost); retry shortly');
 
 export interface ClusterDeps {
   config: ClusterConfig;
@@ -66,6 +69,7 @@ export class Cluster implements SessionLedger {
   };
   #state: ClusterState = 'CONNECTING';
   #timer: NodeJS.Timeout | null = null;
+  /** The heartbeat in flight, if any: the timer's and an early one asked by admit() are the same beat. */
   #beating: Promise<void> | null = null;
   /** Writes that failed while Redis was away, done again at the next heartbeat. */
   readonly #pendingEnds = new Map<string, Session>();
@@ -126,7 +130,7 @@ export class Cluster implements SessionLedger {
     });
     await this.#redis.open(config.leaseMs);
     await this.#remote.listen().catch((err: unknown) => logger.warn({ err: String(err) }, 'could not subscribe to this instance’s channel yet'));
-    await this.#beat();
+    await this.#beatOnce();
     this.#schedule();
     logger.info({ instance: this.id, url: config.instanceUrl ?? url }, 'joined the cluster');
   }
@@ -134,13 +138,22 @@ export class Cluster implements SessionLedger {
   #schedule(): void {
     if (this.#state === 'CLOSED') return;
     this.#timer = setTimeout(() => {
-      this.#beating = this.#beat().finally(() => this.#schedule());
+      void this.#beatOnce().finally(() => this.#schedule());
     }, this.#d.config.heartbeatMs);
+  }
+
+  /** Runs one heartbeat, or joins the one in flight: beats never overlap. */
+  #beatOnce(): Promise<void> {
+    this.#beating ??= this.#beat().finally(() => {
+      this.#beating = null;
+    });
+    return this.#beating;
   }
 
   /** One heartbeat: renew (or fence, or rebuild), refresh this instance's records, reap the lost, sweep stop intents. */
   async #beat(): Promise<void> {
-    const lease = this.#lease!;
+    const lease = this.#lease;
+    if (!lease) return; // start() has not run: nothing to renew yet
     if (!this.#redis.ready) {
       this.#observer.redisUp(false);
       return;
@@ -233,7 +246,15 @@ export class Cluster implements SessionLedger {
     const began = performance.now();
     let outcome: 'ok' | 'error' = 'error';
     try {
-      await this.#admission.admit(id, clientAddress);
+      let answer = await this.#admission.admit(id, clientAddress);
+      // Without a live lease (Redis restarted and forgot this instance, or a fence is being
+      // served), beat now rather than refuse until the next timer: the beat in flight (which may
+      // be stopping fenced sessions) and then a fresh one, which joins.
+      for (let beats = 0; answer === 'unjoined' && beats < 2 && this.#state !== 'CLOSED'; beats++) {
+        await this.#beatOnce();
+        answer = await this.#admission.admit(id, clientAddress);
+      }
+      if (answer === 'unjoined') throw notJoined();
       outcome = 'ok';
     } catch (err) {
       // A refusal (full, per-client limit) is an answer: only an unreachable Redis is an error.
