@@ -75,6 +75,11 @@ describe('cluster: failures', () => {
     await client.waitForTranscripts(n + 3);
     assertInOrder(client.transcripts());
     client.close();
+    // Every instance is back in the cluster (reconnected and beating) before the next test uses it.
+    await eventually(async () => {
+      const pool = await api(i3!.httpUrl(''), 'GET', '/api/pool');
+      return pool.status === 200 && pool.body.instances.length === cluster.instances.length;
+    }, 'all three instances joined again');
   });
 
   it('declares no instance lost when Redis itself is unreachable for longer than a lease: sessions stream on and stay in the index', async () => {
@@ -98,6 +103,10 @@ describe('cluster: failures', () => {
     assertInOrder(client.transcripts());
     assert.equal(client.closeCode, null, 'the session was not fenced');
     client.close();
+    await eventually(async () => {
+      const pool = await api(i2!.httpUrl(''), 'GET', '/api/pool');
+      return pool.status === 200 && pool.body.instances.length === cluster.instances.length;
+    }, 'all three instances in the cluster');
   });
 
   it('completes 100 stops sent to other instances while the subscribers are killed again and again', async () => {
