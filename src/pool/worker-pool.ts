@@ -102,14 +102,14 @@ export class WorkerPool {
   /** Speech decoders each loop thread holds, by thread id, as the thread last reported them. */
   readonly #decoders = new Map<number, DecoderCount>();
   /**
-   * Loop threads Piscina has dropped, most recent last (at most GONE_THREADS_KEPT): a report a
-   * thread posted just before it was terminated can arrive after it is gone, and must not bring
-   * its decoders back to the count.
+   * Loop threads that exited, most recent last (at most GONE_THREADS_KEPT): a report a thread
+   * posted just before it ended can arrive after it is gone, and must not bring its decoders back
+   * to the count.
    */
   readonly #goneThreads = new Set<number>();
   /** Decoders loaded by loop threads since start. */
   #decoderLoads = 0;
-  /** Decoders a loop thread still held when it went (terminated under a session): never freed. */
+  /** Decoders a loop thread still held when it went (terminated under a session, or died): never freed. */
   #decodersLost = 0;
   #closed = false;
   /** Each pool thread's exit, by thread id, while it lives (both pools). */
@@ -162,7 +162,9 @@ export class WorkerPool {
       workerData,
     });
     this.#watchExits(this.#steps);
-    this.#watchExits(this.#loops);
+    // A loop thread's decoders go with it, however it ended (an ended idle thread had freed them
+    // first; a terminated or dead busy one loses them): its last report no longer counts.
+    this.#watchExits(this.#loops, (id) => this.#decodersGone(id));
     this.#steps.on('message', onEvent);
     // Only a loop thread holds decoders (a loop consumer borrows one for its session).
     this.#loops.on('message', (event: WorkerEvent) => {
@@ -170,15 +172,6 @@ export class WorkerPool {
         this.#decoderLoads += event.count.loaded;
         if (!this.#goneThreads.has(event.count.threadId)) this.#decoders.set(event.count.threadId, event.count);
       } else onEvent(event);
-    });
-    // A thread's decoders go with it (an ended idle thread had freed them first; a terminated
-    // busy one loses them): its last report no longer counts.
-    this.#loops.on('workerDestroy', (worker: { id: number }) => {
-      const held = this.#decoders.get(worker.id);
-      if (held) this.#decodersLost += held.idle + held.busy;
-      this.#decoders.delete(worker.id);
-      this.#goneThreads.add(worker.id);
-      if (this.#goneThreads.size > GONE_THREADS_KEPT) this.#goneThreads.delete(this.#goneThreads.values().next().value!);
     });
     // A thread that dies (process.exit, out of heap) fails only its task; never crash the service.
     this.#steps.on('error', onThreadError);
@@ -283,11 +276,21 @@ export class WorkerPool {
     clearTimeout(timer);
   }
 
+  /** A loop thread exited: the decoders it last reported are gone with it (lost if it still held any). */
+  #decodersGone(threadId: number): void {
+    const held = this.#decoders.get(threadId);
+    if (held) this.#decodersLost += held.idle + held.busy;
+    this.#decoders.delete(threadId);
+    this.#goneThreads.add(threadId);
+    if (this.#goneThreads.size > GONE_THREADS_KEPT) this.#goneThreads.delete(this.#goneThreads.values().next().value!);
+  }
+
   /**
-   * Keeps each thread's exit (a Worker's threadId reads -1 once it exited, so it is taken when the
-   * thread is created), and notes a thread Piscina terminates while an abort runs (#abortable).
+   * Keeps each thread's exit and tells `exited` (a Worker's threadId reads -1 once it exited, and
+   * so does Piscina's id of a thread that died by itself, so it is taken when the thread is
+   * created), and notes a thread Piscina terminates while an abort runs (#abortable).
    */
-  #watchExits(pool: Piscina): void {
+  #watchExits(pool: Piscina, exited: (threadId: number) => void = () => {}): void {
     pool.on('workerCreate', (info: { id: number }) => {
       const worker = pool.threads.find((w) => w.threadId === info.id);
       if (!worker) return;
@@ -297,6 +300,7 @@ export class WorkerPool {
         new Promise<void>((resolve) =>
           worker.once('exit', () => {
             this.#exits.delete(id);
+            exited(id);
             resolve();
           }),
         ),
