@@ -21,6 +21,14 @@ describe('cluster: failures', () => {
     await redis?.stop();
   });
 
+  /** Every instance is in the cluster again (reconnected and beating): the next test may use any. */
+  async function allJoined(): Promise<void> {
+    await eventually(async () => {
+      const pool = await api(cluster.instances[0]!.httpUrl(''), 'GET', '/api/pool');
+      return pool.status === 200 && pool.body.instances.length === cluster.instances.length;
+    }, 'every instance in the cluster');
+  }
+
   async function open(port: string, fields: Record<string, unknown> = { options: { intervalMs: 20 } }): Promise<{ client: TestClient; id: string }> {
     const client = await TestClient.open(port);
     clients.push(client);
@@ -75,11 +83,7 @@ describe('cluster: failures', () => {
     await client.waitForTranscripts(n + 3);
     assertInOrder(client.transcripts());
     client.close();
-    // Every instance is back in the cluster (reconnected and beating) before the next test uses it.
-    await eventually(async () => {
-      const pool = await api(i3!.httpUrl(''), 'GET', '/api/pool');
-      return pool.status === 200 && pool.body.instances.length === cluster.instances.length;
-    }, 'all three instances joined again');
+    await allJoined();
   });
 
   it('declares no instance lost when Redis itself is unreachable for longer than a lease: sessions stream on and stay in the index', async () => {
@@ -103,10 +107,7 @@ describe('cluster: failures', () => {
     assertInOrder(client.transcripts());
     assert.equal(client.closeCode, null, 'the session was not fenced');
     client.close();
-    await eventually(async () => {
-      const pool = await api(i2!.httpUrl(''), 'GET', '/api/pool');
-      return pool.status === 200 && pool.body.instances.length === cluster.instances.length;
-    }, 'all three instances in the cluster');
+    await allJoined();
   });
 
   it('completes 100 stops sent to other instances while the subscribers are killed again and again', async () => {
