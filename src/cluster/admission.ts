@@ -88,7 +88,7 @@ export class ClusterAdmission {
         `this address already has ${this.#limits.maxSessionsPerClient} sessions in the cluster (MAX_SESSIONS_PER_CLIENT); retry later`,
       );
     }
-    throw new Error(`ADMIT answered ${String(outcome)}`);
+    throw clusterUnavailable('START', new Error(`ADMIT answered ${String(outcome)}`));
   }
 
   release(sessionId: string): Promise<unknown> {

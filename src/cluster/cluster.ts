@@ -241,21 +241,28 @@ export class Cluster implements SessionLedger {
 
   // ---- SessionLedger ----
 
-  /** Admits a START against the cluster's limits; the Redis round trip counts as the cluster's 'admit' call. */
+  /** Admits a START against the cluster's limits. */
   async admit(id: string, clientAddress: string | null): Promise<void> {
+    let answer = await this.#admitOnce(id, clientAddress);
+    // Without a live lease (Redis restarted and forgot this instance, or it was declared lost),
+    // beat now rather than refuse until the next timer. At most three: the beat in flight (sent
+    // before a pause, it may still say 'ok'), a fresh one (which may find the instance fenced and
+    // stop its sessions) and one more, which joins.
+    for (let beats = 0; answer === 'unjoined' && beats < 3 && this.#state !== 'CLOSED'; beats++) {
+      await this.#beatOnce();
+      answer = await this.#admitOnce(id, clientAddress);
+    }
+    if (answer === 'unjoined') throw notJoined();
+  }
+
+  /** One ADMIT round trip, counted as the cluster's 'admit' call (the beats between are not). */
+  async #admitOnce(id: string, clientAddress: string | null): Promise<'admitted' | 'unjoined'> {
     const began = performance.now();
     let outcome: 'ok' | 'error' = 'error';
     try {
-      let answer = await this.#admission.admit(id, clientAddress);
-      // Without a live lease (Redis restarted and forgot this instance, or a fence is being
-      // served), beat now rather than refuse until the next timer: the beat in flight (which may
-      // be stopping fenced sessions) and then a fresh one, which joins.
-      for (let beats = 0; answer === 'unjoined' && beats < 2 && this.#state !== 'CLOSED'; beats++) {
-        await this.#beatOnce();
-        answer = await this.#admission.admit(id, clientAddress);
-      }
-      if (answer === 'unjoined') throw notJoined();
+      const answer = await this.#admission.admit(id, clientAddress);
       outcome = 'ok';
+      return answer;
     } catch (err) {
       // A refusal (full, per-client limit) is an answer: only an unreachable Redis is an error.
       if (!(err instanceof TandemError) || err.code !== 'CLUSTER_UNAVAILABLE') outcome = 'ok';

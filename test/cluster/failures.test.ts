@@ -24,8 +24,9 @@ describe('cluster: failures', () => {
   /** Every instance is in the cluster again (reconnected and beating): the next test may use any. */
   async function allJoined(): Promise<void> {
     await eventually(async () => {
-      const pool = await api(cluster.instances[0]!.httpUrl(''), 'GET', '/api/pool');
-      return pool.status === 200 && pool.body.instances.length === cluster.instances.length;
+      // Each instance answers from Redis (its own connection is back) and sees all of them.
+      const pools = await Promise.all(cluster.instances.map((i) => api(i.httpUrl(''), 'GET', '/api/pool')));
+      return pools.every((pool) => pool.status === 200 && pool.body.instances.length === cluster.instances.length);
     }, 'every instance in the cluster');
   }
 
@@ -42,6 +43,9 @@ describe('cluster: failures', () => {
     i1!.kill('SIGSTOP');
     await eventually(async () => (await api(i2!.httpUrl(''), 'GET', `/api/sessions/${id}`)).body.state === 'failed', 'declared lost by the others');
     i1!.kill('SIGCONT');
+    // A START at once, while i1 finds itself fenced: admitted once i1 has stopped its sessions and joined again.
+    const again = open(i1!.wsUrl());
+    again.catch(() => {}); // awaited below; a refusal must not surface as an unhandled rejection meanwhile
     const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped after SIGCONT');
     assert.equal(stopped.reason, 'instance_lost');
     assert.equal(await client.waitClose(), 1001);
@@ -53,9 +57,10 @@ describe('cluster: failures', () => {
       assert.equal(seen.body.state, 'failed', `${i.id} shows it failed`);
       assert.equal(seen.body.endReason, 'instance_lost');
     }
-    const { client: again } = await open(i1!.wsUrl());
-    await again.waitForTranscripts(1);
-    again.close();
+    const { client: newer, id: newerId } = await again;
+    await newer.waitForTranscripts(1);
+    assert.notEqual(newerId, id);
+    newer.close();
   });
 
   it('keeps streaming while Redis restarts; START answers 503 meanwhile; live sessions are written again when it is back', async () => {
