@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../../helpers/client.js';
@@ -206,13 +205,12 @@ describe('a loop thread that dies holding a decoder', () => {
   it('takes its decoder out of the count (lost), though Piscina no longer knows the dead thread’s id', async () => {
     const server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, SPEECH_DECODER_IDLE_SECONDS: '600' });
     const client = await TestClient.open(server.wsUrl());
-    let go: string | undefined;
+    const gate = path.join(server.fileRoot, 'exit-now');
     try {
-      const id = await client.start({ pipeline: 'speech-exit' });
-      go = path.join(os.tmpdir(), `tandem-exit-${id}`);
+      await client.start({ pipeline: 'speech-exit', options: { gate } });
       await client.waitForTranscripts(1);
       await settled(server, { idle: 0, busy: 1, loads: 1 }, 'the consumer borrowed a decoder');
-      fs.writeFileSync(go, '');
+      fs.writeFileSync(gate, '');
       const err = await client.waitFor((m) => m.type === 'error', 'error');
       assert.equal(err.code, 'PIPELINE_FAILED');
       assert.equal((await client.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
@@ -220,7 +218,6 @@ describe('a loop thread that dies holding a decoder', () => {
       assert.equal((await decoders(server)).lost, 1, 'and it is counted lost');
     } finally {
       client.terminate();
-      if (go) fs.rmSync(go, { force: true });
       await server.close();
     }
   });
