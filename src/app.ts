@@ -106,6 +106,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
   const timers = new TimerWheel(config.stepTimerTickMs);
+  const spools = new SpoolRemover(pool, config.batch, config.spoolRemoval);
   // Only with REDIS_URL: alone, nothing of src/cluster exists.
   const cluster = config.cluster
     ? new Cluster({
@@ -129,7 +130,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     timers,
     flags,
     heldFiles,
-    spools: new SpoolRemover(pool, config.batch),
+    spools,
     catalog,
     logger,
     observer: metrics.sessionObserver,
@@ -218,6 +219,8 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   async function shutdown(): Promise<void> {
     state = 'CLOSING';
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, 'timeout').unref());
+    // Ended sessions' folders go at once: a shutdown has no storm to make room for.
+    spools.hurry();
     const stopped = registry.close('shutdown');
     if ((await Promise.race([stopped, timeout])) === 'timeout') {
       logger.error('sessions did not all stop within SHUTDOWN_TIMEOUT_MS; terminating the pool');

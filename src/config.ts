@@ -128,6 +128,14 @@ const schema = z.object({
   OPEN_FILES_RESERVE: intFrom(0).default(1024),
   /** A spool segment file is closed and the next begun once it holds this many bytes. */
   SPOOL_SEGMENT_BYTES: intFrom(4096, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  /**
+   * An ended session's spool folder whose removal is asked for within this many ms of another's
+   * waits until none has been asked for in that long (a storm of STOPs closes its sockets first),
+   * in ms; 0: every removal goes out at the end of its event-loop turn.
+   */
+  SPOOL_REMOVAL_QUIET_MS: intFrom(0, 60_000).default(100),
+  /** ...but never waits longer than this after the first waiting one, in ms. */
+  SPOOL_REMOVAL_MAX_DELAY_MS: intFrom(0, 600_000).default(1000),
   /** Chunks a step producer with nothing to wait for (delayMs 0) writes in one task, at most. */
   PRODUCER_BURST_CHUNKS: intFrom(1, 100_000).default(256),
   /** How long such a burst may run in one task, in ms. */
@@ -258,6 +266,8 @@ export interface Config {
   readonly stepTimerTickMs: number;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
   readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number };
+  /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
+  readonly spoolRemoval: { readonly quietMs: number; readonly maxMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
   /** Proxies whose forwarding headers name the client (src/net/client-address.ts); undefined: none. */
@@ -406,6 +416,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepTimerTickMs: e.STEP_TIMER_TICK_MS,
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
+    spoolRemoval: { quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
     trustProxy: e.TRUST_PROXY,

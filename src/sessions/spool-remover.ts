@@ -6,18 +6,35 @@
  * folders asked for in one event-loop turn go to a step thread in one task (split like steps:
  * pool/step-batcher.ts splitIntoTasks), which removes them with synchronous calls.
  *
+ * While removals keep coming (a storm of STOPs), they wait: a removal asked for within
+ * SPOOL_REMOVAL_QUIET_MS of the one before goes out once none has been asked for in that long, or
+ * SPOOL_REMOVAL_MAX_DELAY_MS after the first of them, whichever comes first. On two cores an rmdir
+ * on ext4 costs as much CPU as closing the session's socket, and a step thread removing folders
+ * takes a core from the main thread while it is still sending `stopped` and closing sockets; Kafka
+ * defers its segment deletion for the same reason (file.delete.delay.ms). A removal after a quiet
+ * spell (one STOP) goes out at the end of its turn, as before.
+ *
  * If the pool cannot take the task (it is closing, or the thread died under it), the folders are
  * removed here, on the main thread, as before: a folder is never left behind for want of a thread.
  */
 import type { SpoolRemovalResult, SpoolRemovalTask } from '../pool/messages.js';
 import { splitIntoTasks, type BatchLimits } from '../pool/step-batcher.js';
 import { TurnQueue } from '../pool/turn-queue.js';
+import { nowMs } from '../pool/flags.js';
 import { removeSpool } from './spool.js';
 
 /** What the remover needs of the pool. */
 export interface SpoolRemovalRunner {
   readonly stepThreads: number;
   removeSpools(task: SpoolRemovalTask): Promise<SpoolRemovalResult>;
+}
+
+/** How long removals wait while they keep coming (config.ts names the variables). */
+export interface RemovalDelay {
+  /** A removal asked for within this many ms of the one before waits until none came for this long. */
+  quietMs: number;
+  /** ...but at most this long after the first that waits, ms. */
+  maxMs: number;
 }
 
 interface Pending {
@@ -29,16 +46,64 @@ interface Pending {
 export class SpoolRemover {
   readonly #pool: SpoolRemovalRunner;
   readonly #limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>;
+  readonly #delay: RemovalDelay;
+  /** Removals going out at the end of this turn. */
   readonly #queue = new TurnQueue<Pending>((queue) => this.#flush(queue));
+  /** Removals waiting for the storm to pass, and the one timer that sends them. */
+  #waiting: Pending[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #firstWaitingAt = 0;
+  /** When the last removal was asked for (ms, nowMs), -Infinity before any. */
+  #lastAskedAt = -Infinity;
+  /** The service is closing: removals no longer wait. */
+  #hurried = false;
 
-  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>) {
+  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>, delay: RemovalDelay = { quietMs: 0, maxMs: 0 }) {
     this.#pool = pool;
     this.#limits = limits;
+    this.#delay = delay;
   }
 
   /** Resolves once `dir` and everything in it is gone (or was never there); rejects saying why not. */
   remove(dir: string): Promise<void> {
-    return new Promise((resolve, reject) => this.#queue.push({ dir, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const now = nowMs();
+      const quiet = this.#hurried || now - this.#lastAskedAt >= this.#delay.quietMs;
+      this.#lastAskedAt = now;
+      const pending = { dir, resolve, reject };
+      // After a quiet spell (or with no delay), or joining removals already going out this turn.
+      if (this.#waiting.length === 0 && (quiet || this.#queue.length > 0)) return this.#queue.push(pending);
+      if (this.#waiting.length === 0) this.#firstWaitingAt = now;
+      this.#waiting.push(pending);
+      this.#armTimer(now);
+    });
+  }
+
+  /** The service is closing: the waiting removals go out now, and later ones at the end of their turn. */
+  hurry(): void {
+    this.#hurried = true;
+    this.#flushWaiting();
+  }
+
+  #flushWaiting(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    if (waiting.length > 0) this.#flush(waiting);
+  }
+
+  /** One timer for every waiting removal: it fires when the quiet spell or the longest wait ends, whichever is first. */
+  #armTimer(now: number): void {
+    if (this.#timer) return;
+    const due = Math.min(this.#lastAskedAt + this.#delay.quietMs, this.#firstWaitingAt + this.#delay.maxMs);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      const at = nowMs();
+      // More came meanwhile: the quiet spell began again (still bounded by the longest wait).
+      if (at < Math.min(this.#lastAskedAt + this.#delay.quietMs, this.#firstWaitingAt + this.#delay.maxMs)) return this.#armTimer(at);
+      this.#flushWaiting();
+    }, Math.max(0, due - now));
   }
 
   #flush(queue: Pending[]): void {

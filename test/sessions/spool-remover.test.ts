@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ClaimSlab } from '../../src/pool/claims.js';
 import { FlagsSlab } from '../../src/pool/flags.js';
 import { WorkerPool } from '../../src/pool/worker-pool.js';
@@ -76,5 +77,70 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     const dirs = [makeSpool(root, 'c1'), makeSpool(root, 'c2')];
     await Promise.all(dirs.map((d) => remover.remove(d)));
     for (const d of dirs) assert.equal(fs.existsSync(d), false);
+  });
+
+  it('removals that keep coming wait until none came for the quiet spell, then go out together', async () => {
+    const pool = newPool();
+    try {
+      const quietMs = 400;
+      const remover = new SpoolRemover(pool, LIMITS, { quietMs, maxMs: 60_000 });
+      const first = makeSpool(root, 'd0');
+      const storm = Array.from({ length: 20 }, (_, i) => makeSpool(root, `d${i + 1}`));
+      const before = pool.stats().completed;
+      const firstGone = remover.remove(first).then(() => performance.now());
+      await nextTurn();
+      const askedAt = performance.now();
+      const stormGone = Promise.all(storm.map((d) => remover.remove(d))).then(() => performance.now());
+      const [firstAt, stormAt] = await Promise.all([firstGone, stormGone]);
+      for (const d of [first, ...storm]) assert.equal(fs.existsSync(d), false, `${d} is gone`);
+      // The first came after a quiet spell and went at once; the others, asked within the spell, waited it out.
+      assert.ok(firstAt < stormAt, 'the removal after a quiet spell went first');
+      assert.ok(stormAt - askedAt >= quietMs, `the storm's folders went ${Math.round(stormAt - askedAt)} ms after they were asked for, before the quiet spell (${quietMs} ms) ended`);
+      const tasks = pool.stats().completed - before;
+      // One task for the first; the 20 that waited, split over the two threads.
+      assert.ok(tasks >= 2 && tasks <= 3, `1 + 20 waiting folders took ${tasks} pool tasks`);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a removal never waits longer than SPOOL_REMOVAL_MAX_DELAY_MS, however long removals keep coming', async () => {
+    const pool = newPool();
+    try {
+      const maxMs = 300;
+      const remover = new SpoolRemover(pool, LIMITS, { quietMs: 60_000, maxMs });
+      const dirs = Array.from({ length: 3 }, (_, i) => makeSpool(root, `e${i}`));
+      await remover.remove(dirs[0]!);
+      const askedAt = performance.now();
+      await remover.remove(dirs[1]!);
+      const waited = performance.now() - askedAt;
+      assert.equal(fs.existsSync(dirs[1]!), false);
+      assert.ok(waited >= maxMs && waited < 30_000, `a waiting removal went ${Math.round(waited)} ms after it was asked for (longest wait ${maxMs} ms, quiet spell 60 s)`);
+      // The one that went out began a new wait: the next is held again, then sent by the close.
+      const third = remover.remove(dirs[2]!);
+      remover.hurry();
+      await third;
+      assert.equal(fs.existsSync(dirs[2]!), false);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a closing service sends the waiting removals at once and no longer holds any back', { timeout: 20_000 }, async () => {
+    const pool = newPool();
+    try {
+      const remover = new SpoolRemover(pool, LIMITS, { quietMs: 60_000, maxMs: 60_000 });
+      const dirs = Array.from({ length: 3 }, (_, i) => makeSpool(root, `f${i}`));
+      await remover.remove(dirs[0]!);
+      const waiting = remover.remove(dirs[1]!);
+      await nextTurn();
+      assert.equal(fs.existsSync(dirs[1]!), true, 'a removal asked for right after another waits');
+      remover.hurry();
+      await waiting;
+      await remover.remove(dirs[2]!);
+      for (const d of dirs) assert.equal(fs.existsSync(d), false, `${d} is gone`);
+    } finally {
+      await pool.close();
+    }
   });
 });
