@@ -10,6 +10,10 @@
  *   timer of its own per connection, as tandem's demo producer is asked to.
  * On STOP it sends `stopped` and closes with 1000.
  *
+ * With BARE_WS_HANDOFF=1 (the `steady-handoff` floor) each timed frame is first made on a worker
+ * thread and appended to a file under DATA_DIR (bench/handoff.ts): the cheapest shape of tandem's
+ * data path, to read tandem's CPU per result against.
+ *
  * The frames are written here rather than imported from src/ so the floor does not move when the
  * service's internals do; only the wire format, which the client checks, is shared.
  */
@@ -17,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { serveChildStats } from './child-stats.js';
+import { Handoff, demoText, type HandoffFeed } from './handoff.js';
 
 /** Stop queuing frames on a socket above this many unsent bytes (the ceiling's pump). */
 const HIGH_WATER_BYTES = 256 * 1024;
@@ -26,10 +31,12 @@ const BURST = 64;
 /** Epoch ms with sub-ms precision, as tandem stamps `producedAt`. */
 const nowMs = () => performance.timeOrigin + performance.now();
 
-function transcriptFrame(session: string, seq: number): string {
-  const data = JSON.stringify(`Data from producer #${seq} at ${(Date.now() / 1000).toFixed(3)}`);
-  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq},"data":${data},"producedAt":${nowMs()},"timestamp":${Date.now() / 1000}}`;
+function transcriptFrame(session: string, seq: number, producedAt = nowMs()): string {
+  const data = JSON.stringify(demoText(seq, producedAt));
+  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq},"data":${data},"producedAt":${producedAt},"timestamp":${Date.now() / 1000}}`;
 }
+
+const handoff = process.env.BARE_WS_HANDOFF === '1' ? new Handoff(process.env.DATA_DIR ?? 'data') : null;
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });
 await new Promise<void>((resolve) => wss.once('listening', resolve));
@@ -39,9 +46,11 @@ wss.on('connection', (ws) => {
   let seq = 0;
   let running = false;
   let timer: NodeJS.Timeout | undefined;
+  let fed: HandoffFeed | undefined;
   const end = () => {
     running = false;
     clearInterval(timer);
+    fed?.stop();
   };
   const pump = () => {
     if (!running || ws.readyState !== ws.OPEN) return;
@@ -54,7 +63,12 @@ wss.on('connection', (ws) => {
       running = true;
       ws.send(JSON.stringify({ type: 'started', session, pipeline: 'bare-ws', resume: 'bare-ws-has-no-resume' }));
       const intervalMs = cmd.options?.intervalMs ?? 0;
-      if (intervalMs > 0) timer = setInterval(() => ws.send(transcriptFrame(session, ++seq)), intervalMs);
+      if (intervalMs > 0 && handoff) {
+        fed = handoff.feed(intervalMs, (n, producedAt) => {
+          seq = n;
+          if (ws.readyState === ws.OPEN) ws.send(transcriptFrame(session, n, producedAt));
+        });
+      } else if (intervalMs > 0) timer = setInterval(() => ws.send(transcriptFrame(session, ++seq)), intervalMs);
       else setImmediate(pump);
     } else if (cmd.command === 'STOP') {
       end();

@@ -58,7 +58,7 @@ export const DEFAULT_FS_FLOOR: FsFloorOptions = { chunks: 20_000, records: 65_53
 
 /** The payload: the demo pipeline's chunk text, as one of its chunks reads. */
 const TEXT = `Data from producer #1 at ${(Date.now() / 1000).toFixed(3)}`;
-const HEADER_BYTES = 4 + 8 + 4;
+export const HEADER_BYTES = 4 + 8 + 4;
 const RECORD_BYTES = HEADER_BYTES + Buffer.byteLength(TEXT);
 
 const cpuUs = () => {
@@ -131,7 +131,7 @@ function filePerChunk(base: string, { chunks, sessions }: FsFloorOptions): FsFlo
 }
 
 /** Frames one record at `offset` of `buf`; returns its length in bytes. */
-function frameRecord(buf: Buffer, offset: number, seq: number, text: string): number {
+export function frameRecord(buf: Buffer, offset: number, seq: number, text: string): number {
   const payloadBytes = buf.write(text, offset + HEADER_BYTES, 'utf8');
   buf.writeUInt32LE(payloadBytes, offset);
   buf.writeUInt32LE(seq % 0x1_0000_0000, offset + 4);

@@ -88,6 +88,11 @@ describe('bench targets', () => {
     assert.equal(Math.round(cpu.floorValue!), 50);
     assert.equal(find(checks, 'steady', 'latency p99').verdict, 'not met, nor by the floor');
     assert.equal(find(checks, 'steady', 'latency p50').floorValue, 0.3);
+    assert.doesNotMatch(cpu.note, /steady-handoff/, 'no hand-off floor ran');
+    const hop = row('steady-handoff', { kind: 'bare-ws', resultsPerSecond: 660, serverCpuPercent: 3.3 });
+    const withHop = find(checkTargets([floor, hop, steady], null), 'steady', 'server CPU');
+    assert.match(withHop.note, /thread hop and a disk append per result alone \(steady-handoff\): 50 µs/);
+    assert.equal(withHop.verdict, 'not met', 'the hand-off floor is a figure to read beside, not the floor the verdict uses');
   });
 
   it('does not judge saturation against a ceiling that was not measured', () => {

@@ -1,0 +1,104 @@
+/**
+ * The cheapest shape of tandem's data path, for the `steady-handoff` floor: a frame is made on
+ * another thread and appended to disk before it is sent, as the issue's guarantees ask, with none
+ * of tandem's machinery. Every HANDOFF_TICK_MS (tandem's STEP_TIMER_TICK_MS default) the main
+ * thread sends the connections that fell due to one worker thread in one message (no Piscina, no
+ * promises, numbers only); the worker appends one framed record per frame (bench/fs-cost.ts's
+ * format) to that connection's file, held open, and answers with the records' times in one
+ * message; the main thread then sends the frames. What this costs per result, beside the bare
+ * floor of the same load, is what a thread hop and a disk append cost on this machine: the part of
+ * tandem's CPU per result that any design keeping its guarantees pays.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { HEADER_BYTES, frameRecord } from './fs-cost.js';
+
+/** The tick the due connections are gathered on, ms (tandem's STEP_TIMER_TICK_MS default). */
+const HANDOFF_TICK_MS = 5;
+
+const nowMs = () => performance.timeOrigin + performance.now();
+/** The demo pipeline's text, made the same way on both threads from the record's time. */
+export const demoText = (seq: number, producedAt: number) => `Data from producer #${seq} at ${(producedAt / 1000).toFixed(3)}`;
+
+/** A connection fed through the hand-off: `send` gets each frame's seq and time once it is on disk. */
+export interface HandoffFeed {
+  stop(): void;
+}
+
+interface Conn {
+  seq: number;
+  dueAt: number;
+  readonly intervalMs: number;
+  readonly send: (seq: number, producedAt: number) => void;
+}
+
+/** The main thread's side: one worker, one tick for every connection. */
+export class Handoff {
+  readonly #worker: Worker;
+  readonly #conns = new Map<number, Conn>();
+  #nextId = 1;
+
+  constructor(dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir } });
+    this.#worker.unref();
+    this.#worker.on('message', (done: Float64Array) => {
+      for (let i = 0; i < done.length; i += 3) this.#conns.get(done[i]!)?.send(done[i + 1]!, done[i + 2]!);
+    });
+    setInterval(() => this.#tick(), HANDOFF_TICK_MS).unref();
+  }
+
+  /** Feeds one frame every `intervalMs` to `send`, each appended on the worker first. */
+  feed(intervalMs: number, send: (seq: number, producedAt: number) => void): HandoffFeed {
+    const id = this.#nextId++;
+    this.#conns.set(id, { seq: 0, dueAt: performance.now() + intervalMs, intervalMs, send });
+    this.#worker.postMessage({ open: id });
+    return {
+      stop: () => {
+        if (this.#conns.delete(id)) this.#worker.postMessage({ close: id });
+      },
+    };
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    const due: number[] = [];
+    for (const [id, c] of this.#conns) {
+      if (c.dueAt > now) continue;
+      c.dueAt += c.intervalMs;
+      due.push(id, ++c.seq);
+    }
+    if (due.length > 0) this.#worker.postMessage(Float64Array.from(due));
+  }
+}
+
+/** The worker's side: a held file per connection, one record appended per frame. */
+function serveWorker(dir: string): void {
+  const fds = new Map<number, number>();
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + 256);
+  parentPort!.on('message', (m: Float64Array | { open: number } | { close: number }) => {
+    if ('open' in m) return void fds.set(m.open, fs.openSync(path.join(dir, `${m.open}.log`), 'a'));
+    if ('close' in m) {
+      const fd = fds.get(m.close);
+      fds.delete(m.close);
+      if (fd !== undefined) fs.closeSync(fd);
+      return;
+    }
+    const done = new Float64Array((m.length / 2) * 3);
+    for (let i = 0, j = 0; i < m.length; i += 2, j += 3) {
+      const id = m[i]!;
+      const seq = m[i + 1]!;
+      const producedAt = nowMs();
+      const bytes = frameRecord(buf, 0, seq, demoText(seq, producedAt));
+      fs.writeSync(fds.get(id)!, buf, 0, bytes);
+      done[j] = id;
+      done[j + 1] = seq;
+      done[j + 2] = producedAt;
+    }
+    parentPort!.postMessage(done);
+  });
+}
+
+if (!isMainThread && (workerData as { dir?: string } | null)?.dir) serveWorker((workerData as { dir: string }).dir);
