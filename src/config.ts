@@ -129,10 +129,11 @@ const schema = z.object({
   /** A spool segment file is closed and the next begun once it holds this many bytes. */
   SPOOL_SEGMENT_BYTES: intFrom(4096, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   /**
-   * An ended session's spool folder whose removal is asked for within this many ms of another's
-   * waits until none has been asked for in that long (a storm of STOPs closes its sockets first),
-   * in ms; 0: every removal goes out at the end of its event-loop turn.
+   * Ended sessions' spool folders removed at once with no quiet spell (SPOOL_REMOVAL_QUIET_MS)
+   * between them; in a storm of STOPs the ones after them wait, so the sockets close first.
    */
+  SPOOL_REMOVAL_STORM_SESSIONS: intFrom(1, 1_000_000).default(64),
+  /** ...until no removal has been asked for in this many ms (0: removals never wait). */
   SPOOL_REMOVAL_QUIET_MS: intFrom(0, 60_000).default(100),
   /** ...but never waits longer than this after the first waiting one, in ms. */
   SPOOL_REMOVAL_MAX_DELAY_MS: intFrom(0, 600_000).default(1000),
@@ -267,7 +268,7 @@ export interface Config {
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
   readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number };
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
-  readonly spoolRemoval: { readonly quietMs: number; readonly maxMs: number };
+  readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
   /** Proxies whose forwarding headers name the client (src/net/client-address.ts); undefined: none. */
@@ -416,7 +417,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepTimerTickMs: e.STEP_TIMER_TICK_MS,
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
-    spoolRemoval: { quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS },
+    spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
     trustProxy: e.TRUST_PROXY,

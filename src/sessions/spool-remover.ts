@@ -6,13 +6,15 @@
  * folders asked for in one event-loop turn go to a step thread in one task (split like steps:
  * pool/step-batcher.ts splitIntoTasks), which removes them with synchronous calls.
  *
- * While removals keep coming (a storm of STOPs), they wait: a removal asked for within
- * SPOOL_REMOVAL_QUIET_MS of the one before goes out once none has been asked for in that long, or
- * SPOOL_REMOVAL_MAX_DELAY_MS after the first of them, whichever comes first. On two cores an rmdir
- * on ext4 costs as much CPU as closing the session's socket, and a step thread removing folders
- * takes a core from the main thread while it is still sending `stopped` and closing sockets; Kafka
- * defers its segment deletion for the same reason (file.delete.delay.ms). A removal after a quiet
- * spell (one STOP) goes out at the end of its turn, as before.
+ * In a storm of STOPs, removals wait: once more than SPOOL_REMOVAL_STORM_SESSIONS have been asked
+ * for with no quiet spell of SPOOL_REMOVAL_QUIET_MS between them, the later ones go out when none
+ * has been asked for in that long, or SPOOL_REMOVAL_MAX_DELAY_MS after the first of them waited,
+ * whichever comes first. On two cores an rmdir on ext4 costs as much CPU as closing the session's
+ * socket, and a step thread removing folders takes a core from the main thread while it is still
+ * sending `stopped` and closing sockets; Kafka defers its segment deletion for the same reason
+ * (file.delete.delay.ms). Sessions that end one by one, or a few together, are removed at the end
+ * of their turn, as before: a client that reads its session's summary right after `stopped` finds
+ * it ended.
  *
  * If the pool cannot take the task (it is closing, or the thread died under it), the folders are
  * removed here, on the main thread, as before: a folder is never left behind for want of a thread.
@@ -31,7 +33,9 @@ export interface SpoolRemovalRunner {
 
 /** How long removals wait while they keep coming (config.ts names the variables). */
 export interface RemovalDelay {
-  /** A removal asked for within this many ms of the one before waits until none came for this long. */
+  /** Removals that go out at once even with no quiet spell between them; the ones after them wait. */
+  stormSessions: number;
+  /** ...until none came for this many ms... */
   quietMs: number;
   /** ...but at most this long after the first that waits, ms. */
   maxMs: number;
@@ -55,10 +59,12 @@ export class SpoolRemover {
   #firstWaitingAt = 0;
   /** When the last removal was asked for (ms, nowMs), -Infinity before any. */
   #lastAskedAt = -Infinity;
+  /** Removals asked for since the last quiet spell. */
+  #recent = 0;
   /** The service is closing: removals no longer wait. */
   #hurried = false;
 
-  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>, delay: RemovalDelay = { quietMs: 0, maxMs: 0 }) {
+  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>, delay: RemovalDelay = { stormSessions: Infinity, quietMs: 0, maxMs: 0 }) {
     this.#pool = pool;
     this.#limits = limits;
     this.#delay = delay;
@@ -68,11 +74,11 @@ export class SpoolRemover {
   remove(dir: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const now = nowMs();
-      const quiet = this.#hurried || now - this.#lastAskedAt >= this.#delay.quietMs;
+      if (now - this.#lastAskedAt >= this.#delay.quietMs) this.#recent = 0;
+      this.#recent++;
       this.#lastAskedAt = now;
       const pending = { dir, resolve, reject };
-      // After a quiet spell (or with no delay), or joining removals already going out this turn.
-      if (this.#waiting.length === 0 && (quiet || this.#queue.length > 0)) return this.#queue.push(pending);
+      if (this.#waiting.length === 0 && (this.#hurried || this.#recent <= this.#delay.stormSessions)) return this.#queue.push(pending);
       if (this.#waiting.length === 0) this.#firstWaitingAt = now;
       this.#waiting.push(pending);
       this.#armTimer(now);

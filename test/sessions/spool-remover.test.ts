@@ -79,11 +79,33 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     for (const d of dirs) assert.equal(fs.existsSync(d), false);
   });
 
+  it('a few sessions ending together are removed at once; only a storm waits', { timeout: 20_000 }, async () => {
+    const pool = newPool();
+    try {
+      // The quiet spell is a minute: a removal that waited would time the test out.
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 3, quietMs: 60_000, maxMs: 60_000 });
+      const dirs = Array.from({ length: 4 }, (_, i) => makeSpool(root, `g${i}`));
+      await remover.remove(dirs[0]!);
+      await Promise.all([remover.remove(dirs[1]!), remover.remove(dirs[2]!)]);
+      for (const d of dirs.slice(0, 3)) assert.equal(fs.existsSync(d), false, `${d} is gone`);
+      // The fourth with no quiet spell since the first is a storm's: it waits (here, for the close).
+      const fourth = remover.remove(dirs[3]!);
+      await nextTurn();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(fs.existsSync(dirs[3]!), true, 'the fourth removal waits');
+      remover.hurry();
+      await fourth;
+      assert.equal(fs.existsSync(dirs[3]!), false);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('removals that keep coming wait until none came for the quiet spell, then go out together', async () => {
     const pool = newPool();
     try {
       const quietMs = 400;
-      const remover = new SpoolRemover(pool, LIMITS, { quietMs, maxMs: 60_000 });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs, maxMs: 60_000 });
       const first = makeSpool(root, 'd0');
       const storm = Array.from({ length: 20 }, (_, i) => makeSpool(root, `d${i + 1}`));
       const before = pool.stats().completed;
@@ -108,7 +130,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     const pool = newPool();
     try {
       const maxMs = 300;
-      const remover = new SpoolRemover(pool, LIMITS, { quietMs: 60_000, maxMs });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs });
       const dirs = Array.from({ length: 3 }, (_, i) => makeSpool(root, `e${i}`));
       await remover.remove(dirs[0]!);
       const askedAt = performance.now();
@@ -129,7 +151,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
   it('a closing service sends the waiting removals at once and no longer holds any back', { timeout: 20_000 }, async () => {
     const pool = newPool();
     try {
-      const remover = new SpoolRemover(pool, LIMITS, { quietMs: 60_000, maxMs: 60_000 });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs: 60_000 });
       const dirs = Array.from({ length: 3 }, (_, i) => makeSpool(root, `f${i}`));
       await remover.remove(dirs[0]!);
       const waiting = remover.remove(dirs[1]!);
