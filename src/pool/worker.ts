@@ -66,10 +66,24 @@ function sessionOf(ref: StepSessionRef): TaskSession {
   return session;
 }
 
-function loadPipeline(file: string): Promise<PipelineDefinition> {
+/** Pipelines whose import finished: a step takes its definition without awaiting a settled promise. */
+const loadedPipelines = new Map<string, PipelineDefinition>();
+
+/** `value`, or what it resolves to when it is a promise: a synchronous step costs no microtask hop. */
+function settle<T>(value: T | PromiseLike<T>): T | Promise<T> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function' ? Promise.resolve(value) : (value as T);
+}
+
+function loadPipeline(file: string): Promise<PipelineDefinition> | PipelineDefinition {
+  const def = loadedPipelines.get(file);
+  if (def) return def;
   let loaded = modules.get(file);
   if (!loaded) {
-    loaded = import(pathToFileURL(file).href).then((m) => (m.default ?? m) as PipelineDefinition);
+    loaded = import(pathToFileURL(file).href).then((m) => {
+      const def = (m.default ?? m) as PipelineDefinition;
+      loadedPipelines.set(file, def);
+      return def;
+    });
     modules.set(file, loaded);
   }
   return loaded;
@@ -227,13 +241,13 @@ function markIdle(flags: SessionFlags, side: 'producer' | 'consumer'): void {
  * one write and published. The chunks are on disk before any consumer sees them.
  */
 async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<ProduceStepResult> {
-  const task = { ...sessionOf(step), ...step };
-  const base = { state: task.state, delayMs: 0, done: false, threadId };
-  if (isStopRequested(flags)) return { ...base, skipped: true, chunks: [] };
-  const def = await loadPipeline(task.module);
+  const session = sessionOf(step);
+  if (isStopRequested(flags)) return { skipped: true, state: step.state, delayMs: 0, done: false, chunks: [], threadId };
+  let def = loadPipeline(session.module);
+  if (def instanceof Promise) def = await def;
   if (def.producer.shape !== 'step') throw new Error(`producer of ${def.name} is not step-shaped`);
-  const ctx = new Producer(task, flags, task.nextSeq, task.state);
-  const maxChunks = Math.max(1, Math.min(task.burstMaxChunks, task.roomChunks));
+  const ctx = new Producer(session, flags, step.nextSeq, step.state);
+  const maxChunks = Math.max(1, Math.min(session.burstMaxChunks, step.roomChunks));
   markBusy(flags, 'producer');
   const began = nowMs();
   let delayMs = 0;
@@ -241,11 +255,13 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   let error: TaskError | undefined;
   try {
     for (;;) {
-      const outcome = ((await def.producer.step(ctx)) ?? {}) as ProduceStepOutcome;
+      let stepped = settle(def.producer.step(ctx));
+      if (stepped instanceof Promise) stepped = await stepped;
+      const outcome = (stepped ?? {}) as ProduceStepOutcome;
       done = outcome.done === true;
       delayMs = typeof outcome.delayMs === 'number' && outcome.delayMs > 0 ? outcome.delayMs : 0;
       if (done || delayMs > 0 || isStopRequested(flags)) break;
-      if (ctx.pending.length >= maxChunks || ctx.pendingBytes >= task.roomBytes || nowMs() - began >= task.burstMaxMs) break;
+      if (ctx.pending.length >= maxChunks || ctx.pendingBytes >= step.roomBytes || nowMs() - began >= session.burstMaxMs) break;
     }
   } catch (err) {
     error = toTaskError(err);
@@ -257,7 +273,7 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   let chunkLog;
   try {
     if (ctx.pending.length > 0) {
-      const appender = new LogAppender(task.spoolDir, 'chunks', flags, task.log);
+      const appender = new LogAppender(session.spoolDir, 'chunks', flags, session.log);
       try {
         const positions = appender.append(ctx.pending);
         spooled = ctx.pending.map((r, i) => ({ seq: r.seq, timeMs: r.timeMs, payload: asBuffer(r.payload), position: positions[i]! }));
@@ -273,15 +289,15 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   } finally {
     markIdle(flags, 'producer');
   }
-  const result: ProduceStepResult = { ...base, skipped: false, state: ctx.state, delayMs, done, chunks };
+  const result: ProduceStepResult = { skipped: false, state: ctx.state, delayMs, done, chunks, threadId };
   if (chunkLog) result.chunkLog = chunkLog;
   if (error) result.error = error;
-  if (task.consumeAfter) {
+  if (step.consumeAfter) {
     // The lent consumer takes exactly the chunks this task wrote, from memory (none if it failed).
     result.consumed =
       spooled.length > 0 && !error
-        ? await consumeChunks(task, def, task.consumerState, spooled.length, (i) => spooled[i]!, flags)
-        : { skipped: false, state: task.consumerState, results: [], threadId, elapsedMs: 0 };
+        ? await consumeChunks(session, def, step.consumerState, spooled.length, (i) => spooled[i]!, flags)
+        : { skipped: false, state: step.consumerState, results: [], threadId, elapsedMs: 0 };
   }
   return result;
 }
@@ -292,11 +308,12 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 async function consumeStep(step: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
   if (isStopRequested(flags)) return { skipped: true, state: step.state, results: [], threadId, elapsedMs: 0 };
-  const task = { ...sessionOf(step), ...step };
-  const def = await loadPipeline(task.module);
-  const reader = new ChunkReader(task.spoolDir, flags);
+  const session = sessionOf(step);
+  let def = loadPipeline(session.module);
+  if (def instanceof Promise) def = await def;
+  const reader = new ChunkReader(session.spoolDir, flags);
   try {
-    return await consumeChunks(task, def, task.state, task.seqs.length, (i) => reader.read(task.seqs[i]!), flags, reader);
+    return await consumeChunks(session, def, step.state, step.seqs.length, (i) => reader.read(step.seqs[i]!), flags, reader);
   } finally {
     reader.close();
   }
@@ -339,7 +356,8 @@ async function consumeChunks(
       const chunk = new ConsumerChunk(task.spoolDir, spooled);
       const takenAt = nowMs();
       try {
-        const data = await consumer.step(ctx, chunk);
+        let data = settle(consumer.step(ctx, chunk));
+        if (data instanceof Promise) data = await data;
         results.push({ seq: spooled.seq, json: toJson(spooled.seq, data), takenAt, doneAt: nowMs() });
         taken.push(spooled);
       } finally {
