@@ -129,11 +129,11 @@ const schema = z.object({
   /** A spool segment file is closed and the next begun once it holds this many bytes. */
   SPOOL_SEGMENT_BYTES: intFrom(4096, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   /**
-   * Ended sessions' spool folders removed at once with no quiet spell (SPOOL_REMOVAL_QUIET_MS)
-   * between them; in a storm of STOPs the ones after them wait, so the sockets close first.
+   * Ended sessions' spool folders removed at once within SPOOL_REMOVAL_QUIET_MS; in a storm of
+   * STOPs the ones beyond them wait, so the sockets close first.
    */
-  SPOOL_REMOVAL_STORM_SESSIONS: intFrom(1, 1_000_000).default(64),
-  /** ...until no removal has been asked for in this many ms (0: removals never wait). */
+  SPOOL_REMOVAL_STORM_SESSIONS: intFrom(1, 100_000).default(64),
+  /** ...the window those are counted in, and the quiet spell (ms) waiting removals go out after (0: removals never wait). */
   SPOOL_REMOVAL_QUIET_MS: intFrom(0, 60_000).default(100),
   /** ...but never waits longer than this after the first waiting one, in ms. */
   SPOOL_REMOVAL_MAX_DELAY_MS: intFrom(0, 600_000).default(1000),

@@ -6,10 +6,10 @@
  * folders asked for in one event-loop turn go to a step thread in one task (split like steps:
  * pool/step-batcher.ts splitIntoTasks), which removes them with synchronous calls.
  *
- * In a storm of STOPs, removals wait: once more than SPOOL_REMOVAL_STORM_SESSIONS have been asked
- * for with no quiet spell of SPOOL_REMOVAL_QUIET_MS between them, the later ones go out when none
- * has been asked for in that long, or SPOOL_REMOVAL_MAX_DELAY_MS after the first of them waited,
- * whichever comes first. On two cores an rmdir on ext4 costs as much CPU as closing the session's
+ * In a storm of STOPs, removals wait: a removal that is more than the SPOOL_REMOVAL_STORM_SESSIONS-th
+ * asked for within SPOOL_REMOVAL_QUIET_MS goes out, with those that waited with it, once none has
+ * been asked for in that long, or SPOOL_REMOVAL_MAX_DELAY_MS after the first of them waited,
+ * whichever comes first. A steady churn below that rate never waits, however long it lasts. On two cores an rmdir on ext4 costs as much CPU as closing the session's
  * socket, and a step thread removing folders takes a core from the main thread while it is still
  * sending `stopped` and closing sockets; Kafka defers its segment deletion for the same reason
  * (file.delete.delay.ms). Sessions that end one by one, or a few together, are removed at the end
@@ -59,8 +59,9 @@ export class SpoolRemover {
   #firstWaitingAt = 0;
   /** When the last removal was asked for (ms, nowMs), -Infinity before any. */
   #lastAskedAt = -Infinity;
-  /** Removals asked for since the last quiet spell. */
-  #recent = 0;
+  /** When the last SPOOL_REMOVAL_STORM_SESSIONS removals were asked for (nowMs), a ring; #asked counts all. */
+  readonly #askedAt: Float64Array;
+  #asked = 0;
   /** The service is closing: removals no longer wait. */
   #hurried = false;
 
@@ -68,17 +69,17 @@ export class SpoolRemover {
     this.#pool = pool;
     this.#limits = limits;
     this.#delay = delay;
+    this.#askedAt = new Float64Array(Number.isFinite(delay.stormSessions) ? Math.max(1, delay.stormSessions) : 0);
   }
 
   /** Resolves once `dir` and everything in it is gone (or was never there); rejects saying why not. */
   remove(dir: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const now = nowMs();
-      if (now - this.#lastAskedAt >= this.#delay.quietMs) this.#recent = 0;
-      this.#recent++;
+      const storm = this.#inStorm(now);
       this.#lastAskedAt = now;
       const pending = { dir, resolve, reject };
-      if (this.#waiting.length === 0 && (this.#hurried || this.#recent <= this.#delay.stormSessions)) return this.#queue.push(pending);
+      if (this.#waiting.length === 0 && (this.#hurried || !storm)) return this.#queue.push(pending);
       if (this.#waiting.length === 0) this.#firstWaitingAt = now;
       this.#waiting.push(pending);
       this.#armTimer(now);
@@ -97,6 +98,18 @@ export class SpoolRemover {
     const waiting = this.#waiting;
     this.#waiting = [];
     if (waiting.length > 0) this.#flush(waiting);
+  }
+
+  /** Notes a removal asked for at `now`; true when more than SPOOL_REMOVAL_STORM_SESSIONS were within SPOOL_REMOVAL_QUIET_MS. */
+  #inStorm(now: number): boolean {
+    const ring = this.#askedAt;
+    if (ring.length === 0) return false;
+    const at = this.#asked % ring.length;
+    // The slot holds the time of the removal asked for STORM_SESSIONS removals ago.
+    const storm = this.#asked >= ring.length && now - ring[at]! < this.#delay.quietMs;
+    ring[at] = now;
+    this.#asked++;
+    return storm;
   }
 
   /** One timer for every waiting removal: it fires when the quiet spell or the longest wait ends, whichever is first. */

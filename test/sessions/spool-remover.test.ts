@@ -101,6 +101,28 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     }
   });
 
+  it('a steady churn below the storm rate never waits, however long it lasts', { timeout: 60_000 }, async () => {
+    const pool = newPool();
+    try {
+      // 4 removals within 2 s is a storm; one every 800 ms (at most 3 in any 2 s) is not, though
+      // no gap between them is a quiet spell. A removal that waited would go 2 s after its ask.
+      const quietMs = 2000;
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 3, quietMs, maxMs: 60_000 });
+      const dirs = Array.from({ length: 7 }, (_, i) => makeSpool(root, `h${i}`));
+      for (const [i, d] of dirs.entries()) {
+        const askedAt = performance.now();
+        await remover.remove(d);
+        const took = performance.now() - askedAt;
+        assert.equal(fs.existsSync(d), false, `${d} is gone`);
+        assert.ok(took < quietMs * 0.9, `removal ${i + 1} of a churn of one per 800 ms took ${Math.round(took)} ms: it waited for a quiet spell`);
+        // Never sooner than 800 ms after the one before, so the churn stays below the storm's rate.
+        await new Promise((r) => setTimeout(r, Math.max(0, 800 - (performance.now() - askedAt))));
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('removals that keep coming wait until none came for the quiet spell, then go out together', async () => {
     const pool = newPool();
     try {
