@@ -541,8 +541,15 @@ export class Session implements SideHost {
     // STOP_EXIT_WAIT_MS); one blocked in a native call may not have, and could still write. The
     // flags still name it: a terminated step never marked its side idle.
     const threads = forced ? this.#forcedThreads() : [];
+    // The held descriptors are closed with the folder's removal (after a storm of STOPs, not in
+    // it: on two cores a close costs the main thread as much as it costs to close the socket).
+    let releaseFiles: (() => void) | undefined;
     if (this.#init.pool.running(threads)) this.#files?.closeWhen(this.#init.pool.whenExited(threads));
-    else this.#files?.close();
+    else if (this.keep) this.#files?.close();
+    else {
+      this.#files?.retire();
+      releaseFiles = () => this.#files?.close();
+    }
     // Both sides are idle: no pipeline code runs for this session and nothing more is written or
     // sent. What it held for admission is released first, then the client is told, so a START
     // sent after `stopped` finds room. The spool's removal and the bookkeeping follow, so a storm
@@ -564,7 +571,7 @@ export class Session implements SideHost {
     // The session counts as ended (state, endedAt, summary) only once its folder is gone (a stop
     // during start first waits for the folder to exist).
     await this.#spoolReady?.catch(() => {});
-    if (!this.keep) await this.#init.spools.remove(this.spoolDir).catch((err: unknown) => {
+    if (!this.keep) await this.#init.spools.remove(this.spoolDir, releaseFiles).catch((err: unknown) => {
       this.#init.logger.error({ session: this.id, err }, 'could not remove spool');
     });
     this.endedAt = Date.now();

@@ -43,6 +43,8 @@ export interface RemovalDelay {
 
 interface Pending {
   dir: string;
+  /** Runs when the folder's removal goes out (the session's held descriptors are closed then). */
+  release: (() => void) | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -72,13 +74,17 @@ export class SpoolRemover {
     this.#askedAt = new Float64Array(Number.isFinite(delay.stormSessions) ? Math.max(1, delay.stormSessions) : 0);
   }
 
-  /** Resolves once `dir` and everything in it is gone (or was never there); rejects saying why not. */
-  remove(dir: string): Promise<void> {
+  /**
+   * Resolves once `dir` and everything in it is gone (or was never there); rejects saying why not.
+   * `release` runs when the removal goes out, before the folder is touched: in a storm, what it
+   * frees (the session's held descriptors) is freed after the storm, with the folder.
+   */
+  remove(dir: string, release?: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
       const now = nowMs();
       const storm = this.#inStorm(now);
       this.#lastAskedAt = now;
-      const pending = { dir, resolve, reject };
+      const pending = { dir, release, resolve, reject };
       if (this.#waiting.length === 0 && (this.#hurried || !storm)) return this.#queue.push(pending);
       if (this.#waiting.length === 0) this.#firstWaitingAt = now;
       this.#waiting.push(pending);
@@ -126,6 +132,7 @@ export class SpoolRemover {
   }
 
   #flush(queue: Pending[]): void {
+    for (const p of queue) p.release?.();
     for (const part of splitIntoTasks(queue, this.#pool.stepThreads, this.#limits)) void this.#send(part);
   }
 

@@ -82,6 +82,14 @@ export class LogFiles implements FileHolder {
     }
   }
 
+  /**
+   * The session has ended and its descriptors are to be closed later (with its folder's removal):
+   * from now on it takes none again and is not asked to give any back. Safe to call twice.
+   */
+  retire(): void {
+    if (!this.#closed) this.#budget.leave(this);
+  }
+
   /** Closes both descriptors (the session's steps are all done). Safe to call twice. */
   close(): void {
     if (this.#closed) return;
