@@ -6,15 +6,15 @@
  * folders asked for in one event-loop turn go to a step thread in one task (split like steps:
  * pool/step-batcher.ts splitIntoTasks), which removes them with synchronous calls.
  *
- * In a storm of STOPs, removals wait: a removal that is more than the SPOOL_REMOVAL_STORM_SESSIONS-th
- * asked for within SPOOL_REMOVAL_QUIET_MS goes out, with those that waited with it, once none has
- * been asked for in that long, or SPOOL_REMOVAL_MAX_DELAY_MS after the first of them waited,
- * whichever comes first. A steady churn below that rate never waits, however long it lasts. On two cores an rmdir on ext4 costs as much CPU as closing the session's
- * socket, and a step thread removing folders takes a core from the main thread while it is still
- * sending `stopped` and closing sockets; Kafka defers its segment deletion for the same reason
- * (file.delete.delay.ms). Sessions that end one by one, or a few together, are removed at the end
- * of their turn, as before: a client that reads its session's summary right after `stopped` finds
- * it ended.
+ * In a storm of STOPs, removals wait: a removal beyond the SPOOL_REMOVAL_STORM_SESSIONS asked for
+ * within SPOOL_REMOVAL_QUIET_MS goes out, with those that waited with it, once none has been asked
+ * for in that long, or SPOOL_REMOVAL_MAX_DELAY_MS after the first of them waited, whichever comes
+ * first. A steady churn below that rate never waits, however long it lasts. On two cores an rmdir
+ * on ext4 costs as much CPU as closing the session's socket, and a step thread removing folders
+ * takes a core from the main thread while it is still sending `stopped` and closing sockets; Kafka
+ * defers its segment deletion for the same reason (file.delete.delay.ms). Sessions that end one by
+ * one, or a few together, are removed at the end of their turn: a client that reads its session's
+ * summary right after `stopped` finds it ended.
  *
  * If the pool cannot take the task (it is closing, or the thread died under it), the folders are
  * removed here, on the main thread, as before: a folder is never left behind for want of a thread.
@@ -33,9 +33,9 @@ export interface SpoolRemovalRunner {
 
 /** How long removals wait while they keep coming (config.ts names the variables). */
 export interface RemovalDelay {
-  /** Removals that go out at once even with no quiet spell between them; the ones after them wait. */
+  /** Removals that go out at once within `quietMs`; the ones beyond them (a storm) wait... */
   stormSessions: number;
-  /** ...until none came for this many ms... */
+  /** ...until none came for this many ms (also the window they are counted in)... */
   quietMs: number;
   /** ...but at most this long after the first that waits, ms. */
   maxMs: number;
@@ -132,7 +132,13 @@ export class SpoolRemover {
   }
 
   #flush(queue: Pending[]): void {
-    for (const p of queue) p.release?.();
+    for (const p of queue) {
+      try {
+        p.release?.();
+      } catch {
+        // What it frees is the session's own (its descriptors): its folder goes regardless.
+      }
+    }
     for (const part of splitIntoTasks(queue, this.#pool.stepThreads, this.#limits)) void this.#send(part);
   }
 

@@ -12,8 +12,9 @@
  * and when a new connection would break that, sessions give theirs back (their steps open their
  * files themselves meanwhile) until the sum fits again. A session gives its descriptors back only
  * while none of its steps is on its way: a step's thread may be writing through one. When a socket
- * closes or a session ends, sessions that hold none (they gave theirs back, or found the budget
- * spent when they started) take theirs again, as many as fit.
+ * closes or an ended session's descriptors are closed (with its folder's removal: after a storm of
+ * STOPs, in a storm), sessions that hold none (they gave theirs back, or found the budget spent
+ * when they started) take theirs again, as many as fit.
  */
 import fs from 'node:fs';
 

@@ -37,6 +37,8 @@ export class LogFiles implements FileHolder {
   readonly #wanted: LogKind[];
   readonly #idle: () => boolean;
   #closed = false;
+  /** The session ended; its descriptors are closed later (retire): it takes none again. */
+  #retired = false;
 
   /**
    * @param stepLogs the logs step tasks append to. A loop side and a client producer keep their own
@@ -58,9 +60,9 @@ export class LogFiles implements FileHolder {
    */
   async open(): Promise<void> {
     const ints = this.#flags.ints;
-    // A session stopped while its folder was being created closed these files before they opened:
-    // it holds none (a descriptor taken now would never be closed, and stay counted in the budget).
-    if (!this.#closed && this.#wanted.length > 0) {
+    // A session stopped while its folder was being created retired or closed these files before
+    // they opened: it holds none (a descriptor taken now would only hold room live sessions want).
+    if (!this.#closed && !this.#retired && this.#wanted.length > 0) {
       if (this.#budget.take(this.#wanted.length, this)) this.#held = this.#wanted;
       else this.#budget.want(this);
     }
@@ -84,10 +86,14 @@ export class LogFiles implements FileHolder {
 
   /**
    * The session has ended and its descriptors are to be closed later (with its folder's removal):
-   * from now on it takes none again and is not asked to give any back. Safe to call twice.
+   * from now on it takes none again; while it holds some, a socket that needs the room may still
+   * have them closed (giveBack). Safe to call twice.
    */
   retire(): void {
-    if (!this.#closed) this.#budget.leave(this);
+    if (this.#closed || this.#retired) return;
+    this.#retired = true;
+    // Holding some, it stays among the holders a new socket may ask to give theirs back.
+    if (this.#held.length === 0) this.#budget.leave(this);
   }
 
   /** Closes both descriptors (the session's steps are all done). Safe to call twice. */
@@ -126,7 +132,8 @@ export class LogFiles implements FileHolder {
   giveBack(): number {
     if (this.#closed || this.#held.length === 0 || !this.#idle()) return 0;
     const n = this.#releaseAll();
-    this.#budget.want(this);
+    if (this.#retired) this.#budget.leave(this);
+    else this.#budget.want(this);
     return n;
   }
 
@@ -137,7 +144,7 @@ export class LogFiles implements FileHolder {
    */
   retake(): number {
     const n = this.#wanted.length;
-    if (this.#closed || this.#held.length > 0 || !this.#budget.take(n, this)) return 0;
+    if (this.#closed || this.#retired || this.#held.length > 0 || !this.#budget.take(n, this)) return 0;
     const ints = this.#flags.ints;
     try {
       for (const kind of this.#wanted) this.#hold(kind, Atomics.load(ints, kind === 'chunks' ? FLAG.CHUNK_SEGMENT : FLAG.RESULT_SEGMENT));

@@ -170,6 +170,32 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     }
   });
 
+  it("runs each removal's release when the removal goes out: at once after a quiet spell, after the storm in one", { timeout: 20_000 }, async () => {
+    const pool = newPool();
+    try {
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs: 60_000 });
+      const dirs = [makeSpool(root, 'i0'), makeSpool(root, 'i1')];
+      const released: string[] = [];
+      await remover.remove(dirs[0]!, () => released.push('i0'));
+      assert.deepEqual(released, ['i0']);
+      const waiting = remover.remove(dirs[1]!, () => released.push('i1'));
+      await nextTurn();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(released, ['i0'], 'a waiting removal has not released yet');
+      remover.hurry();
+      assert.deepEqual(released, ['i0', 'i1'], 'released as its removal goes out');
+      await waiting;
+      // A release that throws does not keep its folder, or the others, from going.
+      const d2 = makeSpool(root, 'i2');
+      await remover.remove(d2, () => {
+        throw new Error('release failed');
+      });
+      assert.equal(fs.existsSync(d2), false);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a closing service sends the waiting removals at once and no longer holds any back', { timeout: 20_000 }, async () => {
     const pool = newPool();
     try {

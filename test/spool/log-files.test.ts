@@ -11,7 +11,7 @@ import { openFilesIn } from '../helpers/proc.js';
 describe('LogFiles', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-log-files-'));
   after(() => fs.rmSync(root, { recursive: true, force: true }));
-  const slab = new FlagsSlab(4);
+  const slab = new FlagsSlab(8);
   const newBudget = () => new HeldFilesBudget({ max: 100, openFilesLimit: 1000, reserve: 0 }, () => 0);
 
   it('holds both step logs open, and closes them and gives them back to the budget on close', async () => {
@@ -41,6 +41,47 @@ describe('LogFiles', () => {
     assert.equal(heldFd(flags, 'chunks', 1), null);
     assert.equal(heldFd(flags, 'results', 1), null);
     assert.deepEqual(openFilesIn(dir), [], 'no descriptor left open');
+  });
+
+  it('retired before it opened (a stop during start whose files close with its removal), it takes nothing and wants nothing', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 's-'));
+    const { flags } = slab.alloc()!;
+    const budget = newBudget();
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    files.retire();
+    await files.open();
+    assert.equal(budget.held, 0, 'nothing taken from the budget');
+    assert.equal(budget.wanting, 0, 'not waiting for room either');
+    assert.equal(files.retake(), 0, 'room offered later is not taken');
+    assert.deepEqual(openFilesIn(dir), []);
+    files.close();
+    assert.equal(budget.held, 0);
+  });
+
+  it('retired after it opened, it keeps its descriptors until close, gives them up to a socket that needs the room, and never takes any again', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 's-'));
+    const { flags } = slab.alloc()!;
+    const budget = newBudget();
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    await files.open();
+    files.retire();
+    assert.equal(budget.held, 2, 'still counted while open');
+    assert.equal(openFilesIn(dir).length, 2);
+    assert.equal(files.giveBack(), 2, 'a socket that needs the room gets it');
+    assert.equal(budget.held, 0);
+    assert.equal(budget.wanting, 0, 'an ended session does not wait for room');
+    assert.equal(files.retake(), 0);
+    assert.deepEqual(openFilesIn(dir), []);
+    files.close();
+    assert.equal(budget.held, 0, 'closing after giving back counts nothing twice');
+
+    const dir2 = fs.mkdtempSync(path.join(root, 's-'));
+    const other = new LogFiles(dir2, slab.alloc()!.flags, budget, ['chunks', 'results'], () => true);
+    await other.open();
+    other.retire();
+    other.close();
+    assert.equal(budget.held, 0);
+    assert.deepEqual(openFilesIn(dir2), [], 'closed on close');
   });
 
   it('gives its descriptors back only while none of its steps is on its way', async () => {
