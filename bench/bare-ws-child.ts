@@ -18,18 +18,14 @@
  * service's internals do; only the wire format, which the client checks, is shared.
  */
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { serveChildStats } from './child-stats.js';
-import { Handoff, demoText, type HandoffFeed } from './handoff.js';
+import { Handoff, demoText, nowMs, type HandoffFeed } from './handoff.js';
 
 /** Stop queuing frames on a socket above this many unsent bytes (the ceiling's pump). */
 const HIGH_WATER_BYTES = 256 * 1024;
 /** Frames per socket per turn of the event loop before yielding to the others. */
 const BURST = 64;
-
-/** Epoch ms with sub-ms precision, as tandem stamps `producedAt`. */
-const nowMs = () => performance.timeOrigin + performance.now();
 
 function transcriptFrame(session: string, seq: number, producedAt = nowMs()): string {
   const data = JSON.stringify(demoText(seq, producedAt));

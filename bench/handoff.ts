@@ -18,7 +18,8 @@ import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 /** The tick the due connections are gathered on, ms (tandem's STEP_TIMER_TICK_MS default). */
 const HANDOFF_TICK_MS = 5;
 
-const nowMs = () => performance.timeOrigin + performance.now();
+/** Epoch ms with sub-ms precision, as tandem stamps `producedAt`. */
+export const nowMs = () => performance.timeOrigin + performance.now();
 /** The demo pipeline's text, made the same way on both threads from the record's time. */
 export const demoText = (seq: number, producedAt: number) => `Data from producer #${seq} at ${(producedAt / 1000).toFixed(3)}`;
 

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ClaimSlab } from '../src/pool/claims.js';
 import { FlagsSlab, flagsAt, type SessionFlags } from '../src/pool/flags.js';
-import type { ProduceStepTask, TaskSession } from '../src/pool/messages.js';
+import type { ProduceStepResult, ProduceStepTask, TaskSession } from '../src/pool/messages.js';
 import { WorkerPool } from '../src/pool/worker-pool.js';
 import { HeldFilesBudget } from '../src/spool/held-files.js';
 import { LogFiles } from '../src/spool/log-files.js';
@@ -101,7 +101,7 @@ async function batch(): Promise<void> {
     answer.outcomes.forEach((outcome, i) => {
       const s = picked[i]!;
       if (!outcome || !('ok' in outcome)) throw new Error(`step ${i} failed: ${JSON.stringify(outcome)}`);
-      const r = outcome.ok as import('../src/pool/messages.js').ProduceStepResult;
+      const r = outcome.ok as ProduceStepResult;
       if (r.error) throw new Error(`step ${i} failed: ${r.error.message}`);
       s.state = r.state;
       s.nextSeq += r.chunks.length;

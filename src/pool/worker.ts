@@ -46,7 +46,8 @@ import { CLAIM_BYTES } from './claims.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
 
-const modules = new Map<string, Promise<PipelineDefinition>>();
+/** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
+const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
 const { flagsSlab, claimSlab } = workerData as PoolWorkerData;
 /** Views of the flags slab, by slot, made once. */
 const flagViews: SessionFlags[] = [];
@@ -66,22 +67,18 @@ function sessionOf(ref: StepSessionRef): TaskSession {
   return session;
 }
 
-/** Pipelines whose import finished: a step takes its definition without awaiting a settled promise. */
-const loadedPipelines = new Map<string, PipelineDefinition>();
-
 /** `value`, or what it resolves to when it is a promise: a synchronous step costs no microtask hop. */
 function settle<T>(value: T | PromiseLike<T>): T | Promise<T> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function' ? Promise.resolve(value) : (value as T);
 }
 
+/** The pipeline in `file`: its definition once imported (a step then awaits nothing), else the import. */
 function loadPipeline(file: string): Promise<PipelineDefinition> | PipelineDefinition {
-  const def = loadedPipelines.get(file);
-  if (def) return def;
   let loaded = modules.get(file);
   if (!loaded) {
     loaded = import(pathToFileURL(file).href).then((m) => {
       const def = (m.default ?? m) as PipelineDefinition;
-      loadedPipelines.set(file, def);
+      modules.set(file, def);
       return def;
     });
     modules.set(file, loaded);

@@ -59,8 +59,6 @@ export class SpoolRemover {
   #waiting: Pending[] = [];
   #timer: NodeJS.Timeout | null = null;
   #firstWaitingAt = 0;
-  /** When the last removal was asked for (ms, nowMs), -Infinity before any. */
-  #lastAskedAt = -Infinity;
   /** When the last SPOOL_REMOVAL_STORM_SESSIONS removals were asked for (nowMs), a ring; #asked counts all. */
   readonly #askedAt: Float64Array;
   #asked = 0;
@@ -83,7 +81,6 @@ export class SpoolRemover {
     return new Promise((resolve, reject) => {
       const now = nowMs();
       const storm = this.#inStorm(now);
-      this.#lastAskedAt = now;
       const pending = { dir, release, resolve, reject };
       if (this.#waiting.length === 0 && (this.#hurried || !storm)) return this.#queue.push(pending);
       if (this.#waiting.length === 0) this.#firstWaitingAt = now;
@@ -118,17 +115,23 @@ export class SpoolRemover {
     return storm;
   }
 
-  /** One timer for every waiting removal: it fires when the quiet spell or the longest wait ends, whichever is first. */
+  /** When the waiting removals go out: the quiet spell after the last one asked for, or the longest wait, whichever ends first. */
+  #waitingDueAt(): number {
+    // Removals wait only when the ring is in use: its newest slot is the last one asked for.
+    const lastAskedAt = this.#askedAt[(this.#asked - 1) % this.#askedAt.length]!;
+    return Math.min(lastAskedAt + this.#delay.quietMs, this.#firstWaitingAt + this.#delay.maxMs);
+  }
+
+  /** One timer for every waiting removal. */
   #armTimer(now: number): void {
     if (this.#timer) return;
-    const due = Math.min(this.#lastAskedAt + this.#delay.quietMs, this.#firstWaitingAt + this.#delay.maxMs);
     this.#timer = setTimeout(() => {
       this.#timer = null;
       const at = nowMs();
       // More came meanwhile: the quiet spell began again (still bounded by the longest wait).
-      if (at < Math.min(this.#lastAskedAt + this.#delay.quietMs, this.#firstWaitingAt + this.#delay.maxMs)) return this.#armTimer(at);
+      if (at < this.#waitingDueAt()) return this.#armTimer(at);
       this.#flushWaiting();
-    }, Math.max(0, due - now));
+    }, Math.max(0, this.#waitingDueAt() - now));
   }
 
   #flush(queue: Pending[]): void {
