@@ -29,7 +29,7 @@ export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pic
   gauge('pool_max_threads', 'Most threads the step pool grows to (POOL_MAX_THREADS).', () => pool.stats().maxThreads);
   gauge('pool_loop_max_threads', 'Most loop-shaped sides at once (LOOP_MAX_THREADS).', () => pool.stats().loopMaxThreads);
   gauge('pool_queued_tasks', 'Step tasks waiting for a free thread.', () => pool.stats().queueDepth);
-  gauge('pool_utilization_ratio', 'Share of the step pool capacity spent running tasks since start (0..1), as Piscina reports it.', () => pool.stats().utilization);
+  gauge('pool_utilization_ratio', "Share of the step threads' time spent running batches since start (0..1).", () => pool.stats().utilization);
 
   totalCounter(registry, METRIC_PREFIX + 'pool_tasks_completed_total', 'Tasks the pools have completed.', () => pool.stats().completed);
 

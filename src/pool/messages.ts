@@ -3,6 +3,7 @@
  * the tasks the main thread runs, what they return, and the events a loop posts while it runs.
  */
 
+import type { MessagePort } from 'node:worker_threads';
 import type { LogPolicy } from '../spool/appender.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
 
@@ -112,6 +113,24 @@ export interface SpoolRemovalResult {
   timing?: TaskTiming;
 }
 
+/**
+ * Holds a step-pool thread for as long as `port` is open (pool/step-channels.ts): the thread
+ * runs the jobs that come over it one at a time and answers each on it.
+ */
+export interface StepChannelTask {
+  kind: 'step-channel';
+  port: MessagePort;
+}
+
+/** What goes over a step channel: everything the step pool runs. */
+export type ChannelJob = StepBatchTask | ProbeTask | SpoolRemovalTask;
+
+/**
+ * What comes back: first the thread's id (once, when the channel opens), then for each job its
+ * result, or what it threw outside any step's own error handling.
+ */
+export type ChannelAnswer = { threadId: number } | { ok: TaskResult } | { thrown: TaskError };
+
 /** What every pool thread gets once, when it starts. */
 export interface PoolWorkerData {
   flagsSlab: SharedArrayBuffer;
@@ -127,7 +146,7 @@ export interface StepBatchResult {
   timing?: TaskTiming;
 }
 
-export type Task = StepBatchTask | LoopTask | ProbeTask | SpoolRemovalTask;
+export type Task = StepBatchTask | LoopTask | ProbeTask | SpoolRemovalTask | StepChannelTask;
 
 export interface ChunkRecord {
   seq: number;
@@ -199,6 +218,12 @@ export interface LoopResult {
 }
 
 export type TaskResult = StepBatchResult | LoopResult | ProbeResult | SpoolRemovalResult;
+
+/** A step channel's task ends when its port closes. */
+export interface ChannelClosed {
+  threadId: number;
+  timing?: TaskTiming;
+}
 
 /** The speech decoders one loop thread holds (src/pipelines/speech/decoder-shelf.ts). */
 export interface DecoderCount {

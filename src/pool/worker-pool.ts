@@ -1,17 +1,18 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { StepChannels, type TimingSummary } from './step-channels.js';
 import type {
+  ChannelClosed,
   DecoderCount,
   LoopResult,
   LoopTask,
   PoolWorkerData,
-  ProbeTask,
   SessionEvent,
   SpoolRemovalResult,
   SpoolRemovalTask,
   StepBatchResult,
   StepBatchTask,
-  TaskResult,
+  StepChannelTask,
   WorkerEvent,
 } from './messages.js';
 
@@ -82,8 +83,9 @@ const GONE_THREADS_KEPT = 1024;
 const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /**
- * The threads every session shares. Steps run on a small pool sized to the CPU; each loop
- * holds a thread of a second pool for its whole session, so loops can never starve steps.
+ * The threads every session shares. Steps run on a small pool sized to the CPU, each of its
+ * threads held by a channel that takes batches over a port of its own (step-channels.ts); each
+ * loop holds a thread of a second pool for its whole session, so loops can never starve steps.
  * Aborting a task's signal while it runs terminates its thread; Piscina replaces it. Piscina
  * rejects the aborted task the moment it asks the thread to stop, but the thread runs on until V8
  * interrupts it, or, blocked in a native call (a spawnSync, a read that never returns), until that
@@ -93,7 +95,9 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
  * when no thread of it can still write through them (`whenExited`).
  */
 export class WorkerPool {
-  readonly #steps: Piscina<StepBatchTask | ProbeTask | SpoolRemovalTask, TaskResult>;
+  readonly #steps: Piscina<StepChannelTask, ChannelClosed>;
+  /** How the step pool's threads are fed (each held by a channel: pool/step-channels.ts). */
+  readonly #channels: StepChannels;
   /** The probe under way, shared by concurrent readiness checks. */
   #probe: Promise<boolean> | null = null;
   readonly #loops: Piscina<LoopTask, LoopResult>;
@@ -161,6 +165,14 @@ export class WorkerPool {
       recordTiming: true,
       workerData,
     });
+    this.#channels = new StepChannels(
+      {
+        runHeld: (task, signal, transferList) => this.#abortable(signal, () => this.#steps.run(task, { signal, transferList })),
+        worker: (id) => this.#steps.threads.find((w) => w.threadId === id),
+        threadDied: onThreadError,
+      },
+      { minChannels: options.minThreads, maxChannels: options.maxThreads, idleTimeoutMs: options.idleTimeoutMs },
+    );
     this.#watchExits(this.#steps);
     // A loop thread's decoders go with it, however it ended (an ended idle thread had freed them
     // first; a terminated or dead busy one loses them): its last report no longer counts.
@@ -184,7 +196,7 @@ export class WorkerPool {
    * with a message that says how (see threadDeathError).
    */
   runBatch(task: StepBatchTask, signal: AbortSignal): Promise<StepBatchResult> {
-    return this.#abortable(signal, () => this.#steps.run(task, { signal }) as Promise<StepBatchResult>);
+    return this.#channels.run(task, signal) as Promise<StepBatchResult>;
   }
 
   /**
@@ -192,8 +204,7 @@ export class WorkerPool {
    * when the pool is closed or the thread died under it.
    */
   removeSpools(task: SpoolRemovalTask): Promise<SpoolRemovalResult> {
-    if (this.#closed) return Promise.reject(new Error('the pool is closed'));
-    return this.#steps.run(task) as Promise<SpoolRemovalResult>;
+    return this.#channels.run(task) as Promise<SpoolRemovalResult>;
   }
 
   /** Threads of the step pool at most: the batcher spreads a turn's steps over this many tasks. */
@@ -202,13 +213,13 @@ export class WorkerPool {
   }
 
   /**
-   * Whether the step pool runs a task (one that runs no user code) within `timeoutMs`: false when
+   * Whether the step pool runs a job (one that runs no user code) within `timeoutMs`: false when
    * its threads cannot start or every one is held by long steps with a queue in front. The probe
    * is never aborted (that would terminate a thread); a slow one just answers false.
    */
   canRunWork(timeoutMs: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    this.#probe ??= this.#steps.run({ kind: 'probe' }).then(
+    this.#probe ??= this.#channels.run({ kind: 'probe' }).then(
       () => true,
       () => false,
     ).finally(() => {
@@ -314,10 +325,13 @@ export class WorkerPool {
   }
 
   stats(): PoolStats {
+    // A step thread is held by its channel whether or not it runs anything: it is busy while its
+    // channel runs a job.
     const stepThreads = this.#steps.threads.length;
     const loopThreads = this.#loops.threads.length;
     const threads = stepThreads + loopThreads;
-    const idle = this.#steps.idleThreads + this.#loops.idleThreads;
+    const stepBusy = Math.min(stepThreads, this.#channels.busy);
+    const idle = stepThreads - stepBusy + this.#loops.idleThreads;
     return {
       threads,
       stepThreads,
@@ -325,9 +339,9 @@ export class WorkerPool {
       busy: Math.max(0, threads - idle),
       idle,
       loopThreads: this.#runningLoops,
-      queueDepth: this.#steps.queueSize,
-      utilization: this.#steps.utilization,
-      completed: this.#steps.completed + this.#loops.completed,
+      queueDepth: this.#channels.queued,
+      utilization: this.#channels.utilization,
+      completed: this.#channels.completed + this.#loops.completed,
       minThreads: this.#options.minThreads,
       maxThreads: this.#options.maxThreads,
       loopMaxThreads: this.#options.loopMaxThreads,
@@ -367,15 +381,16 @@ export class WorkerPool {
     return { idle, busy, loads: this.#decoderLoads, lost: this.#decodersLost };
   }
 
-  /** Run and wait time summaries of the step pool, in ms. */
-  histogram(pool: PoolName = 'step') {
-    return (pool === 'step' ? this.#steps : this.#loops).histogram;
+  /** Run and wait time summaries of a pool's tasks (the step pool's: its channels' jobs), in ms. */
+  histogram(pool: PoolName = 'step'): { waitTime: TimingSummary; runTime: TimingSummary } {
+    return pool === 'step' ? this.#channels.histogram() : this.#loops.histogram;
   }
 
   /** Terminates every thread. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#channels.close();
     await Promise.allSettled([this.#steps.destroy(), this.#loops.destroy()]);
   }
 }

@@ -25,7 +25,11 @@ import type {
   SpoolRemovalTask,
   StepBatchTask,
   StepOutcome,
+  StepChannelTask,
   StepSessionRef,
+  ChannelAnswer,
+  ChannelClosed,
+  ChannelJob,
   Task,
   TaskError,
   TaskResult,
@@ -541,7 +545,8 @@ async function consumeLoop(task: ConsumeLoopTask, flags: SessionFlags): Promise<
 }
 
 /** Stamps every result with when it ran here, so the main thread can split queue wait from run time. */
-export default async function runTask(task: Task): Promise<TaskResult> {
+export default async function runTask(task: Task): Promise<TaskResult | ChannelClosed> {
+  if (task.kind === 'step-channel') return serveChannel(task);
   const startedAt = nowMs();
   const result = await dispatch(task);
   result.timing = { startedAt, finishedAt: nowMs() };
@@ -554,7 +559,28 @@ export default async function runTask(task: Task): Promise<TaskResult> {
  */
 export const consumeLoopTask = runTask;
 
-function dispatch(task: Task): Promise<TaskResult> {
+/**
+ * Holds this thread for a step channel (pool/step-channels.ts): runs each job that comes over its
+ * port, one at a time, and answers it there, until the main thread closes the port.
+ */
+function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
+  const port = task.port;
+  const answer = (a: ChannelAnswer) => port.postMessage(a);
+  port.on('message', (job: ChannelJob) => {
+    const startedAt = nowMs();
+    dispatch(job).then(
+      (result) => {
+        result.timing = { startedAt, finishedAt: nowMs() };
+        answer({ ok: result });
+      },
+      (err: unknown) => answer({ thrown: toTaskError(err) }),
+    );
+  });
+  answer({ threadId });
+  return new Promise((resolve) => port.once('close', () => resolve({ threadId })));
+}
+
+function dispatch(task: Exclude<Task, StepChannelTask>): Promise<TaskResult> {
   switch (task.kind) {
     case 'probe':
       return Promise.resolve({ threadId });

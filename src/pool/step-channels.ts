@@ -1,0 +1,277 @@
+/**
+ * How the step pool's threads are fed: each thread is held by one long Piscina task (a channel)
+ * and takes its work over a MessagePort of its own, one job at a time.
+ *
+ * A Piscina task per batch cost the main thread its task bookkeeping, an AbortController, async
+ * tracking and a wake through Piscina's shared counters on top of the message itself: about
+ * 40 µs of CPU a hand-off more than a bare port (docs/PERFORMANCE.md, "The step channel"). Here a
+ * hand-off is one message each way.
+ *
+ * What a Piscina task gave is kept:
+ * - Jobs wait in one queue and go to the first idle channel; up to `maxChannels` channels are
+ *   opened as work needs them, and one idle for `idleTimeoutMs` closes while more than
+ *   `minChannels` are open, giving its thread back to Piscina (which ends it in turn).
+ * - Aborting a running job's signal terminates its thread (the channel's task is aborted), and
+ *   the job is rejected only once that thread has exited (`runHeld` waits for it, as for any
+ *   aborted task). An aborted job still queued is simply dropped.
+ * - A thread that dies (process.exit, out of heap) rejects only the job it was running, with
+ *   the words `runHeld` gives it; its channel is gone and the queue goes on over the others.
+ * - While a channel is idle its thread does not keep the process alive.
+ */
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import type { ChannelAnswer, ChannelJob, StepChannelTask, TaskResult } from './messages.js';
+import { nowMs } from './flags.js';
+
+export interface ChannelLimits {
+  /** Channels kept open when idle. */
+  minChannels: number;
+  /** Most channels (threads) at once. */
+  maxChannels: number;
+  /** An idle channel above the minimum closes after this long, ms. */
+  idleTimeoutMs: number;
+}
+
+/** What the channels need of the pool that owns the threads. */
+export interface ChannelHost {
+  /**
+   * Runs a channel's task on a thread of its own. Aborting `signal` terminates that thread; the
+   * returned promise then rejects once it exited, and otherwise rejects with how the thread died.
+   */
+  runHeld(task: StepChannelTask, signal: AbortSignal, transferList: MessagePort[]): Promise<unknown>;
+  /** The live Worker with this thread id (to let an idle channel's thread not hold the process). */
+  worker(threadId: number): Worker | undefined;
+  /** A channel's thread died with no job on it (e.g. a timer a pipeline left behind threw). */
+  threadDied(err: unknown): void;
+}
+
+/** Run and wait times, in ms, summarised as GET /api/pool reports them. */
+export interface TimingSummary {
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+interface Job {
+  readonly task: ChannelJob;
+  readonly resolve: (r: TaskResult) => void;
+  readonly reject: (err: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  readonly submittedAt: number;
+  channel: Channel | null;
+  settled: boolean;
+}
+
+interface Channel {
+  readonly port: MessagePort;
+  readonly controller: AbortController;
+  job: Job | null;
+  /** Its thread, once the worker said which it is. */
+  worker: Worker | null;
+  /** Aborted by us: its answers no longer count, its job rejects when the thread has exited. */
+  aborting: boolean;
+  idleTimer: NodeJS.Timeout | null;
+}
+
+export class StepChannels {
+  readonly #host: ChannelHost;
+  readonly #limits: ChannelLimits;
+  readonly #channels = new Set<Channel>();
+  #queue: Job[] = [];
+  #closed = false;
+  #completed = 0;
+  #runMsTotal = 0;
+  readonly #startedAt = nowMs();
+  /** In µs (a histogram records integers). */
+  readonly #wait: RecordableHistogram = createHistogram();
+  readonly #run: RecordableHistogram = createHistogram();
+
+  constructor(host: ChannelHost, limits: ChannelLimits) {
+    this.#host = host;
+    this.#limits = limits;
+  }
+
+  /**
+   * Runs a job on the first idle channel. Rejects when `signal` aborts (once the thread it ran on
+   * has exited), when its thread died under it, or when the channels are closed.
+   */
+  run(task: ChannelJob, signal?: AbortSignal): Promise<TaskResult> {
+    if (this.#closed) return Promise.reject(new Error('the pool is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<TaskResult>((resolve, reject) => {
+      const job: Job = { task, resolve, reject, signal, submittedAt: nowMs(), channel: null, settled: false };
+      signal?.addEventListener('abort', () => this.#abort(job), { once: true });
+      this.#queue.push(job);
+      this.#pump();
+    });
+  }
+
+  /** Channels running a job. */
+  get busy(): number {
+    let n = 0;
+    for (const c of this.#channels) if (c.job) n++;
+    return n;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  get completed(): number {
+    return this.#completed;
+  }
+
+  /** Share of the channels' capacity (maxChannels threads) spent running jobs since start, 0..1. */
+  get utilization(): number {
+    const elapsed = nowMs() - this.#startedAt;
+    return elapsed > 0 ? Math.min(1, this.#runMsTotal / (elapsed * this.#limits.maxChannels)) : 0;
+  }
+
+  histogram(): { waitTime: TimingSummary; runTime: TimingSummary } {
+    return { waitTime: summary(this.#wait), runTime: summary(this.#run) };
+  }
+
+  /** Rejects what waits and closes every channel (the pool terminates the threads). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closed = new Error('the pool is closed');
+    for (const job of this.#queue) this.#settle(job, null, closed);
+    this.#queue = [];
+    for (const channel of this.#channels) {
+      if (channel.idleTimer) clearTimeout(channel.idleTimer);
+      if (channel.job) this.#settle(channel.job, null, closed);
+      channel.port.close();
+    }
+    this.#channels.clear();
+  }
+
+  /** Gives queued jobs to idle channels, opening channels up to the maximum. */
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const channel = this.#idleChannel() ?? (this.#channels.size < this.#limits.maxChannels ? this.#open() : null);
+      if (!channel) return;
+      const job = this.#queue.shift()!;
+      this.#give(channel, job);
+    }
+  }
+
+  #idleChannel(): Channel | null {
+    for (const c of this.#channels) if (!c.job && !c.aborting) return c;
+    return null;
+  }
+
+  #give(channel: Channel, job: Job): void {
+    if (channel.idleTimer) {
+      clearTimeout(channel.idleTimer);
+      channel.idleTimer = null;
+    }
+    channel.job = job;
+    job.channel = channel;
+    channel.worker?.ref();
+    channel.port.postMessage(job.task);
+  }
+
+  #open(): Channel {
+    const { port1, port2 } = new MessageChannel();
+    const channel: Channel = { port: port1, controller: new AbortController(), job: null, worker: null, aborting: false, idleTimer: null };
+    this.#channels.add(channel);
+    port1.unref();
+    port1.on('message', (answer: ChannelAnswer) => this.#answered(channel, answer));
+    this.#host.runHeld({ kind: 'step-channel', port: port2 }, channel.controller.signal, [port2]).then(
+      () => this.#gone(channel, new Error('its worker thread left the step channel'), true),
+      (err: unknown) => this.#gone(channel, err),
+    );
+    return channel;
+  }
+
+  #answered(channel: Channel, answer: ChannelAnswer): void {
+    if ('threadId' in answer) {
+      channel.worker = this.#host.worker(answer.threadId) ?? null;
+      if (!channel.job) channel.worker?.unref();
+      return;
+    }
+    const job = channel.job;
+    if (!job || channel.aborting) return;
+    channel.job = null;
+    job.channel = null;
+    if ('ok' in answer) {
+      const t = answer.ok.timing;
+      if (t) {
+        this.#record(this.#wait, t.startedAt - job.submittedAt);
+        this.#record(this.#run, t.finishedAt - t.startedAt);
+        this.#runMsTotal += Math.max(0, t.finishedAt - t.startedAt);
+      }
+      this.#completed++;
+      this.#settle(job, answer.ok, null);
+    } else {
+      const err = new Error(answer.thrown.message);
+      err.name = answer.thrown.name;
+      this.#settle(job, null, err);
+    }
+    this.#idle(channel);
+    this.#pump();
+  }
+
+  /** A channel with nothing to do: its thread no longer holds the process; above the minimum it closes in time. */
+  #idle(channel: Channel): void {
+    if (channel.job || channel.aborting || this.#closed) return;
+    channel.worker?.unref();
+    if (this.#channels.size <= this.#limits.minChannels) return;
+    channel.idleTimer = setTimeout(() => {
+      channel.idleTimer = null;
+      if (channel.job || this.#channels.size <= this.#limits.minChannels) return;
+      this.#channels.delete(channel);
+      channel.port.close();
+    }, this.#limits.idleTimeoutMs);
+    channel.idleTimer.unref();
+  }
+
+  /** A channel's task ended: closed by us, aborted by us, or its thread died. Its job, if any, fails with it. */
+  #gone(channel: Channel, err: unknown, closedByUs = false): void {
+    this.#channels.delete(channel);
+    if (channel.idleTimer) clearTimeout(channel.idleTimer);
+    channel.port.close();
+    const job = channel.job;
+    channel.job = null;
+    if (job) {
+      job.channel = null;
+      this.#settle(job, null, job.signal?.aborted ? job.signal.reason : err);
+    } else if (!channel.aborting && !this.#closed && !closedByUs) {
+      this.#host.threadDied(err);
+    }
+    this.#pump();
+  }
+
+  #abort(job: Job): void {
+    if (job.settled) return;
+    const channel = job.channel;
+    if (!channel) {
+      const i = this.#queue.indexOf(job);
+      if (i >= 0) this.#queue.splice(i, 1);
+      this.#settle(job, null, job.signal!.reason);
+      return;
+    }
+    // The only way to end a step that ignores its stop flag: its thread goes, and with it the channel.
+    channel.aborting = true;
+    channel.controller.abort(job.signal!.reason);
+  }
+
+  #settle(job: Job, result: TaskResult | null, err: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    if (result) job.resolve(result);
+    else job.reject(err);
+  }
+
+  #record(h: RecordableHistogram, ms: number): void {
+    h.record(Math.max(1, Math.round(ms * 1000)));
+  }
+}
+
+function summary(h: RecordableHistogram): TimingSummary {
+  if (h.count === 0) return { mean: NaN, p50: NaN, p90: NaN, p99: NaN, max: 0 };
+  return { mean: h.mean / 1000, p50: h.percentile(50) / 1000, p90: h.percentile(90) / 1000, p99: h.percentile(99) / 1000, max: h.max / 1000 };
+}
