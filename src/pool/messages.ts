@@ -125,11 +125,8 @@ export interface StepChannelTask {
 /** What goes over a step channel: everything the step pool runs. */
 export type ChannelJob = StepBatchTask | ProbeTask | SpoolRemovalTask;
 
-/**
- * What comes back: first the thread's id (once, when the channel opens), then for each job its
- * result, or what it threw outside any step's own error handling.
- */
-export type ChannelAnswer = { threadId: number } | { ok: TaskResult } | { thrown: TaskError };
+/** What comes back for each job: its result, or what it threw outside any step's own error handling. */
+export type ChannelAnswer = { ok: TaskResult } | { thrown: TaskError };
 
 /** What every pool thread gets once, when it starts. */
 export interface PoolWorkerData {

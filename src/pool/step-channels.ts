@@ -16,9 +16,11 @@
  *   aborted task). An aborted job still queued is simply dropped.
  * - A thread that dies (process.exit, out of heap) rejects only the job it was running, with
  *   the words `runHeld` gives it; its channel is gone and the queue goes on over the others.
- * - While a channel is idle its thread does not keep the process alive.
+ *
+ * Unlike an idle Piscina thread, an open channel keeps the process alive (Piscina holds its task's
+ * port): the pool must be closed (WorkerPool.close), as the service does when it stops.
  */
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { ChannelAnswer, ChannelJob, StepChannelTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
@@ -39,8 +41,6 @@ export interface ChannelHost {
    * returned promise then rejects once it exited, and otherwise rejects with how the thread died.
    */
   runHeld(task: StepChannelTask, signal: AbortSignal, transferList: MessagePort[]): Promise<unknown>;
-  /** The live Worker with this thread id (to let an idle channel's thread not hold the process). */
-  worker(threadId: number): Worker | undefined;
   /** A channel's thread died with no job on it (e.g. a timer a pipeline left behind threw). */
   threadDied(err: unknown): void;
 }
@@ -68,8 +68,6 @@ interface Channel {
   readonly port: MessagePort;
   readonly controller: AbortController;
   job: Job | null;
-  /** Its thread, once the worker said which it is. */
-  worker: Worker | null;
   /** Aborted by us: its answers no longer count, its job rejects when the thread has exited. */
   aborting: boolean;
   idleTimer: NodeJS.Timeout | null;
@@ -170,13 +168,12 @@ export class StepChannels {
     }
     channel.job = job;
     job.channel = channel;
-    channel.worker?.ref();
     channel.port.postMessage(job.task);
   }
 
   #open(): Channel {
     const { port1, port2 } = new MessageChannel();
-    const channel: Channel = { port: port1, controller: new AbortController(), job: null, worker: null, aborting: false, idleTimer: null };
+    const channel: Channel = { port: port1, controller: new AbortController(), job: null, aborting: false, idleTimer: null };
     this.#channels.add(channel);
     port1.unref();
     port1.on('message', (answer: ChannelAnswer) => this.#answered(channel, answer));
@@ -188,11 +185,6 @@ export class StepChannels {
   }
 
   #answered(channel: Channel, answer: ChannelAnswer): void {
-    if ('threadId' in answer) {
-      channel.worker = this.#host.worker(answer.threadId) ?? null;
-      if (!channel.job) channel.worker?.unref();
-      return;
-    }
     const job = channel.job;
     if (!job || channel.aborting) return;
     channel.job = null;
@@ -215,10 +207,9 @@ export class StepChannels {
     this.#pump();
   }
 
-  /** A channel with nothing to do: its thread no longer holds the process; above the minimum it closes in time. */
+  /** A channel with nothing to do: above the minimum, it closes if it stays so for the idle timeout. */
   #idle(channel: Channel): void {
     if (channel.job || channel.aborting || this.#closed) return;
-    channel.worker?.unref();
     if (this.#channels.size <= this.#limits.minChannels) return;
     channel.idleTimer = setTimeout(() => {
       channel.idleTimer = null;

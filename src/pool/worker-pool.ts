@@ -168,7 +168,6 @@ export class WorkerPool {
     this.#channels = new StepChannels(
       {
         runHeld: (task, signal, transferList) => this.#abortable(signal, () => this.#steps.run(task, { signal, transferList })),
-        worker: (id) => this.#steps.threads.find((w) => w.threadId === id),
         threadDied: onThreadError,
       },
       { minChannels: options.minThreads, maxChannels: options.maxThreads, idleTimeoutMs: options.idleTimeoutMs },

@@ -576,7 +576,6 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
       (err: unknown) => answer({ thrown: toTaskError(err) }),
     );
   });
-  answer({ threadId });
   return new Promise((resolve) => port.once('close', () => resolve({ threadId })));
 }
 

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { ClaimSlab } from '../../src/pool/claims.js';
+import { FlagsSlab } from '../../src/pool/flags.js';
+import { WorkerPool } from '../../src/pool/worker-pool.js';
+import { eventually } from '../helpers/server.js';
+
+function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: number }): WorkerPool {
+  return new WorkerPool(
+    { loopMaxThreads: 1, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000, ...over },
+    { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer },
+    () => {},
+  );
+}
+
+describe('step channels: how the step pool threads are held and fed', () => {
+  it('opens a channel per thread a turn needs, and closes those above the minimum once idle', async () => {
+    const pool = newPool({ minThreads: 1, maxThreads: 2, idleTimeoutMs: 200 });
+    try {
+      // Two removals at once need two threads: both run, each on a channel of its own.
+      const removals = await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }), pool.removeSpools({ kind: 'remove-spools', dirs: [] })]);
+      assert.deepEqual(
+        removals.map((r) => r.errors),
+        [[], []],
+      );
+      await eventually(() => pool.stats().stepThreads === 2, 'two step threads while both channels are open', 5000);
+      assert.equal(pool.stats().completed, 2);
+      assert.equal(pool.stats().busy, 0, 'an idle channel holds its thread without counting it busy');
+      assert.equal(pool.stats().idle, 2);
+      // The channel above POOL_MIN_THREADS closes after the idle timeout; Piscina then ends its thread.
+      await eventually(() => pool.stats().stepThreads === 1, 'back to POOL_MIN_THREADS step threads', 5000);
+      assert.equal(await pool.canRunWork(2000), true, 'the channel kept still runs work');
+      const { runTime, waitTime } = pool.histogram('step');
+      assert.ok(runTime.max > 0 && Number.isFinite(runTime.p99), `run times recorded: ${JSON.stringify(runTime)}`);
+      assert.ok(Number.isFinite(waitTime.mean), `wait times recorded: ${JSON.stringify(waitTime)}`);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('rejects work once the pool is closed instead of waiting forever', async () => {
+    const pool = newPool({ minThreads: 1, maxThreads: 1, idleTimeoutMs: 1000 });
+    await pool.close();
+    await assert.rejects(pool.removeSpools({ kind: 'remove-spools', dirs: [] }), /the pool is closed/);
+    assert.equal(await pool.canRunWork(500), false);
+  });
+
+  it('closing the pool ends its open channels: the process then exits by itself', async () => {
+    // An open channel holds its thread (and the process) until the pool is closed.
+    const poolModule = fileURLToPath(new URL('../../src/pool/worker-pool.js', import.meta.url));
+    const flagsModule = fileURLToPath(new URL('../../src/pool/flags.js', import.meta.url));
+    const claimsModule = fileURLToPath(new URL('../../src/pool/claims.js', import.meta.url));
+    const script = `
+      const { WorkerPool } = await import(${JSON.stringify(poolModule)});
+      const { FlagsSlab } = await import(${JSON.stringify(flagsModule)});
+      const { ClaimSlab } = await import(${JSON.stringify(claimsModule)});
+      const pool = new WorkerPool(
+        { minThreads: 2, maxThreads: 2, loopMaxThreads: 1, idleTimeoutMs: 60000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
+        { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer },
+        () => {},
+      );
+      await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }), pool.removeSpools({ kind: 'remove-spools', dirs: [] })]);
+      console.log('ran', pool.stats().completed);
+      await pool.close();
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    clearTimeout(timer);
+    assert.equal(out.trim(), 'ran 2');
+    assert.equal(signal, null, 'the process ended by itself after close() (it was killed after 15 s)');
+    assert.equal(code, 0);
+  });
+});
