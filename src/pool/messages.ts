@@ -33,11 +33,13 @@ export interface TaskSession {
  * How a step names its session: the session's TaskSession, serialised (v8) once when the session
  * starts, travels as bytes — a copy, where the object would be cloned field by field for every
  * step — and each thread keeps the last one it decoded per flags slot, keyed by the session id.
+ * A step channel sends the bytes only to a thread that does not have them yet
+ * (pool/step-channels.ts): `session` is then left out.
  */
 export interface StepSessionRef {
   sessionId: string;
   flagsSlot: number;
-  session: Uint8Array;
+  session?: Uint8Array | undefined;
 }
 
 export interface ProduceStepTask extends StepSessionRef {

@@ -22,7 +22,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { ChannelAnswer, ChannelJob, StepChannelTask, TaskResult } from './messages.js';
+import type { ChannelAnswer, ChannelJob, StepBatchTask, StepChannelTask, StepTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
 
 export interface ChannelLimits {
@@ -68,6 +68,11 @@ interface Channel {
   readonly port: MessagePort;
   readonly controller: AbortController;
   job: Job | null;
+  /**
+   * The session whose description its thread holds, by flags slot, as the thread keeps them
+   * (worker.ts sessionOf): a step of that session goes without it (see #forChannel).
+   */
+  readonly sessions: Array<string | undefined>;
   /** Aborted by us: its answers no longer count, its job rejects when the thread has exited. */
   aborting: boolean;
   idleTimer: NodeJS.Timeout | null;
@@ -168,12 +173,12 @@ export class StepChannels {
     }
     channel.job = job;
     job.channel = channel;
-    channel.port.postMessage(job.task);
+    channel.port.postMessage(job.task.kind === 'step-batch' ? this.#forChannel(channel, job.task) : job.task);
   }
 
   #open(): Channel {
     const { port1, port2 } = new MessageChannel();
-    const channel: Channel = { port: port1, controller: new AbortController(), job: null, aborting: false, idleTimer: null };
+    const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null };
     this.#channels.add(channel);
     port1.unref();
     port1.on('message', (answer: ChannelAnswer) => this.#answered(channel, answer));
@@ -182,6 +187,26 @@ export class StepChannels {
       (err: unknown) => this.#gone(channel, err),
     );
     return channel;
+  }
+
+  /**
+   * The batch as this channel's thread needs it: a step of a session whose description the thread
+   * already holds goes without it (a few hundred bytes to copy and a buffer to allocate and free,
+   * on both threads, for every step). The thread keeps every description a batch brings, before
+   * any of its steps runs, so what is marked here is what it has.
+   */
+  #forChannel(channel: Channel, task: StepBatchTask): StepBatchTask {
+    let entries: StepTask[] | null = null;
+    for (let i = 0; i < task.entries.length; i++) {
+      const e = task.entries[i]!;
+      if (channel.sessions[e.flagsSlot] !== e.sessionId) {
+        channel.sessions[e.flagsSlot] = e.sessionId;
+        continue;
+      }
+      entries ??= task.entries.slice();
+      entries[i] = { ...e, session: undefined };
+    }
+    return entries ? { ...task, entries } : task;
   }
 
   #answered(channel: Channel, answer: ChannelAnswer): void {

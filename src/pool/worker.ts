@@ -66,6 +66,7 @@ const sessions: Array<TaskSession | undefined> = [];
 function sessionOf(ref: StepSessionRef): TaskSession {
   const known = sessions[ref.flagsSlot];
   if (known?.sessionId === ref.sessionId) return known;
+  if (!ref.session) throw new Error(`internal error: session ${ref.sessionId} came without its description to a thread that has none`);
   const session = v8.deserialize(ref.session) as TaskSession;
   sessions[ref.flagsSlot] = session;
   return session;
@@ -616,6 +617,16 @@ async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
   const claim = new Int32Array(claimSlab, task.claimSlot * CLAIM_BYTES, 1);
   const entryStartedAt = new Float64Array(claimSlab, task.claimSlot * CLAIM_BYTES + 8, 1);
   const outcomes: Array<StepOutcome | null> = new Array<StepOutcome | null>(task.entries.length).fill(null);
+  // Every description that came is kept before any step runs, even for steps taken back before
+  // they begin: the channel counts it as this thread's from now on and will not send it again.
+  for (const entry of task.entries) {
+    if (!entry.session) continue;
+    try {
+      sessionOf(entry);
+    } catch {
+      // A description that does not decode fails its own step, when it runs.
+    }
+  }
   for (;;) {
     const i = Atomics.add(claim, 0, 1);
     if (i >= task.entries.length) break;
