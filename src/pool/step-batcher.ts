@@ -50,10 +50,16 @@ export interface BatchObserver {
   takenBack?(steps: number, why: 'stalled' | 'thread_ended'): void;
 }
 
+/** A batch on its way: its answer, and how to end it (terminating its thread if it runs). */
+export interface BatchRun {
+  readonly result: Promise<StepBatchResult>;
+  abort(reason: Error): void;
+}
+
 /** What the batcher needs of the pool. */
 export interface BatchRunner {
   readonly stepThreads: number;
-  runBatch(task: StepBatchTask, signal: AbortSignal): Promise<StepBatchResult>;
+  runBatch(task: StepBatchTask): BatchRun;
 }
 
 interface Entry {
@@ -73,7 +79,10 @@ interface Batch {
   /** The task's claim slot: the next entry's index, and when the entry under way began. */
   readonly claim: Int32Array;
   readonly entryStartedAt: Float64Array;
-  readonly controller: AbortController;
+  /** Its run, once sent. */
+  run: BatchRun | null;
+  /** Set once a forced session ended it: its thread is being terminated. */
+  aborted: boolean;
   /** Taken apart (see #takeApartStalled): only the entry at `takenAt` stayed. */
   taken: boolean;
   takenAt: number;
@@ -173,7 +182,8 @@ export class StepBatcher {
       claimSlot: slot.slot,
       claim: slot.claim,
       entryStartedAt: slot.entryStartedAt,
-      controller: new AbortController(),
+      run: null,
+      aborted: false,
       taken: false,
       takenAt: -1,
     };
@@ -185,7 +195,8 @@ export class StepBatcher {
     this.#observer.batchSent?.(entries.length);
     this.#armWatchdog();
     const task: StepBatchTask = { kind: 'step-batch', entries: entries.map((e) => e.task), claimSlot: slot.slot };
-    this.#pool.runBatch(task, batch.controller.signal).then(
+    batch.run = this.#pool.runBatch(task);
+    batch.run.result.then(
       (r) => this.#answered(batch, r),
       (err: unknown) => this.#died(batch, err),
     );
@@ -213,7 +224,7 @@ export class StepBatcher {
 
   #died(batch: Batch, err: unknown): void {
     this.#inFlight.delete(batch);
-    const ourAbort = batch.controller.signal.aborted;
+    const ourAbort = batch.aborted;
     // Entries are claimed in order: the last one claimed was running when the thread died.
     const running = batch.taken ? batch.takenAt : Math.min(Atomics.load(batch.claim, 0), batch.entries.length) - 1;
     this.#claims.free(batch.claimSlot);
@@ -250,7 +261,8 @@ export class StepBatcher {
       return;
     }
     // Terminates the task's thread: the only way to end a step that ignores its stop flag.
-    e.batch.controller.abort(reason);
+    e.batch.aborted = true;
+    e.batch.run?.abort(reason);
   }
 
   #armWatchdog(): void {

@@ -11,9 +11,9 @@
  * - Jobs wait in one queue and go to the first idle channel; up to `maxChannels` channels are
  *   opened as work needs them, and one idle for `idleTimeoutMs` closes while more than
  *   `minChannels` are open, giving its thread back to Piscina (which ends it in turn).
- * - Aborting a running job's signal terminates its thread (the channel's task is aborted), and
- *   the job is rejected only once that thread has exited (`runHeld` waits for it, as for any
- *   aborted task). An aborted job still queued is simply dropped.
+ * - Aborting a running job terminates its thread (the channel's task is aborted), and the job is
+ *   rejected only once that thread has exited (`runHeld` waits for it, as for any aborted task).
+ *   An aborted job still queued is simply dropped.
  * - A thread that dies (process.exit, out of heap) rejects only the job it was running, with
  *   the words `runHeld` gives it; its channel is gone and the queue goes on over the others.
  *
@@ -54,14 +54,21 @@ export interface TimingSummary {
   max: number;
 }
 
+/** A job on its way: its answer, and how to end it (terminating its thread if it runs). */
+export interface ChannelRun {
+  readonly result: Promise<TaskResult>;
+  abort(reason: Error): void;
+}
+
 interface Job {
   readonly task: ChannelJob;
   readonly resolve: (r: TaskResult) => void;
   readonly reject: (err: unknown) => void;
-  readonly signal: AbortSignal | undefined;
   readonly submittedAt: number;
   channel: Channel | null;
   settled: boolean;
+  /** Set once aborted: the reason it rejects with. */
+  aborted: Error | null;
 }
 
 interface Channel {
@@ -97,18 +104,20 @@ export class StepChannels {
   }
 
   /**
-   * Runs a job on the first idle channel. Rejects when `signal` aborts (once the thread it ran on
-   * has exited), when its thread died under it, or when the channels are closed.
+   * Runs a job on the first idle channel. Its result rejects when it is aborted (once the thread
+   * it ran on has exited), when its thread died under it, or when the channels are closed.
    */
-  run(task: ChannelJob, signal?: AbortSignal): Promise<TaskResult> {
-    if (this.#closed) return Promise.reject(new Error('the pool is closed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<TaskResult>((resolve, reject) => {
-      const job: Job = { task, resolve, reject, signal, submittedAt: nowMs(), channel: null, settled: false };
-      signal?.addEventListener('abort', () => this.#abort(job), { once: true });
+  run(task: ChannelJob): ChannelRun {
+    let job!: Job;
+    const result = new Promise<TaskResult>((resolve, reject) => {
+      job = { task, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, aborted: null };
+    });
+    if (this.#closed) this.#settle(job, null, new Error('the pool is closed'));
+    else {
       this.#queue.push(job);
       this.#pump();
-    });
+    }
+    return { result, abort: (reason) => this.#abort(job, reason) };
   }
 
   /** Channels running a job. */
@@ -254,25 +263,26 @@ export class StepChannels {
     channel.job = null;
     if (job) {
       job.channel = null;
-      this.#settle(job, null, job.signal?.aborted ? job.signal.reason : err);
+      this.#settle(job, null, job.aborted ?? err);
     } else if (!channel.aborting && !this.#closed && !closedByUs) {
       this.#host.threadDied(err);
     }
     this.#pump();
   }
 
-  #abort(job: Job): void {
-    if (job.settled) return;
+  #abort(job: Job, reason: Error): void {
+    if (job.settled || job.aborted) return;
+    job.aborted = reason;
     const channel = job.channel;
     if (!channel) {
       const i = this.#queue.indexOf(job);
       if (i >= 0) this.#queue.splice(i, 1);
-      this.#settle(job, null, job.signal!.reason);
+      this.#settle(job, null, reason);
       return;
     }
     // The only way to end a step that ignores its stop flag: its thread goes, and with it the channel.
     channel.aborting = true;
-    channel.controller.abort(job.signal!.reason);
+    channel.controller.abort(reason);
   }
 
   #settle(job: Job, result: TaskResult | null, err: unknown): void {

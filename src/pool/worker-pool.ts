@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { StepChannels, type TimingSummary } from './step-channels.js';
+import type { BatchRun } from './step-batcher.js';
 import type {
   ChannelClosed,
   DecoderCount,
@@ -190,12 +191,12 @@ export class WorkerPool {
   }
 
   /**
-   * Runs a batch of bounded steps (pool/step-batcher.ts decides what goes in one). Aborting
-   * `signal` while it runs terminates its thread. Rejects when the thread dies under the task,
-   * with a message that says how (see threadDeathError).
+   * Runs a batch of bounded steps (pool/step-batcher.ts decides what goes in one). Aborting it
+   * while it runs terminates its thread. Its result rejects when the thread dies under it, with a
+   * message that says how (see threadDeathError).
    */
-  runBatch(task: StepBatchTask, signal: AbortSignal): Promise<StepBatchResult> {
-    return this.#channels.run(task, signal) as Promise<StepBatchResult>;
+  runBatch(task: StepBatchTask): BatchRun {
+    return this.#channels.run(task) as BatchRun;
   }
 
   /**
@@ -203,7 +204,7 @@ export class WorkerPool {
    * when the pool is closed or the thread died under it.
    */
   removeSpools(task: SpoolRemovalTask): Promise<SpoolRemovalResult> {
-    return this.#channels.run(task) as Promise<SpoolRemovalResult>;
+    return this.#channels.run(task).result as Promise<SpoolRemovalResult>;
   }
 
   /** Threads of the step pool at most: the batcher spreads a turn's steps over this many tasks. */
@@ -218,7 +219,7 @@ export class WorkerPool {
    */
   canRunWork(timeoutMs: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    this.#probe ??= this.#channels.run({ kind: 'probe' }).then(
+    this.#probe ??= this.#channels.run({ kind: 'probe' }).result.then(
       () => true,
       () => false,
     ).finally(() => {
