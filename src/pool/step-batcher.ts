@@ -15,12 +15,14 @@
  * - A step whose session is forced (its stop's grace period passed) ends its task's thread; the
  *   other steps of that task are rolled back and sent again. A thread that dies by itself
  *   (process.exit, out of heap) fails the step it was running, and only that one.
+ * - Once the pool is closed, a step fails with PoolClosedError instead of being sent again.
  */
 import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTask, StepTask, TaskError } from './messages.js';
 import { flagsAt, nowMs } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
+import { PoolClosedError } from './step-channels.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
@@ -225,6 +227,8 @@ export class StepBatcher {
   #died(batch: Batch, err: unknown): void {
     this.#inFlight.delete(batch);
     const ourAbort = batch.aborted;
+    // A closed pool runs nothing more: its steps fail rather than being sent again and again.
+    const closed = err instanceof PoolClosedError;
     // Entries are claimed in order: the last one claimed was running when the thread died.
     const running = batch.taken ? batch.takenAt : Math.min(Atomics.load(batch.claim, 0), batch.entries.length) - 1;
     this.#claims.free(batch.claimSlot);
@@ -233,7 +237,7 @@ export class StepBatcher {
       if (e.batch !== batch) continue;
       this.#leave(e);
       if (e.aborted) e.reject(e.aborted);
-      else if (!ourAbort && e.index === running) e.reject(err);
+      else if (closed || (!ourAbort && e.index === running)) e.reject(err);
       else {
         this.#retry(e, e.index <= running);
         retried++;

@@ -3,8 +3,8 @@
  * and takes its work over a MessagePort of its own, one job at a time.
  *
  * A Piscina task per batch cost the main thread its task bookkeeping, an AbortController, async
- * tracking and a wake through Piscina's shared counters on top of the message itself: about
- * 40 µs of CPU a hand-off more than a bare port (docs/PERFORMANCE.md, "The step channel"). Here a
+ * tracking and a wake through Piscina's shared counters on top of the message itself: 30–45 µs
+ * of CPU a hand-off more than a bare port (docs/PERFORMANCE.md, "The step channel"). Here a
  * hand-off is one message each way.
  *
  * What a Piscina task gave is kept:
@@ -13,9 +13,12 @@
  *   `minChannels` are open, giving its thread back to Piscina (which ends it in turn).
  * - Aborting a running job terminates its thread (the channel's task is aborted), and the job is
  *   rejected only once that thread has exited (`runHeld` waits for it, as for any aborted task).
- *   An aborted job still queued is simply dropped.
+ *   The channel leaves the open ones at once, so the queue goes on over a new channel on the
+ *   thread Piscina starts in its place. An aborted job still queued is simply dropped.
  * - A thread that dies (process.exit, out of heap) rejects only the job it was running, with
  *   the words `runHeld` gives it; its channel is gone and the queue goes on over the others.
+ * - Once closed, every job waiting or running, and any asked for later, rejects with
+ *   PoolClosedError: work that cannot run fails rather than being sent again.
  *
  * Unlike an idle Piscina thread, an open channel keeps the process alive (Piscina holds its task's
  * port): the pool must be closed (WorkerPool.close), as the service does when it stops.
@@ -24,6 +27,14 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { ChannelAnswer, ChannelJob, StepBatchTask, StepChannelTask, StepTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
+
+/** The pool was closed: the job did not run, or its answer will never come. */
+export class PoolClosedError extends Error {
+  constructor() {
+    super('the pool is closed');
+    this.name = 'PoolClosedError';
+  }
+}
 
 export interface ChannelLimits {
   /** Channels kept open when idle. */
@@ -88,6 +99,7 @@ interface Channel {
 export class StepChannels {
   readonly #host: ChannelHost;
   readonly #limits: ChannelLimits;
+  /** Open channels: those a job may go to. One aborted leaves at once (its thread is being ended). */
   readonly #channels = new Set<Channel>();
   #queue: Job[] = [];
   #closed = false;
@@ -112,7 +124,7 @@ export class StepChannels {
     const result = new Promise<TaskResult>((resolve, reject) => {
       job = { task, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, aborted: null };
     });
-    if (this.#closed) this.#settle(job, null, new Error('the pool is closed'));
+    if (this.#closed) this.#settle(job, null, new PoolClosedError());
     else {
       this.#queue.push(job);
       this.#pump();
@@ -149,15 +161,15 @@ export class StepChannels {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const closed = new Error('the pool is closed');
-    for (const job of this.#queue) this.#settle(job, null, closed);
+    for (const job of this.#queue) this.#settle(job, null, new PoolClosedError());
     this.#queue = [];
     for (const channel of this.#channels) {
       if (channel.idleTimer) clearTimeout(channel.idleTimer);
-      if (channel.job) this.#settle(channel.job, null, closed);
+      if (channel.job) this.#settle(channel.job, null, new PoolClosedError());
       channel.port.close();
     }
     this.#channels.clear();
+    // An aborted channel's job still rejects with its abort reason once its thread has exited (#gone).
   }
 
   /** Gives queued jobs to idle channels, opening channels up to the maximum. */
@@ -171,7 +183,7 @@ export class StepChannels {
   }
 
   #idleChannel(): Channel | null {
-    for (const c of this.#channels) if (!c.job && !c.aborting) return c;
+    for (const c of this.#channels) if (!c.job) return c;
     return null;
   }
 
@@ -189,7 +201,6 @@ export class StepChannels {
     const { port1, port2 } = new MessageChannel();
     const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null };
     this.#channels.add(channel);
-    port1.unref();
     port1.on('message', (answer: ChannelAnswer) => this.#answered(channel, answer));
     this.#host.runHeld({ kind: 'step-channel', port: port2 }, channel.controller.signal, [port2]).then(
       () => this.#gone(channel, new Error('its worker thread left the step channel'), true),
@@ -280,9 +291,13 @@ export class StepChannels {
       this.#settle(job, null, reason);
       return;
     }
-    // The only way to end a step that ignores its stop flag: its thread goes, and with it the channel.
+    // The only way to end a step that ignores its stop flag: its thread goes, and with it the
+    // channel. Piscina starts another thread at once: the queue goes on over a channel there.
     channel.aborting = true;
+    this.#channels.delete(channel);
+    if (channel.idleTimer) clearTimeout(channel.idleTimer);
     channel.controller.abort(reason);
+    this.#pump();
   }
 
   #settle(job: Job, result: TaskResult | null, err: unknown): void {

@@ -143,7 +143,9 @@ export class WorkerPool {
       name: 'default',
       minThreads: options.minThreads,
       maxThreads: options.maxThreads,
-      idleTimeout: options.idleTimeoutMs,
+      // A step thread is idle only once its channel closed, which it does after idleTimeoutMs
+      // without work (step-channels.ts): the thread then goes at once.
+      idleTimeout: 0,
       resourceLimits,
       trackUnmanagedFds,
       recordTiming: true,

@@ -1,6 +1,7 @@
 /**
- * Runs inside a pool thread. Piscina calls the default export once per task; a step task
- * returns after one bounded call of user code, a loop task holds this thread for a session.
+ * Runs inside a pool thread. Piscina calls the default export once per task: a step channel's
+ * task holds a step thread and runs the batches that come over its port (each step one bounded
+ * call of user code), a loop task holds a loop thread for a session.
  * Every wait here is an Atomics.wait on the session's shared flags, so a stop wakes it at once.
  */
 import fs from 'node:fs';
@@ -63,12 +64,23 @@ function flagsOf(task: { flagsSlot: number }): SessionFlags {
 /** The sessions this thread's steps ran for, by flags slot: decoded once, while the slot's session lasts. */
 const sessions: Array<TaskSession | undefined> = [];
 
+/**
+ * Descriptions that came with a batch and were not decoded yet, by flags slot: a step channel
+ * sends a session's description to a thread once (pool/step-channels.ts), so every one that
+ * comes is kept before any step of the batch runs, even for a step taken back before it began.
+ * It is decoded when a step of its session runs, so one that fails to decode fails that step.
+ */
+const described: Array<StepSessionRef | undefined> = [];
+
 function sessionOf(ref: StepSessionRef): TaskSession {
   const known = sessions[ref.flagsSlot];
   if (known?.sessionId === ref.sessionId) return known;
-  if (!ref.session) throw new Error(`internal error: session ${ref.sessionId} came without its description to a thread that has none`);
-  const session = v8.deserialize(ref.session) as TaskSession;
+  const kept = described[ref.flagsSlot];
+  const bytes = ref.session ?? (kept?.sessionId === ref.sessionId ? kept.session : undefined);
+  if (!bytes) throw new Error(`internal error: session ${ref.sessionId} came without its description to a thread that has none`);
+  const session = v8.deserialize(bytes) as TaskSession;
   sessions[ref.flagsSlot] = session;
+  described[ref.flagsSlot] = undefined;
   return session;
 }
 
@@ -617,15 +629,9 @@ async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
   const claim = new Int32Array(claimSlab, task.claimSlot * CLAIM_BYTES, 1);
   const entryStartedAt = new Float64Array(claimSlab, task.claimSlot * CLAIM_BYTES + 8, 1);
   const outcomes: Array<StepOutcome | null> = new Array<StepOutcome | null>(task.entries.length).fill(null);
-  // Every description that came is kept before any step runs, even for steps taken back before
-  // they begin: the channel counts it as this thread's from now on and will not send it again.
+  // The channel counts every description it sent as this thread's from now on (see `described`).
   for (const entry of task.entries) {
-    if (!entry.session) continue;
-    try {
-      sessionOf(entry);
-    } catch {
-      // A description that does not decode fails its own step, when it runs.
-    }
+    if (entry.session && sessions[entry.flagsSlot]?.sessionId !== entry.sessionId) described[entry.flagsSlot] = entry;
   }
   for (;;) {
     const i = Atomics.add(claim, 0, 1);

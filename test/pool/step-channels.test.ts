@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { ClaimSlab } from '../../src/pool/claims.js';
 import { FlagsSlab } from '../../src/pool/flags.js';
 import { WorkerPool } from '../../src/pool/worker-pool.js';
+import { StepBatcher } from '../../src/pool/step-batcher.js';
 import { eventually } from '../helpers/server.js';
 
 function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: number }): WorkerPool {
@@ -18,7 +19,9 @@ function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: 
 
 describe('step channels: how the step pool threads are held and fed', () => {
   it('opens a channel per thread a turn needs, and closes those above the minimum once idle', async () => {
-    const pool = newPool({ minThreads: 1, maxThreads: 2, idleTimeoutMs: 200 });
+    // The idle timeout is long enough for the second thread to start on a loaded machine before
+    // the first channel, idle once it answered, closes.
+    const pool = newPool({ minThreads: 1, maxThreads: 2, idleTimeoutMs: 3000 });
     try {
       // Two removals at once need two threads: both run, each on a channel of its own.
       const removals = await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }), pool.removeSpools({ kind: 'remove-spools', dirs: [] })]);
@@ -30,8 +33,9 @@ describe('step channels: how the step pool threads are held and fed', () => {
       assert.equal(pool.stats().completed, 2);
       assert.equal(pool.stats().busy, 0, 'an idle channel holds its thread without counting it busy');
       assert.equal(pool.stats().idle, 2);
-      // The channel above POOL_MIN_THREADS closes after the idle timeout; Piscina then ends its thread.
-      await eventually(() => pool.stats().stepThreads === 1, 'back to POOL_MIN_THREADS step threads', 5000);
+      // The channel above POOL_MIN_THREADS closes after the idle timeout; Piscina ends its thread
+      // after its own.
+      await eventually(() => pool.stats().stepThreads === 1, 'back to POOL_MIN_THREADS step threads', 20_000);
       assert.equal(await pool.canRunWork(2000), true, 'the channel kept still runs work');
       const { runTime, waitTime } = pool.histogram('step');
       assert.ok(runTime.max > 0 && Number.isFinite(runTime.p99), `run times recorded: ${JSON.stringify(runTime)}`);
@@ -46,6 +50,35 @@ describe('step channels: how the step pool threads are held and fed', () => {
     await pool.close();
     await assert.rejects(pool.removeSpools({ kind: 'remove-spools', dirs: [] }), /the pool is closed/);
     assert.equal(await pool.canRunWork(500), false);
+  });
+
+  it('a step sent to a closed pool fails instead of being sent again every turn', async () => {
+    const flags = new FlagsSlab(4);
+    const claims = new ClaimSlab(8);
+    const pool = new WorkerPool(
+      { minThreads: 1, maxThreads: 1, loopMaxThreads: 1, idleTimeoutMs: 1000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
+      { flagsSlab: flags.buffer, claimSlab: claims.buffer },
+      () => {},
+    );
+    const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 100, soloMs: 10 }, { flags: flags.buffer, claims });
+    const step = { kind: 'consume-step' as const, sessionId: 's', flagsSlot: 1, state: undefined, seqs: [1] };
+    let run: ReturnType<StepBatcher['run']> | undefined;
+    try {
+      await pool.close();
+      run = batcher.run(step);
+      const sent = await Promise.race([
+        run.result.then(
+          () => 'answered',
+          (err: unknown) => (err instanceof Error ? err.message : String(err)),
+        ),
+        new Promise<string>((resolve) => setTimeout(resolve, 5000, 'still being sent after 5 s')),
+      ]);
+      assert.equal(sent, 'the pool is closed');
+    } finally {
+      // Ends a step still being sent (what this test would find without the fix).
+      run?.abort(new Error('the test is over'));
+      batcher.close();
+    }
   });
 
   it('closing the pool ends its open channels: the process then exits by itself', async () => {
