@@ -5,6 +5,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import type { LogPolicy } from '../spool/appender.js';
+import type { PackedBatch } from './answer-codec.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
 
 /** What every task carries about its session. */
@@ -127,8 +128,11 @@ export interface StepChannelTask {
 /** What goes over a step channel: everything the step pool runs. */
 export type ChannelJob = StepBatchTask | ProbeTask | SpoolRemovalTask;
 
-/** What comes back for each job: its result, or what it threw outside any step's own error handling. */
-export type ChannelAnswer = { ok: TaskResult } | { thrown: TaskError };
+/**
+ * What comes back for each job: its result, or what it threw outside any step's own error
+ * handling. A step batch's result comes packed (pool/answer-codec.ts), its timing beside it.
+ */
+export type ChannelAnswer = { ok: TaskResult } | { packed: PackedBatch; timing: TaskTiming } | { thrown: TaskError };
 
 /** What every pool thread gets once, when it starts. */
 export interface PoolWorkerData {

@@ -27,6 +27,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { ChannelAnswer, ChannelJob, StepBatchTask, StepChannelTask, StepTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
+import { unpackBatch } from './answer-codec.js';
 
 /** The pool was closed: the job did not run, or its answer will never come. */
 export class PoolClosedError extends Error {
@@ -234,6 +235,11 @@ export class StepChannels {
     if (!job || channel.aborting) return;
     channel.job = null;
     job.channel = null;
+    if ('packed' in answer) {
+      const ok = unpackBatch(answer.packed);
+      ok.timing = answer.timing;
+      answer = { ok };
+    }
     if ('ok' in answer) {
       const t = answer.ok.timing;
       if (t) {

@@ -48,6 +48,7 @@ import { LogAppender } from '../spool/appender.js';
 import { ChunkReader, type SpooledChunk } from '../spool/chunk-reader.js';
 import { MAX_PAYLOAD_BYTES, type LogRecord } from '../spool/log.js';
 import { CLAIM_BYTES } from './claims.js';
+import { packBatch } from './answer-codec.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
 
@@ -583,8 +584,14 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
     const startedAt = nowMs();
     dispatch(job).then(
       (result) => {
-        result.timing = { startedAt, finishedAt: nowMs() };
-        answer({ ok: result });
+        const timing = { startedAt, finishedAt: nowMs() };
+        if (job.kind === 'step-batch') {
+          const packed = packBatch(result as StepBatchResult);
+          port.postMessage({ packed, timing } satisfies ChannelAnswer, [packed.nums.buffer as ArrayBuffer]);
+        } else {
+          result.timing = timing;
+          answer({ ok: result });
+        }
       },
       (err: unknown) => answer({ thrown: toTaskError(err) }),
     );

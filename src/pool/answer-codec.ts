@@ -1,0 +1,179 @@
+/**
+ * A step batch's answer as it crosses from a step thread to the main thread: numbers in one
+ * Float64Array (transferred, not copied), the results' JSON texts, and the pipelines' states as
+ * values. As an object graph (an outcome, its result, chunks, consumed, results, log ends, read
+ * mark, timing: about ten objects a step) the structured clone cost 26 µs per batch of three
+ * steady-shaped answers to write and read back, against 9.8 µs this way (docs/PERFORMANCE.md,
+ * "The step channel"). The main thread gets the same objects back (messages.ts owns their
+ * shape); an outcome with an error, or one that threw, travels as the object it is (rare).
+ *
+ * The numbers, per outcome: a tag (NONE, PRODUCE, CONSUME, OBJECT), then its fields in the order
+ * `pack` writes them; an optional part is a 0, or a 1 and its fields.
+ */
+import type { ChunkRecord, ConsumeStepResult, ProduceStepResult, ResultRecord, StepBatchResult, StepOutcome } from './messages.js';
+import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
+
+export interface PackedBatch {
+  nums: Float64Array;
+  texts: string[];
+  values: unknown[];
+}
+
+/**
+ * Fails to compile when a type gains a field the codec does not carry: the fields listed are the
+ * ones `pack*` writes and the reader reads.
+ */
+type Carries<T, K extends keyof T> = Exclude<keyof T, K> extends never ? true : never;
+const carried: [
+  Carries<ProduceStepResult, 'skipped' | 'state' | 'delayMs' | 'done' | 'chunks' | 'threadId' | 'error' | 'timing' | 'consumed' | 'chunkLog'>,
+  Carries<ConsumeStepResult, 'skipped' | 'state' | 'results' | 'threadId' | 'elapsedMs' | 'error' | 'timing' | 'resultLog' | 'readMark'>,
+  Carries<ChunkRecord, 'seq' | 'producedAt' | 'sizeBytes'>,
+  Carries<ResultRecord, 'seq' | 'json' | 'takenAt' | 'doneAt'>,
+  Carries<ChunkLogEnd, 'segment' | 'bytes' | 'committed'>,
+  Carries<ResultLogEnd, 'segment' | 'bytes' | 'openedAt' | 'windowFrom'>,
+  Carries<ReadMark, 'consumed' | 'segment' | 'offset' | 'left'>,
+] = [true, true, true, true, true, true, true];
+void carried;
+
+const NONE = 0;
+const PRODUCE = 1;
+const CONSUME = 2;
+const OBJECT = 3;
+
+/** The batch's answer, packed: `nums.buffer` may be transferred. */
+export function packBatch(result: StepBatchResult): PackedBatch {
+  const n: number[] = [result.outcomes.length];
+  const texts: string[] = [];
+  const values: unknown[] = [];
+  for (const o of result.outcomes) {
+    if (o === null) n.push(NONE);
+    else if (!('ok' in o) || hasError(o.ok)) {
+      n.push(OBJECT);
+      values.push(o);
+    } else if ('chunks' in o.ok) {
+      n.push(PRODUCE);
+      packProduce(o.ok, n, texts, values);
+    } else {
+      n.push(CONSUME);
+      packConsume(o.ok, n, texts, values);
+    }
+  }
+  return { nums: Float64Array.from(n), texts, values };
+}
+
+function hasError(r: ProduceStepResult | ConsumeStepResult): boolean {
+  return r.error !== undefined || ('consumed' in r && r.consumed !== undefined && r.consumed.error !== undefined);
+}
+
+function packProduce(r: ProduceStepResult, n: number[], texts: string[], values: unknown[]): void {
+  n.push(r.skipped ? 1 : 0, r.delayMs, r.done ? 1 : 0, r.threadId, r.chunks.length);
+  values.push(r.state);
+  for (const c of r.chunks) n.push(c.seq, c.producedAt, c.sizeBytes);
+  const t = r.timing;
+  if (t) n.push(1, t.startedAt, t.finishedAt);
+  else n.push(0);
+  const cl = r.chunkLog;
+  if (cl) n.push(1, cl.segment, cl.bytes, cl.committed);
+  else n.push(0);
+  if (r.consumed) {
+    n.push(1);
+    packConsume(r.consumed, n, texts, values);
+  } else n.push(0);
+}
+
+function packConsume(c: ConsumeStepResult, n: number[], texts: string[], values: unknown[]): void {
+  n.push(c.skipped ? 1 : 0, c.threadId, c.elapsedMs, c.results.length);
+  values.push(c.state);
+  for (const r of c.results) {
+    n.push(r.seq, r.takenAt, r.doneAt);
+    texts.push(r.json);
+  }
+  const t = c.timing;
+  if (t) n.push(1, t.startedAt, t.finishedAt);
+  else n.push(0);
+  const rl = c.resultLog;
+  if (rl) n.push(1, rl.segment, rl.bytes, rl.openedAt, rl.windowFrom);
+  else n.push(0);
+  const rm = c.readMark;
+  if (rm) {
+    n.push(1, rm.consumed, rm.segment, rm.offset, rm.left.length);
+    for (const s of rm.left) n.push(s);
+  } else n.push(0);
+}
+
+/** The answer `packBatch` packed, as the same objects. */
+export function unpackBatch(p: PackedBatch): StepBatchResult {
+  return new Reader(p).batch();
+}
+
+class Reader {
+  readonly #p: PackedBatch;
+  #i = 0;
+  #text = 0;
+  #value = 0;
+
+  constructor(p: PackedBatch) {
+    this.#p = p;
+  }
+
+  batch(): StepBatchResult {
+    const count = this.#num();
+    const outcomes: Array<StepOutcome | null> = [];
+    for (let o = 0; o < count; o++) {
+      const tag = this.#num();
+      if (tag === NONE) outcomes.push(null);
+      else if (tag === OBJECT) outcomes.push(this.#val() as StepOutcome);
+      else if (tag === PRODUCE) outcomes.push({ ok: this.#produce() });
+      else if (tag === CONSUME) outcomes.push({ ok: this.#consume() });
+      else throw new Error(`a packed batch answer has an unknown outcome tag ${tag}`);
+    }
+    return { outcomes };
+  }
+
+  #num(): number {
+    return this.#p.nums[this.#i++]!;
+  }
+
+  #val(): unknown {
+    return this.#p.values[this.#value++];
+  }
+
+  #produce(): ProduceStepResult {
+    const skipped = this.#num() === 1;
+    const delayMs = this.#num();
+    const done = this.#num() === 1;
+    const threadId = this.#num();
+    const count = this.#num();
+    const state = this.#val();
+    const chunks = [];
+    for (let k = 0; k < count; k++) chunks.push({ seq: this.#num(), producedAt: this.#num(), sizeBytes: this.#num() });
+    const r: ProduceStepResult = { skipped, state, delayMs, done, chunks, threadId };
+    if (this.#num() === 1) r.timing = { startedAt: this.#num(), finishedAt: this.#num() };
+    if (this.#num() === 1) r.chunkLog = { segment: this.#num(), bytes: this.#num(), committed: this.#num() };
+    if (this.#num() === 1) r.consumed = this.#consume();
+    return r;
+  }
+
+  #consume(): ConsumeStepResult {
+    const skipped = this.#num() === 1;
+    const threadId = this.#num();
+    const elapsedMs = this.#num();
+    const count = this.#num();
+    const state = this.#val();
+    const results = [];
+    for (let k = 0; k < count; k++) results.push({ seq: this.#num(), json: this.#p.texts[this.#text++]!, takenAt: this.#num(), doneAt: this.#num() });
+    const c: ConsumeStepResult = { skipped, state, results, threadId, elapsedMs };
+    if (this.#num() === 1) c.timing = { startedAt: this.#num(), finishedAt: this.#num() };
+    if (this.#num() === 1) c.resultLog = { segment: this.#num(), bytes: this.#num(), openedAt: this.#num(), windowFrom: this.#num() };
+    if (this.#num() === 1) {
+      const consumed = this.#num();
+      const segment = this.#num();
+      const offset = this.#num();
+      const nLeft = this.#num();
+      const left: number[] = [];
+      for (let k = 0; k < nLeft; k++) left.push(this.#num());
+      c.readMark = { consumed, segment, offset, left };
+    }
+    return c;
+  }
+}

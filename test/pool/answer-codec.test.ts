@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import { packBatch, unpackBatch, type PackedBatch } from '../../src/pool/answer-codec.js';
+import type { ConsumeStepResult, ProduceStepResult, StepBatchResult } from '../../src/pool/messages.js';
+
+/** Sends the packed answer across a real port, its numbers transferred, as the step channel does. */
+async function overThePort(result: StepBatchResult): Promise<StepBatchResult> {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    const packed = packBatch(result);
+    const arrived = once(port2, 'message');
+    port1.postMessage(packed, [packed.nums.buffer as ArrayBuffer]);
+    const [received] = (await arrived) as [PackedBatch];
+    assert.equal(packed.nums.byteLength, 0, 'the numbers were transferred, not copied');
+    return unpackBatch(received);
+  } finally {
+    port1.close();
+    port2.close();
+  }
+}
+
+const lent: ConsumeStepResult = {
+  skipped: false,
+  state: new Map([['words', 3]]),
+  results: [
+    { seq: 7, json: '{"text":"héllo ✓"}', takenAt: 1764600000000.25, doneAt: 1764600000000.75 },
+    { seq: 8, json: 'null', takenAt: 1764600000001.25, doneAt: 1764600000001.5 },
+  ],
+  threadId: 4,
+  elapsedMs: 0.125,
+  resultLog: { segment: 1, bytes: 4096, openedAt: 1764599999000.5, windowFrom: 1 },
+  readMark: { consumed: 8, segment: 9, offset: 12, left: [1, 5] },
+};
+
+const produced: ProduceStepResult = {
+  skipped: false,
+  state: { n: 8, at: new Date(0), big: 2n ** 70n },
+  delayMs: 1500,
+  done: false,
+  chunks: [
+    { seq: 7, producedAt: 1764600000000.125, sizeBytes: 40 },
+    { seq: 8, producedAt: 1764600000001.125, sizeBytes: 0 },
+  ],
+  threadId: 4,
+  timing: { startedAt: 1764600000000.0625, finishedAt: 1764600000002.5 },
+  chunkLog: { segment: 1, bytes: 8192, committed: 8 },
+  consumed: lent,
+};
+
+describe('a step batch answer packed for the trip back to the main thread', () => {
+  it('comes back as the same objects: every kind of outcome, every optional part present or not', async () => {
+    const result: StepBatchResult = {
+      outcomes: [
+        { ok: produced },
+        null,
+        // A producer with no consumer lent, nothing written, no log end, no timing.
+        { ok: { skipped: true, state: undefined, delayMs: 0, done: true, chunks: [], threadId: 2 } },
+        // A consumer of its own, with timing and no read mark.
+        {
+          ok: {
+            skipped: false,
+            state: [1, 'two'],
+            results: [{ seq: 3, json: '{}', takenAt: 5, doneAt: 6 }],
+            threadId: 2,
+            elapsedMs: 1,
+            timing: { startedAt: 4, finishedAt: 7 },
+            resultLog: { segment: 1, bytes: 20, openedAt: 1, windowFrom: 1 },
+          },
+        },
+        // Outcomes with an error, and one that threw, travel as themselves.
+        { ok: { ...produced, error: { name: 'TypeError', message: 'bad', stack: 'at step' } } },
+        { ok: { ...produced, consumed: { ...lent, error: { name: 'Error', message: 'consumer failed' } } } },
+        { thrown: { name: 'Error', message: 'the module did not load' } },
+        { ok: { skipped: false, state: null, results: [], threadId: 3, elapsedMs: 0 } },
+      ],
+    };
+    assert.deepStrictEqual(await overThePort(result), result);
+  });
+
+  it('an empty batch, and a batch of only taken-back steps', async () => {
+    assert.deepStrictEqual(await overThePort({ outcomes: [] }), { outcomes: [] });
+    assert.deepStrictEqual(await overThePort({ outcomes: [null, null] }), { outcomes: [null, null] });
+  });
+
+  it('refuses numbers it cannot read rather than inventing outcomes', () => {
+    assert.throws(() => unpackBatch({ nums: Float64Array.from([1, 9]), texts: [], values: [] }), /unknown outcome tag 9/);
+  });
+});
