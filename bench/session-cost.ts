@@ -1,0 +1,128 @@
+/**
+ * The CPU a delivered result costs the service's own machinery, without sockets or a client:
+ * steady's load (1,000 demo sessions, one result each every 1.5 s) started through the real
+ * registry of a real `createApp`, each session's sink taking its results as a connection does
+ * (building the `transcript` frame's text) but sending nothing. It prints, over a window after a
+ * warm-up, per result: the process's CPU (every thread), each thread's, and what the main thread
+ * allocated. What it leaves out is what the bare `ws` floor pays too (the socket writes) and the
+ * client's share of the machine's two cores. The CPU figures still move with the machine's load
+ * (compare two builds in alternating runs); the bytes allocated do not, so they show a change on
+ * the main thread's path even when its CPU cannot:
+ *
+ *   node dist/bench/session-cost.js [--sessions 1000] [--interval-ms 1500] [--seconds 10] [--warmup-seconds 4]
+ *                                   [--alloc-profile FILE.heapprofile]
+ *
+ * It is a developer's tool, not a scenario of `npm run bench`: it reaches into the service's
+ * modules, so it moves with them. DATA_DIR and the rest come from the environment, as for `npm start`.
+ */
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import { Session as InspectorSession } from 'node:inspector/promises';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import type { Session, SessionSink } from '../src/sessions/session.js';
+import { transcriptMessage } from '../src/ws/protocol.js';
+
+const { values } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '1000' },
+    'interval-ms': { type: 'string', default: '1500' },
+    seconds: { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '4' },
+    /** Writes the main thread's allocations over the window (sampled, collected ones included) as a .heapprofile. */
+    'alloc-profile': { type: 'string' },
+  },
+});
+const sessionCount = Number(values.sessions);
+const seconds = Number(values.seconds);
+
+const config = loadConfig({ MAX_SESSIONS_PER_CLIENT: '0', MAX_SESSIONS: String(sessionCount + 16), DATA_DIR: 'data/session-cost', LOG_LEVEL: 'warn', ...process.env });
+const app = await createApp({ config, logger: createLogger(config.logLevel) });
+await app.listen(0, '127.0.0.1');
+
+let delivered = 0;
+let frameChars = 0;
+let failures = 0;
+const sink: SessionSink = {
+  result(session: Session, r) {
+    delivered++;
+    frameChars += transcriptMessage(session.id, r.seq, r.json, r.producedAt).length;
+  },
+  writable: () => true,
+  failed(_session, error) {
+    failures++;
+    if (failures <= 3) console.error(`session failed: ${error.message}`);
+  },
+  ended() {},
+};
+
+const started: Session[] = [];
+for (let i = 0; i < sessionCount; i++) {
+  started.push(
+    await app.sessions.start({ pipeline: 'demo', url: `demo://session-cost/${i}`, options: { intervalMs: Number(values['interval-ms']) }, keep: false, clientAddress: null, sink }),
+  );
+}
+await new Promise((r) => setTimeout(r, Number(values['warmup-seconds']) * 1000));
+
+/** CPU ticks (10 ms) of each thread, from /proc, by thread id. */
+const threadTicks = (): Map<string, number> => {
+  const out = new Map<string, number>();
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out;
+};
+const inspector = values['alloc-profile'] ? new InspectorSession() : null;
+if (inspector) {
+  inspector.connect();
+  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
+const cpu0 = process.cpuUsage();
+const threads0 = threadTicks();
+// What the main thread allocates: the heap's growth between collections, summed.
+const gcProfiler = new v8.GCProfiler();
+gcProfiler.start();
+const used0 = v8.getHeapStatistics().used_heap_size;
+const d0 = delivered;
+await new Promise((r) => setTimeout(r, seconds * 1000));
+const cpu = process.cpuUsage(cpu0);
+const threads1 = threadTicks();
+const n = delivered - d0;
+if (inspector) {
+  const { profile } = await inspector.post('HeapProfiler.stopSampling');
+  fs.writeFileSync(values['alloc-profile']!, JSON.stringify(profile));
+  inspector.disconnect();
+}
+const used1 = v8.getHeapStatistics().used_heap_size;
+let allocated = 0;
+let before = used0;
+for (const gc of gcProfiler.stop()?.statistics ?? []) {
+  allocated += gc.beforeGC.heapStatistics.usedHeapSize - before;
+  before = gc.afterGC.heapStatistics.usedHeapSize;
+}
+allocated += used1 - before;
+const perThread = [...threads1]
+  .map(([tid, t]) => ({ tid, us: ((t - (threads0.get(tid) ?? 0)) * 10 * 1000) / n }))
+  .filter((t) => t.us > 0)
+  .sort((a, b) => b.us - a.us);
+const mainMs = (perThread.find((t) => t.tid === String(process.pid))?.us ?? 0) * n / 1000;
+
+console.log(
+  `${n} results in ${seconds} s: ${((cpu.user + cpu.system) / n).toFixed(1)} µs of CPU per result ` +
+    `(user ${(cpu.user / n).toFixed(1)}, system ${(cpu.system / n).toFixed(1)}), main thread ${((mainMs * 1000) / n).toFixed(1)} µs` +
+    (failures > 0 ? `; ${failures} sessions failed` : '') +
+    (frameChars > 0 ? '' : ' (no frame text built)'),
+);
+console.log(`  the main thread allocated ${(allocated / n / 1024).toFixed(2)} KiB per result`);
+console.log(`  µs per result by thread (the main thread first is ${process.pid}): ${perThread.map((t) => `${t.tid} ${t.us.toFixed(1)}`).join(', ')}`);
+await Promise.all(started.map((s) => s.stop('shutdown')));
+await app.close();
+fs.rmSync('data/session-cost', { recursive: true, force: true });
