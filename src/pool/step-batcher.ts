@@ -26,9 +26,15 @@ import { PoolClosedError } from './step-channels.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
-/** One step on its way: its answer, and how to end it (terminating its task's thread). */
+/**
+ * Told once how a step ended: its answer (`error` undefined), or null and why it failed (its
+ * thread died under it, it was aborted, the pool closed, its code threw). Never called during
+ * `run()` itself: the step goes out at the end of the turn at the earliest.
+ */
+export type StepDone = (result: StepResult | null, error?: unknown) => void;
+
+/** One step on its way: how to end it (terminating its task's thread). */
 export interface StepRun {
-  readonly result: Promise<StepResult>;
   abort(reason: Error): void;
 }
 
@@ -64,15 +70,27 @@ export interface BatchRunner {
   runBatch(task: StepBatchTask): BatchRun;
 }
 
-interface Entry {
-  readonly task: StepTask;
-  readonly resolve: (r: StepResult) => void;
-  readonly reject: (err: unknown) => void;
+/**
+ * A step in the batcher: the StepRun its side holds. A callback, not a promise, brings its end
+ * back: a step is the service's most frequent event, and promises cost several objects and
+ * microtasks each on the main thread.
+ */
+class Entry implements StepRun {
   /** Set once its session forced it: its reason. */
-  aborted: Error | null;
+  aborted: Error | null = null;
   /** The task it is in, while it is in one. */
-  batch: Batch | null;
-  index: number;
+  batch: Batch | null = null;
+  index = -1;
+
+  constructor(
+    readonly task: StepTask,
+    readonly done: StepDone,
+    readonly batcher: StepBatcher,
+  ) {}
+
+  abort(reason: Error): void {
+    this.batcher.abort(this, reason);
+  }
 }
 
 interface Batch {
@@ -138,14 +156,11 @@ export class StepBatcher {
     this.#observer = observer;
   }
 
-  /** Sends one step; its result resolves with the answer, rejects when its thread died under it or it was aborted. */
-  run(task: StepTask): StepRun {
-    let entry!: Entry;
-    const result = new Promise<StepResult>((resolve, reject) => {
-      entry = { task, resolve, reject, aborted: null, batch: null, index: -1 };
-    });
+  /** Sends one step; `done` is told its answer, or that its thread died under it or it was aborted. */
+  run(task: StepTask, done: StepDone): StepRun {
+    const entry = new Entry(task, done, this);
     this.#enqueue(entry);
-    return { result, abort: (reason) => this.#abort(entry, reason) };
+    return entry;
   }
 
   /** Steps waiting for a task, and tasks under way. */
@@ -207,19 +222,24 @@ export class StepBatcher {
   #answered(batch: Batch, r: StepBatchResult): void {
     this.#inFlight.delete(batch);
     this.#claims.free(batch.claimSlot);
+    // Every step leaves the task before any side hears of its own: what a side does then (stop
+    // its session, send its next step) finds the batch settled, as it would after a promise.
+    const answered: Entry[] = [];
     for (const e of batch.entries) {
       if (e.batch !== batch) continue; // taken back earlier
-      const outcome = r.outcomes[e.index];
       this.#leave(e);
-      if (!outcome) {
-        this.#enqueue(e);
-      } else if ('thrown' in outcome) {
-        e.reject(new StepThrew(outcome.thrown));
+      if (r.outcomes[e.index]) answered.push(e);
+      else this.#enqueue(e);
+    }
+    for (const e of answered) {
+      const outcome = r.outcomes[e.index]!;
+      if ('thrown' in outcome) {
+        e.done(null, new StepThrew(outcome.thrown));
       } else {
         const t = outcome.ok.timing;
         if (t && t.finishedAt - t.startedAt > this.#limits.soloMs) this.#solo.add(e.task);
         else this.#solo.delete(e.task);
-        e.resolve(outcome.ok);
+        e.done(outcome.ok);
       }
     }
   }
@@ -233,17 +253,19 @@ export class StepBatcher {
     const running = batch.taken ? batch.takenAt : Math.min(Atomics.load(batch.claim, 0), batch.entries.length) - 1;
     this.#claims.free(batch.claimSlot);
     let retried = 0;
+    const failed: Array<[Entry, unknown]> = [];
     for (const e of batch.entries) {
       if (e.batch !== batch) continue;
       this.#leave(e);
-      if (e.aborted) e.reject(e.aborted);
-      else if (closed || (!ourAbort && e.index === running)) e.reject(err);
+      if (e.aborted) failed.push([e, e.aborted]);
+      else if (closed || (!ourAbort && e.index === running)) failed.push([e, err]);
       else {
         this.#retry(e, e.index <= running);
         retried++;
       }
     }
     if (retried > 0) this.#observer.takenBack?.(retried, 'thread_ended');
+    for (const [e, why] of failed) e.done(null, why);
   }
 
   /** A step leaves its task for good (answered, failed or taken back). */
@@ -257,11 +279,13 @@ export class StepBatcher {
     this.#enqueue(e);
   }
 
-  #abort(e: Entry, reason: Error): void {
+  /** Ends a step (Entry.abort): its side was forced. */
+  abort(e: Entry, reason: Error): void {
     if (e.aborted) return;
     e.aborted = reason;
     if (e.batch === null) {
-      if (this.#queue.remove(e)) e.reject(reason);
+      // Waiting for a task: it fails at once, as a rejected promise would (in a later microtask).
+      if (this.#queue.remove(e)) queueMicrotask(() => e.done(null, reason));
       return;
     }
     // Terminates the task's thread: the only way to end a step that ignores its stop flag.

@@ -6,7 +6,7 @@ import { readLogRange } from '../spool/log.js';
 import { LogFiles } from '../spool/log-files.js';
 import type { HeldFilesBudget } from '../spool/held-files.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
-import type { StepBatcher, StepRun } from '../pool/step-batcher.js';
+import type { StepBatcher, StepDone, StepRun } from '../pool/step-batcher.js';
 import type { TimerWheel, WheelTimer } from './timer-wheel.js';
 import v8 from 'node:v8';
 import type { ChunkRecord, ConsumeStepTask, ProduceStepTask, ResultRecord, StepSessionRef, TaskError, TaskSession } from '../pool/messages.js';
@@ -294,8 +294,8 @@ export class Session implements SideHost {
     this.#files?.follow(kind, segment);
   }
 
-  runStep(task: ProduceStepTask | ConsumeStepTask): StepRun {
-    return this.#init.steps.run(task);
+  runStep(task: ProduceStepTask | ConsumeStepTask, done: StepDone): StepRun {
+    return this.#init.steps.run(task, done);
   }
 
   schedule(fn: () => void, delayMs: number): WheelTimer {

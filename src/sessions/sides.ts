@@ -4,7 +4,7 @@
  * side is a single task that holds a loop-pool thread until it returns.
  */
 import type { WorkerPool } from '../pool/worker-pool.js';
-import type { StepRun } from '../pool/step-batcher.js';
+import type { StepDone, StepResult, StepRun } from '../pool/step-batcher.js';
 import type { SessionFlags } from '../pool/flags.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeft } from '../spool/progress.js';
 import type { WheelTimer } from './timer-wheel.js';
@@ -36,8 +36,8 @@ export interface SideHost {
   readonly flags: SessionFlags;
   /** A step began a new segment of `kind` and it was published: the main thread holds that one open now. */
   followSegment(kind: 'chunks' | 'results', segment: number): void;
-  /** Runs one step (batched with other sessions' steps: pool/step-batcher.ts). */
-  runStep(task: ProduceStepTask | ConsumeStepTask): StepRun;
+  /** Runs one step (batched with other sessions' steps: pool/step-batcher.ts); `done` hears how it ended. */
+  runStep(task: ProduceStepTask | ConsumeStepTask, done: StepDone): StepRun;
   /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts). */
   schedule(fn: () => void, delayMs: number): WheelTimer;
   task(): TaskSession;
@@ -76,7 +76,11 @@ export abstract class Side {
   protected readonly host: SideHost;
   protected halted = false;
   readonly #abort = new AbortController();
+  /** Tasks and steps of this side under way (a step side has at most one step at a time). */
   #inflight = 0;
+  /** This side's step under way, so that force() can end it: its own, or its producer's when lent. */
+  #step: StepRun | null = null;
+  #stepSentAt = 0;
   #timer: WheelTimer | null = null;
   #idleWaiters: Array<() => void> = [];
 
@@ -93,55 +97,57 @@ export abstract class Side {
     return this.#abort.signal;
   }
 
-  /** Steps of this side on their way (the producer's task is also its lent consumer's). */
-  readonly #runs = new Set<StepRun>();
-
-  /** Sends a step; a forced stop ends it (see force). */
-  protected runStep<R>(task: ProduceStepTask | ConsumeStepTask): Promise<R> {
-    const run = this.host.runStep(task);
-    return this.trackRun(run) as Promise<R>;
+  /**
+   * Counts `run` (this side's step, or its producer's when this consumer is lent to it) as under
+   * way until stepEnded(), so that force() can end it. A step side has one step at a time.
+   */
+  protected stepSent(run: StepRun): void {
+    if (this.#step) throw new Error(`internal error: the ${this.name} sent a step while another was under way`);
+    this.#step = run;
+    this.#stepSentAt = nowMs();
+    this.#inflight++;
+    this.state = 'running';
   }
 
-  /** Counts `run` as this side's until it settles, so that force() can end it. */
-  protected trackRun(run: StepRun): Promise<unknown> {
-    this.#runs.add(run);
-    const forget = () => this.#runs.delete(run);
-    run.result.then(forget, forget);
-    return run.result;
+  /** The step counted by stepSent() ended: `failed` with `error`, or with its answer `r`. */
+  protected stepEnded<T extends { timing?: TaskTiming } | null>(failed: boolean, r: T, error: unknown, onResult: (r: T) => void): void {
+    this.#step = null;
+    this.#ended(this.#stepSentAt, failed, r, error, onResult);
   }
 
-  /** Runs `task`, counting it as in flight until it settles. */
+  /** Runs a loop task, counting it as in flight until it settles. */
   protected track<T extends { timing?: TaskTiming } | null>(task: Promise<T>, onResult: (r: T) => void): void {
     this.#inflight++;
     this.state = 'running';
     const submittedAt = nowMs();
-    task
-      .then(
-        (r) => {
-          this.#inflight--;
-          // A lent consumer's result (inside its producer's task) carries no timing of its own.
-          if (r?.timing) {
-            // Only step and loop sides run tasks.
-            this.host.onTaskTimed(this.name, this.shape as 'step' | 'loop', r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
-          }
-          try {
-            onResult(r);
-          } catch (err) {
-            // A bug on this side's path must end its session, never the process.
-            this.fail({ name: 'InternalError', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
-          }
-        },
-        (err: unknown) => {
-          this.#inflight--;
-          if (this.#abort.signal.aborted) {
-            this.state = 'stopped';
-          } else {
-            // The thread died under the task: process.exit, out of heap, a native crash.
-            this.fail({ name: 'WorkerError', message: err instanceof Error ? err.message : String(err) });
-          }
-        },
-      )
-      .finally(() => this.#settle());
+    task.then(
+      (r) => this.#ended(submittedAt, false, r, undefined, onResult),
+      (err: unknown) => this.#ended(submittedAt, true, null as T, err, onResult),
+    );
+  }
+
+  /** A task or step of this side ended: `failed` with `error`, or with its answer `r`. */
+  #ended<T extends { timing?: TaskTiming } | null>(submittedAt: number, failed: boolean, r: T, error: unknown, onResult: (r: T) => void): void {
+    this.#inflight--;
+    if (!failed) {
+      // A lent consumer's result (inside its producer's task) carries no timing of its own.
+      if (r?.timing) {
+        // Only step and loop sides run tasks.
+        this.host.onTaskTimed(this.name, this.shape as 'step' | 'loop', r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
+      }
+      try {
+        onResult(r);
+      } catch (err) {
+        // A bug on this side's path must end its session, never the process.
+        this.fail({ name: 'InternalError', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+      }
+    } else if (this.#abort.signal.aborted) {
+      this.state = 'stopped';
+    } else {
+      // The thread died under the task: process.exit, out of heap, a native crash.
+      this.fail({ name: 'WorkerError', message: error instanceof Error ? error.message : String(error) });
+    }
+    this.#settle();
   }
 
   protected later(fn: () => void, delayMs: number): void {
@@ -176,7 +182,7 @@ export abstract class Side {
   force(): void {
     const reason = new Error('stop grace period elapsed');
     this.#abort.abort(reason);
-    for (const run of this.#runs) run.abort(reason);
+    this.#step?.abort(reason);
   }
 
   get busy(): boolean {
@@ -207,6 +213,8 @@ export class StepProducer extends Side {
    */
   #task: ProduceStepTask | null = null;
   #partner: StepConsumer | null = null;
+  /** The consumer lent to the step under way, if any. */
+  #lent: StepConsumer | null = null;
 
   /** A step consumer of the same session, lent to this side's tasks whenever it has nothing to do. */
   pairWith(consumer: StepConsumer): void {
@@ -260,31 +268,43 @@ export class StepProducer extends Side {
     const partner = this.#partner?.available() ? this.#partner : null;
     task.consumeAfter = partner !== null;
     task.consumerState = partner?.pipelineState;
-    const run = this.host.runStep(task);
-    const running = this.trackRun(run) as Promise<ProduceStepResult>;
+    this.#lent = partner;
+    const run = this.host.runStep(task, this.#stepDone);
+    this.stepSent(run);
     partner?.lend(run);
-    this.track(running, (r) => {
-      if (r.skipped) return;
-      // The step's answer is in: its chunks become visible to the consumer (spool/progress.ts).
-      if (r.chunkLog) {
-        publishChunks(this.host.flags, r.chunkLog);
-        this.host.followSegment('chunks', r.chunkLog.segment);
-      }
-      if (r.done) publishProducerDone(this.host.flags);
-      this.steps++;
-      task.state = r.state;
-      if (r.chunks.length > 0) {
-        task.nextSeq = r.chunks[r.chunks.length - 1]!.seq + 1;
-        this.host.onChunks(r.chunks);
-      }
-      if (r.error) return this.fail(r.error);
-      if (r.done) {
-        this.state = 'done';
-        this.host.onProducerDone(task.nextSeq - 1);
-      } else if (!this.halted) {
-        this.#next(r.delayMs);
-      }
-    });
+  };
+
+  /** The step ended: this side hears first (its chunks are then known), then the consumer lent to it. */
+  readonly #stepDone: StepDone = (result: StepResult | null, error?: unknown): void => {
+    const partner = this.#lent;
+    this.#lent = null;
+    const r = result as ProduceStepResult | null;
+    this.stepEnded(r === null, r!, error, this.#answered);
+    partner?.lentEnded(r, error);
+  };
+
+  readonly #answered = (r: ProduceStepResult): void => {
+    if (r.skipped) return;
+    const task = this.#task!;
+    // The step's answer is in: its chunks become visible to the consumer (spool/progress.ts).
+    if (r.chunkLog) {
+      publishChunks(this.host.flags, r.chunkLog);
+      this.host.followSegment('chunks', r.chunkLog.segment);
+    }
+    if (r.done) publishProducerDone(this.host.flags);
+    this.steps++;
+    task.state = r.state;
+    if (r.chunks.length > 0) {
+      task.nextSeq = r.chunks[r.chunks.length - 1]!.seq + 1;
+      this.host.onChunks(r.chunks);
+    }
+    if (r.error) return this.fail(r.error);
+    if (r.done) {
+      this.state = 'done';
+      this.host.onProducerDone(task.nextSeq - 1);
+    } else if (!this.halted) {
+      this.#next(r.delayMs);
+    }
   };
 
   override resume(): void {
@@ -355,8 +375,12 @@ export class StepConsumer extends Side {
    * and in order; any the task did not consume stay queued for the next kick.
    */
   lend(run: StepRun): void {
-    const running = this.trackRun(run) as Promise<ProduceStepResult>;
-    this.track(running.then((r) => r.consumed ?? null), (r) => this.#settled(r));
+    this.stepSent(run);
+  }
+
+  /** The producer's step this side was lent to ended: `r` is its answer, or null when it failed with `error`. */
+  lentEnded(r: ProduceStepResult | null, error: unknown): void {
+    this.stepEnded(r === null, r?.consumed ?? null, error, this.#settled);
   }
 
   #kick(): void {
@@ -370,10 +394,14 @@ export class StepConsumer extends Side {
     task.seqs = this.#queue.length <= this.#batchMax ? this.#queue : this.#queue.slice(0, this.#batchMax);
     this.#queue = this.#queue.length <= this.#batchMax ? [] : this.#queue.slice(this.#batchMax);
     this.#taken = task.seqs[task.seqs.length - 1]!;
-    this.track(this.runStep<ConsumeStepResult>(task), (r) => this.#settled(r));
+    this.stepSent(this.host.runStep(task, this.#stepDone));
   }
 
-  #settled(r: ConsumeStepResult | null): void {
+  readonly #stepDone: StepDone = (result: StepResult | null, error?: unknown): void => {
+    this.stepEnded(result === null, result as ConsumeStepResult | null, error, this.#settled);
+  };
+
+  readonly #settled = (r: ConsumeStepResult | null): void => {
     if (r?.skipped) return;
     if (r) {
       // The step's answer is in: its results are logged, its chunks count as consumed.
@@ -399,7 +427,7 @@ export class StepConsumer extends Side {
     }
     this.state = 'waiting';
     this.#kick();
-  }
+  };
 }
 
 export class LoopProducer extends Side {

@@ -65,12 +65,11 @@ describe('step channels: how the step pool threads are held and fed', () => {
     let run: ReturnType<StepBatcher['run']> | undefined;
     try {
       await pool.close();
-      run = batcher.run(step);
+      const ended = new Promise<string>((resolve) => {
+        run = batcher.run(step, (result, err) => resolve(result ? 'answered' : err instanceof Error ? err.message : String(err)));
+      });
       const sent = await Promise.race([
-        run.result.then(
-          () => 'answered',
-          (err: unknown) => (err instanceof Error ? err.message : String(err)),
-        ),
+        ended,
         new Promise<string>((resolve) => setTimeout(resolve, 5000, 'still being sent after 5 s')),
       ]);
       assert.equal(sent, 'the pool is closed');
