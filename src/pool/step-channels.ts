@@ -25,7 +25,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { ChannelAnswer, ChannelJob, StepBatchTask, StepChannelTask, StepTask, TaskResult } from './messages.js';
+import type { ChannelAnswer, ChannelJob, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
 import { unpackBatch } from './answer-codec.js';
 
@@ -89,7 +89,7 @@ interface Channel {
   job: Job | null;
   /**
    * The session whose description its thread holds, by flags slot, as the thread keeps them
-   * (worker.ts sessionOf): a step of that session goes without it (see #forChannel).
+   * (worker.ts sessionOf): a step of that session goes without it (see #postBatch).
    */
   readonly sessions: Array<string | undefined>;
   /** Aborted by us: its answers no longer count, its job rejects when the thread has exited. */
@@ -195,7 +195,8 @@ export class StepChannels {
     }
     channel.job = job;
     job.channel = channel;
-    channel.port.postMessage(job.task.kind === 'step-batch' ? this.#forChannel(channel, job.task) : job.task);
+    if (job.task.kind === 'step-batch') this.#postBatch(channel, job.task);
+    else channel.port.postMessage(job.task);
   }
 
   #open(): Channel {
@@ -211,23 +212,32 @@ export class StepChannels {
   }
 
   /**
-   * The batch as this channel's thread needs it: a step of a session whose description the thread
-   * already holds goes without it (a few hundred bytes to copy and a buffer to allocate and free,
-   * on both threads, for every step). The thread keeps every description a batch brings, before
-   * any of its steps runs, so what is marked here is what it has.
+   * Posts a batch as this channel's thread needs it: a step of a session whose description the
+   * thread already holds goes without it (a few hundred bytes to copy and a buffer to allocate
+   * and free, on both threads, for every step). The thread keeps every description a batch
+   * brings, before any of its steps runs, so what is marked here is what it has. The steps are
+   * the sides' own reused task objects: each description is taken off for the (synchronous)
+   * clone that posting makes and put back right after, so nothing is copied per step.
    */
-  #forChannel(channel: Channel, task: StepBatchTask): StepBatchTask {
-    let entries: StepTask[] | null = null;
-    for (let i = 0; i < task.entries.length; i++) {
-      const e = task.entries[i]!;
+  #postBatch(channel: Channel, task: StepBatchTask): void {
+    const entries = task.entries;
+    let taken: Array<Uint8Array | undefined> | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
       if (channel.sessions[e.flagsSlot] !== e.sessionId) {
         channel.sessions[e.flagsSlot] = e.sessionId;
         continue;
       }
-      entries ??= task.entries.slice();
-      entries[i] = { ...e, session: undefined };
+      if (e.session === undefined) continue;
+      taken ??= new Array<Uint8Array | undefined>(entries.length);
+      taken[i] = e.session;
+      e.session = undefined;
     }
-    return entries ? { ...task, entries } : task;
+    try {
+      channel.port.postMessage(task);
+    } finally {
+      if (taken) for (let i = 0; i < entries.length; i++) if (taken[i] !== undefined) entries[i]!.session = taken[i];
+    }
   }
 
   #answered(channel: Channel, answer: ChannelAnswer): void {
