@@ -85,6 +85,7 @@ if (inspector) {
   inspector.connect();
   await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 }
+const tasks0 = app.pool.stats().completed;
 const cpu0 = process.cpuUsage();
 const threads0 = threadTicks();
 // What the main thread allocates: the heap's growth between collections, summed.
@@ -96,6 +97,7 @@ await new Promise((r) => setTimeout(r, seconds * 1000));
 const cpu = process.cpuUsage(cpu0);
 const threads1 = threadTicks();
 const n = delivered - d0;
+const tasks = app.pool.stats().completed - tasks0;
 if (inspector) {
   const { profile } = await inspector.post('HeapProfiler.stopSampling');
   fs.writeFileSync(values['alloc-profile']!, JSON.stringify(profile));
@@ -121,7 +123,7 @@ console.log(
     (failures > 0 ? `; ${failures} sessions failed` : '') +
     (frameChars > 0 ? '' : ' (no frame text built)'),
 );
-console.log(`  the main thread allocated ${(allocated / n / 1024).toFixed(2)} KiB per result`);
+console.log(`  the main thread allocated ${(allocated / n / 1024).toFixed(2)} KiB per result; ${(n / tasks).toFixed(1)} results per pool task`);
 console.log(`  µs per result by thread (the main thread first is ${process.pid}): ${perThread.map((t) => `${t.tid} ${t.us.toFixed(1)}`).join(', ')}`);
 await Promise.all(started.map((s) => s.stop('shutdown')));
 await app.close();
