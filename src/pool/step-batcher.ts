@@ -122,6 +122,32 @@ export function splitIntoTasks<T>(items: readonly T[], threads: number, limits: 
   return out;
 }
 
+/**
+ * Tells each step of a task how it ended. A handler that throws (a bug on its side's path) must
+ * not leave the steps after it unheard, their sides busy and their sessions' stops waiting for
+ * ever: every step is told, then the first error is thrown again, on its own, as a promise
+ * handler's would have been.
+ */
+class Endings {
+  #error: { thrown: unknown } | null = null;
+
+  tell(e: Entry, result: StepResult | null, error?: unknown): void {
+    try {
+      e.done(result, error);
+    } catch (err) {
+      this.#error ??= { thrown: err };
+    }
+  }
+
+  rethrow(): void {
+    const error = this.#error;
+    if (error)
+      queueMicrotask(() => {
+        throw error.thrown;
+      });
+  }
+}
+
 /** Thrown for a step whose code threw outside the pipeline's own error handling (e.g. its module failed to import). */
 export class StepThrew extends Error {
   constructor(error: TaskError) {
@@ -231,17 +257,19 @@ export class StepBatcher {
       if (r.outcomes[e.index]) answered.push(e);
       else this.#enqueue(e);
     }
+    const endings = new Endings();
     for (const e of answered) {
       const outcome = r.outcomes[e.index]!;
       if ('thrown' in outcome) {
-        e.done(null, new StepThrew(outcome.thrown));
+        endings.tell(e, null, new StepThrew(outcome.thrown));
       } else {
         const t = outcome.ok.timing;
         if (t && t.finishedAt - t.startedAt > this.#limits.soloMs) this.#solo.add(e.task);
         else this.#solo.delete(e.task);
-        e.done(outcome.ok);
+        endings.tell(e, outcome.ok);
       }
     }
+    endings.rethrow();
   }
 
   #died(batch: Batch, err: unknown): void {
@@ -265,7 +293,9 @@ export class StepBatcher {
       }
     }
     if (retried > 0) this.#observer.takenBack?.(retried, 'thread_ended');
-    for (const [e, why] of failed) e.done(null, why);
+    const endings = new Endings();
+    for (const [e, why] of failed) endings.tell(e, null, why);
+    endings.rethrow();
   }
 
   /** A step leaves its task for good (answered, failed or taken back). */
@@ -306,7 +336,9 @@ export class StepBatcher {
   #takeApartStalled(): void {
     const now = nowMs();
     for (const batch of this.#inFlight) {
-      if (batch.taken || batch.entries.length === 1) continue;
+      // An aborted task's thread is being ended: its exit settles every step (#died), and a forced
+      // step must fail there, not be sent again where nothing could force it any more.
+      if (batch.taken || batch.aborted || batch.entries.length === 1) continue;
       // Not begun (waiting for a thread) or its current step is still young: leave it be.
       const began = batch.entryStartedAt[0]!;
       if (Atomics.load(batch.claim, 0) === 0 || began === 0 || now - began < this.#limits.stallMs) continue;

@@ -102,7 +102,6 @@ export abstract class Side {
    * way until stepEnded(), so that force() can end it. A step side has one step at a time.
    */
   protected stepSent(run: StepRun): void {
-    if (this.#step) throw new Error(`internal error: the ${this.name} sent a step while another was under way`);
     this.#step = run;
     this.#stepSentAt = nowMs();
     this.#inflight++;
@@ -130,12 +129,12 @@ export abstract class Side {
   #ended<T extends { timing?: TaskTiming } | null>(submittedAt: number, failed: boolean, r: T, error: unknown, onResult: (r: T) => void): void {
     this.#inflight--;
     if (!failed) {
-      // A lent consumer's result (inside its producer's task) carries no timing of its own.
-      if (r?.timing) {
-        // Only step and loop sides run tasks.
-        this.host.onTaskTimed(this.name, this.shape as 'step' | 'loop', r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
-      }
       try {
+        // A lent consumer's result (inside its producer's task) carries no timing of its own.
+        if (r?.timing) {
+          // Only step and loop sides run tasks.
+          this.host.onTaskTimed(this.name, this.shape as 'step' | 'loop', r.timing.startedAt - submittedAt, r.timing.finishedAt - r.timing.startedAt);
+        }
         onResult(r);
       } catch (err) {
         // A bug on this side's path must end its session, never the process.
@@ -255,7 +254,8 @@ export class StepProducer extends Side {
   }
 
   #run = (): void => {
-    if (this.halted) return;
+    // One step at a time: a step under way sends the next one when it is answered.
+    if (this.halted || this.busy) return;
     if (!this.host.producerMayRun()) {
       this.#paused = true;
       this.state = 'paused';
@@ -279,8 +279,11 @@ export class StepProducer extends Side {
     const partner = this.#lent;
     this.#lent = null;
     const r = result as ProduceStepResult | null;
-    this.stepEnded(r === null, r!, error, this.#answered);
-    partner?.lentEnded(r, error);
+    try {
+      this.stepEnded(r === null, r!, error, this.#answered);
+    } finally {
+      partner?.lentEnded(r, error);
+    }
   };
 
   readonly #answered = (r: ProduceStepResult): void => {

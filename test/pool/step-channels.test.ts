@@ -80,6 +80,41 @@ describe('step channels: how the step pool threads are held and fed', () => {
     }
   });
 
+  it("a side whose handler throws does not leave the other steps of its task unheard", async () => {
+    const flags = new FlagsSlab(4);
+    const claims = new ClaimSlab(8);
+    const pool = new WorkerPool(
+      { minThreads: 1, maxThreads: 1, loopMaxThreads: 1, idleTimeoutMs: 1000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
+      { flagsSlab: flags.buffer, claimSlab: claims.buffer },
+      () => {},
+    );
+    const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 10_000, soloMs: 10_000 }, { flags: flags.buffer, claims });
+    // Two sessions the thread has no description of: each step fails on the thread, in one task.
+    const step = (slot: number) => ({ kind: 'consume-step' as const, sessionId: `s${slot}`, flagsSlot: slot, state: undefined, seqs: [1] });
+    const heard: string[] = [];
+    const rethrown = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
+    try {
+      const second = new Promise<void>((resolve) => {
+        batcher.run(step(1), () => {
+          heard.push('s1');
+          throw new Error('a bug in the first side');
+        });
+        batcher.run(step(2), (result, err) => {
+          heard.push(`s2: ${result ? 'answered' : err instanceof Error ? err.message : String(err)}`);
+          resolve();
+        });
+      });
+      await Promise.race([second, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${heard.join(', ')} heard after 10 s`)), 10_000))]);
+      assert.equal(heard[0], 's1');
+      assert.match(heard[1]!, /^s2: .*session s2 came without its description/);
+      // The first side's error is not swallowed: it is thrown again on its own.
+      assert.equal(((await rethrown) as Error).message, 'a bug in the first side');
+    } finally {
+      batcher.close();
+      await pool.close();
+    }
+  });
+
   it('closing the pool ends its open channels: the process then exits by itself', async () => {
     // An open channel holds its thread (and the process) until the pool is closed.
     const poolModule = fileURLToPath(new URL('../../src/pool/worker-pool.js', import.meta.url));
