@@ -222,10 +222,11 @@ export class StepChannels {
   #postBatch(channel: Channel, task: StepBatchTask): void {
     const entries = task.entries;
     let taken: Array<Uint8Array | undefined> | null = null;
+    let described = false;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (channel.sessions[e.flagsSlot] !== e.sessionId) {
-        channel.sessions[e.flagsSlot] = e.sessionId;
+        described = true;
         continue;
       }
       if (e.session === undefined) continue;
@@ -238,6 +239,8 @@ export class StepChannels {
     } finally {
       if (taken) for (let i = 0; i < entries.length; i++) if (taken[i] !== undefined) entries[i]!.session = taken[i];
     }
+    // Marked once posted: a batch that could not be posted gave the thread nothing to keep.
+    if (described) for (const e of entries) if (e.session !== undefined) channel.sessions[e.flagsSlot] = e.sessionId;
   }
 
   #answered(channel: Channel, answer: ChannelAnswer): void {
