@@ -17,6 +17,35 @@ function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: 
   );
 }
 
+/**
+ * Runs `body` (JavaScript, top-level await) in a process of its own, after a prelude that imports
+ * the pool's modules and defines `newSlabPool(minThreads, maxThreads, idleTimeoutMs)`, returning
+ * `{ pool, flags, claims }` as the app makes them. Killed after 15 s.
+ */
+async function runInChild(body: string): Promise<{ out: string; code: number | null; signal: string | null }> {
+  const module = (p: string) => JSON.stringify(fileURLToPath(new URL(p, import.meta.url)));
+  const script = `
+    const { WorkerPool } = await import(${module('../../src/pool/worker-pool.js')});
+    const { FlagsSlab } = await import(${module('../../src/pool/flags.js')});
+    const { ClaimSlab } = await import(${module('../../src/pool/claims.js')});
+    const { StepBatcher } = await import(${module('../../src/pool/step-batcher.js')});
+    const newSlabPool = (minThreads, maxThreads, idleTimeoutMs) => {
+      const flags = new FlagsSlab(4);
+      const claims = new ClaimSlab(8);
+      const options = { minThreads, maxThreads, idleTimeoutMs, loopMaxThreads: 1, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 };
+      return { pool: new WorkerPool(options, { flagsSlab: flags.buffer, claimSlab: claims.buffer }, () => {}), flags, claims };
+    };
+    ${body}
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  return { out, code, signal };
+}
+
 describe('step channels: how the step pool threads are held and fed', () => {
   it('opens a channel per thread a turn needs, and closes those above the minimum once idle', async () => {
     // The idle timeout is long enough for the second thread to start on a loaded machine before
@@ -83,19 +112,8 @@ describe('step channels: how the step pool threads are held and fed', () => {
   it("a side whose handler throws does not leave the other steps of its task unheard", async () => {
     // In a process of its own: the handler's error is thrown again as an uncaught exception,
     // which this script records (the test runner would take it for its own test's failure).
-    const module = (p: string) => JSON.stringify(fileURLToPath(new URL(p, import.meta.url)));
-    const script = `
-      const { WorkerPool } = await import(${module('../../src/pool/worker-pool.js')});
-      const { FlagsSlab } = await import(${module('../../src/pool/flags.js')});
-      const { ClaimSlab } = await import(${module('../../src/pool/claims.js')});
-      const { StepBatcher } = await import(${module('../../src/pool/step-batcher.js')});
-      const flags = new FlagsSlab(4);
-      const claims = new ClaimSlab(8);
-      const pool = new WorkerPool(
-        { minThreads: 1, maxThreads: 1, loopMaxThreads: 1, idleTimeoutMs: 1000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
-        { flagsSlab: flags.buffer, claimSlab: claims.buffer },
-        () => {},
-      );
+    const { out, code, signal } = await runInChild(`
+      const { pool, flags, claims } = newSlabPool(1, 1, 1000);
       const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 10000, soloMs: 10000 }, { flags: flags.buffer, claims });
       const heard = [];
       const rethrown = new Promise((resolve) => process.once('uncaughtException', (err) => resolve(err.message)));
@@ -115,13 +133,7 @@ describe('step channels: how the step pool threads are held and fed', () => {
       console.log(JSON.stringify({ heard, rethrown: await rethrown }));
       batcher.close();
       await pool.close();
-    `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-    clearTimeout(timer);
+    `);
     assert.equal(signal, null, `the second step was not heard (killed after 15 s; it printed ${JSON.stringify(out)})`);
     assert.equal(code, 0);
     const { heard, rethrown } = JSON.parse(out) as { heard: string[]; rethrown: string };
@@ -133,28 +145,12 @@ describe('step channels: how the step pool threads are held and fed', () => {
 
   it('closing the pool ends its open channels: the process then exits by itself', async () => {
     // An open channel holds its thread (and the process) until the pool is closed.
-    const poolModule = fileURLToPath(new URL('../../src/pool/worker-pool.js', import.meta.url));
-    const flagsModule = fileURLToPath(new URL('../../src/pool/flags.js', import.meta.url));
-    const claimsModule = fileURLToPath(new URL('../../src/pool/claims.js', import.meta.url));
-    const script = `
-      const { WorkerPool } = await import(${JSON.stringify(poolModule)});
-      const { FlagsSlab } = await import(${JSON.stringify(flagsModule)});
-      const { ClaimSlab } = await import(${JSON.stringify(claimsModule)});
-      const pool = new WorkerPool(
-        { minThreads: 2, maxThreads: 2, loopMaxThreads: 1, idleTimeoutMs: 60000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
-        { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer },
-        () => {},
-      );
+    const { out, code, signal } = await runInChild(`
+      const { pool } = newSlabPool(2, 2, 60000);
       await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }), pool.removeSpools({ kind: 'remove-spools', dirs: [] })]);
       console.log('ran', pool.stats().completed);
       await pool.close();
-    `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-    clearTimeout(timer);
+    `);
     assert.equal(out.trim(), 'ran 2');
     assert.equal(signal, null, 'the process ended by itself after close() (it was killed after 15 s)');
     assert.equal(code, 0);
