@@ -24,6 +24,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import type { Session, SessionSink } from '../src/sessions/session.js';
 import { transcriptMessage } from '../src/ws/protocol.js';
+import { threadCpuMs } from './proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -66,20 +67,6 @@ for (let i = 0; i < sessionCount; i++) {
 }
 await new Promise((r) => setTimeout(r, Number(values['warmup-seconds']) * 1000));
 
-/** CPU ticks (10 ms) of each thread, from /proc, by thread id. */
-const threadTicks = (): Map<string, number> => {
-  const out = new Map<string, number>();
-  for (const tid of fs.readdirSync('/proc/self/task')) {
-    try {
-      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, Number(f[11]) + Number(f[12]));
-    } catch {
-      // The thread ended.
-    }
-  }
-  return out;
-};
 const inspector = values['alloc-profile'] ? new InspectorSession() : null;
 if (inspector) {
   inspector.connect();
@@ -87,7 +74,7 @@ if (inspector) {
 }
 const tasks0 = app.pool.stats().completed;
 const cpu0 = process.cpuUsage();
-const threads0 = threadTicks();
+const threads0 = threadCpuMs(process.pid);
 // What the main thread allocates: the heap's growth between collections, summed.
 const gcProfiler = new v8.GCProfiler();
 gcProfiler.start();
@@ -95,7 +82,7 @@ const used0 = v8.getHeapStatistics().used_heap_size;
 const d0 = delivered;
 await new Promise((r) => setTimeout(r, seconds * 1000));
 const cpu = process.cpuUsage(cpu0);
-const threads1 = threadTicks();
+const threads1 = threadCpuMs(process.pid);
 const n = delivered - d0;
 const tasks = app.pool.stats().completed - tasks0;
 if (inspector) {
@@ -112,14 +99,14 @@ for (const gc of gcProfiler.stop()?.statistics ?? []) {
 }
 allocated += used1 - before;
 const perThread = [...threads1]
-  .map(([tid, t]) => ({ tid, us: ((t - (threads0.get(tid) ?? 0)) * 10 * 1000) / n }))
+  .map(([tid, ms]) => ({ tid, us: ((ms - (threads0.get(tid) ?? 0)) * 1000) / n }))
   .filter((t) => t.us > 0)
   .sort((a, b) => b.us - a.us);
-const mainMs = (perThread.find((t) => t.tid === String(process.pid))?.us ?? 0) * n / 1000;
+const mainUs = perThread.find((t) => t.tid === process.pid)?.us ?? 0;
 
 console.log(
   `${n} results in ${seconds} s: ${((cpu.user + cpu.system) / n).toFixed(1)} µs of CPU per result ` +
-    `(user ${(cpu.user / n).toFixed(1)}, system ${(cpu.system / n).toFixed(1)}), main thread ${((mainMs * 1000) / n).toFixed(1)} µs` +
+    `(user ${(cpu.user / n).toFixed(1)}, system ${(cpu.system / n).toFixed(1)}), main thread ${mainUs.toFixed(1)} µs` +
     (failures > 0 ? `; ${failures} sessions failed` : '') +
     (frameChars > 0 ? '' : ' (no frame text built)'),
 );
