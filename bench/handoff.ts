@@ -3,7 +3,10 @@
  * another thread and appended to disk before it is sent, as the issue's guarantees ask, with none
  * of tandem's machinery. Every HANDOFF_TICK_MS (tandem's STEP_TIMER_TICK_MS default) the main
  * thread sends the connections that fell due to one worker thread in one message (no Piscina, no
- * promises, numbers only); the worker appends one framed record per frame (bench/fs-cost.ts's
+ * promises, numbers only). A connection falls due as a tandem session's step would: on the first
+ * boundary of the granularity tandem's timer wheel gives its interval, with tandem's defaults
+ * (sessions/timer-wheel.ts), so both gather as many frames a message. The worker appends one
+ * framed record per frame (bench/fs-cost.ts's
  * format) to that connection's file, held open, and answers with the records' times in one
  * message; the main thread then sends the frames. What this costs per result, beside the bare
  * floor of the same load, is what a thread hop and a disk append cost on this machine: the part of
@@ -14,9 +17,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { HEADER_BYTES, frameRecord } from './fs-cost.js';
+import { loadConfig } from '../src/config.js';
+import { waitGranularity } from '../src/sessions/timer-wheel.js';
 
+/** How coarse tandem's waits between steps are by default. */
+const STEP_TIMER = loadConfig({}).stepTimer;
 /** The tick the due connections are gathered on, ms (tandem's STEP_TIMER_TICK_MS default). */
-const HANDOFF_TICK_MS = 5;
+const HANDOFF_TICK_MS = STEP_TIMER.tickMs;
 
 /** Epoch ms with sub-ms precision, as tandem stamps `producedAt`. */
 export const nowMs = () => performance.timeOrigin + performance.now();
@@ -30,8 +37,10 @@ export interface HandoffFeed {
 
 interface Conn {
   seq: number;
+  /** When its next frame is due, ms; it is sent on the first boundary of `granularityMs` at or after. */
   dueAt: number;
   readonly intervalMs: number;
+  readonly granularityMs: number;
   readonly send: (seq: number, producedAt: number) => void;
 }
 
@@ -54,7 +63,7 @@ export class Handoff {
   /** Feeds one frame every `intervalMs` to `send`, each appended on the worker first. */
   feed(intervalMs: number, send: (seq: number, producedAt: number) => void): HandoffFeed {
     const id = this.#nextId++;
-    this.#conns.set(id, { seq: 0, dueAt: performance.now() + intervalMs, intervalMs, send });
+    this.#conns.set(id, { seq: 0, dueAt: performance.now() + intervalMs, intervalMs, granularityMs: waitGranularity(intervalMs, STEP_TIMER), send });
     this.#worker.postMessage({ open: id });
     return {
       stop: () => {
@@ -67,7 +76,7 @@ export class Handoff {
     const now = performance.now();
     const due: number[] = [];
     for (const [id, c] of this.#conns) {
-      if (c.dueAt > now) continue;
+      if (Math.ceil(c.dueAt / c.granularityMs) * c.granularityMs > now) continue;
       c.dueAt += c.intervalMs;
       due.push(id, ++c.seq);
     }

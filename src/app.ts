@@ -105,7 +105,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     clustered: config.cluster !== undefined,
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
-  const timers = new TimerWheel(config.stepTimerTickMs);
+  const timers = new TimerWheel(config.stepTimer);
   const spools = new SpoolRemover(pool, config.batch, config.spoolRemoval);
   // Only with REDIS_URL: alone, nothing of src/cluster exists.
   const cluster = config.cluster

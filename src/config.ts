@@ -6,6 +6,7 @@ import type { PipelineSettings } from './pipelines/types.js';
 import type { LogPolicy } from './spool/appender.js';
 import { parseTrustProxy, type TrustProxy } from './net/trust-proxy.js';
 import { processOpenFilesLimit, type HeldFilesLimits } from './spool/held-files.js';
+import type { WheelGranularity } from './sessions/timer-wheel.js';
 
 /** The open-file limit assumed where the process's own cannot be read (POSIX's usual soft default). */
 const FALLBACK_OPEN_FILES_LIMIT = 1024;
@@ -149,6 +150,10 @@ const schema = z.object({
   PRODUCER_RATE_SLACK_MS: intFrom(0, 60_000).default(50),
   /** Granularity of the waits between steps, in ms: waits ending in one tick start their steps together (at most this late). */
   STEP_TIMER_TICK_MS: intFrom(1, 1000).default(5),
+  /** A longer wait between steps may end up to this share of its length late, in percent (its tick doubled as often as that allows): fuller tasks for slow producers. */
+  STEP_TIMER_SLACK_PERCENT: intFrom(0, 100).default(2),
+  /** The most a wait between steps may end late for STEP_TIMER_SLACK_PERCENT, in ms. */
+  STEP_TIMER_MAX_SLACK_MS: intFrom(0, 60_000).default(20),
   /** Most steps (of different sessions) sent to a pool thread in one task. */
   STEP_BATCH_MAX: intFrom(1, 10_000).default(64),
   /** The steps of one turn are spread over several threads only when each task gets at least this many. */
@@ -263,8 +268,8 @@ export interface Config {
   readonly burst: { readonly maxChunks: number; readonly maxMs: number; readonly rateSlackMs: number };
   /** Descriptors held open on sessions' log segments, and the open-file room they must leave (spool/held-files.ts). */
   readonly heldFiles: HeldFilesLimits;
-  /** Granularity of step waits, ms (sessions/timer-wheel.ts). */
-  readonly stepTimerTickMs: number;
+  /** How coarse the waits between steps may be (sessions/timer-wheel.ts). */
+  readonly stepTimer: WheelGranularity;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
   readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number };
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
@@ -414,7 +419,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retainMs: e.RESUME_RETAIN_SECONDS * 1000,
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS, rateSlackMs: e.PRODUCER_RATE_SLACK_MS },
-    stepTimerTickMs: e.STEP_TIMER_TICK_MS,
+    stepTimer: { tickMs: e.STEP_TIMER_TICK_MS, slackPercent: e.STEP_TIMER_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS },

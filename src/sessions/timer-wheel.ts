@@ -1,14 +1,41 @@
 /**
  * One timer for every step side's wait between steps (the seed's 1.5 s pause): 10,000 sessions
- * at 1 Hz cost one armed setTimeout, not 10,000. Waits are grouped by the tick they end in
- * (STEP_TIMER_TICK_MS; a wait ends at the first tick boundary at or after its due time, so it
- * never ends early and at most one tick late); the earliest group arms the one timer, and
- * everything due runs in the same turn, so the steps it starts reach the pool together
- * (pool/step-batcher.ts batches them): a longer tick means fewer, fuller tasks.
+ * at 1 Hz cost one armed setTimeout, not 10,000. Waits are grouped by the tick they end in; the
+ * earliest group arms the one timer, and everything due runs in the same turn, so the steps it
+ * starts reach the pool together (pool/step-batcher.ts batches them): a coarser tick means
+ * fewer, fuller tasks, and each task costs both threads a wake-up whatever it carries.
+ *
+ * A wait ends at the first boundary of its granularity at or after its due time, so it never ends
+ * early. The granularity grows with the wait, as the Linux kernel's timer wheel does: a short
+ * wait keeps STEP_TIMER_TICK_MS, a longer one may end up to STEP_TIMER_SLACK_PERCENT of its
+ * length late (never more than STEP_TIMER_MAX_SLACK_MS), in steps of the tick doubled, so the
+ * boundaries of every granularity are also boundaries of the finer ones and waits of different
+ * lengths still share their groups. A 1.5 s wait with the defaults (5 ms, 2 %, 20 ms) ends on a
+ * 20 ms boundary; a 100 ms one on a 5 ms boundary. A step producer keeps its rate whatever the
+ * lateness (sessions/pacing.ts).
  */
 export interface WheelTimer {
   /** Null once it ran or was cancelled. */
   fn: (() => void) | null;
+}
+
+/** How coarse the waits may be (config.ts names the variables). */
+export interface WheelGranularity {
+  /** The finest granularity, ms (STEP_TIMER_TICK_MS). */
+  tickMs: number;
+  /** A wait may end up to this share of its length late, in percent (STEP_TIMER_SLACK_PERCENT). */
+  slackPercent: number;
+  /** But never more than this late, ms (STEP_TIMER_MAX_SLACK_MS). */
+  maxSlackMs: number;
+}
+
+/** The granularity a wait of `delayMs` ends on, ms: the tick doubled as often as its slack allows. */
+export function waitGranularity(delayMs: number, g: WheelGranularity): number {
+  const tick = Math.max(1, g.tickMs);
+  const allowed = Math.min(g.maxSlackMs, (Math.max(0, delayMs) * g.slackPercent) / 100);
+  let granularity = tick;
+  while (granularity * 2 <= allowed) granularity *= 2;
+  return granularity;
 }
 
 export class TimerWheel {
@@ -18,18 +45,18 @@ export class TimerWheel {
   #timer: NodeJS.Timeout | null = null;
   #armedFor = Infinity;
   #closed = false;
-  readonly #tickMs: number;
+  readonly #granularity: WheelGranularity;
 
-  /** @param tickMs the granularity of every wait, ms (default 1). */
-  constructor(tickMs = 1) {
-    this.#tickMs = Math.max(1, tickMs);
+  /** @param granularity how coarse waits may be (default: every wait on a 1 ms tick). */
+  constructor(granularity: WheelGranularity = { tickMs: 1, slackPercent: 0, maxSlackMs: 0 }) {
+    this.#granularity = granularity;
   }
 
-  /** Runs `fn` once, `delayMs` from now (rounded up to the tick). */
+  /** Runs `fn` once, `delayMs` from now (rounded up to the wait's granularity). */
   schedule(fn: () => void, delayMs: number): WheelTimer {
     const timer: WheelTimer = { fn };
-    const tick = this.#tickMs;
-    const due = Math.ceil((performance.now() + Math.max(0, delayMs)) / tick) * tick;
+    const g = waitGranularity(delayMs, this.#granularity);
+    const due = Math.ceil((performance.now() + Math.max(0, delayMs)) / g) * g;
     const bucket = this.#buckets.get(due);
     if (bucket) bucket.push(timer);
     else {
