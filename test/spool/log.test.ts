@@ -134,4 +134,43 @@ describe('appending and reading a session log', () => {
     const kept = await readLogRange(dir, 'results', from, 40);
     assert.deepEqual(kept!.map((r) => r.seq), Array.from({ length: 41 - from }, (_, i) => from + i));
   });
+
+  it('reuses a segment that left the window as the next one, emptied, rather than creating a file', async () => {
+    const dir = tmpDir();
+    const flags = new FlagsSlab(1).alloc()!.flags;
+    // Each record is 24 + 30 bytes: three to a segment; 400 bytes keep about two segments.
+    const appender = new LogAppender(dir, 'results', flags, policy({ segmentBytes: 200, retainBytes: 400 }));
+    const begunAt = new Map<number, number>();
+    for (let seq = 1; seq <= 60; seq++) {
+      if (seq % 3 === 1) {
+        // A segment begins with this record: note when, well apart from the last one.
+        await new Promise((r) => setTimeout(r, 15));
+        begunAt.set(seq, Date.now());
+      }
+      appender.append([rec(seq, String(seq).padStart(30, '.'))]);
+    }
+    appender.close();
+    publishResults(flags, appender.resultEnd);
+    const segments = listSegments(fs.readdirSync(dir), 'results');
+    assert.ok(segments.length >= 2 && segments.length <= 4, `segments left: ${segments}`);
+    // A file keeps the birth time of its creation through a rename: each segment kept was a file
+    // made for a segment three or more before it, not one created when it began.
+    for (const s of segments) {
+      const born = fs.statSync(path.join(dir, segmentName('results', s))).birthtimeMs;
+      assert.ok(born < begunAt.get(s)! - 10, `segment ${s} is a file born ${begunAt.get(s)! - born} ms before it began`);
+    }
+    const from = flags.ints[FLAG.RESULT_WINDOW_FROM]!;
+    assert.equal(from, segments[0], 'the window begins at the oldest segment kept');
+    const kept = await readLogRange(dir, 'results', from, 60);
+    assert.deepEqual(
+      kept!.map((r) => [r.seq, Buffer.from(r.payload).toString()]),
+      Array.from({ length: 61 - from }, (_, i) => [from + i, String(from + i).padStart(30, '.')]),
+      'every record in the window reads back as written, none of a recycled segment’s old ones',
+    );
+    for (const s of segments) {
+      const { records, torn } = decodeRecords(fs.readFileSync(path.join(dir, segmentName('results', s))), 0, s);
+      assert.equal(torn, false, `segment ${s} holds only its own records`);
+      assert.equal(records[0]?.seq, s);
+    }
+  });
 });
