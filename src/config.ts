@@ -151,7 +151,7 @@ const schema = z.object({
   /** Granularity of the waits between steps, in ms: waits ending in one tick start their steps together (at most this late). */
   STEP_TIMER_TICK_MS: intFrom(1, 1000).default(5),
   /** A longer wait between steps may end up to this share of its length late, in percent (its tick doubled as often as that allows): fuller tasks for slow producers. */
-  STEP_TIMER_SLACK_PERCENT: intFrom(0, 100).default(2),
+  STEP_TIMER_SLACK_PERCENT: intFrom(0, 100).default(0),
   /** The most a wait between steps may end late for STEP_TIMER_SLACK_PERCENT, in ms. */
   STEP_TIMER_MAX_SLACK_MS: intFrom(0, 60_000).default(20),
   /** Most steps (of different sessions) sent to a pool thread in one task. */

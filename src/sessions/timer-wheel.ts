@@ -10,8 +10,9 @@
  * wait keeps STEP_TIMER_TICK_MS, a longer one may end up to STEP_TIMER_SLACK_PERCENT of its
  * length late (never more than STEP_TIMER_MAX_SLACK_MS), in steps of the tick doubled, so the
  * boundaries of every granularity are also boundaries of the finer ones and waits of different
- * lengths still share their groups. A 1.5 s wait with the defaults (5 ms, 2 %, 20 ms) ends on a
- * 20 ms boundary; a 100 ms one on a 5 ms boundary. A step producer keeps its rate whatever the
+ * lengths still share their groups. A 1.5 s wait with 5 ms, 2 % and 20 ms ends on a 20 ms
+ * boundary; a 100 ms one on a 5 ms boundary. Off by default (0 %): a fuller task answers its
+ * first results later (docs/PERFORMANCE.md). A step producer keeps its rate whatever the
  * lateness (sessions/pacing.ts).
  */
 export interface WheelTimer {
