@@ -39,9 +39,6 @@ export function waitGranularity(delayMs: number, g: WheelGranularity): number {
   return granularity;
 }
 
-/** How much later than a group's due time the one timer is armed for, ms (see #arm). */
-const ARM_MARGIN_MS = 1;
-
 export class TimerWheel {
   readonly #buckets = new Map<number, WheelTimer[]>();
   /** Due times (ms, integer) of the buckets, as a binary min-heap. */
@@ -89,10 +86,7 @@ export class TimerWheel {
     if (next === undefined || this.#closed || next >= this.#armedFor) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#armedFor = next;
-    // Node's timers count whole ms of the event loop's clock, so one armed for exactly the time
-    // left can fire just before the due time as performance.now() reads it: the wheel would wake
-    // for nothing and arm again (about half of all wake-ups, measured). One ms more lands after it.
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(next - performance.now())) + ARM_MARGIN_MS);
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, next - performance.now()));
   }
 
   #fire(): void {
