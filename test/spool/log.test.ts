@@ -157,6 +157,7 @@ describe('appending and reading a session log', () => {
     // made for a segment three or more before it, not one created when it began.
     for (const s of segments) {
       const born = fs.statSync(path.join(dir, segmentName('results', s))).birthtimeMs;
+      assert.ok(born > 0, 'the file system reports birth times (statx), which this test reads');
       assert.ok(born < begunAt.get(s)! - 10, `segment ${s} is a file born ${begunAt.get(s)! - born} ms before it began`);
     }
     const from = flags.ints[FLAG.RESULT_WINDOW_FROM]!;
