@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
-import { waitGranularity } from '../src/sessions/timer-wheel.js';
+import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
 
 /** How coarse tandem's waits between steps are by default. */
 const STEP_TIMER = loadConfig({}).stepTimer;
@@ -76,7 +76,7 @@ export class Handoff {
     const now = performance.now();
     const due: number[] = [];
     for (const [id, c] of this.#conns) {
-      if (Math.ceil(c.dueAt / c.granularityMs) * c.granularityMs > now) continue;
+      if (waitEnd(c.dueAt, c.granularityMs) > now) continue;
       c.dueAt += c.intervalMs;
       due.push(id, ++c.seq);
     }

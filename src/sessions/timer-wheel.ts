@@ -39,6 +39,11 @@ export function waitGranularity(delayMs: number, g: WheelGranularity): number {
   return granularity;
 }
 
+/** When a wait due at `dueAt` (ms) ends: the first boundary of `granularityMs` at or after it. */
+export function waitEnd(dueAt: number, granularityMs: number): number {
+  return Math.ceil(dueAt / granularityMs) * granularityMs;
+}
+
 export class TimerWheel {
   readonly #buckets = new Map<number, WheelTimer[]>();
   /** Due times (ms, integer) of the buckets, as a binary min-heap. */
@@ -56,8 +61,7 @@ export class TimerWheel {
   /** Runs `fn` once, `delayMs` from now (rounded up to the wait's granularity). */
   schedule(fn: () => void, delayMs: number): WheelTimer {
     const timer: WheelTimer = { fn };
-    const g = waitGranularity(delayMs, this.#granularity);
-    const due = Math.ceil((performance.now() + Math.max(0, delayMs)) / g) * g;
+    const due = waitEnd(performance.now() + Math.max(0, delayMs), waitGranularity(delayMs, this.#granularity));
     const bucket = this.#buckets.get(due);
     if (bucket) bucket.push(timer);
     else {

@@ -101,8 +101,9 @@ export class LogAppender {
         if (this.#windowFrom === 0) this.#windowFrom = this.#segment;
       }
       // The segment that just left the window becomes the new one: emptied, then renamed. Creating
-      // a file costs ext4 an inode allocation (0.7-0.9 ms of CPU on this VM's disk, which skips
-      // every recently deleted inode) and removing one a delete; a rename costs ~10 us.
+      // a file costs ext4 an inode allocation, which skips every recently deleted inode (up to
+      // 0.9 ms of CPU on this VM's disk after many deletes), and removing one a delete; a rename
+      // costs ~10 us.
       if (spare !== null) this.#reuse(spare, this.#segment);
     }
     // A new segment is opened empty ('w'): a step rolled back may have left one by that name (a
