@@ -57,7 +57,15 @@ function readChunkLog(dir: string): { records: number; tornBytes: number; proble
       continue;
     }
     if (seg.kind !== 'chunks') continue;
-    const buf = fs.readFileSync(path.join(dir, name));
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(path.join(dir, name));
+    } catch (err) {
+      // While the service runs it removes a segment once every chunk in it was consumed: one
+      // listed a moment ago may be gone, and holds no visible chunk. (After kill -9 nothing removes.)
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
     const decoded = decodeRecords(buf, 0, seg.firstSeq);
     for (const r of decoded.records) {
       const problem = chunkProblem(Buffer.from(r.payload));
