@@ -14,6 +14,15 @@
  * boundary; a 100 ms one on a 5 ms boundary. Off by default (0 %): a fuller task answers its
  * first results later (docs/PERFORMANCE.md). A step producer keeps its rate whatever the
  * lateness (sessions/pacing.ts).
+ *
+ * How the one timer is armed. While the earliest wait ends within a couple of ticks (a busy
+ * service: something is due nearly every tick), an interval of one tick drives the wheel: Node
+ * re-arms an interval in place, where a timeout armed for each group costs a timer object and a
+ * timer list of its own duration, made and dropped every tick. Otherwise one timeout is armed, in
+ * whole milliseconds and one more: Node counts the loop's clock in whole (and slightly stale)
+ * milliseconds, so a timeout armed for exactly the time left often fired just before the group
+ * was due, found nothing and armed again, a second wake-up per tick. Either way a group runs at
+ * the first firing at or after its due time, never before.
  */
 export interface WheelTimer {
   /** Null once it ran or was cancelled. */
@@ -44,18 +53,26 @@ export function waitEnd(dueAt: number, granularityMs: number): number {
   return Math.ceil(dueAt / granularityMs) * granularityMs;
 }
 
+/** The earliest wait ending within this many ticks keeps the wheel on its interval. */
+const INTERVAL_HORIZON_TICKS = 2;
+
 export class TimerWheel {
   readonly #buckets = new Map<number, WheelTimer[]>();
   /** Due times (ms, integer) of the buckets, as a binary min-heap. */
   readonly #heap: number[] = [];
+  /** The timeout armed for a far group (#armedFor), or null. */
   #timer: NodeJS.Timeout | null = null;
   #armedFor = Infinity;
+  /** The one-tick interval that drives the wheel while a group is near, or null. */
+  #interval: NodeJS.Timeout | null = null;
   #closed = false;
   readonly #granularity: WheelGranularity;
+  readonly #tickMs: number;
 
   /** @param granularity how coarse waits may be (default: every wait on a 1 ms tick). */
   constructor(granularity: WheelGranularity = { tickMs: 1, slackPercent: 0, maxSlackMs: 0 }) {
     this.#granularity = granularity;
+    this.#tickMs = Math.max(1, granularity.tickMs);
   }
 
   /** Runs `fn` once, `delayMs` from now (rounded up to the wait's granularity). */
@@ -79,18 +96,41 @@ export class TimerWheel {
   /** Drops every wait and the timer. */
   close(): void {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#disarm();
+    this.#stopInterval();
     this.#buckets.clear();
     this.#heap.length = 0;
   }
 
+  /** Makes sure something fires for the earliest group: the interval while it is near, else a timeout. */
   #arm(): void {
     const next = this.#heap[0];
-    if (next === undefined || this.#closed || next >= this.#armedFor) return;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (next === undefined || this.#closed) {
+      this.#stopInterval();
+      return;
+    }
+    const left = next - performance.now();
+    if (left <= INTERVAL_HORIZON_TICKS * this.#tickMs) {
+      this.#disarm();
+      this.#interval ??= setInterval(() => this.#fire(), this.#tickMs);
+      return;
+    }
+    this.#stopInterval();
+    if (next >= this.#armedFor) return;
+    this.#disarm();
     this.#armedFor = next;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, next - performance.now()));
+    this.#timer = setTimeout(() => this.#fire(), Math.ceil(left) + 1);
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#armedFor = Infinity;
+  }
+
+  #stopInterval(): void {
+    if (this.#interval) clearInterval(this.#interval);
+    this.#interval = null;
   }
 
   #fire(): void {

@@ -1,8 +1,29 @@
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { describe, it } from 'node:test';
 import { TimerWheel, waitGranularity } from '../../src/sessions/timer-wheel.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The Node timers (timeouts and intervals) made, and how many times one fired, while `fn` runs. */
+async function timersUsedBy(fn: () => Promise<void>): Promise<{ made: number; fired: number }> {
+  const timers = new Set<number>();
+  let fired = 0;
+  const hook = createHook({
+    init(id, type) {
+      if (type === 'Timeout') timers.add(id);
+    },
+    before(id) {
+      if (timers.has(id)) fired++;
+    },
+  }).enable();
+  try {
+    await fn();
+  } finally {
+    hook.disable();
+  }
+  return { made: timers.size, fired };
+}
 
 describe('the timer wheel', () => {
   it('runs each wait once, in due order, never before its time, and skips cancelled ones', async () => {
@@ -63,5 +84,43 @@ describe('the timer wheel', () => {
     assert.ok(short >= shortDue, 'the short wait never ends early');
     // Its due time was rounded up to a 20 ms boundary of the clock the wheel reads.
     assert.equal(Math.ceil((t0 + 300) / 20) * 20 <= long, true);
+  });
+
+  it('drives a busy wheel with one interval, not a timer per group, and never runs a group early', async () => {
+    const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
+    const early: number[] = [];
+    let ran = 0;
+    // Something due in every tick for 300 ms, as with 1,000 sessions on a 1.5 s period; each
+    // group's waits are rescheduled from the group itself, as a step's next wait is.
+    const { made, fired } = await timersUsedBy(async () => {
+      const t0 = performance.now();
+      for (let i = 0; i < 60; i++) {
+        const due = t0 + 5 * i;
+        wheel.schedule(() => {
+          ran++;
+          if (performance.now() < due) early.push(i);
+        }, due - performance.now());
+      }
+      await new Promise<void>((resolve) => wheel.schedule(resolve, 320));
+    });
+    wheel.close();
+    assert.equal(ran, 60);
+    assert.deepEqual(early, [], 'no group ran before its due time');
+    // The interval, the timeout for the far wait's last stretch, and the test's own awaits: a
+    // timer per group (and a second one for each group the clock's rounding fired early) made 60–120.
+    assert.ok(made <= 6, `${made} timers made for 60 groups`);
+    // One firing a tick (the interval's phase may leave one empty now and then); a timer armed
+    // for exactly the time left fired about twice a group.
+    assert.ok(fired <= 80, `timers fired ${fired} times for 60 groups`);
+  });
+
+  it('arms a lone far wait with one timeout, not a tick-long interval through the gap', async () => {
+    const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
+    let endedAt = 0;
+    const t0 = performance.now();
+    const { made, fired } = await timersUsedBy(() => new Promise<void>((resolve) => wheel.schedule(() => ((endedAt = performance.now()), resolve()), 200)));
+    wheel.close();
+    assert.ok(endedAt - t0 >= 200, `ended after ${endedAt - t0} ms`);
+    assert.ok(made <= 2 && fired <= 2, `${made} timers made and ${fired} firings for one wait (a tick's interval would fire 40 times)`);
   });
 });
