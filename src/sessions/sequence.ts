@@ -30,7 +30,8 @@ class SeqQueue<T extends { seq: number }> {
     if (item === undefined) return undefined;
     this.#head++;
     if (this.#head === this.#items.length) {
-      this.#items = [];
+      // Emptied in place: a new array here would wait a whole step period for its next item.
+      this.#items.length = 0;
       this.#head = 0;
     } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);

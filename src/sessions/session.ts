@@ -298,8 +298,8 @@ export class Session implements SideHost {
     return this.#init.steps.run(task, done);
   }
 
-  schedule(fn: () => void, delayMs: number): WheelTimer {
-    return this.#init.timers.schedule(fn, delayMs);
+  schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer {
+    return this.#init.timers.schedule(fn, delayMs, reuse);
   }
 
   /** Room left under the spool's quotas, for a producer's next burst. */

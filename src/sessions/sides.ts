@@ -38,8 +38,8 @@ export interface SideHost {
   followSegment(kind: 'chunks' | 'results', segment: number): void;
   /** Runs one step (batched with other sessions' steps: pool/step-batcher.ts); `done` hears how it ended. */
   runStep(task: ProduceStepTask | ConsumeStepTask, done: StepDone): StepRun;
-  /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts). */
-  schedule(fn: () => void, delayMs: number): WheelTimer;
+  /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts), through `reuse` if given. */
+  schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer;
   task(): TaskSession;
   /** How a step task names the session (its TaskSession, serialised once). */
   stepRef(): StepSessionRef;
@@ -81,7 +81,11 @@ export abstract class Side {
   /** This side's step under way, so that force() can end it: its own, or its producer's when lent. */
   #step: StepRun | null = null;
   #stepSentAt = 0;
+  /** The wait under way (it is #waitTimer), or null. */
   #timer: WheelTimer | null = null;
+  /** The one timer object this side waits with, and what runs when the wait ends (see later()). */
+  readonly #waitTimer: WheelTimer = { fn: null, due: 0 };
+  #afterWait: (() => void) | null = null;
   #idleWaiters: Array<() => void> = [];
 
   constructor(host: SideHost) {
@@ -149,16 +153,26 @@ export abstract class Side {
     this.#settle();
   }
 
+  /**
+   * Runs `fn` after `delayMs`. Allocates nothing: a wait lives a whole period (a second at 1 Hz),
+   * and every object made for it would be copied by two scavenges and promoted, which at 10,000
+   * sessions made the main thread's scavenges several ms long (docs/PERFORMANCE.md).
+   */
   protected later(fn: () => void, delayMs: number): void {
     this.state = 'waiting';
     // Nothing to wait for: the next step goes out in this turn, with the steps of the other
     // sessions answered in the same message (so they keep sharing tasks).
     if (delayMs <= 0) return fn();
-    this.#timer = this.host.schedule(() => {
-      this.#timer = null;
-      fn();
-    }, delayMs);
+    this.#afterWait = fn;
+    this.#timer = this.host.schedule(this.#waited, delayMs, this.#waitTimer);
   }
+
+  readonly #waited = (): void => {
+    const fn = this.#afterWait;
+    this.#timer = null;
+    this.#afterWait = null;
+    fn?.();
+  };
 
   protected fail(error: TaskError): void {
     this.state = 'failed';
@@ -173,6 +187,7 @@ export abstract class Side {
     if (this.#timer) {
       this.#timer.fn = null;
       this.#timer = null;
+      this.#afterWait = null;
     }
     this.#settle();
   }
@@ -197,6 +212,8 @@ export abstract class Side {
   #settle(): void {
     if (this.#inflight > 0 || this.#timer) return;
     if (this.halted && this.state !== 'failed' && this.state !== 'done') this.state = 'stopped';
+    // Most steps end with nobody waiting: keep the (empty) list rather than make a new one.
+    if (this.#idleWaiters.length === 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const w of waiters) w();

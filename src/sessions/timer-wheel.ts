@@ -27,6 +27,11 @@
 export interface WheelTimer {
   /** Null once it ran or was cancelled. */
   fn: (() => void) | null;
+  /**
+   * The group it waits in (set by the wheel). A timer scheduled again while an older group still
+   * lists it runs only with its latest group.
+   */
+  due: number;
 }
 
 /** How coarse the waits may be (config.ts names the variables). */
@@ -75,10 +80,17 @@ export class TimerWheel {
     this.#tickMs = Math.max(1, granularity.tickMs);
   }
 
-  /** Runs `fn` once, `delayMs` from now (rounded up to the wait's granularity). */
-  schedule(fn: () => void, delayMs: number): WheelTimer {
-    const timer: WheelTimer = { fn };
+  /**
+   * Runs `fn` once, `delayMs` from now (rounded up to the wait's granularity). `reuse`, a timer of
+   * the caller's that is not waiting (it ran or was cancelled), is scheduled instead of a new one:
+   * a step side waits between every two steps, and a timer object made for each wait lives as long
+   * as the wait, long enough for the garbage collector to copy it twice (docs/PERFORMANCE.md).
+   */
+  schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer {
     const due = waitEnd(performance.now() + Math.max(0, delayMs), waitGranularity(delayMs, this.#granularity));
+    const timer = reuse ?? { fn, due };
+    timer.fn = fn;
+    timer.due = due;
     const bucket = this.#buckets.get(due);
     if (bucket) bucket.push(timer);
     else {
@@ -142,6 +154,7 @@ export class TimerWheel {
       const bucket = this.#buckets.get(due) ?? [];
       this.#buckets.delete(due);
       for (const t of bucket) {
+        if (t.due !== due) continue; // scheduled again since: it runs with its later group
         const fn = t.fn;
         t.fn = null;
         fn?.();

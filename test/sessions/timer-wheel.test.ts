@@ -123,4 +123,27 @@ describe('the timer wheel', () => {
     assert.ok(endedAt - t0 >= 200, `ended after ${endedAt - t0} ms`);
     assert.ok(made <= 2 && fired <= 2, `${made} timers made and ${fired} firings for one wait (a tick's interval would fire 40 times)`);
   });
+
+  it('runs a reused timer once, with the group it was last scheduled in', async () => {
+    const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
+    const ran: Array<[string, number]> = [];
+    const t0 = performance.now();
+    const timer = wheel.schedule(() => ran.push(['first', performance.now() - t0]), 20);
+    // Cancelled and scheduled again while its first group still lists it: only the later one runs it.
+    wheel.cancel(timer);
+    const again = wheel.schedule(() => ran.push(['again', performance.now() - t0]), 60, timer);
+    assert.equal(again, timer, 'the same object waits again');
+    await sleep(40);
+    assert.equal(ran.length, 0, 'nothing ran with the first group');
+    await sleep(60);
+    assert.deepEqual(ran.map(([n]) => n), ['again']);
+    assert.ok(ran[0]![1] >= 60, `ran at ${ran[0]![1]} ms`);
+    // Scheduled again without a cancel, in the same group, it still runs once.
+    const twice: number[] = [];
+    wheel.schedule(() => twice.push(1), 10, timer);
+    wheel.schedule(() => twice.push(2), 10, timer);
+    await sleep(40);
+    assert.deepEqual(twice, [2]);
+    wheel.close();
+  });
 });
