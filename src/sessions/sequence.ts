@@ -30,7 +30,8 @@ class SeqQueue<T extends { seq: number }> {
     if (item === undefined) return undefined;
     this.#head++;
     if (this.#head === this.#items.length) {
-      // Emptied in place: a new array here would wait a whole step period for its next item.
+      // Emptied in place: a new empty array made here lived a whole step period, until the
+      // next item, and was promoted by the garbage collector (one per queue per delivery).
       this.#items.length = 0;
       this.#head = 0;
     } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {

@@ -154,7 +154,8 @@ export abstract class Side {
   }
 
   /**
-   * Runs `fn` after `delayMs`. Allocates nothing: a wait lives a whole period (a second at 1 Hz),
+   * Runs `fn` after `delayMs`, in place of any wait still pending (a side waits for one thing at a
+   * time: its producer's next step). Allocates nothing: a wait lives a whole period (a second at 1 Hz),
    * and every object made for it would be copied by two scavenges and promoted, which at 10,000
    * sessions made the main thread's scavenges several ms long (docs/PERFORMANCE.md).
    */

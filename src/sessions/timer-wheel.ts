@@ -22,7 +22,10 @@
  * whole milliseconds and one more: Node counts the loop's clock in whole (and slightly stale)
  * milliseconds, so a timeout armed for exactly the time left often fired just before the group
  * was due, found nothing and armed again, a second wake-up per tick. Either way a group runs at
- * the first firing at or after its due time, never before.
+ * the first firing at or after its due time, never before. The interval's firings fall anywhere
+ * within a tick, so on a busy wheel a group runs up to a tick after its boundary (half a tick on
+ * average, against about a millisecond for a timeout); a step producer's rate absorbs it
+ * (PRODUCER_RATE_SLACK_MS).
  */
 export interface WheelTimer {
   /** Null once it ran or was cancelled. */
@@ -58,8 +61,13 @@ export function waitEnd(dueAt: number, granularityMs: number): number {
   return Math.ceil(dueAt / granularityMs) * granularityMs;
 }
 
-/** The earliest wait ending within this many ticks keeps the wheel on its interval. */
-const INTERVAL_HORIZON_TICKS = 2;
+/**
+ * The wheel starts its interval when the earliest group is due within this many ticks, and stops
+ * it only when that group is further than INTERVAL_STOP_TICKS away: groups a few ticks apart
+ * would otherwise flip it between interval and timeout, making a timer at every flip.
+ */
+const INTERVAL_START_TICKS = 2;
+const INTERVAL_STOP_TICKS = 4;
 
 export class TimerWheel {
   readonly #buckets = new Map<number, WheelTimer[]>();
@@ -122,7 +130,7 @@ export class TimerWheel {
       return;
     }
     const left = next - performance.now();
-    if (left <= INTERVAL_HORIZON_TICKS * this.#tickMs) {
+    if (left <= (this.#interval ? INTERVAL_STOP_TICKS : INTERVAL_START_TICKS) * this.#tickMs) {
       this.#disarm();
       this.#interval ??= setInterval(() => this.#fire(), this.#tickMs);
       return;

@@ -90,16 +90,15 @@ describe('the timer wheel', () => {
     const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
     const early: number[] = [];
     let ran = 0;
-    // Something due in every tick for 300 ms, as with 1,000 sessions on a 1.5 s period; each
-    // group's waits are rescheduled from the group itself, as a step's next wait is.
+    // Something due in every tick for 300 ms, as with 1,000 sessions on a 1.5 s period.
     const { made, fired } = await timersUsedBy(async () => {
       const t0 = performance.now();
       for (let i = 0; i < 60; i++) {
-        const due = t0 + 5 * i;
-        wheel.schedule(() => {
+        const timer = wheel.schedule(() => {
           ran++;
-          if (performance.now() < due) early.push(i);
-        }, due - performance.now());
+          // Before the boundary the wheel rounded its due time up to, not only before the wait's.
+          if (performance.now() < timer.due) early.push(i);
+        }, t0 + 5 * i - performance.now());
       }
       await new Promise<void>((resolve) => wheel.schedule(resolve, 320));
     });
@@ -121,7 +120,8 @@ describe('the timer wheel', () => {
     const { made, fired } = await timersUsedBy(() => new Promise<void>((resolve) => wheel.schedule(() => ((endedAt = performance.now()), resolve()), 200)));
     wheel.close();
     assert.ok(endedAt - t0 >= 200, `ended after ${endedAt - t0} ms`);
-    assert.ok(made <= 2 && fired <= 2, `${made} timers made and ${fired} firings for one wait (a tick's interval would fire 40 times)`);
+    // A timeout, and (if a starved loop fired it early) the interval for the last ticks.
+    assert.ok(made <= 3 && fired <= 4, `${made} timers made and ${fired} firings for one wait (a tick's interval would fire 40 times)`);
   });
 
   it('runs a reused timer once, with the group it was last scheduled in', async () => {
