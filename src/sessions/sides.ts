@@ -81,10 +81,9 @@ export abstract class Side {
   /** This side's step under way, so that force() can end it: its own, or its producer's when lent. */
   #step: StepRun | null = null;
   #stepSentAt = 0;
-  /** The wait under way (it is #waitTimer), or null. */
-  #timer: WheelTimer | null = null;
-  /** The one timer object this side waits with, and what runs when the wait ends (see later()). */
+  /** The one timer object this side waits with (see later()). */
   readonly #waitTimer: WheelTimer = { fn: null, due: 0 };
+  /** What runs when the wait under way ends; null while this side waits for nothing. */
   #afterWait: (() => void) | null = null;
   #idleWaiters: Array<() => void> = [];
 
@@ -165,12 +164,11 @@ export abstract class Side {
     // sessions answered in the same message (so they keep sharing tasks).
     if (delayMs <= 0) return fn();
     this.#afterWait = fn;
-    this.#timer = this.host.schedule(this.#waited, delayMs, this.#waitTimer);
+    this.host.schedule(this.#waited, delayMs, this.#waitTimer);
   }
 
   readonly #waited = (): void => {
     const fn = this.#afterWait;
-    this.#timer = null;
     this.#afterWait = null;
     fn?.();
   };
@@ -185,9 +183,8 @@ export abstract class Side {
   /** Schedules nothing more; work already running finishes or is forced. */
   halt(): void {
     this.halted = true;
-    if (this.#timer) {
-      this.#timer.fn = null;
-      this.#timer = null;
+    if (this.#afterWait) {
+      this.#waitTimer.fn = null;
       this.#afterWait = null;
     }
     this.#settle();
@@ -206,12 +203,12 @@ export abstract class Side {
 
   /** Resolves once nothing of this side runs or waits. */
   idle(): Promise<void> {
-    if (this.#inflight === 0 && !this.#timer) return Promise.resolve();
+    if (this.#inflight === 0 && !this.#afterWait) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #settle(): void {
-    if (this.#inflight > 0 || this.#timer) return;
+    if (this.#inflight > 0 || this.#afterWait) return;
     if (this.halted && this.state !== 'failed' && this.state !== 'done') this.state = 'stopped';
     // Most steps end with nobody waiting: keep the (empty) list rather than make a new one.
     if (this.#idleWaiters.length === 0) return;

@@ -105,7 +105,9 @@ export class TimerWheel {
       this.#buckets.set(due, [timer]);
       this.#push(due);
     }
-    this.#arm();
+    // A new wait never makes the earliest group later: a running interval, or a timeout armed for
+    // a group no later than this one, already covers it (and spares a clock read per wait).
+    if (this.#interval === null && due < this.#armedFor) this.#arm();
     return timer;
   }
 
