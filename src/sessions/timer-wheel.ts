@@ -15,17 +15,18 @@
  * first results later (docs/PERFORMANCE.md). A step producer keeps its rate whatever the
  * lateness (sessions/pacing.ts).
  *
- * How the one timer is armed. While the earliest wait ends within a couple of ticks (a busy
- * service: something is due nearly every tick), an interval of one tick drives the wheel: Node
- * re-arms an interval in place, where a timeout armed for each group costs a timer object and a
- * timer list of its own duration, made and dropped every tick. Otherwise one timeout is armed, in
- * whole milliseconds and one more: Node counts the loop's clock in whole (and slightly stale)
- * milliseconds, so a timeout armed for exactly the time left often fired just before the group
- * was due, found nothing and armed again, a second wake-up per tick. Either way a group runs at
- * the first firing at or after its due time, never before. The interval's firings fall anywhere
- * within a tick, so on a busy wheel a group runs up to a tick after its boundary (half a tick on
- * average, against about a millisecond for a timeout); a step producer's rate absorbs it
- * (PRODUCER_RATE_SLACK_MS).
+ * How the one timer is armed. While groups fall due in nearly every tick (a busy service), an
+ * interval of one tick drives the wheel: Node re-arms an interval in place, where a timeout armed
+ * for each group costs a timer object and a timer list of its own duration, made and dropped
+ * every tick. When groups are further apart (coarser groups, or few sessions), one timeout is
+ * armed for the earliest group, so a wake-up runs a group rather than finding nothing every tick.
+ * A timeout is armed in whole milliseconds and one more: Node counts the loop's clock in whole
+ * (and slightly stale) milliseconds, so a timeout armed for exactly the time left often fired just
+ * before the group was due, found nothing and armed again, a second wake-up per group. Either way
+ * a group runs at the first firing at or after its due time, never before. The interval's
+ * firings fall anywhere within a tick, so on a busy wheel a group runs up to a tick after its
+ * boundary (half a tick on average, against about a millisecond for a timeout); a step producer's
+ * rate absorbs it (PRODUCER_RATE_SLACK_MS).
  */
 export interface WheelTimer {
   /** Null once it ran or was cancelled. */
@@ -62,12 +63,14 @@ export function waitEnd(dueAt: number, granularityMs: number): number {
 }
 
 /**
- * The wheel starts its interval when the earliest group is due within this many ticks, and stops
- * it only when that group is further than INTERVAL_STOP_TICKS away: groups a few ticks apart
- * would otherwise flip it between interval and timeout, making a timer at every flip.
+ * The wheel starts its interval when the earliest group is due within a tick (groups in nearly
+ * every tick), and stops it only when that group is further than INTERVAL_STOP_TICKS away, so
+ * that one tick left empty now and then does not flip it to a timeout and back. Groups further
+ * apart (few sessions, or waits on 20 ms boundaries with STEP_TIMER_SLACK_PERCENT: four ticks)
+ * get a timeout each: one wake-up a group, not one a tick.
  */
-const INTERVAL_START_TICKS = 2;
-const INTERVAL_STOP_TICKS = 4;
+const INTERVAL_START_TICKS = 1;
+const INTERVAL_STOP_TICKS = 2;
 
 export class TimerWheel {
   readonly #buckets = new Map<number, WheelTimer[]>();

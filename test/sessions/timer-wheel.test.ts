@@ -113,6 +113,34 @@ describe('the timer wheel', () => {
     assert.ok(fired <= 80, `timers fired ${fired} times for 60 groups`);
   });
 
+  it('wakes once a group, not once a tick, when groups are a few ticks apart', async () => {
+    const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
+    const early: number[] = [];
+    let ran = 0;
+    // 20 groups 10, 15, 10 and 20 ms apart (275 ms), as a hundred sessions or so on a 1.5 s period
+    // fall due. An interval started for groups two ticks apart and kept through gaps of four
+    // fired every tick: about 55 times.
+    const spacings = [10, 15, 10, 20];
+    const { fired } = await timersUsedBy(async () => {
+      const t0 = performance.now();
+      let at = 0;
+      for (let i = 0; i < 20; i++) {
+        at += spacings[i % spacings.length]!;
+        const timer = wheel.schedule(() => {
+          ran++;
+          if (performance.now() < timer.due) early.push(i);
+        }, t0 + at - performance.now());
+      }
+      await new Promise<void>((resolve) => wheel.schedule(resolve, at + 30));
+    });
+    wheel.close();
+    assert.equal(ran, 20);
+    assert.deepEqual(early, [], 'no group ran before its due time');
+    // A timeout a group, the test's own awaits, and a tick's interval now and then where a late
+    // firing found the next group within a tick.
+    assert.ok(fired <= 38, `timers fired ${fired} times for 21 groups two to four ticks apart`);
+  });
+
   it('arms a lone far wait with one timeout, not a tick-long interval through the gap', async () => {
     const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
     let endedAt = 0;
