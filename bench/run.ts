@@ -27,6 +27,8 @@
  *   resume       tandem, one demo session at intervalMs 0: its link stalls 1 s, dies without a
  *                close frame, and RESUMEs on a new connection 3 s later
  *   fs-floor     the file calls of a chunk, and an appended framed record, on --data-dir
+ *   wake-floor   what a wake-up costs with nothing to do: an empty timer, and a timer with an empty
+ *                round trip to a worker thread, at gaps of 1, 5 and 20 ms (bench/wake-cost.ts)
  *   transcribe   the real recognizer on flite speech made at bench time (issue 11): one session
  *                at pace fast; one at realtime with --transcribe-chunk-ms chunks (latency, finals);
  *                4 real-time sessions for --transcribe-seconds (60; consumer lag); 20 STARTs and
@@ -44,11 +46,12 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
 import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
-import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe } from './table.js';
+import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe, renderWakeFloor } from './table.js';
 import { checkTargets } from './targets.js';
 import { runTranscribe, type TranscribeResult, type TranscribeSpec } from './transcribe.js';
+import { measureWakeFloor, type WakeCost } from './wake-cost.js';
 
-const ALL = ['ceiling', 'steady-floor', 'steady-handoff', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'transcribe'] as const;
+const ALL = ['ceiling', 'steady-floor', 'steady-handoff', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'wake-floor', 'transcribe'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -186,6 +189,9 @@ const fsFloorOptions = {
   records: num(values['fs-records'], DEFAULT_FS_FLOOR.records, 16_384),
 };
 
+/** Each wake-floor figure's window, s (one child process per figure, six figures). */
+const wakeSeconds = num(undefined, 3, 2);
+
 const maxMinutes = Number(values['max-minutes']);
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: still running after ${maxMinutes} min (--max-minutes); giving up\n`);
@@ -200,6 +206,7 @@ log(`tandem bench on ${os.availableParallelism()} × ${cpus[0]?.model ?? '?'}, n
 const rows: Row[] = [];
 let resume: ResumeResult | null = null;
 let fsFloor: FsFloor | null = null;
+let wakeFloor: WakeCost[] | null = null;
 let transcribe: TranscribeResult | null = null;
 let failed = false;
 for (const name of ALL) {
@@ -211,6 +218,9 @@ for (const name of ALL) {
     } else if (name === 'fs-floor') {
       log(`running fs-floor on ${dataRoot}: ${fsFloorOptions.chunks} chunks, ${fsFloorOptions.records} records per batch size`);
       fsFloor = measureFsFloor(dataRoot, fsFloorOptions);
+    } else if (name === 'wake-floor') {
+      log(`running wake-floor: an empty timer, and one with a round trip to a worker, ${wakeSeconds} s at each gap`);
+      wakeFloor = await measureWakeFloor(wakeSeconds);
     } else if (name === 'transcribe') {
       const t = transcribeSpec;
       log(`running transcribe: ${t.fourSessions} real-time sessions for ${t.fourSeconds} s, chunkMs ${t.chunkMs}, ${t.churnRounds} START/STOP rounds`);
@@ -228,13 +238,14 @@ for (const name of ALL) {
 }
 clearTimeout(watchdog);
 
-const targets = checkTargets(rows, resume, transcribe);
+const targets = checkTargets(rows, resume, transcribe, wakeFloor);
 const out: string[] = [];
 if (rows.length > 0) out.push(renderTable(rows));
 if (resume) out.push(renderResume(resume));
 if (transcribe) out.push(renderTranscribe(transcribe));
 if (targets.length > 0) out.push(renderTargets(targets));
 if (fsFloor) out.push(renderFsFloor(fsFloor));
+if (wakeFloor) out.push(renderWakeFloor(wakeFloor));
 process.stdout.write(`${out.join('\n\n')}\n`);
 for (const r of rows) {
   if (r.errors.length > 0) log(`${r.name}: errors from the server: ${r.errors.slice(0, 5).join('; ')}`);
@@ -242,7 +253,7 @@ for (const r of rows) {
 }
 log(`load average after: ${loadavg()}`);
 if (values.json) {
-  const report = { at: new Date().toISOString(), argv: process.argv.slice(2), loadavg: os.loadavg(), rows, resume, transcribe, targets, fsFloor };
+  const report = { at: new Date().toISOString(), argv: process.argv.slice(2), loadavg: os.loadavg(), rows, resume, transcribe, targets, fsFloor, wakeFloor };
   fs.writeFileSync(values.json, JSON.stringify(report, null, 2));
 }
 const broken = (s: { gaps: number; reorders: number; duplicates: number }) => s.gaps > 0 || s.reorders > 0 || s.duplicates > 0;

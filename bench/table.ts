@@ -8,6 +8,7 @@ import type { ResumeResult } from './resume.js';
 import type { Percentiles, Row } from './scenario.js';
 import { round, type TargetCheck } from './targets.js';
 import { FOUR_WARMUP_SECONDS, type Spread, type TranscribeResult } from './transcribe.js';
+import type { WakeCost } from './wake-cost.js';
 
 const fixed = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '∞');
 const trio = (p: Percentiles | null, digits = 1) => (p ? `${fixed(p.p50, digits)} / ${fixed(p.p99, digits)} / ${fixed(p.max, digits)}` : '–');
@@ -173,4 +174,14 @@ export function renderFsFloor(f: FsFloor): string {
   ];
   const title = `File-system floor on ${f.dir} (${f.fsType}), ${f.sessions} sessions round-robin, one thread:`;
   return `${title}\n${markdown(['a chunk spooled as', 'count', 'CPU µs / chunk', 'wall µs / chunk', 'chunks/s per core (CPU)'], lines)}`;
+}
+
+/** The wake-up floor: CPU per firing by the gap slept, for an empty timer and for a timer with a round trip to a thread. */
+export function renderWakeFloor(w: WakeCost[]): string {
+  const gaps = [...new Set(w.map((c) => c.gapMs))].sort((a, b) => a - b);
+  const at = (shape: WakeCost['shape'], gap: number) => w.find((c) => c.shape === shape && c.gapMs === gap);
+  const cell = (c: WakeCost | undefined) => (c ? `${fixed(c.cpuUsPerFiring)} (${count(c.firings)} firings)` : '–');
+  const lines = gaps.map((g) => [`${g} ms`, cell(at('timer', g)), cell(at('hop', g))]);
+  const title = 'Wake-up floor: CPU of the whole process per firing, µs, nothing else running in it (bench/wake-cost.ts):';
+  return `${title}\n${markdown(['gap slept', 'an empty timer (one thread)', 'a timer and an empty round trip to a worker thread'], lines)}`;
 }

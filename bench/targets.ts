@@ -7,6 +7,7 @@
 import type { ResumeResult } from './resume.js';
 import type { Row } from './scenario.js';
 import { FOUR_WARMUP_SECONDS, type TranscribeResult } from './transcribe.js';
+import { TICK_MS, type WakeCost } from './wake-cost.js';
 
 export type Verdict = 'met' | 'not met' | 'not met, nor by the floor' | 'not measured';
 
@@ -36,14 +37,16 @@ interface NumberTarget {
   /** The limit, from the issue; may depend on the floor (the stop storm's) or on the service (threads). */
   limit: (row: Row, floor: Row | undefined, rows: Row[]) => { value: number; note?: string } | null;
   value: (row: Row, rows: Row[]) => number | null;
-  /** A figure of the same run worth reading beside this one, for the note. */
-  beside?: (rows: Row[]) => string | null;
+  /** Figures of the same run worth reading beside this one, for the note. */
+  beside?: (rows: Row[], wake: WakeCost[] | null) => string | null;
 }
 
 const fixedLimit = (value: number) => () => ({ value });
 const cpuPerResult = (r: Row) => (r.resultsPerSecond > 0 ? (r.serverCpuPercent * 10_000) / r.resultsPerSecond : null);
 const deliveredPercent = (r: Row) => (r.offeredPerSecond && r.windowSeconds > 0 ? (100 * r.resultsPerSecond) / r.offeredPerSecond : null);
 const byKey = (rows: Row[], key: string | undefined) => (key ? rows.find((r) => r.key === key) : undefined);
+/** STEP_TIMER_TICK_MS's default: steady's results that fall due in one tick share its wake-ups. */
+const STEADY_TICK_MS = TICK_MS;
 
 /** The issue's list, in its order. */
 const TARGETS: NumberTarget[] = [
@@ -86,10 +89,21 @@ const TARGETS: NumberTarget[] = [
     atMost: true,
     limit: fixedLimit(60),
     value: cpuPerResult,
-    beside: (rows) => {
+    beside: (rows, wake) => {
+      const notes: string[] = [];
       const hop = byKey(rows, 'steady-handoff');
       const us = hop ? cpuPerResult(hop) : null;
-      return us === null ? null : `a thread hop and a disk append per result alone (steady-handoff): ${round(us)} µs`;
+      if (us !== null) notes.push(`a thread hop and a disk append per result alone (steady-handoff): ${round(us)} µs`);
+      // What a tick costs before any work (wake-floor), shared by the results of a tick.
+      const tick = wake?.find((c) => c.shape === 'hop' && c.gapMs === STEADY_TICK_MS);
+      const steady = byKey(rows, 'steady');
+      if (tick && steady && steady.resultsPerSecond > 0) {
+        const perTick = (steady.resultsPerSecond * STEADY_TICK_MS) / 1000;
+        notes.push(
+          `an empty ${STEADY_TICK_MS} ms tick with a round trip to a thread (wake-floor): ${round(tick.cpuUsPerFiring)} µs, ${round(tick.cpuUsPerFiring / Math.max(1, perTick))} µs per result at ${round(perTick)} results a tick`,
+        );
+      }
+      return notes.length > 0 ? notes.join('; ') : null;
     },
   },
   {
@@ -108,7 +122,7 @@ const TARGETS: NumberTarget[] = [
   },
 ];
 
-function checkNumber(t: NumberTarget, rows: Row[]): TargetCheck | null {
+function checkNumber(t: NumberTarget, rows: Row[], wake: WakeCost[] | null): TargetCheck | null {
   const row = byKey(rows, t.scenario);
   if (!row) return null;
   const floor = byKey(rows, t.floor);
@@ -127,7 +141,7 @@ function checkNumber(t: NumberTarget, rows: Row[]): TargetCheck | null {
   else if (floorValue !== null && !passes(floorValue)) verdict = 'not met, nor by the floor';
   else verdict = 'not met';
   if (t.floor && !floor) notes.push(`no ${t.floor} in this run`);
-  const beside = t.beside?.(rows);
+  const beside = t.beside?.(rows, wake);
   if (beside) notes.push(beside);
   return { scenario: t.scenario, figure: t.figure, limit: limitText, limitValue: limit?.value ?? null, value, floorValue, unit: t.unit, verdict, note: notes.join('; ') };
 }
@@ -242,8 +256,8 @@ function checkTranscribe(r: TranscribeResult): TargetCheck[] {
 }
 
 /** Checks every target whose scenario ran. */
-export function checkTargets(rows: Row[], resume: ResumeResult | null, transcribe: TranscribeResult | null = null): TargetCheck[] {
-  const checks = TARGETS.map((t) => checkNumber(t, rows)).filter((c): c is TargetCheck => c !== null);
+export function checkTargets(rows: Row[], resume: ResumeResult | null, transcribe: TranscribeResult | null = null, wake: WakeCost[] | null = null): TargetCheck[] {
+  const checks = TARGETS.map((t) => checkNumber(t, rows, wake)).filter((c): c is TargetCheck => c !== null);
   if (resume) checks.push(...checkResume(resume));
   if (transcribe) checks.push(...checkTranscribe(transcribe));
   return checks;

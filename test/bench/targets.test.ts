@@ -93,6 +93,15 @@ describe('bench targets', () => {
     const withHop = find(checkTargets([floor, hop, steady], null), 'steady', 'server CPU');
     assert.match(withHop.note, /thread hop and a disk append per result alone \(steady-handoff\): 50 µs/);
     assert.equal(withHop.verdict, 'not met', 'the hand-off floor is a figure to read beside, not the floor the verdict uses');
+    // The wake-up floor's empty tick, shared by the results that fall due in one: 660/s × 5 ms = 3.3.
+    const wake = [
+      { shape: 'timer' as const, gapMs: 5, firings: 600, cpuUsPerFiring: 60 },
+      { shape: 'hop' as const, gapMs: 5, firings: 600, cpuUsPerFiring: 165 },
+      { shape: 'hop' as const, gapMs: 20, firings: 150, cpuUsPerFiring: 300 },
+    ];
+    const withWake = find(checkTargets([floor, hop, steady], null, null, wake), 'steady', 'server CPU');
+    assert.match(withWake.note, /empty 5 ms tick with a round trip to a thread \(wake-floor\): 165 µs, 50 µs per result at 3\.30 results a tick/);
+    assert.match(withWake.note, /steady-handoff/, 'beside the hand-off floor, not instead of it');
   });
 
   it('does not judge saturation against a ceiling that was not measured', () => {
