@@ -45,8 +45,6 @@ const fixedLimit = (value: number) => () => ({ value });
 const cpuPerResult = (r: Row) => (r.resultsPerSecond > 0 ? (r.serverCpuPercent * 10_000) / r.resultsPerSecond : null);
 const deliveredPercent = (r: Row) => (r.offeredPerSecond && r.windowSeconds > 0 ? (100 * r.resultsPerSecond) / r.offeredPerSecond : null);
 const byKey = (rows: Row[], key: string | undefined) => (key ? rows.find((r) => r.key === key) : undefined);
-/** STEP_TIMER_TICK_MS's default: steady's results that fall due in one tick share its wake-ups. */
-const STEADY_TICK_MS = TICK_MS;
 
 /** The issue's list, in its order. */
 const TARGETS: NumberTarget[] = [
@@ -94,13 +92,13 @@ const TARGETS: NumberTarget[] = [
       const hop = byKey(rows, 'steady-handoff');
       const us = hop ? cpuPerResult(hop) : null;
       if (us !== null) notes.push(`a thread hop and a disk append per result alone (steady-handoff): ${round(us)} µs`);
-      // What a tick costs before any work (wake-floor), shared by the results of a tick.
-      const tick = wake?.find((c) => c.shape === 'hop' && c.gapMs === STEADY_TICK_MS);
+      // What a tick (STEP_TIMER_TICK_MS's default) costs before any work (wake-floor), shared by the results that fall due in it.
+      const tick = wake?.find((c) => c.shape === 'hop' && c.gapMs === TICK_MS);
       const steady = byKey(rows, 'steady');
       if (tick && steady && steady.resultsPerSecond > 0) {
-        const perTick = (steady.resultsPerSecond * STEADY_TICK_MS) / 1000;
+        const perTick = (steady.resultsPerSecond * TICK_MS) / 1000;
         notes.push(
-          `an empty ${STEADY_TICK_MS} ms tick with a round trip to a thread (wake-floor): ${round(tick.cpuUsPerFiring)} µs, ${round(tick.cpuUsPerFiring / Math.max(1, perTick))} µs per result at ${round(perTick)} results a tick`,
+          `an empty ${TICK_MS} ms tick with a round trip to a thread (wake-floor): ${round(tick.cpuUsPerFiring)} µs, ${round(tick.cpuUsPerFiring / Math.max(1, perTick))} µs per result at ${round(perTick)} results a tick`,
         );
       }
       return notes.length > 0 ? notes.join('; ') : null;
