@@ -20,8 +20,8 @@ import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
 import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
 
-/** How coarse tandem's waits between steps are by default. */
-const STEP_TIMER = loadConfig({}).stepTimer;
+/** How coarse tandem's waits between steps are by default (bench/wake-cost.ts measures a wake-up at its tick). */
+export const STEP_TIMER = loadConfig({}).stepTimer;
 /** The tick the due connections are gathered on, ms (tandem's STEP_TIMER_TICK_MS default). */
 const HANDOFF_TICK_MS = STEP_TIMER.tickMs;
 

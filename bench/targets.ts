@@ -98,7 +98,7 @@ const TARGETS: NumberTarget[] = [
       if (tick && steady && steady.resultsPerSecond > 0) {
         const perTick = (steady.resultsPerSecond * TICK_MS) / 1000;
         notes.push(
-          `an empty ${TICK_MS} ms tick with a round trip to a thread (wake-floor): ${round(tick.cpuUsPerFiring)} µs, ${round(tick.cpuUsPerFiring / Math.max(1, perTick))} µs per result at ${round(perTick)} results a tick`,
+          `an empty ${TICK_MS} ms tick (STEP_TIMER_TICK_MS's default) with a round trip to a thread (wake-floor): ${round(tick.cpuUsPerFiring)} µs, ${round(tick.cpuUsPerFiring / Math.max(1, perTick))} µs per result at ${round(perTick)} results a tick`,
         );
       }
       return notes.length > 0 ? notes.join('; ') : null;

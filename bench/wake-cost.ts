@@ -16,9 +16,10 @@
  *   node dist/bench/wake-cost.js timer|hop GAP_MS SECONDS   # one figure, as JSON (a child of `npm run bench`)
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker, isMainThread, parentPort } from 'node:worker_threads';
-import { loadConfig } from '../src/config.js';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { STEP_TIMER } from './handoff.js';
 
 export type WakeShape = 'timer' | 'hop';
 
@@ -32,10 +33,15 @@ export interface WakeCost {
 }
 
 /** tandem's default STEP_TIMER_TICK_MS: how long its step threads sleep between ticks when every tick has work. */
-export const TICK_MS = loadConfig({}).stepTimer.tickMs;
+export const TICK_MS = STEP_TIMER.tickMs;
 
 /** The gaps measured: about the steady floor's between two sends, tandem's default tick, a coarse tick. */
-export const WAKE_GAPS_MS = [1, TICK_MS, 20];
+export const WAKE_GAPS_MS = [...new Set([1, TICK_MS, 20])].sort((a, b) => a - b);
+
+/** A child that has not answered this long after its window should have ended is killed, ms. */
+const CHILD_GRACE_MS = 15_000;
+/** Marks the worker a `hop` child starts, so that no other worker importing this module echoes. */
+const ECHO = 'wake-cost echo';
 
 /** Every shape at every gap, one child process each, one after the other. */
 export async function measureWakeFloor(seconds: number, gaps: readonly number[] = WAKE_GAPS_MS): Promise<WakeCost[]> {
@@ -47,15 +53,19 @@ export async function measureWakeFloor(seconds: number, gaps: readonly number[] 
 function measureInChild(shape: WakeShape, gapMs: number, seconds: number): Promise<WakeCost> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), shape, String(gapMs), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const what = `wake-cost ${shape} ${gapMs} ms`;
+    const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + CHILD_GRACE_MS);
     let text = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
     child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`wake-cost ${shape} ${gapMs} ms exited with ${code}`));
+    // 'close', not 'exit': the child's stdout may still hold its figure when it has exited.
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`${what} ${signal ? `was killed (${signal})` : `exited with ${code}`}`));
       try {
         resolve(JSON.parse(text) as WakeCost);
       } catch {
-        reject(new Error(`wake-cost ${shape} ${gapMs} ms printed no figure: ${text.slice(0, 200)}`));
+        reject(new Error(`${what} printed no figure: ${text.slice(0, 200)}`));
       }
     });
   });
@@ -65,7 +75,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function measure(shape: WakeShape, gapMs: number, seconds: number): Promise<WakeCost> {
   let firings = 0;
-  const worker = shape === 'hop' ? new Worker(new URL(import.meta.url)) : null;
+  const worker = shape === 'hop' ? new Worker(new URL(import.meta.url), { workerData: ECHO }) : null;
   if (worker) {
     worker.on('message', () => {});
     await new Promise((r) => worker.once('online', r));
@@ -82,11 +92,12 @@ async function measure(shape: WakeShape, gapMs: number, seconds: number): Promis
   const n = firings - firings0;
   clearInterval(timer);
   await worker?.terminate();
-  return { shape, gapMs, firings: n, cpuUsPerFiring: n > 0 ? (cpu.user + cpu.system) / n : NaN };
+  if (n === 0) throw new Error(`the ${gapMs} ms timer never fired in ${seconds} s`);
+  return { shape, gapMs, firings: n, cpuUsPerFiring: (cpu.user + cpu.system) / n };
 }
 
-if (!isMainThread) parentPort!.on('message', (n: number) => parentPort!.postMessage(n));
-else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (!isMainThread && workerData === ECHO) parentPort!.on('message', (n: number) => parentPort!.postMessage(n));
+else if (isMainThread && process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [shape, gap, seconds] = process.argv.slice(2);
   if ((shape !== 'timer' && shape !== 'hop') || !(Number(gap) >= 1) || !(Number(seconds) > 0)) {
     process.stderr.write('usage: wake-cost.js timer|hop GAP_MS SECONDS\n');

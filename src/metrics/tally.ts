@@ -3,7 +3,7 @@
  * `inc()` and `observe()` hash their labels and validate their arguments on every call, which
  * cost about 4 µs of the main thread per result (docs/PERFORMANCE.md): here a count is a plain
  * addition into a number or an array kept per label value, and becomes a prom-client metric only
- * when it is scraped. A counter carries one label; a histogram one or several.
+ * when it is scraped. A counter carries one label; a histogram none, one or several.
  */
 import { Counter, type Metric, type Registry } from 'prom-client';
 
@@ -47,7 +47,7 @@ interface Series {
  * A histogram kept as plain arrays and read by the registry through `get()`, in the shape
  * prom-client's own Histogram gives (`_bucket` with `le`, `_sum`, `_count`), so scrapes,
  * promtool and readers of `get()` (web/throughput.ts) see no difference. A series is named by a
- * key: its one label's value, or for several labels a key `series()` made once.
+ * key: its one label's value, or for none or several labels a key `series()` made once.
  */
 export class TallyHistogram {
   readonly name: string;

@@ -100,7 +100,7 @@ describe('bench targets', () => {
       { shape: 'hop' as const, gapMs: 20, firings: 150, cpuUsPerFiring: 300 },
     ];
     const withWake = find(checkTargets([floor, hop, steady], null, null, wake), 'steady', 'server CPU');
-    assert.match(withWake.note, /empty 5 ms tick with a round trip to a thread \(wake-floor\): 165 µs, 50 µs per result at 3\.30 results a tick/);
+    assert.match(withWake.note, /empty 5 ms tick \(STEP_TIMER_TICK_MS's default\) with a round trip to a thread \(wake-floor\): 165 µs, 50 µs per result at 3\.30 results a tick/);
     assert.match(withWake.note, /steady-handoff/, 'beside the hand-off floor, not instead of it');
   });
 
