@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Parser } from '@asyncapi/parser';
 import { assertServerMessage, TestClient } from './helpers/client.js';
 import { FIXTURE_PIPELINES, startServer, type TestServer } from './helpers/server.js';
+import { transcriptMessage } from '../src/ws/protocol.js';
 
 const specFile = fileURLToPath(new URL('../../asyncapi.yaml', import.meta.url));
 
@@ -24,6 +25,20 @@ describe('asyncapi.yaml', () => {
     assert.deepEqual(document.channels().all().map((c) => c.address()).sort(), ['/live-transcription', '/ws']);
     const names = document.components().messages().all().map((m) => m.name()).sort();
     assert.deepEqual(names, ['END', 'RESUME', 'START', 'STOP', 'audio', 'error', 'resumed', 'started', 'stopped', 'transcript']);
+  });
+
+  it('assembles a transcript frame whose numbers keep their values (written with toFixed, not as ${n})', () => {
+    const before = Date.now() / 1000;
+    const frame = transcriptMessage('s-1', 123456, '{"text":"a \\"b\\""}', 1764600000000.1236);
+    const after = Date.now() / 1000;
+    const m = JSON.parse(frame) as { seq: number; producedAt: number; timestamp: number; data: unknown; session: string };
+    assertServerMessage(m);
+    assert.equal(m.session, 's-1');
+    assert.equal(m.seq, 123456);
+    assert.deepEqual(m.data, { text: 'a "b"' });
+    assert.equal(m.producedAt, 1764600000000.124, 'producedAt to the microsecond');
+    assert.ok(m.timestamp >= Math.floor(before * 1000) / 1000 && m.timestamp <= after, `timestamp ${m.timestamp} is when it was made, in seconds`);
+    assert.equal(JSON.parse(transcriptMessage('s', 1, 'null', 5)).producedAt, 5);
   });
 
   it('rejects a server message that breaks the schema (the check can fail)', () => {
