@@ -72,8 +72,27 @@ export function waitEnd(dueAt: number, granularityMs: number): number {
 const INTERVAL_START_TICKS = 1;
 const INTERVAL_STOP_TICKS = 2;
 
+/**
+ * The waits that end at one boundary. A group lives as long as its waits (a whole step period),
+ * long enough for the garbage collector to copy it and then promote it, so an emptied group is
+ * kept and given to a new boundary: its array keeps its room (emptying an array by its length
+ * gives its room back, and every push after would grow a new one) and its slots are cleared as
+ * they run, so a spare group holds no timer, and no session through it.
+ */
+interface Group {
+  timers: Array<WheelTimer | null>;
+  size: number;
+}
+
+/**
+ * Emptied groups kept for reuse, at most. More are alive at once only with waits of many
+ * different ends (many sessions on many boundaries); beyond it an emptied group is dropped.
+ */
+const SPARE_GROUPS_MAX = 1024;
+
 export class TimerWheel {
-  readonly #buckets = new Map<number, WheelTimer[]>();
+  readonly #buckets = new Map<number, Group>();
+  readonly #spare: Group[] = [];
   /** Due times (ms, integer) of the buckets, as a binary min-heap. */
   readonly #heap: number[] = [];
   /** The timeout armed for a far group (#armedFor), or null. */
@@ -102,12 +121,15 @@ export class TimerWheel {
     const timer = reuse ?? { fn, due };
     timer.fn = fn;
     timer.due = due;
-    const bucket = this.#buckets.get(due);
-    if (bucket) bucket.push(timer);
-    else {
-      this.#buckets.set(due, [timer]);
+    let group = this.#buckets.get(due);
+    if (!group) {
+      group = this.#spare.pop() ?? { timers: [], size: 0 };
+      this.#buckets.set(due, group);
       this.#push(due);
     }
+    if (group.size < group.timers.length) group.timers[group.size] = timer;
+    else group.timers.push(timer);
+    group.size++;
     // A new wait never makes the earliest group later: a running interval, or a timeout armed for
     // a group no later than this one, already covers it (and spares a clock read per wait).
     if (this.#interval === null && due < this.#armedFor) this.#arm();
@@ -124,6 +146,7 @@ export class TimerWheel {
     this.#disarm();
     this.#stopInterval();
     this.#buckets.clear();
+    this.#spare.length = 0;
     this.#heap.length = 0;
   }
 
@@ -164,16 +187,25 @@ export class TimerWheel {
     const now = performance.now();
     while (this.#heap.length > 0 && this.#heap[0]! <= now) {
       const due = this.#pop();
-      const bucket = this.#buckets.get(due) ?? [];
+      const group = this.#buckets.get(due)!;
       this.#buckets.delete(due);
-      for (const t of bucket) {
+      // A callback may schedule more waits, never in this group (it is due, and no longer listed).
+      for (let i = 0; i < group.size; i++) {
+        const t = group.timers[i]!;
+        group.timers[i] = null;
         if (t.due !== due) continue; // scheduled again since: it runs with its later group
         const fn = t.fn;
         t.fn = null;
         fn?.();
       }
+      this.#recycle(group);
     }
     this.#arm();
+  }
+
+  #recycle(group: Group): void {
+    group.size = 0;
+    if (this.#spare.length < SPARE_GROUPS_MAX && !this.#closed) this.#spare.push(group);
   }
 
   #push(v: number): void {

@@ -152,6 +152,23 @@ describe('the timer wheel', () => {
     assert.ok(made <= 3 && fired <= 4, `${made} timers made and ${fired} firings for one wait (a tick's interval would fire 40 times)`);
   });
 
+  it('gives an emptied group to a later boundary, running only that boundary\'s waits, each once', async () => {
+    const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
+    const ran: string[] = [];
+    // Groups of 3, 5, 2, 1 and 4 waits one after another: each takes the array the one before it
+    // emptied, bigger or smaller than it needs.
+    for (const [g, size] of [3, 5, 2, 1, 4].entries()) {
+      for (let i = 0; i < size; i++) wheel.schedule(() => ran.push(`${g}.${i}`), 10);
+      await sleep(30);
+      assert.deepEqual(ran.splice(0), Array.from({ length: size }, (_, i) => `${g}.${i}`), `group ${g}`);
+    }
+    // Several groups alive at once, made from spare ones, still run in due order.
+    for (const [g, ms] of [40, 10, 25].entries()) for (let i = 0; i < 2; i++) wheel.schedule(() => ran.push(`${g}.${i}`), ms);
+    await sleep(70);
+    assert.deepEqual(ran, ['1.0', '1.1', '2.0', '2.1', '0.0', '0.1']);
+    wheel.close();
+  });
+
   it('runs a reused timer once, with the group it was last scheduled in', async () => {
     const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
     const ran: Array<[string, number]> = [];
