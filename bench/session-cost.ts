@@ -10,7 +10,7 @@
  * the main thread's path even when its CPU cannot:
  *
  *   node dist/bench/session-cost.js [--sessions 1000] [--interval-ms 1500] [--seconds 10] [--warmup-seconds 4]
- *                                   [--alloc-profile FILE.heapprofile]
+ *                                   [--alloc-profile FILE.heapprofile [--survivors]]
  *
  * It is a developer's tool, not a scenario of `npm run bench`: it reaches into the service's
  * modules, so it moves with them. DATA_DIR and the rest come from the environment, as for `npm start`.
@@ -34,6 +34,11 @@ const { values } = parseArgs({
     'warmup-seconds': { type: 'string', default: '4' },
     /** Writes the main thread's allocations over the window (sampled, collected ones included) as a .heapprofile. */
     'alloc-profile': { type: 'string' },
+    /**
+     * With --alloc-profile: only what outlived a young-generation collection (what the main
+     * thread's scavenges copied and promoted), leaving out what died young.
+     */
+    survivors: { type: 'boolean', default: false },
   },
 });
 const sessionCount = Number(values.sessions);
@@ -70,7 +75,7 @@ await new Promise((r) => setTimeout(r, Number(values['warmup-seconds']) * 1000))
 const inspector = values['alloc-profile'] ? new InspectorSession() : null;
 if (inspector) {
   inspector.connect();
-  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !values.survivors });
 }
 const tasks0 = app.pool.stats().completed;
 const cpu0 = process.cpuUsage();
