@@ -29,7 +29,8 @@ const BURST = 64;
 
 function transcriptFrame(session: string, seq: number, producedAt = nowMs()): string {
   const data = JSON.stringify(demoText(seq, producedAt));
-  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq},"data":${data},"producedAt":${producedAt},"timestamp":${Date.now() / 1000}}`;
+  // Numbers as tandem writes them (src/ws/protocol.ts transcriptMessage), so both send the same bytes.
+  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq.toFixed(0)},"data":${data},"producedAt":${producedAt.toFixed(3)},"timestamp":${(Date.now() / 1000).toFixed(3)}}`;
 }
 
 const handoff = process.env.BARE_WS_HANDOFF === '1' ? new Handoff(process.env.DATA_DIR ?? 'data') : null;

@@ -35,8 +35,9 @@ const { values } = parseArgs({
     /** Writes the main thread's allocations over the window (sampled, collected ones included) as a .heapprofile. */
     'alloc-profile': { type: 'string' },
     /**
-     * With --alloc-profile: only what outlived a young-generation collection (what the main
-     * thread's scavenges copied and promoted), leaving out what died young.
+     * With --alloc-profile: leave out what a young-generation collection freed, keeping mostly
+     * what outlived one (what the main thread's scavenges copied and promoted); objects still
+     * young when the window ends are in it too.
      */
     survivors: { type: 'boolean', default: false },
   },

@@ -28,16 +28,16 @@ describe('asyncapi.yaml', () => {
   });
 
   it('assembles a transcript frame whose numbers keep their values (written with toFixed, not as ${n})', () => {
-    const before = Date.now() / 1000;
+    const madeFrom = Date.now() / 1000;
     const frame = transcriptMessage('s-1', 123456, '{"text":"a \\"b\\""}', 1764600000000.1236);
-    const after = Date.now() / 1000;
+    const madeBy = Date.now() / 1000;
     const m = JSON.parse(frame) as { seq: number; producedAt: number; timestamp: number; data: unknown; session: string };
     assertServerMessage(m);
     assert.equal(m.session, 's-1');
     assert.equal(m.seq, 123456);
     assert.deepEqual(m.data, { text: 'a "b"' });
     assert.equal(m.producedAt, 1764600000000.124, 'producedAt to the microsecond');
-    assert.ok(m.timestamp >= Math.floor(before * 1000) / 1000 && m.timestamp <= after, `timestamp ${m.timestamp} is when it was made, in seconds`);
+    assert.ok(m.timestamp >= Math.floor(madeFrom * 1000) / 1000 && m.timestamp <= madeBy, `timestamp ${m.timestamp} is when it was made, in seconds`);
     assert.equal(JSON.parse(transcriptMessage('s', 1, 'null', 5)).producedAt, 5);
   });
 
