@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage, ChildRequest, ChildStats } from './child-stats.js';
 import { openFilesLimit } from './proc.js';
+import { serviceNodeFlags } from './service-flags.js';
 
 export type ChildKind = 'tandem' | 'bare-ws';
 
@@ -26,14 +27,15 @@ export interface BenchChild {
 }
 
 /**
- * Forks a child and resolves once it listens.
+ * Forks a child and resolves once it listens. Every child, tandem and the bare ws floors alike,
+ * runs with `npm start`'s node flags (service-flags.ts), so a floor and its scenario share one runtime.
  * @param env added to this process's environment.
- * @param execArgv node flags for the child (e.g. `--cpu-prof`).
+ * @param execArgv node flags for the child on top of those (e.g. `--cpu-prof`).
  */
 export async function startChild(kind: ChildKind, env: Record<string, string>, execArgv: string[] = []): Promise<BenchChild> {
   const proc: ChildProcess = fork(files[kind], [], {
     env: { ...process.env, ...env },
-    execArgv,
+    execArgv: [...serviceNodeFlags(), ...execArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;

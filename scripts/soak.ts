@@ -15,6 +15,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { serviceNodeFlags } from '../bench/service-flags.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -90,7 +91,8 @@ function stats(values: number[]) {
 
 async function run(): Promise<boolean> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-soak-'));
-  const child = spawn(process.execPath, [main], {
+  // Run as `npm start` runs it: the same node flags.
+  const child = spawn(process.execPath, [...serviceNodeFlags(), main], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', MAX_SESSIONS_PER_CLIENT: String(SESSIONS + 10) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { serviceNodeFlags } from '../bench/service-flags.js';
 
 const read = (name: string) => fs.readFileSync(fileURLToPath(new URL(`../../${name}`, import.meta.url)), 'utf8');
 
@@ -43,6 +44,12 @@ describe('docker-compose.yml (no Docker engine here: the file is checked, not ru
     const second = compose.services['tandem-2']!;
     assert.deepEqual((second.depends_on as Record<string, { condition: string }>).tandem, { condition: 'service_healthy' });
     assert.doesNotMatch(String(second.command), /npm (ci|run build)/);
+  });
+
+  it('runs each instance as npm start does: node itself (so SIGTERM reaches it), with the same flags', () => {
+    for (const [name, s] of tandems) {
+      assert.match(String(s.command), new RegExp(`exec node ${serviceNodeFlags().join(' ')} dist/src/main\\.js"?$`), name);
+    }
   });
 
   it('sets only variables tandem reads or README documents', () => {

@@ -1,0 +1,29 @@
+/**
+ * The node flags the service runs with: those of `npm start` (package.json's `start` script,
+ * `node <flags> dist/src/main.js`), its one owner. The bench's servers (tandem and the bare `ws`
+ * floors alike) and the soak run with them, so they measure the runtime `npm start` gives.
+ */
+import fs from 'node:fs';
+
+const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
+
+/** The `--` flags between `node` and the script in a start command; throws when it is not `node [flags] <script>`. */
+export function nodeFlagsOf(start: string): string[] {
+  const words = start.trim().split(/\s+/);
+  const script = words.length - 1;
+  if (words[0] !== 'node' || script < 1 || words[script]!.startsWith('-')) {
+    throw new Error(`package.json's start script should be \`node [flags] <script>\`, got: ${start}`);
+  }
+  const flags = words.slice(1, script);
+  const other = flags.find((w) => !w.startsWith('--'));
+  if (other !== undefined) throw new Error(`package.json's start script passes node "${other}", which is not a --flag: ${start}`);
+  return flags;
+}
+
+/** `npm start`'s node flags, read from package.json. */
+export function serviceNodeFlags(): string[] {
+  const pkg = JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { scripts?: { start?: string } };
+  const start = pkg.scripts?.start;
+  if (typeof start !== 'string') throw new Error('package.json has no start script');
+  return nodeFlagsOf(start);
+}
