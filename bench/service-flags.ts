@@ -1,21 +1,23 @@
 /**
  * The node flags the service runs with: those of `npm start` (package.json's `start` script,
  * `node <flags> dist/src/main.js`), its one owner. The bench's servers (tandem and the bare `ws`
- * floors alike) and the soak run with them, so they measure the runtime `npm start` gives.
+ * floors alike), its wake-up floor and the soak run with them, so they measure the runtime
+ * `npm start` gives.
  */
 import fs from 'node:fs';
 
 const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
+/** What `npm start` runs; the soak starts it by this path too. */
+const SERVICE_SCRIPT = 'dist/src/main.js';
 
-/** The `--` flags between `node` and the script in a start command; throws when it is not `node [flags] <script>`. */
+/** The `--` flags between `node` and the script in a start command; throws when it is not `node [--flags] dist/src/main.js`. */
 export function nodeFlagsOf(start: string): string[] {
   const words = start.trim().split(/\s+/);
-  const script = words.length - 1;
-  if (words[0] !== 'node' || script < 1 || words[script]!.startsWith('-')) {
-    throw new Error(`package.json's start script should be \`node [flags] <script>\`, got: ${start}`);
+  if (words[0] !== 'node' || words[words.length - 1] !== SERVICE_SCRIPT || words.length < 2) {
+    throw new Error(`package.json's start script should be \`node [--flags] ${SERVICE_SCRIPT}\`, got: ${start}`);
   }
-  const flags = words.slice(1, script);
-  const other = flags.find((w) => !w.startsWith('--'));
+  const flags = words.slice(1, -1);
+  const other = flags.find((w) => !w.startsWith('--') || w === '--');
   if (other !== undefined) throw new Error(`package.json's start script passes node "${other}", which is not a --flag: ${start}`);
   return flags;
 }

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { STEP_TIMER } from './handoff.js';
+import { serviceNodeFlags } from './service-flags.js';
 
 export type WakeShape = 'timer' | 'hop';
 
@@ -52,7 +53,10 @@ export async function measureWakeFloor(seconds: number, gaps: readonly number[] 
 
 function measureInChild(shape: WakeShape, gapMs: number, seconds: number): Promise<WakeCost> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), shape, String(gapMs), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // With npm start's node flags: the runtime whose wake-ups the service pays.
+    const child = spawn(process.execPath, [...serviceNodeFlags(), fileURLToPath(import.meta.url), shape, String(gapMs), String(seconds)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const what = `wake-cost ${shape} ${gapMs} ms`;
     const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + CHILD_GRACE_MS);
     let text = '';

@@ -7,11 +7,13 @@ describe("npm start's node flags (bench/service-flags.ts)", () => {
     assert.deepEqual(serviceNodeFlags(), ['--v8-pool-size=1']);
   });
 
-  it('reads the flags between node and the script, and refuses a start script of another shape, naming it', () => {
+  it('reads the flags between node and the service, and refuses a start script of another shape, naming it', () => {
     assert.deepEqual(nodeFlagsOf('node dist/src/main.js'), []);
     assert.deepEqual(nodeFlagsOf('node --a=1  --b dist/src/main.js'), ['--a=1', '--b']);
-    assert.throws(() => nodeFlagsOf('tsx src/main.ts'), /start script should be `node \[flags\] <script>`, got: tsx src\/main\.ts/);
-    assert.throws(() => nodeFlagsOf('node --v8-pool-size=1'), /should be `node \[flags\] <script>`/);
+    assert.throws(() => nodeFlagsOf('tsx src/main.ts'), /start script should be `node \[--flags\] dist\/src\/main\.js`, got: tsx src\/main\.ts/);
+    assert.throws(() => nodeFlagsOf('node --v8-pool-size=1'), /should be `node \[--flags\] dist\/src\/main\.js`/);
+    assert.throws(() => nodeFlagsOf('node --v8-pool-size=1 dist/other.js'), /should be `node \[--flags\] dist\/src\/main\.js`/);
     assert.throws(() => nodeFlagsOf('node -r x dist/src/main.js'), /passes node "-r", which is not a --flag/);
+    assert.throws(() => nodeFlagsOf('node -- dist/src/main.js'), /passes node "--", which is not a --flag/);
   });
 });
