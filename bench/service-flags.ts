@@ -13,7 +13,7 @@ const SERVICE_SCRIPT = 'dist/src/main.js';
 /** The `--` flags between `node` and the script in a start command; throws when it is not `node [--flags] dist/src/main.js`. */
 export function nodeFlagsOf(start: string): string[] {
   const words = start.trim().split(/\s+/);
-  if (words[0] !== 'node' || words[words.length - 1] !== SERVICE_SCRIPT || words.length < 2) {
+  if (words[0] !== 'node' || words[words.length - 1] !== SERVICE_SCRIPT) {
     throw new Error(`package.json's start script should be \`node [--flags] ${SERVICE_SCRIPT}\`, got: ${start}`);
   }
   const flags = words.slice(1, -1);
@@ -22,10 +22,15 @@ export function nodeFlagsOf(start: string): string[] {
   return flags;
 }
 
-/** `npm start`'s node flags, read from package.json. */
-export function serviceNodeFlags(): string[] {
-  const pkg = JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { scripts?: { start?: string } };
-  const start = pkg.scripts?.start;
-  if (typeof start !== 'string') throw new Error('package.json has no start script');
-  return nodeFlagsOf(start);
+let flags: readonly string[] | undefined;
+
+/** `npm start`'s node flags, read from package.json once. */
+export function serviceNodeFlags(): readonly string[] {
+  if (flags === undefined) {
+    const pkg = JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { scripts?: { start?: string } };
+    const start = pkg.scripts?.start;
+    if (typeof start !== 'string') throw new Error('package.json has no start script');
+    flags = nodeFlagsOf(start);
+  }
+  return flags;
 }
