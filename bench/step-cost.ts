@@ -97,7 +97,7 @@ async function batch(): Promise<void> {
   }));
   const slot = claims.alloc()!;
   try {
-    const answer = await pool.runBatch({ kind: 'step-batch', entries, claimSlot: slot.slot }).result;
+    const answer = await pool.runBatch({ kind: 'step-batch', entries, claimSlot: slot }).result;
     answer.outcomes.forEach((outcome, i) => {
       const s = picked[i]!;
       if (!outcome || !('ok' in outcome)) throw new Error(`step ${i} failed: ${JSON.stringify(outcome)}`);
@@ -113,7 +113,7 @@ async function batch(): Promise<void> {
       if (c.readMark) publishConsumed(s.flags, c.readMark);
     });
   } finally {
-    claims.free(slot.slot);
+    claims.free(slot);
   }
 }
 

@@ -58,7 +58,7 @@ export function packBatch(result: StepBatchResult): PackedBatch {
       packConsume(o.ok, n, texts, values);
     }
   }
-  return { nums: Float64Array.from(n), texts, values };
+  return { nums: new Float64Array(n), texts, values };
 }
 
 function hasError(r: ProduceStepResult | ConsumeStepResult): boolean {

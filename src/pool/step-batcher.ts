@@ -95,10 +95,8 @@ class Entry implements StepRun {
 
 interface Batch {
   readonly entries: Entry[];
+  /** The task's claim slot (pool/claims.ts): the next entry's index, and when the entry under way began. */
   readonly claimSlot: number;
-  /** The task's claim slot: the next entry's index, and when the entry under way began. */
-  readonly claim: Int32Array;
-  readonly entryStartedAt: Float64Array;
   /** Its run, once sent. */
   run: BatchRun | null;
   /** Set once a forced session ended it: its thread is being terminated. */
@@ -215,16 +213,14 @@ export class StepBatcher {
 
   #send(entries: Entry[]): void {
     const slot = this.#claims.alloc();
-    if (!slot) {
+    if (slot === null) {
       // Every claim slot is in flight (it is sized for more steps than can be): try next turn.
       for (const e of entries) this.#enqueue(e);
       return;
     }
     const batch: Batch = {
       entries,
-      claimSlot: slot.slot,
-      claim: slot.claim,
-      entryStartedAt: slot.entryStartedAt,
+      claimSlot: slot,
       run: null,
       aborted: false,
       taken: false,
@@ -237,7 +233,7 @@ export class StepBatcher {
     this.#inFlight.add(batch);
     this.#observer.batchSent?.(entries.length);
     this.#armWatchdog();
-    const task: StepBatchTask = { kind: 'step-batch', entries: entries.map((e) => e.task), claimSlot: slot.slot };
+    const task: StepBatchTask = { kind: 'step-batch', entries: entries.map((e) => e.task), claimSlot: slot };
     batch.run = this.#pool.runBatch(task);
     batch.run.result.then(
       (r) => this.#answered(batch, r),
@@ -278,7 +274,7 @@ export class StepBatcher {
     // A closed pool runs nothing more: its steps fail rather than being sent again and again.
     const closed = err instanceof PoolClosedError;
     // Entries are claimed in order: the last one claimed was running when the thread died.
-    const running = batch.taken ? batch.takenAt : Math.min(Atomics.load(batch.claim, 0), batch.entries.length) - 1;
+    const running = batch.taken ? batch.takenAt : Math.min(this.#claims.view.claimed(batch.claimSlot), batch.entries.length) - 1;
     this.#claims.free(batch.claimSlot);
     let retried = 0;
     const failed: Array<[Entry, unknown]> = [];
@@ -340,10 +336,10 @@ export class StepBatcher {
       // step must fail there, not be sent again where nothing could force it any more.
       if (batch.taken || batch.aborted || batch.entries.length === 1) continue;
       // Not begun (waiting for a thread) or its current step is still young: leave it be.
-      const began = batch.entryStartedAt[0]!;
-      if (Atomics.load(batch.claim, 0) === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
+      const began = this.#claims.view.entryStartedAt(batch.claimSlot);
+      if (this.#claims.view.claimed(batch.claimSlot) === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
       batch.taken = true;
-      const claimed = Math.min(Atomics.exchange(batch.claim, 0, batch.entries.length), batch.entries.length);
+      const claimed = Math.min(this.#claims.view.claimAll(batch.claimSlot, batch.entries.length), batch.entries.length);
       const running = claimed - 1;
       batch.takenAt = running;
       let retried = 0;

@@ -47,7 +47,7 @@ import type {
 import { LogAppender } from '../spool/appender.js';
 import { ChunkReader, type SpooledChunk } from '../spool/chunk-reader.js';
 import { MAX_PAYLOAD_BYTES, type LogRecord } from '../spool/log.js';
-import { CLAIM_BYTES } from './claims.js';
+import { Claims } from './claims.js';
 import { packBatch } from './answer-codec.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
@@ -55,6 +55,8 @@ import { removeSpoolSync } from '../sessions/spool.js';
 /** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
 const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
 const { flagsSlab, claimSlab } = workerData as PoolWorkerData;
+/** The batched tasks' claim slots (pool/claims.ts). */
+const claims = new Claims(claimSlab);
 /** Views of the flags slab, by slot, made once. */
 const flagViews: SessionFlags[] = [];
 
@@ -187,6 +189,32 @@ class Producer implements ProducerContext {
 
   sleep(ms: number): boolean {
     return sleepOn(this.#flags, ms);
+  }
+}
+
+/**
+ * What a step consumer's code sees. A class, like Producer: an object literal with a getter is
+ * defined property by property at run time, for every step.
+ */
+class Consumer {
+  readonly sessionId: string;
+  readonly url: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly input: unknown;
+  state: unknown;
+  readonly #flags: SessionFlags;
+
+  constructor(task: TaskSession, flags: SessionFlags, state: unknown) {
+    this.sessionId = task.sessionId;
+    this.url = task.url;
+    this.options = task.options;
+    this.input = task.input;
+    this.state = state;
+    this.#flags = flags;
+  }
+
+  get stopRequested(): boolean {
+    return isStopRequested(this.#flags);
   }
 }
 
@@ -349,16 +377,7 @@ async function consumeChunks(
 ): Promise<ConsumeStepResult> {
   const consumer = def.consumer;
   if (consumer.shape !== 'step') throw new Error(`consumer of ${def.name} is not step-shaped`);
-  const ctx = {
-    sessionId: task.sessionId,
-    url: task.url,
-    options: task.options,
-    input: task.input,
-    state,
-    get stopRequested() {
-      return isStopRequested(flags);
-    },
-  };
+  const ctx = new Consumer(task, flags, state);
   const results: ResultRecord[] = [];
   const taken: SpooledChunk[] = [];
   let error: TaskError | undefined;
@@ -633,19 +652,18 @@ function removeSpools(task: SpoolRemovalTask): SpoolRemovalResult {
  * run on regardless.
  */
 async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
-  const claim = new Int32Array(claimSlab, task.claimSlot * CLAIM_BYTES, 1);
-  const entryStartedAt = new Float64Array(claimSlab, task.claimSlot * CLAIM_BYTES + 8, 1);
+  const slot = task.claimSlot;
   const outcomes: Array<StepOutcome | null> = new Array<StepOutcome | null>(task.entries.length).fill(null);
   // The channel counts every description it sent as this thread's from now on (see `described`).
   for (const entry of task.entries) {
     if (entry.session && sessions[entry.flagsSlot]?.sessionId !== entry.sessionId) described[entry.flagsSlot] = entry;
   }
   for (;;) {
-    const i = Atomics.add(claim, 0, 1);
+    const i = claims.claimNext(slot);
     if (i >= task.entries.length) break;
     const entry = task.entries[i]!;
     const startedAt = nowMs();
-    entryStartedAt[0] = startedAt;
+    claims.setEntryStartedAt(slot, startedAt);
     try {
       const flags = flagsOf(entry);
       const ok = entry.kind === 'produce-step' ? await produceStep(entry, flags) : await consumeStep(entry, flags);
