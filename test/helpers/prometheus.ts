@@ -65,7 +65,13 @@ export async function startPrometheus(opts: { job: string; targets: string[]; ru
     stderr = (stderr + d.toString()).slice(-4000);
   });
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  // A binary that cannot start (not installed: ENOENT) emits 'error' and never 'exit': without
+  // this the wait below would fail and close() would then wait for an exit for ever.
+  let spawnError: Error | null = null;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => ((exited = true), resolve()));
+    child.once('error', (err) => ((spawnError = err), (exited = true), resolve()));
+  });
 
   async function api<T>(p: string): Promise<T> {
     const res = await fetch(url + p);
@@ -86,6 +92,7 @@ export async function startPrometheus(opts: { job: string; targets: string[]; ru
 
   try {
     await eventually(async () => {
+      if (spawnError) throw new Error(`cannot run prometheus (${spawnError.message}): install Debian's prometheus package`);
       if (exited) throw new Error(`prometheus exited: ${stderr}`);
       return fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
     }, 'Prometheus ready', 30_000);
