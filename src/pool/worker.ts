@@ -128,15 +128,38 @@ interface LoopWriter {
 }
 
 /**
- * The producer's side of the spool. A step producer's chunks are gathered and appended in one
- * write when its burst ends; a loop's each go out at once (it may block for long after a write).
+ * What every pipeline side's code sees of its session (pipelines/types.ts SideContext). A class,
+ * not an object literal: a literal with a getter is defined property by property at run time,
+ * for every step.
  */
-class Producer implements ProducerContext {
+class SideContextBase {
   readonly sessionId: string;
   readonly url: string;
   readonly options: Readonly<Record<string, unknown>>;
   readonly input: unknown;
   state: unknown;
+  /** Private, not protected: a pipeline's code gets this object and must not reach the flags. */
+  readonly #flags: SessionFlags;
+
+  constructor(task: TaskSession, flags: SessionFlags, state: unknown) {
+    this.sessionId = task.sessionId;
+    this.url = task.url;
+    this.options = task.options;
+    this.input = task.input;
+    this.state = state;
+    this.#flags = flags;
+  }
+
+  get stopRequested(): boolean {
+    return isStopRequested(this.#flags);
+  }
+}
+
+/**
+ * The producer's side of the spool. A step producer's chunks are gathered and appended in one
+ * write when its burst ends; a loop's each go out at once (it may block for long after a write).
+ */
+class Producer extends SideContextBase implements ProducerContext {
   /** A step's chunks not yet appended. */
   readonly pending: LogRecord[] = [];
   pendingBytes = 0;
@@ -147,19 +170,11 @@ class Producer implements ProducerContext {
   readonly #loop: LoopWriter | undefined;
 
   constructor(task: TaskSession, flags: SessionFlags, nextSeq: number, state: unknown, loop?: LoopWriter) {
-    this.sessionId = task.sessionId;
-    this.url = task.url;
-    this.options = task.options;
-    this.input = task.input;
-    this.state = state;
+    super(task, flags, state);
     this.#task = task;
     this.#flags = flags;
     this.#nextSeq = nextSeq;
     this.#loop = loop;
-  }
-
-  get stopRequested(): boolean {
-    return isStopRequested(this.#flags);
   }
 
   get lastSeq(): number {
@@ -189,32 +204,6 @@ class Producer implements ProducerContext {
 
   sleep(ms: number): boolean {
     return sleepOn(this.#flags, ms);
-  }
-}
-
-/**
- * What a step consumer's code sees. A class, like Producer: an object literal with a getter is
- * defined property by property at run time, for every step.
- */
-class Consumer {
-  readonly sessionId: string;
-  readonly url: string;
-  readonly options: Readonly<Record<string, unknown>>;
-  readonly input: unknown;
-  state: unknown;
-  readonly #flags: SessionFlags;
-
-  constructor(task: TaskSession, flags: SessionFlags, state: unknown) {
-    this.sessionId = task.sessionId;
-    this.url = task.url;
-    this.options = task.options;
-    this.input = task.input;
-    this.state = state;
-    this.#flags = flags;
-  }
-
-  get stopRequested(): boolean {
-    return isStopRequested(this.#flags);
   }
 }
 
@@ -377,7 +366,7 @@ async function consumeChunks(
 ): Promise<ConsumeStepResult> {
   const consumer = def.consumer;
   if (consumer.shape !== 'step') throw new Error(`consumer of ${def.name} is not step-shaped`);
-  const ctx = new Consumer(task, flags, state);
+  const ctx = new SideContextBase(task, flags, state);
   const results: ResultRecord[] = [];
   const taken: SpooledChunk[] = [];
   let error: TaskError | undefined;
@@ -453,12 +442,7 @@ async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<
   }
 }
 
-class LoopConsumerContext implements ConsumerLoopContext {
-  readonly sessionId: string;
-  readonly url: string;
-  readonly options: Readonly<Record<string, unknown>>;
-  readonly input: unknown;
-  state: unknown = undefined;
+class LoopConsumerContext extends SideContextBase implements ConsumerLoopContext {
   readonly #task: ConsumeLoopTask;
   readonly #flags: SessionFlags;
   readonly #reader: ChunkReader;
@@ -471,20 +455,13 @@ class LoopConsumerContext implements ConsumerLoopContext {
   lastEmitted: number;
 
   constructor(task: ConsumeLoopTask, flags: SessionFlags) {
-    this.sessionId = task.sessionId;
-    this.url = task.url;
-    this.options = task.options;
-    this.input = task.input;
+    super(task, flags, undefined);
     this.#task = task;
     this.#flags = flags;
     this.#reader = new ChunkReader(task.spoolDir, flags);
     this.#results = new LogAppender(task.spoolDir, 'results', flags, task.log);
     this.#nextSeq = task.nextSeq;
     this.lastEmitted = task.nextSeq - 1;
-  }
-
-  get stopRequested(): boolean {
-    return isStopRequested(this.#flags);
   }
 
   next(timeoutMs?: number): Chunk | null {
