@@ -5,6 +5,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve('dist/test');
+// A test file that has not finished after this long fails as "timed out" and the run goes on:
+// a hang (a child process that never starts, a promise that never settles) must cost minutes,
+// not CI's whole budget. The slowest suite took 37 s in a run with two spinners beside it.
+// TEST_FILE_TIMEOUT_MS overrides it (0: no limit).
+const timeoutMs = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 600_000);
+if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
+  console.error(`TEST_FILE_TIMEOUT_MS must be a whole number of ms, 0 for no limit (got ${JSON.stringify(process.env.TEST_FILE_TIMEOUT_MS)})`);
+  process.exit(2);
+}
 const only = process.argv.slice(2);
 const files = [];
 (function walk(dir) {
@@ -19,5 +28,6 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did the build run?)');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+const timeout = timeoutMs > 0 ? [`--test-timeout=${timeoutMs}`] : [];
+const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...timeout, ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
