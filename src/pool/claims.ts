@@ -7,7 +7,7 @@
  * the whole buffer, made once, and name a slot by its number. (A view per slot and task cost
  * five typed arrays a task, made on both threads for a 4-byte counter.)
  */
-export const CLAIM_BYTES = 16;
+const CLAIM_BYTES = 16;
 const INTS_PER_SLOT = CLAIM_BYTES / Int32Array.BYTES_PER_ELEMENT;
 const FLOATS_PER_SLOT = CLAIM_BYTES / Float64Array.BYTES_PER_ELEMENT;
 
