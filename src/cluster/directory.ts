@@ -7,6 +7,7 @@ import { itemOfDetail } from '../routes/session-views.js';
 import { OWNER_ONLY_HEADER } from '../routes/sessions.js';
 import type { ClusterKeys } from './keys.js';
 import { PRELUDE } from './lua.js';
+import { stopBoundMs } from '../sessions/session.js';
 import type { ClusterObserver } from './observer.js';
 import { clusterUnavailable, LuaScript, type RedisClient } from './redis.js';
 import type { RemoteStops } from './remote.js';
@@ -115,8 +116,8 @@ export class ClusterDirectory implements SessionDirectory, SessionOwners {
     const began = performance.now();
     await this.#redis('stop', () => d.remote.request(record.instance!, id, graceMs));
     // The owner stops it as it would its own (graceful, then forced after the grace): wait for
-    // its record to say it ended, a call timeout beyond that grace at most.
-    const deadline = Date.now() + (graceMs ?? d.stopGraceMs) + d.callTimeoutMs;
+    // its record to say it ended, a call timeout beyond the longest such stop at most.
+    const deadline = Date.now() + stopBoundMs(graceMs ?? d.stopGraceMs) + d.callTimeoutMs;
     for (;;) {
       const reply = await this.#redis('stop', () => d.remote.takeReply(id));
       const now = reply === null ? await this.#redis('stop', () => this.#record(id)) : null;

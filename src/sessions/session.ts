@@ -136,6 +136,16 @@ export interface FlowLimits {
 
 /** How often a blocked client's send buffer is checked for room, ms. */
 const DRAIN_POLL_MS = 20;
+/** How often a stop past its grace looks again at a side busy with nothing running on a thread. */
+const STOP_RECHECK_MS = 10;
+
+/**
+ * The longest a stop waits for its sides: `graceMs` for code still running on a thread, twice
+ * that for a step that has not begun (or whose answer is not handled) by then.
+ */
+export function stopBoundMs(graceMs: number): number {
+  return 2 * graceMs;
+}
 
 /**
  * One client's producer + consumer pair, from START to the moment nothing of it remains.
@@ -525,17 +535,8 @@ export class Session implements SideHost {
     requestStop(this.flags);
     this.producer.halt();
     this.consumer.halt();
-    let forced = false;
     // Usually both sides were only waiting between steps and are idle already: no grace timer.
-    if (this.producer.busy || this.consumer.busy) {
-      const grace = setTimeout(() => {
-        forced = true;
-        this.producer.force();
-        this.consumer.force();
-      }, graceMs);
-      await Promise.all([this.producer.idle(), this.consumer.idle()]);
-      clearTimeout(grace);
-    }
+    const forced = this.producer.busy || this.consumer.busy ? await this.#idleOrForced(graceMs) : false;
     await this.#lateEvents(graceMs);
     // A thread terminated by the force has normally exited by now (the pool waits for it, up to
     // STOP_EXIT_WAIT_MS); one blocked in a native call may not have, and could still write. The
@@ -586,6 +587,38 @@ export class Session implements SideHost {
     // An ended session may be kept for inspection a while.
     this.#init.onEnded(this);
     return final;
+  }
+
+  /**
+   * Waits until both sides are idle; true if one had to be forced. A side is forced only for code
+   * of its own still running on a thread after `graceMs` (its flags name the thread). A side busy
+   * with no thread running its code has either finished, with its answer not yet handled by this
+   * (busy) thread, or not begun, and will skip its step for the stop flag: it is looked at again
+   * every STOP_RECHECK_MS, forced as soon as a thread runs its code, and at the latest once the
+   * stop has waited stopBoundMs(graceMs) (a step still waiting for a thread then).
+   */
+  async #idleOrForced(graceMs: number): Promise<boolean> {
+    const sides = [this.producer, this.consumer];
+    const deadline = nowMs() + stopBoundMs(graceMs);
+    let forced = false;
+    let timer: NodeJS.Timeout;
+    const look = (): void => {
+      const late = nowMs() >= deadline;
+      for (const side of sides) {
+        if (!side.busy || !(late || this.#runsOnThread(side.name))) continue;
+        forced = true;
+        side.force();
+      }
+      if (!late) timer = setTimeout(look, STOP_RECHECK_MS);
+    };
+    timer = setTimeout(look, graceMs);
+    await Promise.all(sides.map((side) => side.idle()));
+    clearTimeout(timer);
+    return forced;
+  }
+
+  #runsOnThread(side: SideName): boolean {
+    return Atomics.load(this.flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD) !== 0;
   }
 
   /** The threads the session's sides were running on, as its flags name them (0: none). */

@@ -93,6 +93,32 @@ describe('stopping a session', () => {
     });
   }
 
+  it('a step that ended while the main thread was too busy to hear it is waited on, not forced', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    const id = await client.start({ options: { intervalMs: 0 } });
+    await client.waitForTranscripts(20);
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => session.producer.busy, 'a producer step under way');
+    const stopping = session.stop('admin');
+    // The main thread is held past STOP_GRACE_MS (500 ms), and until no thread runs the session's
+    // code (the step ran or skipped itself for the stop flag): the grace timer then fires before
+    // the step's answer can be handled. Nothing of the session runs any more, so nothing is forced.
+    const heldFrom = performance.now();
+    const runs = () => session.sideInfo('producer').threadId !== null || session.sideInfo('consumer').threadId !== null;
+    while (performance.now() - heldFrom < 800 || runs()) {
+      if (performance.now() - heldFrom > 10_000) throw new Error('a side still runs on a thread after 10 s');
+    }
+    assert.ok(session.producer.busy, 'the answer of the step is not handled yet when the grace timer comes due');
+    const summary = await stopping;
+    assert.equal(summary.forced, false, 'a step whose code had ended is not forced');
+    assert.equal(summary.reason, 'admin');
+    const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.chunks, summary.chunks);
+    assertInOrder(client.transcripts());
+    await client.waitClose();
+    await settled();
+  });
+
   it('a forced thread blocked in a native call has exited before `stopped` is sent', async () => {
     const client = await TestClient.open(server.wsUrl());
     const sleepMs = 2500;
