@@ -600,21 +600,21 @@ export class Session implements SideHost {
   async #idleOrForced(graceMs: number): Promise<boolean> {
     const sides = [this.producer, this.consumer];
     const deadline = nowMs() + stopBoundMs(graceMs);
-    let forced = false;
+    const forced = new Set<Side>();
     let timer: NodeJS.Timeout;
     const look = (): void => {
       const late = nowMs() >= deadline;
       for (const side of sides) {
-        if (!side.busy || !(late || this.#runsOnThread(side.name))) continue;
-        forced = true;
+        if (!side.busy || forced.has(side) || !(late || this.#runsOnThread(side.name))) continue;
+        forced.add(side);
         side.force();
       }
-      if (!late) timer = setTimeout(look, STOP_RECHECK_MS);
+      if (!late && forced.size < sides.length) timer = setTimeout(look, STOP_RECHECK_MS);
     };
     timer = setTimeout(look, graceMs);
     await Promise.all(sides.map((side) => side.idle()));
     clearTimeout(timer);
-    return forced;
+    return forced.size > 0;
   }
 
   #runsOnThread(side: SideName): boolean {

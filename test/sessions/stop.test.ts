@@ -215,3 +215,38 @@ describe('a forced thread that outlives STOP_EXIT_WAIT_MS', () => {
     await eventually(() => server.spools().length === 0, 'spool removed');
   });
 });
+
+describe('a step still waiting for a thread when the grace ends', () => {
+  let server: TestServer;
+  before(async () => {
+    // One step thread, taken by a step that never returns.
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '300', POOL_MAX_THREADS: '1', POOL_MIN_THREADS: '1' });
+  });
+  after(() => server.close());
+
+  it('is waited on up to twice STOP_GRACE_MS, then taken back: the stop still finishes', async () => {
+    const hog = await TestClient.open(server.wsUrl());
+    const hogId = await hog.start({ pipeline: 'stuck', options: { where: 'step' } });
+    const hogSession = server.app.sessions.get(hogId)!;
+    await eventually(() => hogSession.sideInfo('consumer').threadId !== null, 'the only step thread spinning');
+    const waiting = await TestClient.open(server.wsUrl());
+    const id = await waiting.start({ options: { intervalMs: 0 } });
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => session.producer.busy, 'its first step sent');
+    assert.equal(session.produced, 0, 'its step waits for the busy thread');
+    const stopSentAt = performance.now();
+    waiting.send({ command: 'STOP' });
+    const stopped = await waiting.waitFor((m) => m.type === 'stopped', 'stopped');
+    const stopToStoppedMs = performance.now() - stopSentAt;
+    assert.deepEqual([stopped.reason, stopped.chunks], ['client', 0]);
+    assert.ok(stopToStoppedMs >= 600, `waited twice the grace first (STOP → stopped ${stopToStoppedMs} ms)`);
+    assert.notEqual(hogSession.sideInfo('consumer').threadId, null, "the other session's step was left running");
+    assert.equal(hogSession.state, 'running');
+    // Its spool is removed on a pool thread: that waits until the hog's thread is given back.
+    hog.send({ command: 'STOP' });
+    await hog.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal((await hogSession.stop('client')).forced, true);
+    assert.equal((await session.stop('client')).forced, true, 'its step was taken back, never run');
+    await eventually(() => server.spools().length === 0, 'spools removed');
+  });
+});
