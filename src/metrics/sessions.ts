@@ -42,7 +42,7 @@ export function sessionMetrics(registry: Registry, deps: SessionMetricsDeps): Pi
   });
   const stop = new Histogram({
     name: METRIC_PREFIX + 'session_stop_seconds',
-    help: 'Time from a stop request until nothing of the session runs, by outcome: cooperative (sides returned) or forced (a thread was terminated after STOP_GRACE_MS).',
+    help: 'Time from a stop request until nothing of the session runs, by outcome: cooperative (sides returned) or forced (code still running after STOP_GRACE_MS was terminated, or a step still waiting for a thread at twice that was taken back).',
     labelNames: ['outcome'] as const,
     buckets: LATENCY_BUCKETS_SECONDS,
     registers: [registry],
