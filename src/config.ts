@@ -138,6 +138,8 @@ const schema = z.object({
   SPOOL_REMOVAL_QUIET_MS: intFrom(0, 60_000).default(100),
   /** ...but never waits longer than this after the first waiting one, in ms. */
   SPOOL_REMOVAL_MAX_DELAY_MS: intFrom(0, 600_000).default(1000),
+  /** A removal no step thread has begun within this long (all held by steps that do not return) is done on the main thread. */
+  SPOOL_REMOVAL_THREAD_WAIT_MS: intFrom(0, 600_000).default(1000),
   /** Chunks a step producer with nothing to wait for (delayMs 0) writes in one task, at most. */
   PRODUCER_BURST_CHUNKS: intFrom(1, 100_000).default(256),
   /** How long such a burst may run in one task, in ms. */
@@ -273,7 +275,7 @@ export interface Config {
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
   readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number };
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
-  readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number };
+  readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number; readonly threadWaitMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
   readonly clientToken: string | undefined;
   /** Proxies whose forwarding headers name the client (src/net/client-address.ts); undefined: none. */
@@ -422,7 +424,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepTimer: { tickMs: e.STEP_TIMER_TICK_MS, slackPercent: e.STEP_TIMER_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS },
-    spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS },
+    spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,
     trustProxy: e.TRUST_PROXY,

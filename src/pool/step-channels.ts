@@ -70,6 +70,19 @@ export interface TimingSummary {
 export interface ChannelRun {
   readonly result: Promise<TaskResult>;
   abort(reason: Error): void;
+  /**
+   * Takes the job back if no channel has taken it yet (it then rejects with JobWithdrawnError)
+   * and says whether it did; a job already running is left to run.
+   */
+  withdraw(): boolean;
+}
+
+/** The job was taken back before any thread began it (ChannelRun.withdraw). */
+export class JobWithdrawnError extends Error {
+  constructor() {
+    super('the job was taken back before a thread began it');
+    this.name = 'JobWithdrawnError';
+  }
 }
 
 interface Job {
@@ -130,7 +143,7 @@ export class StepChannels {
       this.#queue.push(job);
       this.#pump();
     }
-    return { result, abort: (reason) => this.#abort(job, reason) };
+    return { result, abort: (reason) => this.#abort(job, reason), withdraw: () => this.#withdraw(job) };
   }
 
   /** Channels running a job. */
@@ -298,6 +311,15 @@ export class StepChannels {
       this.#host.threadDied(err);
     }
     this.#pump();
+  }
+
+  #withdraw(job: Job): boolean {
+    if (job.settled || job.channel) return false;
+    const i = this.#queue.indexOf(job);
+    if (i < 0) return false;
+    this.#queue.splice(i, 1);
+    this.#settle(job, null, new JobWithdrawnError());
+    return true;
   }
 
   #abort(job: Job, reason: Error): void {

@@ -40,6 +40,12 @@ export interface PoolOptions {
 /** Where a task's thread went: the step pool, or a thread held by a loop. */
 export type PoolName = 'step' | 'loop';
 
+/** A removal on its way: its answer, and how to take it back while no thread has begun it. */
+export interface SpoolRemovalRun {
+  readonly result: Promise<SpoolRemovalResult>;
+  withdraw(): boolean;
+}
+
 export interface PoolStats {
   threads: number;
   /** Threads of the step pool and of the loop pool. */
@@ -203,10 +209,11 @@ export class WorkerPool {
 
   /**
    * Removes ended sessions' spool folders on a step thread (sessions/spool-remover.ts). Rejects
-   * when the pool is closed or the thread died under it.
+   * when the pool is closed, the thread died under it, or it was withdrawn before a thread began it.
    */
-  removeSpools(task: SpoolRemovalTask): Promise<SpoolRemovalResult> {
-    return this.#channels.run(task).result as Promise<SpoolRemovalResult>;
+  removeSpools(task: SpoolRemovalTask): SpoolRemovalRun {
+    const run = this.#channels.run(task);
+    return { result: run.result as Promise<SpoolRemovalResult>, withdraw: () => run.withdraw() };
   }
 
   /** Threads of the step pool at most: the batcher spreads a turn's steps over this many tasks. */

@@ -16,8 +16,10 @@
  * one, or a few together, are removed at the end of their turn: a client that reads its session's
  * summary right after `stopped` finds it ended.
  *
- * If the pool cannot take the task (it is closing, or the thread died under it), the folders are
- * removed here, on the main thread, as before: a folder is never left behind for want of a thread.
+ * If the pool cannot take the task (it is closing, or the thread died under it), or no step thread
+ * has begun it within SPOOL_REMOVAL_THREAD_WAIT_MS (every one is held by a step that does not
+ * return, of sessions still running), the folders are removed here, on the main thread: a folder
+ * is never left behind, and a stop never waits, for want of a thread.
  */
 import type { SpoolRemovalResult, SpoolRemovalTask } from '../pool/messages.js';
 import { splitIntoTasks, type BatchLimits } from '../pool/step-batcher.js';
@@ -28,7 +30,7 @@ import { removeSpool } from './spool.js';
 /** What the remover needs of the pool. */
 export interface SpoolRemovalRunner {
   readonly stepThreads: number;
-  removeSpools(task: SpoolRemovalTask): Promise<SpoolRemovalResult>;
+  removeSpools(task: SpoolRemovalTask): { readonly result: Promise<SpoolRemovalResult>; withdraw(): boolean };
 }
 
 /** How long removals wait while they keep coming (config.ts names the variables). */
@@ -39,6 +41,8 @@ export interface RemovalDelay {
   quietMs: number;
   /** ...but at most this long after the first that waits, ms. */
   maxMs: number;
+  /** A removal no step thread has begun within this long, ms, is done on the main thread instead. */
+  threadWaitMs: number;
 }
 
 interface Pending {
@@ -65,7 +69,7 @@ export class SpoolRemover {
   /** The service is closing: removals no longer wait. */
   #hurried = false;
 
-  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>, delay: RemovalDelay = { stormSessions: Infinity, quietMs: 0, maxMs: 0 }) {
+  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>, delay: RemovalDelay = { stormSessions: Infinity, quietMs: 0, maxMs: 0, threadWaitMs: 1000 }) {
     this.#pool = pool;
     this.#limits = limits;
     this.#delay = delay;
@@ -147,12 +151,16 @@ export class SpoolRemover {
 
   async #send(part: Pending[]): Promise<void> {
     let result: SpoolRemovalResult;
+    const run = this.#pool.removeSpools({ kind: 'remove-spools', dirs: part.map((p) => p.dir) });
+    const unbegun = setTimeout(() => run.withdraw(), this.#delay.threadWaitMs);
     try {
-      result = await this.#pool.removeSpools({ kind: 'remove-spools', dirs: part.map((p) => p.dir) });
+      result = await run.result;
     } catch {
       // No thread took it: remove them here, each on its own.
       await Promise.all(part.map((p) => removeSpool(p.dir).then(p.resolve, (err: unknown) => p.reject(asError(err)))));
       return;
+    } finally {
+      clearTimeout(unbegun);
     }
     part.forEach((p, i) => {
       const error = result.errors[i];

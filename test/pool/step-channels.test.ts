@@ -53,7 +53,7 @@ describe('step channels: how the step pool threads are held and fed', () => {
     const pool = newPool({ minThreads: 1, maxThreads: 2, idleTimeoutMs: 3000 });
     try {
       // Two removals at once need two threads: both run, each on a channel of its own.
-      const removals = await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }), pool.removeSpools({ kind: 'remove-spools', dirs: [] })]);
+      const removals = await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }).result, pool.removeSpools({ kind: 'remove-spools', dirs: [] }).result]);
       assert.deepEqual(
         removals.map((r) => r.errors),
         [[], []],
@@ -77,8 +77,27 @@ describe('step channels: how the step pool threads are held and fed', () => {
   it('rejects work once the pool is closed instead of waiting forever', async () => {
     const pool = newPool({ minThreads: 1, maxThreads: 1, idleTimeoutMs: 1000 });
     await pool.close();
-    await assert.rejects(pool.removeSpools({ kind: 'remove-spools', dirs: [] }), /the pool is closed/);
+    await assert.rejects(pool.removeSpools({ kind: 'remove-spools', dirs: [] }).result, /the pool is closed/);
     assert.equal(await pool.canRunWork(500), false);
+  });
+
+  it('takes back a job no thread has begun, and leaves one that runs to run', async () => {
+    const pool = newPool({ minThreads: 1, maxThreads: 1, idleTimeoutMs: 1000 });
+    try {
+      // Its channel is open and idle: the next job goes to it at once, the one after it waits.
+      assert.deepEqual((await pool.removeSpools({ kind: 'remove-spools', dirs: [] }).result).errors, []);
+      const running = pool.removeSpools({ kind: 'remove-spools', dirs: [] });
+      const waiting = pool.removeSpools({ kind: 'remove-spools', dirs: [] });
+      assert.equal(pool.stats().queueDepth, 1);
+      assert.equal(waiting.withdraw(), true, 'a queued job is taken back');
+      assert.equal(waiting.withdraw(), false, 'only once');
+      assert.equal(running.withdraw(), false, 'a job a thread has is left to run');
+      await assert.rejects(waiting.result, { name: 'JobWithdrawnError' });
+      assert.deepEqual((await running.result).errors, []);
+      assert.equal(pool.stats().queueDepth, 0);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('a step sent to a closed pool fails instead of being sent again every turn', async () => {
@@ -147,7 +166,7 @@ describe('step channels: how the step pool threads are held and fed', () => {
     // An open channel holds its thread (and the process) until the pool is closed.
     const { out, code, signal } = await runInChild(`
       const { pool } = newSlabPool(2, 2, 60000);
-      await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }), pool.removeSpools({ kind: 'remove-spools', dirs: [] })]);
+      await Promise.all([pool.removeSpools({ kind: 'remove-spools', dirs: [] }).result, pool.removeSpools({ kind: 'remove-spools', dirs: [] }).result]);
       console.log('ran', pool.stats().completed);
       await pool.close();
     `);

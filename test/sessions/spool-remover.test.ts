@@ -83,7 +83,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     const pool = newPool();
     try {
       // The quiet spell is a minute: a removal that waited would time the test out.
-      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 3, quietMs: 60_000, maxMs: 60_000 });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 3, quietMs: 60_000, maxMs: 60_000, threadWaitMs: 60_000 });
       const dirs = Array.from({ length: 4 }, (_, i) => makeSpool(root, `g${i}`));
       await remover.remove(dirs[0]!);
       await Promise.all([remover.remove(dirs[1]!), remover.remove(dirs[2]!)]);
@@ -107,7 +107,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
       // 4 removals within 2 s is a storm; one every 800 ms (at most 3 in any 2 s) is not, though
       // no gap between them is a quiet spell. A removal that waited would go 2 s after its ask.
       const quietMs = 2000;
-      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 3, quietMs, maxMs: 60_000 });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 3, quietMs, maxMs: 60_000, threadWaitMs: 60_000 });
       const dirs = Array.from({ length: 7 }, (_, i) => makeSpool(root, `h${i}`));
       for (const [i, d] of dirs.entries()) {
         const askedAt = performance.now();
@@ -127,7 +127,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     const pool = newPool();
     try {
       const quietMs = 400;
-      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs, maxMs: 60_000 });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs, maxMs: 60_000, threadWaitMs: 60_000 });
       const first = makeSpool(root, 'd0');
       const storm = Array.from({ length: 20 }, (_, i) => makeSpool(root, `d${i + 1}`));
       const before = pool.stats().completed;
@@ -152,7 +152,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
     const pool = newPool();
     try {
       const maxMs = 300;
-      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs, threadWaitMs: 60_000 });
       const dirs = Array.from({ length: 3 }, (_, i) => makeSpool(root, `e${i}`));
       await remover.remove(dirs[0]!);
       const askedAt = performance.now();
@@ -173,7 +173,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
   it("runs each removal's release when the removal goes out: at once after a quiet spell, after the storm in one", { timeout: 20_000 }, async () => {
     const pool = newPool();
     try {
-      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs: 60_000 });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs: 60_000, threadWaitMs: 60_000 });
       const dirs = [makeSpool(root, 'i0'), makeSpool(root, 'i1')];
       const released: string[] = [];
       await remover.remove(dirs[0]!, () => released.push('i0'));
@@ -199,7 +199,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
   it('a closing service sends the waiting removals at once and no longer holds any back', { timeout: 20_000 }, async () => {
     const pool = newPool();
     try {
-      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs: 60_000 });
+      const remover = new SpoolRemover(pool, LIMITS, { stormSessions: 1, quietMs: 60_000, maxMs: 60_000, threadWaitMs: 60_000 });
       const dirs = Array.from({ length: 3 }, (_, i) => makeSpool(root, `f${i}`));
       await remover.remove(dirs[0]!);
       const waiting = remover.remove(dirs[1]!);

@@ -220,11 +220,17 @@ describe('a step still waiting for a thread when the grace ends', () => {
   let server: TestServer;
   before(async () => {
     // One step thread, taken by a step that never returns.
-    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STOP_GRACE_MS: '300', POOL_MAX_THREADS: '1', POOL_MIN_THREADS: '1' });
+    server = await startServer({
+      PIPELINES_DIR: FIXTURE_PIPELINES,
+      STOP_GRACE_MS: '300',
+      POOL_MAX_THREADS: '1',
+      POOL_MIN_THREADS: '1',
+      SPOOL_REMOVAL_THREAD_WAIT_MS: '200',
+    });
   });
   after(() => server.close());
 
-  it('is waited on up to twice STOP_GRACE_MS, then taken back: the stop still finishes', async () => {
+  it('is waited on up to twice STOP_GRACE_MS, then taken back; its folder is removed without a thread: the stop finishes', async () => {
     const hog = await TestClient.open(server.wsUrl());
     const hogId = await hog.start({ pipeline: 'stuck', options: { where: 'step' } });
     const hogSession = server.app.sessions.get(hogId)!;
@@ -240,13 +246,17 @@ describe('a step still waiting for a thread when the grace ends', () => {
     const stopToStoppedMs = performance.now() - stopSentAt;
     assert.deepEqual([stopped.reason, stopped.chunks], ['client', 0]);
     assert.ok(stopToStoppedMs >= 600, `waited twice the grace first (STOP → stopped ${stopToStoppedMs} ms)`);
+    // No step thread takes its folder's removal (SPOOL_REMOVAL_THREAD_WAIT_MS): the main thread removes it.
+    await eventually(() => session.state === 'stopped', 'the session ended, its folder removed, while the only thread stays held', 10_000);
+    const summary = await session.stop('client');
+    assert.equal(summary.forced, true, 'its step was taken back, never run');
+    assert.equal(session.state, 'stopped');
+    assert.equal(fs.existsSync(session.spoolDir), false, 'its spool folder is gone');
     assert.notEqual(hogSession.sideInfo('consumer').threadId, null, "the other session's step was left running");
     assert.equal(hogSession.state, 'running');
-    // Its spool is removed on a pool thread: that waits until the hog's thread is given back.
     hog.send({ command: 'STOP' });
     await hog.waitFor((m) => m.type === 'stopped', 'stopped');
     assert.equal((await hogSession.stop('client')).forced, true);
-    assert.equal((await session.stop('client')).forced, true, 'its step was taken back, never run');
     await eventually(() => server.spools().length === 0, 'spools removed');
   });
 });
