@@ -10,7 +10,7 @@
  * the main thread's path even when its CPU cannot:
  *
  *   node dist/bench/session-cost.js [--sessions 1000] [--interval-ms 1500] [--seconds 10] [--warmup-seconds 4]
- *                                   [--alloc-profile FILE.heapprofile [--survivors]]
+ *                                   [--alloc-profile FILE.heapprofile [--survivors]] [--cpu-profile FILE.cpuprofile]
  *
  * It is a developer's tool, not a scenario of `npm run bench`: it reaches into the service's
  * modules, so it moves with them. DATA_DIR and the rest come from the environment, as for `npm start`.
@@ -40,6 +40,8 @@ const { values } = parseArgs({
      * young when the window ends are in it too.
      */
     survivors: { type: 'boolean', default: false },
+    /** Writes the main thread's CPU profile over the window (sampled every 50 µs) as a .cpuprofile. */
+    'cpu-profile': { type: 'string' },
   },
 });
 const sessionCount = Number(values.sessions);
@@ -73,10 +75,15 @@ for (let i = 0; i < sessionCount; i++) {
 }
 await new Promise((r) => setTimeout(r, Number(values['warmup-seconds']) * 1000));
 
-const inspector = values['alloc-profile'] ? new InspectorSession() : null;
-if (inspector) {
-  inspector.connect();
+const inspector = values['alloc-profile'] || values['cpu-profile'] ? new InspectorSession() : null;
+if (inspector) inspector.connect();
+if (inspector && values['alloc-profile']) {
   await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !values.survivors });
+}
+if (inspector && values['cpu-profile']) {
+  await inspector.post('Profiler.enable');
+  await inspector.post('Profiler.setSamplingInterval', { interval: 50 });
+  await inspector.post('Profiler.start');
 }
 const tasks0 = app.pool.stats().completed;
 const cpu0 = process.cpuUsage();
@@ -91,11 +98,15 @@ const cpu = process.cpuUsage(cpu0);
 const threads1 = threadCpuMs(process.pid);
 const n = delivered - d0;
 const tasks = app.pool.stats().completed - tasks0;
-if (inspector) {
+if (inspector && values['alloc-profile']) {
   const { profile } = await inspector.post('HeapProfiler.stopSampling');
-  fs.writeFileSync(values['alloc-profile']!, JSON.stringify(profile));
-  inspector.disconnect();
+  fs.writeFileSync(values['alloc-profile'], JSON.stringify(profile));
 }
+if (inspector && values['cpu-profile']) {
+  const { profile } = await inspector.post('Profiler.stop');
+  fs.writeFileSync(values['cpu-profile'], JSON.stringify(profile));
+}
+inspector?.disconnect();
 const used1 = v8.getHeapStatistics().used_heap_size;
 let allocated = 0;
 let before = used0;

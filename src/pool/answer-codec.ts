@@ -1,23 +1,22 @@
 /**
  * A step batch's answer as it crosses from a step thread to the main thread: numbers in one
  * Float64Array (transferred, not copied), the results' JSON texts, and the pipelines' states as
- * values. As an object graph (an outcome, its result, chunks, consumed, results, log ends, read
+ * values, posted as an array of the three (an object's keys cost a lookup each to read back:
+ * task-codec.ts). As an object graph (an outcome, its result, chunks, consumed, results, log ends, read
  * mark, timing: about ten objects a step) the structured clone cost 26 µs per batch of three
  * steady-shaped answers to write and read back, against 9.8 µs this way (docs/PERFORMANCE.md,
  * "The step channel"). The main thread gets the same objects back (messages.ts owns their
  * shape); an outcome with an error, or one that threw, travels as the object it is (rare).
  *
- * The numbers, per outcome: a tag (NONE, PRODUCE, CONSUME, OBJECT), then its fields in the order
- * `pack` writes them; an optional part is a 0, or a 1 and its fields.
+ * The numbers: the task's timing on its thread (when it began, when it ended), the count, then per
+ * outcome a tag (NONE, PRODUCE, CONSUME, OBJECT) and its fields in the order `pack*` writes them;
+ * an optional part is a 0, or a 1 and its fields.
  */
-import type { ChunkRecord, ConsumeStepResult, ProduceStepResult, ResultRecord, StepBatchResult, StepOutcome } from './messages.js';
+import type { ChunkRecord, ConsumeStepResult, ProduceStepResult, ResultRecord, StepBatchResult, StepOutcome, TaskTiming } from './messages.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
 
-export interface PackedBatch {
-  nums: Float64Array;
-  texts: string[];
-  values: unknown[];
-}
+/** What a step thread posts for a batch's answer. */
+export type PackedBatch = [nums: Float64Array, texts: string[], values: unknown[]];
 
 /**
  * Fails to compile when a type gains a field the codec does not carry: the fields listed are the
@@ -40,9 +39,9 @@ const PRODUCE = 1;
 const CONSUME = 2;
 const OBJECT = 3;
 
-/** The batch's answer, packed: `nums.buffer` may be transferred. */
-export function packBatch(result: StepBatchResult): PackedBatch {
-  const n: number[] = [result.outcomes.length];
+/** The batch's answer and its task's `timing`, packed: `nums.buffer` may be transferred. */
+export function packBatch(result: StepBatchResult, timing: TaskTiming): PackedBatch {
+  const n: number[] = [timing.startedAt, timing.finishedAt, result.outcomes.length];
   const texts: string[] = [];
   const values: unknown[] = [];
   for (const o of result.outcomes) {
@@ -58,7 +57,7 @@ export function packBatch(result: StepBatchResult): PackedBatch {
       packConsume(o.ok, n, texts, values);
     }
   }
-  return { nums: new Float64Array(n), texts, values };
+  return [new Float64Array(n), texts, values];
 }
 
 function hasError(r: ProduceStepResult | ConsumeStepResult): boolean {
@@ -101,22 +100,27 @@ function packConsume(c: ConsumeStepResult, n: number[], texts: string[], values:
   } else n.push(0);
 }
 
-/** The answer `packBatch` packed, as the same objects. */
+/** The answer `packBatch` packed, as the same objects, its timing included. */
 export function unpackBatch(p: PackedBatch): StepBatchResult {
   return new Reader(p).batch();
 }
 
 class Reader {
-  readonly #p: PackedBatch;
+  readonly #nums: Float64Array;
+  readonly #texts: string[];
+  readonly #values: unknown[];
   #i = 0;
   #text = 0;
   #value = 0;
 
-  constructor(p: PackedBatch) {
-    this.#p = p;
+  constructor([nums, texts, values]: PackedBatch) {
+    this.#nums = nums;
+    this.#texts = texts;
+    this.#values = values;
   }
 
   batch(): StepBatchResult {
+    const timing = { startedAt: this.#num(), finishedAt: this.#num() };
     const count = this.#num();
     const outcomes: Array<StepOutcome | null> = [];
     for (let o = 0; o < count; o++) {
@@ -127,15 +131,15 @@ class Reader {
       else if (tag === CONSUME) outcomes.push({ ok: this.#consume() });
       else throw new Error(`a packed batch answer has an unknown outcome tag ${tag}`);
     }
-    return { outcomes };
+    return { outcomes, timing };
   }
 
   #num(): number {
-    return this.#p.nums[this.#i++]!;
+    return this.#nums[this.#i++]!;
   }
 
   #val(): unknown {
-    return this.#p.values[this.#value++];
+    return this.#values[this.#value++];
   }
 
   #produce(): ProduceStepResult {
@@ -161,7 +165,7 @@ class Reader {
     const count = this.#num();
     const state = this.#val();
     const results = [];
-    for (let k = 0; k < count; k++) results.push({ seq: this.#num(), json: this.#p.texts[this.#text++]!, takenAt: this.#num(), doneAt: this.#num() });
+    for (let k = 0; k < count; k++) results.push({ seq: this.#num(), json: this.#texts[this.#text++]!, takenAt: this.#num(), doneAt: this.#num() });
     const c: ConsumeStepResult = { skipped, state, results, threadId, elapsedMs };
     if (this.#num() === 1) c.timing = { startedAt: this.#num(), finishedAt: this.#num() };
     if (this.#num() === 1) c.resultLog = { segment: this.#num(), bytes: this.#num(), openedAt: this.#num(), windowFrom: this.#num() };

@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { LogPolicy } from '../spool/appender.js';
 import type { PackedBatch } from './answer-codec.js';
+import type { PackedStepBatch } from './task-codec.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
 
 /** What every task carries about its session. */
@@ -125,14 +126,17 @@ export interface StepChannelTask {
   port: MessagePort;
 }
 
-/** What goes over a step channel: everything the step pool runs. */
+/** Everything the step pool runs over a step channel. */
 export type ChannelJob = StepBatchTask | ProbeTask | SpoolRemovalTask;
+
+/** What goes over a step channel for a job: a step batch packed (pool/task-codec.ts), any other job as itself. */
+export type ChannelMessage = PackedStepBatch | ProbeTask | SpoolRemovalTask;
 
 /**
  * What comes back for each job: its result, or what it threw outside any step's own error
- * handling. A step batch's result comes packed (pool/answer-codec.ts), its timing beside it.
+ * handling. A step batch's result comes packed, its timing in it (pool/answer-codec.ts).
  */
-export type ChannelAnswer = { ok: TaskResult } | { packed: PackedBatch; timing: TaskTiming } | { thrown: TaskError };
+export type ChannelAnswer = { ok: TaskResult } | PackedBatch | { thrown: TaskError };
 
 /** What every pool thread gets once, when it starts. */
 export interface PoolWorkerData {

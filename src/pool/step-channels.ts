@@ -28,6 +28,7 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { ChannelAnswer, ChannelJob, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
 import { unpackBatch } from './answer-codec.js';
+import { packStepBatch } from './task-codec.js';
 
 /** The pool was closed: the job did not run, or its answer will never come. */
 export class PoolClosedError extends Error {
@@ -225,35 +226,22 @@ export class StepChannels {
   }
 
   /**
-   * Posts a batch as this channel's thread needs it: a step of a session whose description the
-   * thread already holds goes without it (a few hundred bytes to copy and a buffer to allocate
-   * and free, on both threads, for every step). The thread keeps every description a batch
-   * brings, before any of its steps runs, so what is marked here is what it has. The steps are
-   * the sides' own reused task objects: each description is taken off for the (synchronous)
-   * clone that posting makes and put back right after, so nothing is copied per step.
+   * Posts a batch as this channel's thread needs it, packed (pool/task-codec.ts): a step of a
+   * session whose description the thread already holds goes without it (a few hundred bytes to
+   * copy and a buffer to allocate and free, on both threads, for every step). The thread keeps
+   * every description a batch brings, before any of its steps runs, so what is marked here is
+   * what it has.
    */
   #postBatch(channel: Channel, task: StepBatchTask): void {
-    const entries = task.entries;
-    let taken: Array<Uint8Array | undefined> | null = null;
     let described = false;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      if (channel.sessions[e.flagsSlot] !== e.sessionId) {
-        described = true;
-        continue;
-      }
-      if (e.session === undefined) continue;
-      taken ??= new Array<Uint8Array | undefined>(entries.length);
-      taken[i] = e.session;
-      e.session = undefined;
-    }
-    try {
-      channel.port.postMessage(task);
-    } finally {
-      if (taken) for (let i = 0; i < entries.length; i++) if (taken[i] !== undefined) entries[i]!.session = taken[i];
-    }
+    const packed = packStepBatch(task, (e) => {
+      if (channel.sessions[e.flagsSlot] === e.sessionId) return false;
+      described = true;
+      return true;
+    });
+    channel.port.postMessage(packed, [packed[0].buffer as ArrayBuffer]);
     // Marked once posted: a batch that could not be posted gave the thread nothing to keep.
-    if (described) for (const e of entries) if (e.session !== undefined) channel.sessions[e.flagsSlot] = e.sessionId;
+    if (described) for (const e of task.entries) if (e.session !== undefined) channel.sessions[e.flagsSlot] = e.sessionId;
   }
 
   #answered(channel: Channel, answer: ChannelAnswer): void {
@@ -261,11 +249,7 @@ export class StepChannels {
     if (!job || channel.aborting) return;
     channel.job = null;
     job.channel = null;
-    if ('packed' in answer) {
-      const ok = unpackBatch(answer.packed);
-      ok.timing = answer.timing;
-      answer = { ok };
-    }
+    if (Array.isArray(answer)) answer = { ok: unpackBatch(answer) };
     if ('ok' in answer) {
       const t = answer.ok.timing;
       if (t) {

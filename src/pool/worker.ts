@@ -30,7 +30,7 @@ import type {
   StepSessionRef,
   ChannelAnswer,
   ChannelClosed,
-  ChannelJob,
+  ChannelMessage,
   Task,
   TaskError,
   TaskResult,
@@ -49,6 +49,7 @@ import { ChunkReader, type SpooledChunk } from '../spool/chunk-reader.js';
 import { MAX_PAYLOAD_BYTES, type LogRecord } from '../spool/log.js';
 import { Claims } from './claims.js';
 import { packBatch } from './answer-codec.js';
+import { unpackStepBatch } from './task-codec.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
 
@@ -576,14 +577,15 @@ export const consumeLoopTask = runTask;
 function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
   const port = task.port;
   const answer = (a: ChannelAnswer) => port.postMessage(a);
-  port.on('message', (job: ChannelJob) => {
+  port.on('message', (message: ChannelMessage) => {
     const startedAt = nowMs();
+    const job = Array.isArray(message) ? unpackStepBatch(message) : message;
     dispatch(job).then(
       (result) => {
         const timing = { startedAt, finishedAt: nowMs() };
         if (job.kind === 'step-batch') {
-          const packed = packBatch(result as StepBatchResult);
-          port.postMessage({ packed, timing } satisfies ChannelAnswer, [packed.nums.buffer as ArrayBuffer]);
+          const packed = packBatch(result as StepBatchResult, timing);
+          port.postMessage(packed satisfies ChannelAnswer, [packed[0].buffer as ArrayBuffer]);
         } else {
           result.timing = timing;
           answer({ ok: result });

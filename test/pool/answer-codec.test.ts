@@ -5,15 +5,18 @@ import { describe, it } from 'node:test';
 import { packBatch, unpackBatch, type PackedBatch } from '../../src/pool/answer-codec.js';
 import type { ConsumeStepResult, ProduceStepResult, StepBatchResult } from '../../src/pool/messages.js';
 
+const timing = { startedAt: 1764600000000.03125, finishedAt: 1764600000003.5 };
+
 /** Sends the packed answer across a real port, its numbers transferred, as the step channel does. */
 async function overThePort(result: StepBatchResult): Promise<StepBatchResult> {
   const { port1, port2 } = new MessageChannel();
   try {
-    const packed = packBatch(result);
+    const packed = packBatch(result, timing);
     const arrived = once(port2, 'message');
-    port1.postMessage(packed, [packed.nums.buffer as ArrayBuffer]);
+    port1.postMessage(packed, [packed[0].buffer as ArrayBuffer]);
     const [received] = (await arrived) as [PackedBatch];
-    assert.equal(packed.nums.byteLength, 0, 'the numbers were transferred, not copied');
+    assert.equal(packed[0].byteLength, 0, 'the numbers were transferred, not copied');
+    assert.ok(Array.isArray(received), 'an array travels, not an object with keys');
     return unpackBatch(received);
   } finally {
     port1.close();
@@ -76,15 +79,15 @@ describe('a step batch answer packed for the trip back to the main thread', () =
         { ok: { skipped: false, state: null, results: [], threadId: 3, elapsedMs: 0 } },
       ],
     };
-    assert.deepStrictEqual(await overThePort(result), result);
+    assert.deepStrictEqual(await overThePort(result), { ...result, timing });
   });
 
   it('an empty batch, and a batch of only taken-back steps', async () => {
-    assert.deepStrictEqual(await overThePort({ outcomes: [] }), { outcomes: [] });
-    assert.deepStrictEqual(await overThePort({ outcomes: [null, null] }), { outcomes: [null, null] });
+    assert.deepStrictEqual(await overThePort({ outcomes: [] }), { outcomes: [], timing });
+    assert.deepStrictEqual(await overThePort({ outcomes: [null, null] }), { outcomes: [null, null], timing });
   });
 
   it('refuses numbers it cannot read rather than inventing outcomes', () => {
-    assert.throws(() => unpackBatch({ nums: Float64Array.from([1, 9]), texts: [], values: [] }), /unknown outcome tag 9/);
+    assert.throws(() => unpackBatch([Float64Array.from([0, 0, 1, 9]), [], []]), /unknown outcome tag 9/);
   });
 });
