@@ -19,8 +19,14 @@ export function batchMetrics(registry: Registry): BatchObserver {
   });
   takenBack.inc({ why: 'stalled' }, 0);
   takenBack.inc({ why: 'thread_ended' }, 0);
+  const timedOut = new Counter({
+    name: METRIC_PREFIX + 'step_timeouts_total',
+    help: 'Steps still running their code after STEP_TIMEOUT_MS: each was ended (its thread terminated) and failed its session.',
+    registers: [registry],
+  });
   return {
     batchSent: (n) => steps.observe(all, n),
     takenBack: (n, why) => takenBack.inc({ why }, n),
+    timedOut: () => timedOut.inc(),
   };
 }

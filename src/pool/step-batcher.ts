@@ -18,7 +18,7 @@
  * - Once the pool is closed, a step fails with PoolClosedError instead of being sent again.
  */
 import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTask, StepTask, TaskError } from './messages.js';
-import { flagsAt, nowMs } from './flags.js';
+import { FLAG, flagsAt, nowMs } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
@@ -48,6 +48,8 @@ export interface BatchLimits {
   stallMs: number;
   /** A step that ran longer than this, ms, runs alone next time. */
   soloMs: number;
+  /** A step still running its code after this long, ms, is ended and fails its session (0: never). */
+  timeoutMs: number;
 }
 
 /** Hooks for metrics. */
@@ -56,6 +58,8 @@ export interface BatchObserver {
   batchSent?(steps: number): void;
   /** `steps` steps were taken back from a task and sent again. */
   takenBack?(steps: number, why: 'stalled' | 'thread_ended'): void;
+  /** A step ran past the time limit and was ended. */
+  timedOut?(): void;
 }
 
 /** A batch on its way: its answer, and how to end it (terminating its thread if it runs). */
@@ -143,6 +147,14 @@ class Endings {
       queueMicrotask(() => {
         throw error.thrown;
       });
+  }
+}
+
+/** Why a step that ran past the time limit (BatchLimits.timeoutMs) failed. */
+export class StepTimedOutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`its step ran longer than STEP_TIMEOUT_MS (${timeoutMs} ms) and its thread was ended`);
+    this.name = 'StepTimedOutError';
   }
 }
 
@@ -319,6 +331,19 @@ export class StepBatcher {
     e.batch.run?.abort(reason);
   }
 
+  /**
+   * Whether a thread runs the code of step `e` now, as the thread itself wrote it (the side's slot
+   * in the flags): a step whose code ended, with its answer not yet handled here, does not. A
+   * produce step's lent consumer runs in the same step; a consumer that is not lent may run
+   * elsewhere at the same time, so its slot tells nothing about a produce step without one.
+   */
+  #runsOnThread(e: Entry): boolean {
+    const ints = flagsAt(this.#flagsSlab, e.task.flagsSlot).ints;
+    const producing = e.task.kind === 'produce-step';
+    if (producing && Atomics.load(ints, FLAG.PRODUCER_THREAD) !== 0) return true;
+    return (!producing || e.task.consumeAfter) && Atomics.load(ints, FLAG.CONSUMER_THREAD) !== 0;
+  }
+
   #armWatchdog(): void {
     if (this.#watchdog || this.#closed) return;
     this.#watchdog = setTimeout(() => {
@@ -328,19 +353,31 @@ export class StepBatcher {
     }, this.#limits.stallMs);
   }
 
-  /** Leaves a task whose current step has run STEP_BATCH_STALL_MS only that step; the others are sent again. */
+  /**
+   * Ends a step that ran past the time limit; leaves a task whose current step has run
+   * STEP_BATCH_STALL_MS only that step, and sends the others again.
+   */
   #takeApartStalled(): void {
     const now = nowMs();
     for (const batch of this.#inFlight) {
       // An aborted task's thread is being ended: its exit settles every step (#died), and a forced
       // step must fail there, not be sent again where nothing could force it any more.
-      if (batch.taken || batch.aborted || batch.entries.length === 1) continue;
+      if (batch.aborted) continue;
       // Not begun (waiting for a thread) or its current step is still young: leave it be.
       const began = this.#claims.view.entryStartedAt(batch.claimSlot);
-      if (this.#claims.view.claimed(batch.claimSlot) === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
+      const claimed = this.#claims.view.claimed(batch.claimSlot);
+      if (claimed === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
+      if (this.#limits.timeoutMs > 0 && now - began >= this.#limits.timeoutMs) {
+        const current = batch.entries[batch.taken ? batch.takenAt : Math.min(claimed, batch.entries.length) - 1];
+        if (current && current.batch === batch && this.#runsOnThread(current)) {
+          this.#observer.timedOut?.();
+          this.abort(current, new StepTimedOutError(this.#limits.timeoutMs));
+          continue;
+        }
+      }
+      if (batch.taken || batch.entries.length === 1) continue;
       batch.taken = true;
-      const claimed = Math.min(this.#claims.view.claimAll(batch.claimSlot, batch.entries.length), batch.entries.length);
-      const running = claimed - 1;
+      const running = Math.min(this.#claims.view.claimAll(batch.claimSlot, batch.entries.length), batch.entries.length) - 1;
       batch.takenAt = running;
       let retried = 0;
       for (const e of batch.entries) {

@@ -123,3 +123,39 @@ describe('steps of many sessions batched into shared pool tasks', () => {
     await stopAll([...bystanders, victim]);
   });
 });
+
+describe('the step time limit (STEP_TIMEOUT_MS)', () => {
+  const TIMEOUT_MS = 2000;
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ STEP_TIMEOUT_MS: String(TIMEOUT_MS), STEP_BATCH_STALL_MS: '50' });
+  });
+  after(() => server.close());
+
+  it('never ends a step whose code returned while the main thread was too busy to hear its answer', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    const id = await client.start({ options: { intervalMs: 0 } });
+    await client.waitForTranscripts(20);
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => session.producer.busy, 'a producer step under way');
+    // The main thread is held past the limit, and until no thread runs the session's code: the
+    // watchdog (a timer) then comes due before the step's answer (a message) can be handled.
+    const heldFrom = performance.now();
+    const runs = () => session.sideInfo('producer').threadId !== null || session.sideInfo('consumer').threadId !== null;
+    while (performance.now() - heldFrom < TIMEOUT_MS + 300 || runs()) {
+      if (performance.now() - heldFrom > 15_000) throw new Error('a side still runs on a thread after 15 s');
+    }
+    assert.ok(session.producer.busy, 'the answer of the step is not handled yet when the watchdog comes due');
+    await client.waitForTranscripts(client.transcripts().length + 20);
+    assert.deepEqual(
+      client.messages.filter((m) => m.type === 'error'),
+      [],
+      'a step whose code had returned is not ended by the limit',
+    );
+    assert.equal(session.state, 'running');
+    client.send({ command: 'STOP' });
+    const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'client');
+    assertInOrder(client.transcripts());
+  });
+});

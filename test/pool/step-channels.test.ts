@@ -108,7 +108,7 @@ describe('step channels: how the step pool threads are held and fed', () => {
       { flagsSlab: flags.buffer, claimSlab: claims.buffer },
       () => {},
     );
-    const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 100, soloMs: 10 }, { flags: flags.buffer, claims });
+    const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 100, soloMs: 10, timeoutMs: 0 }, { flags: flags.buffer, claims });
     const step = { kind: 'consume-step' as const, sessionId: 's', flagsSlot: 1, state: undefined, seqs: [1] };
     let run: ReturnType<StepBatcher['run']> | undefined;
     try {
@@ -133,7 +133,7 @@ describe('step channels: how the step pool threads are held and fed', () => {
     // which this script records (the test runner would take it for its own test's failure).
     const { out, code, signal } = await runInChild(`
       const { pool, flags, claims } = newSlabPool(1, 1, 1000);
-      const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 10000, soloMs: 10000 }, { flags: flags.buffer, claims });
+      const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 10000, soloMs: 10000, timeoutMs: 0 }, { flags: flags.buffer, claims });
       const heard = [];
       const rethrown = new Promise((resolve) => process.once('uncaughtException', (err) => resolve(err.message)));
       // Two sessions the thread has no description of: both steps fail on the thread, in one task.
