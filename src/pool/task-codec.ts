@@ -35,25 +35,39 @@ const CONSUME = 2;
  */
 export function packStepBatch(task: StepBatchTask, describe: (entry: StepTask) => boolean): PackedStepBatch {
   const entries = task.entries;
-  const n: number[] = [task.claimSlot, entries.length];
+  // Sized first and written in place: no array of numbers grown and copied on the way.
+  let size = 2;
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k]!;
+    size += e.kind === 'produce-step' ? 7 : 4 + e.seqs.length;
+  }
+  const n = new Float64Array(size);
   const ids: string[] = [];
   const values: unknown[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
+  let i = 0;
+  n[i++] = task.claimSlot;
+  n[i++] = entries.length;
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k]!;
     ids.push(e.sessionId);
     const described = e.session !== undefined && describe(e);
-    n.push(e.kind === 'produce-step' ? PRODUCE : CONSUME, e.flagsSlot, described ? 1 : 0);
+    n[i++] = e.kind === 'produce-step' ? PRODUCE : CONSUME;
+    n[i++] = e.flagsSlot;
+    n[i++] = described ? 1 : 0;
     if (described) values.push(e.session);
     if (e.kind === 'produce-step') {
-      n.push(e.nextSeq, e.consumeAfter ? 1 : 0, e.roomChunks, e.roomBytes);
+      n[i++] = e.nextSeq;
+      n[i++] = e.consumeAfter ? 1 : 0;
+      n[i++] = e.roomChunks;
+      n[i++] = e.roomBytes;
       values.push(e.state, e.consumerState);
     } else {
-      n.push(e.seqs.length);
-      for (const s of e.seqs) n.push(s);
+      n[i++] = e.seqs.length;
+      for (const s of e.seqs) n[i++] = s;
       values.push(e.state);
     }
   }
-  return [new Float64Array(n), ids, values];
+  return [n, ids, values];
 }
 
 /** The batch `packStepBatch` packed, as a task (entries carry `session` only where it came). */
