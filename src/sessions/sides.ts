@@ -429,8 +429,11 @@ export class StepConsumer extends Side {
       }
       if (r.readMark) {
         publishConsumed(this.host.flags, r.readMark);
-        const { spoolDir, keep } = this.host.task();
-        void removeLeft(spoolDir, keep, r.readMark.left).catch(() => {});
+        // Segments the read moved past (one every SPOOL_SEGMENT_BYTES): most steps leave none.
+        if (r.readMark.left.length > 0) {
+          const { spoolDir, keep } = this.host.task();
+          void removeLeft(spoolDir, keep, r.readMark.left).catch(() => {});
+        }
       }
       this.steps += r.results.length + (r.error ? 1 : 0);
       this.#consumerState = r.state;

@@ -69,7 +69,7 @@ export class SpoolRemover {
   /** The service is closing: removals no longer wait. */
   #hurried = false;
 
-  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>, delay: RemovalDelay = { stormSessions: Infinity, quietMs: 0, maxMs: 0, threadWaitMs: 1000 }) {
+  constructor(pool: SpoolRemovalRunner, limits: Pick<BatchLimits, 'maxEntries' | 'spreadMin'>, delay: RemovalDelay) {
     this.#pool = pool;
     this.#limits = limits;
     this.#delay = delay;

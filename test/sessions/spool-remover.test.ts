@@ -10,6 +10,8 @@ import { WorkerPool } from '../../src/pool/worker-pool.js';
 import { SpoolRemover } from '../../src/sessions/spool-remover.js';
 
 const LIMITS = { maxEntries: 64, spreadMin: 8 };
+/** Removals go out at once, never waiting for a storm to pass; one no thread begins within a second is done here. */
+const AT_ONCE = { stormSessions: Infinity, quietMs: 0, maxMs: 0, threadWaitMs: 1000 };
 
 function newPool(): WorkerPool {
   const flags = new FlagsSlab(4);
@@ -40,7 +42,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
   it('removes every folder asked for in one turn with a few pool tasks, not one per folder', async () => {
     const pool = newPool();
     try {
-      const remover = new SpoolRemover(pool, LIMITS);
+      const remover = new SpoolRemover(pool, LIMITS, AT_ONCE);
       const dirs = Array.from({ length: 100 }, (_, i) => makeSpool(root, `a${i}`));
       const before = pool.stats().completed;
       await Promise.all(dirs.map((d) => remover.remove(d)));
@@ -56,7 +58,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
   it('a folder that cannot be removed fails alone, saying why; the others of its task are removed', async () => {
     const pool = newPool();
     try {
-      const remover = new SpoolRemover(pool, LIMITS);
+      const remover = new SpoolRemover(pool, LIMITS, AT_ONCE);
       const good = [makeSpool(root, 'b1'), makeSpool(root, 'b2')];
       const bad = path.join(root, 'b\u0000bad');
       const outcomes = await Promise.allSettled([remover.remove(good[0]!), remover.remove(bad), remover.remove(good[1]!)]);
@@ -73,7 +75,7 @@ describe('spool folders of ended sessions are removed in batches on a pool threa
   it('removes the folders on the main thread when the pool can no longer run a task', async () => {
     const pool = newPool();
     await pool.close();
-    const remover = new SpoolRemover(pool, LIMITS);
+    const remover = new SpoolRemover(pool, LIMITS, AT_ONCE);
     const dirs = [makeSpool(root, 'c1'), makeSpool(root, 'c2')];
     await Promise.all(dirs.map((d) => remover.remove(d)));
     for (const d of dirs) assert.equal(fs.existsSync(d), false);
