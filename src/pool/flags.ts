@@ -70,6 +70,20 @@ export interface SessionFlags {
   readonly floats: Float64Array;
 }
 
+/** The int slot naming the thread that runs a side's code now. */
+const THREAD_SLOT = { producer: FLAG.PRODUCER_THREAD, consumer: FLAG.CONSUMER_THREAD } as const;
+
+/** The thread running `side`'s code now, as that thread wrote it (0: none). */
+export function runningThread(flags: SessionFlags, side: 'producer' | 'consumer'): number {
+  return Atomics.load(flags.ints, THREAD_SLOT[side]);
+}
+
+/** Called by a pool thread as it begins (`threadId`) or ends (0) running `side`'s code: who runs it, since when. */
+export function markRunning(flags: SessionFlags, side: 'producer' | 'consumer', threadId: number): void {
+  Atomics.store(flags.ints, THREAD_SLOT[side], threadId);
+  flags.floats[STARTED_AT[side]] = threadId === 0 ? 0 : nowMs();
+}
+
 /** Bytes of one session's flags: its ints, then its floats (8-byte aligned). */
 const SLOT_BYTES = INT_SLOTS * 4 + FLOAT_SLOTS * 8;
 

@@ -18,7 +18,7 @@
  * - Once the pool is closed, a step fails with PoolClosedError instead of being sent again.
  */
 import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTask, StepTask, TaskError } from './messages.js';
-import { FLAG, flagsAt, nowMs } from './flags.js';
+import { flagsAt, nowMs, runningThread } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
@@ -338,10 +338,10 @@ export class StepBatcher {
    * elsewhere at the same time, so its slot tells nothing about a produce step without one.
    */
   #runsOnThread(e: Entry): boolean {
-    const ints = flagsAt(this.#flagsSlab, e.task.flagsSlot).ints;
+    const flags = flagsAt(this.#flagsSlab, e.task.flagsSlot);
     const producing = e.task.kind === 'produce-step';
-    if (producing && Atomics.load(ints, FLAG.PRODUCER_THREAD) !== 0) return true;
-    return (!producing || e.task.consumeAfter) && Atomics.load(ints, FLAG.CONSUMER_THREAD) !== 0;
+    if (producing && runningThread(flags, 'producer') !== 0) return true;
+    return (!producing || e.task.consumeAfter) && runningThread(flags, 'consumer') !== 0;
   }
 
   #armWatchdog(): void {

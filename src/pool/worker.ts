@@ -9,7 +9,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { FLAG, STARTED_AT, flagsAt, isStopRequested, nowMs, waitForSpoolRoom, waitUntil, waitWhilePaused, type SessionFlags } from './flags.js';
+import { FLAG, flagsAt, isStopRequested, markRunning, nowMs, waitForSpoolRoom, waitUntil, waitWhilePaused, type SessionFlags } from './flags.js';
 import type {
   ChunkRecord,
   ConsumeLoopTask,
@@ -257,16 +257,6 @@ function toJson(seq: number, data: unknown): string {
   }
 }
 
-function markBusy(flags: SessionFlags, side: 'producer' | 'consumer'): void {
-  Atomics.store(flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD, threadId);
-  flags.floats[STARTED_AT[side]] = nowMs();
-}
-
-function markIdle(flags: SessionFlags, side: 'producer' | 'consumer'): void {
-  Atomics.store(flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD, 0);
-  flags.floats[STARTED_AT[side]] = 0;
-}
-
 /**
  * One producer task. A producer that has nothing to wait for (`delayMs` 0) is stepped again at
  * once, as a burst, until it has written burstMaxChunks chunks, run burstMaxMs, filled the room
@@ -281,7 +271,7 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   if (def.producer.shape !== 'step') throw new Error(`producer of ${def.name} is not step-shaped`);
   const ctx = new Producer(session, flags, step.nextSeq, step.state);
   const maxChunks = Math.max(1, Math.min(session.burstMaxChunks, step.roomChunks));
-  markBusy(flags, 'producer');
+  markRunning(flags, 'producer', threadId);
   const began = nowMs();
   let delayMs = 0;
   let done = false;
@@ -320,7 +310,7 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
     error ??= toTaskError(err);
     done = false;
   } finally {
-    markIdle(flags, 'producer');
+    markRunning(flags, 'producer', 0);
   }
   const result: ProduceStepResult = { skipped: false, state: ctx.state, delayMs, done, chunks, threadId };
   if (chunkLog) result.chunkLog = chunkLog;
@@ -371,7 +361,7 @@ async function consumeChunks(
   const results: ResultRecord[] = [];
   const taken: SpooledChunk[] = [];
   let error: TaskError | undefined;
-  markBusy(flags, 'consumer');
+  markRunning(flags, 'consumer', threadId);
   const began = performance.now();
   try {
     for (let i = 0; i < count; i++) {
@@ -410,7 +400,7 @@ async function consumeChunks(
     delete out.resultLog;
     delete out.readMark;
   } finally {
-    markIdle(flags, 'consumer');
+    markRunning(flags, 'consumer', 0);
   }
   out.elapsedMs = performance.now() - began;
   if (error) out.error = error;
@@ -430,7 +420,7 @@ async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<
     appender,
     onWrite: (chunk) => post({ type: 'chunk', sessionId: task.sessionId, chunk }),
   });
-  markBusy(flags, 'producer');
+  markRunning(flags, 'producer', threadId);
   try {
     await def.producer.run(ctx);
     return { lastSeq: ctx.lastSeq };
@@ -439,7 +429,7 @@ async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<
   } finally {
     appender.close();
     publishProducerDone(flags);
-    markIdle(flags, 'producer');
+    markRunning(flags, 'producer', 0);
   }
 }
 
@@ -542,7 +532,7 @@ async function consumeLoop(task: ConsumeLoopTask, flags: SessionFlags): Promise<
   const def = await loadPipeline(task.module);
   if (def.consumer.shape !== 'loop') throw new Error(`consumer of ${def.name} is not loop-shaped`);
   const ctx = new LoopConsumerContext(task, flags);
-  markBusy(flags, 'consumer');
+  markRunning(flags, 'consumer', threadId);
   try {
     await def.consumer.run(ctx);
     ctx.finish();
@@ -551,7 +541,7 @@ async function consumeLoop(task: ConsumeLoopTask, flags: SessionFlags): Promise<
     return { lastSeq: ctx.lastEmitted, error: toTaskError(err) };
   } finally {
     ctx.close();
-    markIdle(flags, 'consumer');
+    markRunning(flags, 'consumer', 0);
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, setPaused, type SessionFlags } from '../pool/flags.js';
+import { FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, runningThread, setPaused, type SessionFlags } from '../pool/flags.js';
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
 import { LogFiles } from '../spool/log-files.js';
@@ -617,7 +617,7 @@ export class Session implements SideHost {
 
   /** The thread running the side's code, as the flags name it (the thread writes it): 0 for none. */
   #threadOf(side: SideName): number {
-    return Atomics.load(this.flags.ints, side === 'producer' ? FLAG.PRODUCER_THREAD : FLAG.CONSUMER_THREAD);
+    return runningThread(this.flags, side);
   }
 
   /** The threads the session's sides were running on, as its flags name them. */
