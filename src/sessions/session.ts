@@ -356,7 +356,7 @@ export class Session implements SideHost {
     // A quick consumer may run inside its producer's task (after the producer's part marked itself
     // idle). If that task's thread died with only the consumer marked busy, the consumer's code did it.
     if (side === 'producer' && error.name === 'WorkerError') {
-      if (this.#threadOf('producer') === 0 && this.#threadOf('consumer') !== 0) side = 'consumer';
+      if (runningThread(this.flags, 'producer') === 0 && runningThread(this.flags, 'consumer') !== 0) side = 'consumer';
     }
     this.error = `${side} of pipeline "${this.entry.name}" failed: ${error.message}`;
     this.#init.logger.warn({ session: this.id, side, err: error.message, stack: error.stack }, 'pipeline failed');
@@ -603,7 +603,7 @@ export class Session implements SideHost {
     const look = (): void => {
       const late = nowMs() >= deadline;
       for (const side of sides) {
-        if (!side.busy || forced.has(side) || !(late || this.#threadOf(side.name) !== 0)) continue;
+        if (!side.busy || forced.has(side) || !(late || runningThread(this.flags, side.name) !== 0)) continue;
         forced.add(side);
         side.force();
       }
@@ -615,14 +615,9 @@ export class Session implements SideHost {
     return forced.size > 0;
   }
 
-  /** The thread running the side's code, as the flags name it (the thread writes it): 0 for none. */
-  #threadOf(side: SideName): number {
-    return runningThread(this.flags, side);
-  }
-
   /** The threads the session's sides were running on, as its flags name them. */
   #forcedThreads(): number[] {
-    return [this.#threadOf('producer'), this.#threadOf('consumer')].filter((id) => id !== 0);
+    return [runningThread(this.flags, 'producer'), runningThread(this.flags, 'consumer')].filter((id) => id !== 0);
   }
 
   /**
@@ -655,7 +650,7 @@ export class Session implements SideHost {
     const s = side === 'producer' ? this.producer : this.consumer;
     // A thread terminated mid-step never clears its slots: once ended, a side holds no thread.
     const ended = this.ended;
-    const threadId = ended ? 0 : this.#threadOf(side);
+    const threadId = ended ? 0 : runningThread(this.flags, side);
     const startedAt = ended ? 0 : (this.flags.floats[STARTED_AT[side]] ?? 0);
     const pauseSlot = side === 'producer' ? FLAG.PAUSE_PRODUCER : FLAG.PAUSE_CONSUMER;
     const loopPaused = !ended && s.shape === 'loop' && Atomics.load(this.flags.ints, pauseSlot) === 1;

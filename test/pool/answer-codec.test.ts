@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
-import { MessageChannel } from 'node:worker_threads';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { packBatch, unpackBatch, type PackedBatch } from '../../src/pool/answer-codec.js';
+import { acrossAPort } from '../helpers/packed.js';
+import { packBatch, unpackBatch } from '../../src/pool/answer-codec.js';
 import type { ConsumeStepResult, ProduceStepResult, StepBatchResult } from '../../src/pool/messages.js';
 
 const timing = { startedAt: 1764600000000.03125, finishedAt: 1764600000003.5 };
 
-/** Sends the packed answer across a real port, its numbers transferred, as the step channel does. */
+/** Sends the packed answer across a real port, as the step channel does, and reads it back. */
 async function overThePort(result: StepBatchResult): Promise<StepBatchResult> {
-  const { port1, port2 } = new MessageChannel();
-  try {
-    const packed = packBatch(result, timing);
-    const arrived = once(port2, 'message');
-    port1.postMessage(packed, [packed[0].buffer as ArrayBuffer]);
-    const [received] = (await arrived) as [PackedBatch];
-    assert.equal(packed[0].byteLength, 0, 'the numbers were transferred, not copied');
-    assert.ok(Array.isArray(received), 'an array travels, not an object with keys');
-    return unpackBatch(received);
-  } finally {
-    port1.close();
-    port2.close();
-  }
+  return unpackBatch(await acrossAPort(packBatch(result, timing)));
 }
 
 const lent: ConsumeStepResult = {

@@ -1,25 +1,12 @@
 import assert from 'node:assert/strict';
-import { MessageChannel } from 'node:worker_threads';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { packStepBatch, unpackStepBatch, type PackedStepBatch } from '../../src/pool/task-codec.js';
+import { acrossAPort } from '../helpers/packed.js';
+import { packStepBatch, unpackStepBatch } from '../../src/pool/task-codec.js';
 import type { ConsumeStepTask, ProduceStepTask, StepBatchTask, StepTask } from '../../src/pool/messages.js';
 
-/** Sends the packed batch across a real port, its numbers transferred, as the step channel does. */
+/** Sends the packed batch across a real port, as the step channel does, and reads it back. */
 async function overThePort(task: StepBatchTask, describe: (e: StepTask) => boolean): Promise<StepBatchTask> {
-  const { port1, port2 } = new MessageChannel();
-  try {
-    const packed = packStepBatch(task, describe);
-    const arrived = once(port2, 'message');
-    port1.postMessage(packed, [packed[0].buffer as ArrayBuffer]);
-    const [received] = (await arrived) as [PackedStepBatch];
-    assert.equal(packed[0].byteLength, 0, 'the numbers were transferred, not copied');
-    assert.ok(Array.isArray(received), 'an array travels, not an object with keys');
-    return unpackStepBatch(received);
-  } finally {
-    port1.close();
-    port2.close();
-  }
+  return unpackStepBatch(await acrossAPort(packStepBatch(task, describe)));
 }
 
 const description = Uint8Array.from([0xff, 0x0d, 0x6f, 0x22, 0x01]);
