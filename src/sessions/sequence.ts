@@ -1,50 +1,75 @@
 import type { ChunkRecord, ResultRecord } from '../pool/messages.js';
 
-/** A FIFO of records with consecutive seqs, indexable by seq, without Array#shift's copying. */
+/** Slots a queue starts with, and returns to when it empties after growing past QUEUE_SHRINK_ABOVE. */
+const QUEUE_INITIAL_SLOTS = 4;
+const QUEUE_SHRINK_ABOVE = 64;
+
+/**
+ * A FIFO of records with consecutive seqs, indexable by seq: a ring of slots that doubles when
+ * full. Most queues hold one record for one turn (a step's chunk until its result is in), so the
+ * slots are kept between deliveries: an array emptied with `length = 0` or replaced by `[]` lost
+ * its backing store, and the next push allocated a new one (17 slots) for every record delivered.
+ */
 class SeqQueue<T extends { seq: number }> {
-  #items: T[] = [];
+  #slots: Array<T | undefined> = emptySlots(QUEUE_INITIAL_SLOTS);
   #head = 0;
+  #length = 0;
 
   get length(): number {
-    return this.#items.length - this.#head;
+    return this.#length;
   }
 
   push(item: T): void {
-    this.#items.push(item);
+    if (this.#length === this.#slots.length) this.#grow();
+    this.#slots[(this.#head + this.#length) & (this.#slots.length - 1)] = item;
+    this.#length++;
   }
 
   peek(): T | undefined {
-    return this.#items[this.#head];
+    return this.#length > 0 ? this.#slots[this.#head] : undefined;
   }
 
   /** The item with this seq, if queued (items are consecutive from the head's seq). */
   at(seq: number): T | undefined {
-    const head = this.#items[this.#head];
+    const head = this.peek();
     if (!head) return undefined;
-    const item = this.#items[this.#head + (seq - head.seq)];
+    const k = seq - head.seq;
+    if (k < 0 || k >= this.#length) return undefined;
+    const item = this.#slots[(this.#head + k) & (this.#slots.length - 1)];
     return item?.seq === seq ? item : undefined;
   }
 
   shift(): T | undefined {
-    const item = this.#items[this.#head];
-    if (item === undefined) return undefined;
-    this.#head++;
-    if (this.#head === this.#items.length) {
-      // Emptied in place: a new empty array made here lived a whole step period, until the
-      // next item, and was promoted by the garbage collector (one per queue per delivery).
-      this.#items.length = 0;
+    if (this.#length === 0) return undefined;
+    const item = this.#slots[this.#head];
+    this.#slots[this.#head] = undefined;
+    this.#head = (this.#head + 1) & (this.#slots.length - 1);
+    this.#length--;
+    if (this.#length === 0) {
       this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
+      // A backlog (a client that could not take results) is over: give its slots back.
+      if (this.#slots.length > QUEUE_SHRINK_ABOVE) this.#slots = emptySlots(QUEUE_INITIAL_SLOTS);
     }
     return item;
   }
 
   clear(): void {
-    this.#items = [];
+    this.#slots = emptySlots(QUEUE_INITIAL_SLOTS);
+    this.#head = 0;
+    this.#length = 0;
+  }
+
+  #grow(): void {
+    const next = emptySlots<T>(this.#slots.length * 2);
+    for (let i = 0; i < this.#length; i++) next[i] = this.#slots[(this.#head + i) & (this.#slots.length - 1)];
+    this.#slots = next;
     this.#head = 0;
   }
+}
+
+/** `n` empty slots (a power of two, for the ring's mask). */
+function emptySlots<T>(n: number): Array<T | undefined> {
+  return new Array<T | undefined>(n).fill(undefined);
 }
 
 /** A result ready to send: the chunk's and the consumer's records of one seq. */

@@ -59,4 +59,34 @@ describe('session sequence numbers', () => {
     s.addResult(result(1));
     assert.equal(s.caughtUp(2, 1), true);
   });
+
+  it('keeps every record, in order, while its queues wrap around, grow and shrink', () => {
+    const s = new SessionSequence();
+    const delivered: number[] = [];
+    let produced = 0;
+    let consumed = 0;
+    // Chunks run ahead of results by a distance that changes without the queue emptying in
+    // between, so it grows while its head is mid-ring, wraps, shrinks once empty, and fills again.
+    for (const ahead of [1, 3, 2, 5, 3, 17, 9, 200, 2, 70, 0, 6]) {
+      for (let turn = 0; turn < 25; turn++) {
+        s.addChunk(chunk(++produced, 10));
+        while (produced - consumed > ahead) {
+          s.addResult(result(++consumed));
+          delivered.push(...drain(s));
+        }
+      }
+      while (produced - consumed < ahead) s.addChunk(chunk(++produced, 10));
+      assert.deepEqual([s.spooledChunks, s.spooledBytes], [produced - consumed, (produced - consumed) * 10]);
+      assert.deepEqual(s.lag(), { chunks: produced - consumed, oldestAt: produced - consumed > 0 ? consumed + 1 : 0 });
+    }
+    while (consumed < produced) s.addResult(result(++consumed));
+    delivered.push(...drain(s));
+    // Results ahead of their chunks (a loop consumer): the chunks then count as already consumed.
+    for (let k = 1; k <= 40; k++) s.addResult(result(produced + k));
+    for (let k = 1; k <= 40; k++) s.addChunk(chunk(produced + k, 10));
+    delivered.push(...drain(s));
+    assert.deepEqual([s.spooledChunks, s.spooledBytes], [0, 0]);
+    assert.deepEqual(delivered, Array.from({ length: produced + 40 }, (_, i) => i + 1));
+    assert.equal(s.delivered, produced + 40);
+  });
 });
