@@ -8,6 +8,9 @@
  * "The step channel"). The main thread gets the same objects back (messages.ts owns their
  * shape); an outcome with an error, or one that threw, travels as the object it is (rare).
  *
+ * Arrays read back are made at their final length (a `[]` grown by `push` took 17 slots for the
+ * one chunk or result of most steps).
+ *
  * The numbers: the task's timing on its thread (when it began, when it ended), the count, then per
  * outcome a tag (NONE, PRODUCE, CONSUME, OBJECT) and its fields in the order `pack*` writes them;
  * an optional part is a 0, or a 1 and its fields.
@@ -122,13 +125,13 @@ class Reader {
   batch(): StepBatchResult {
     const timing = { startedAt: this.#num(), finishedAt: this.#num() };
     const count = this.#num();
-    const outcomes: Array<StepOutcome | null> = [];
+    const outcomes = new Array<StepOutcome | null>(count);
     for (let o = 0; o < count; o++) {
       const tag = this.#num();
-      if (tag === NONE) outcomes.push(null);
-      else if (tag === OBJECT) outcomes.push(this.#val() as StepOutcome);
-      else if (tag === PRODUCE) outcomes.push({ ok: this.#produce() });
-      else if (tag === CONSUME) outcomes.push({ ok: this.#consume() });
+      if (tag === NONE) outcomes[o] = null;
+      else if (tag === OBJECT) outcomes[o] = this.#val() as StepOutcome;
+      else if (tag === PRODUCE) outcomes[o] = { ok: this.#produce() };
+      else if (tag === CONSUME) outcomes[o] = { ok: this.#consume() };
       else throw new Error(`a packed batch answer has an unknown outcome tag ${tag}`);
     }
     return { outcomes, timing };
@@ -149,8 +152,8 @@ class Reader {
     const threadId = this.#num();
     const count = this.#num();
     const state = this.#val();
-    const chunks = [];
-    for (let k = 0; k < count; k++) chunks.push({ seq: this.#num(), producedAt: this.#num(), sizeBytes: this.#num() });
+    const chunks = new Array<ChunkRecord>(count);
+    for (let k = 0; k < count; k++) chunks[k] = { seq: this.#num(), producedAt: this.#num(), sizeBytes: this.#num() };
     const r: ProduceStepResult = { skipped, state, delayMs, done, chunks, threadId };
     if (this.#num() === 1) r.timing = { startedAt: this.#num(), finishedAt: this.#num() };
     if (this.#num() === 1) r.chunkLog = { segment: this.#num(), bytes: this.#num(), committed: this.#num() };
@@ -164,8 +167,8 @@ class Reader {
     const elapsedMs = this.#num();
     const count = this.#num();
     const state = this.#val();
-    const results = [];
-    for (let k = 0; k < count; k++) results.push({ seq: this.#num(), json: this.#texts[this.#text++]!, takenAt: this.#num(), doneAt: this.#num() });
+    const results = new Array<ResultRecord>(count);
+    for (let k = 0; k < count; k++) results[k] = { seq: this.#num(), json: this.#texts[this.#text++]!, takenAt: this.#num(), doneAt: this.#num() };
     const c: ConsumeStepResult = { skipped, state, results, threadId, elapsedMs };
     if (this.#num() === 1) c.timing = { startedAt: this.#num(), finishedAt: this.#num() };
     if (this.#num() === 1) c.resultLog = { segment: this.#num(), bytes: this.#num(), openedAt: this.#num(), windowFrom: this.#num() };
@@ -174,8 +177,8 @@ class Reader {
       const segment = this.#num();
       const offset = this.#num();
       const nLeft = this.#num();
-      const left: number[] = [];
-      for (let k = 0; k < nLeft; k++) left.push(this.#num());
+      const left = new Array<number>(nLeft);
+      for (let k = 0; k < nLeft; k++) left[k] = this.#num();
       c.readMark = { consumed, segment, offset, left };
     }
     return c;

@@ -177,7 +177,10 @@ export function waitForSpoolRoom(flags: SessionFlags, nextSeq: number, quotaChun
   );
 }
 
+/** This thread's `performance.timeOrigin`, read once: the getter made a number object on every call. */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** Epoch milliseconds with sub-millisecond precision, comparable across threads. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }

