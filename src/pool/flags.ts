@@ -84,6 +84,22 @@ export function markRunning(flags: SessionFlags, side: 'producer' | 'consumer', 
   flags.floats[STARTED_AT[side]] = threadId === 0 ? 0 : nowMs();
 }
 
+/**
+ * Called by a pool thread, inside markRunning's span, just before each call of `side`'s step:
+ * STEP_TIMEOUT_MS runs from here, so a task that runs many quick steps is never taken for one
+ * long one. Returns the time it wrote (epoch ms).
+ */
+export function markStepBegan(flags: SessionFlags, side: 'producer' | 'consumer'): number {
+  const at = nowMs();
+  flags.floats[STARTED_AT[side]] = at;
+  return at;
+}
+
+/** When the step of `side` now running began, or its loop (epoch ms; 0: none runs). */
+export function stepStartedAt(flags: SessionFlags, side: 'producer' | 'consumer'): number {
+  return flags.floats[STARTED_AT[side]]!;
+}
+
 /** Bytes of one session's flags: its ints, then its floats (8-byte aligned). */
 const SLOT_BYTES = INT_SLOTS * 4 + FLOAT_SLOTS * 8;
 

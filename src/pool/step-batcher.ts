@@ -15,10 +15,14 @@
  * - A step whose session is forced (its stop's grace period passed) ends its task's thread; the
  *   other steps of that task are rolled back and sent again. A thread that dies by itself
  *   (process.exit, out of heap) fails the step it was running, and only that one.
+ * - A call of a pipeline's step (one producer.step, one consumer.step on one chunk) still running
+ *   after STEP_TIMEOUT_MS ends its thread the same way and fails its session. The limit is per
+ *   call, timed from when the thread began it (pool/flags.ts markStepBegan), however many calls
+ *   the step's task entry makes.
  * - Once the pool is closed, a step fails with PoolClosedError instead of being sent again.
  */
 import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTask, StepTask, TaskError } from './messages.js';
-import { flagsAt, nowMs, runningThread } from './flags.js';
+import { flagsAt, nowMs, runningThread, stepStartedAt } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
@@ -332,16 +336,18 @@ export class StepBatcher {
   }
 
   /**
-   * Whether a thread runs the code of step `e` now, as the thread itself wrote it (the side's slot
-   * in the flags): a step whose code ended, with its answer not yet handled here, does not. A
-   * produce step's lent consumer runs in the same step; a consumer that is not lent may run
-   * elsewhere at the same time, so its slot tells nothing about a produce step without one.
+   * When the pipeline step that entry `e` runs now began, as the thread running it wrote it (0:
+   * none runs: its code ended, with its answer not yet handled here, or has not begun). A produce
+   * step's lent consumer runs in the same entry, after the producer's steps; a consumer that is
+   * not lent may run elsewhere at the same time, so its slot tells nothing about a produce step
+   * without one.
    */
-  #runsOnThread(e: Entry): boolean {
+  #stepStartedAt(e: Entry): number {
     const flags = flagsAt(this.#flagsSlab, e.task.flagsSlot);
     const producing = e.task.kind === 'produce-step';
-    if (producing && runningThread(flags, 'producer') !== 0) return true;
-    return (!producing || e.task.consumeAfter) && runningThread(flags, 'consumer') !== 0;
+    if (producing && runningThread(flags, 'producer') !== 0) return stepStartedAt(flags, 'producer');
+    if ((!producing || e.task.consumeAfter) && runningThread(flags, 'consumer') !== 0) return stepStartedAt(flags, 'consumer');
+    return 0;
   }
 
   #armWatchdog(): void {
@@ -367,9 +373,13 @@ export class StepBatcher {
       const began = this.#claims.view.entryStartedAt(batch.claimSlot);
       const claimed = this.#claims.view.claimed(batch.claimSlot);
       if (claimed === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
+      // The limit is on one call of a pipeline's step, not on the entry, which may run many (a
+      // consume step's chunks, a producer's burst and its lent consumer): the entry began no
+      // later than its current call, so only an entry this old can hold one past the limit.
       if (this.#limits.timeoutMs > 0 && now - began >= this.#limits.timeoutMs) {
         const current = batch.entries[batch.taken ? batch.takenAt : Math.min(claimed, batch.entries.length) - 1];
-        if (current && current.batch === batch && this.#runsOnThread(current)) {
+        const stepBegan = current?.batch === batch ? this.#stepStartedAt(current) : 0;
+        if (current && stepBegan !== 0 && now - stepBegan >= this.#limits.timeoutMs) {
           this.#observer.timedOut?.();
           this.abort(current, new StepTimedOutError(this.#limits.timeoutMs));
           continue;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { FLAG, flagsAt, isStopRequested, markRunning, nowMs, waitForSpoolRoom, waitUntil, waitWhilePaused, type SessionFlags } from './flags.js';
+import { FLAG, flagsAt, isStopRequested, markRunning, markStepBegan, nowMs, waitForSpoolRoom, waitUntil, waitWhilePaused, type SessionFlags } from './flags.js';
 import type {
   ChunkRecord,
   ConsumeLoopTask,
@@ -278,6 +278,7 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   let error: TaskError | undefined;
   try {
     for (;;) {
+      markStepBegan(flags, 'producer');
       let stepped = settle(def.producer.step(ctx));
       if (stepped instanceof Promise) stepped = await stepped;
       const outcome = (stepped ?? {}) as ProduceStepOutcome;
@@ -368,7 +369,7 @@ async function consumeChunks(
       if (isStopRequested(flags)) break;
       const spooled = chunkAt(i);
       const chunk = new ConsumerChunk(task.spoolDir, spooled);
-      const takenAt = nowMs();
+      const takenAt = markStepBegan(flags, 'consumer');
       try {
         let data = settle(consumer.step(ctx, chunk));
         if (data instanceof Promise) data = await data;
