@@ -536,10 +536,11 @@ export class Session implements SideHost {
     // Usually both sides were only waiting between steps and are idle already: no grace timer.
     const forced = this.producer.busy || this.consumer.busy ? await this.#idleOrForced(graceMs) : false;
     await this.#lateEvents(graceMs);
-    // A thread terminated by the force has normally exited by now (the pool waits for it, up to
-    // STOP_EXIT_WAIT_MS); one blocked in a native call may not have, and could still write. The
-    // flags still name it: a terminated step never marked its side idle.
-    const threads = forced ? this.#forcedThreads() : [];
+    // A thread terminated by the force, or by STEP_TIMEOUT_MS before the stop, has normally exited
+    // by now (the pool waits for it, up to STOP_EXIT_WAIT_MS); one blocked in a native call may
+    // not have, and could still write. The flags still name it: a terminated step never marked
+    // its side idle. (A side that ended by itself marked it idle: they name none.)
+    const threads = this.#threadsNamed();
     // The held descriptors are closed with the folder's removal (after a storm of STOPs, not in
     // it: on two cores a close costs the main thread as much as it costs to close the socket).
     let releaseFiles: (() => void) | undefined;
@@ -615,8 +616,8 @@ export class Session implements SideHost {
     return forced.size > 0;
   }
 
-  /** The threads the session's sides were running on, as its flags name them. */
-  #forcedThreads(): number[] {
+  /** The threads the session's sides are running on, as its flags name them (none once both marked themselves idle). */
+  #threadsNamed(): number[] {
     return [runningThread(this.flags, 'producer'), runningThread(this.flags, 'consumer')].filter((id) => id !== 0);
   }
 
