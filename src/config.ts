@@ -164,7 +164,7 @@ const schema = z.object({
   STEP_BATCH_SOLO_MS: intFrom(0, 600_000).default(10),
   /** A step still running after this many ms has the other steps of its task taken back and sent again. */
   STEP_BATCH_STALL_MS: intFrom(1, 600_000).default(100),
-  /** A step (of a step-shaped producer or consumer) still running after this many ms is ended and fails its session; 0: never. */
+  /** One call of a step-shaped producer's or consumer's step still running after this many ms is ended and fails its session; 0: never. */
   STEP_TIMEOUT_MS: intFrom(0, 3_600_000).default(60_000),
   /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
   READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),

@@ -60,7 +60,7 @@ export const FLAG = {
 const INT_SLOTS = 22; // even, so the float slots after them are 8-byte aligned
 const FLOAT_SLOTS = 5;
 
-/** Float slots: epoch ms at which the side's current step or loop began (0 = idle). */
+/** Float slots: epoch ms at which the call of the side's step now running began, or its loop (0: none runs). */
 export const STARTED_AT = { producer: 0, consumer: 1 } as const;
 /** Float slots of the logs: when the open results segment began, and each log's last fsync (epoch ms). */
 export const LOG_TIME = { resultSegmentOpenedAt: 2, chunksSyncedAt: 3, resultsSyncedAt: 4 } as const;
@@ -85,9 +85,11 @@ export function markRunning(flags: SessionFlags, side: 'producer' | 'consumer', 
 }
 
 /**
- * Called by a pool thread, inside markRunning's span, just before each call of `side`'s step:
- * STEP_TIMEOUT_MS runs from here, so a task that runs many quick steps is never taken for one
- * long one. Returns the time it wrote (epoch ms).
+ * Called by a pool thread, inside markRunning's span, just before each call of `side`'s step, and
+ * markStepEnded as soon as the call returns: STEP_TIMEOUT_MS times the pipeline's own code, call by
+ * call, so a task that makes many quick calls is never taken for one long one, and the service's
+ * own work between calls (reading a chunk, the append after the last) is never counted.
+ * Returns the time it wrote (epoch ms).
  */
 export function markStepBegan(flags: SessionFlags, side: 'producer' | 'consumer'): number {
   const at = nowMs();
@@ -95,7 +97,11 @@ export function markStepBegan(flags: SessionFlags, side: 'producer' | 'consumer'
   return at;
 }
 
-/** When the step of `side` now running began, or its loop (epoch ms; 0: none runs). */
+export function markStepEnded(flags: SessionFlags, side: 'producer' | 'consumer'): void {
+  flags.floats[STARTED_AT[side]] = 0;
+}
+
+/** When the call of `side`'s step now running began, or its loop (epoch ms; 0: none runs). */
 export function stepStartedAt(flags: SessionFlags, side: 'producer' | 'consumer'): number {
   return flags.floats[STARTED_AT[side]]!;
 }

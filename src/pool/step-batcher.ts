@@ -378,8 +378,10 @@ export class StepBatcher {
       // later than its current call, so only an entry this old can hold one past the limit.
       if (this.#limits.timeoutMs > 0 && now - began >= this.#limits.timeoutMs) {
         const current = batch.entries[batch.taken ? batch.takenAt : Math.min(claimed, batch.entries.length) - 1];
+        // A call begins no earlier than its entry: an earlier time is a stale one, left in the
+        // flags by a thread terminated while it ran this session's code (its step ran again).
         const stepBegan = current?.batch === batch ? this.#stepStartedAt(current) : 0;
-        if (current && stepBegan !== 0 && now - stepBegan >= this.#limits.timeoutMs) {
+        if (current && stepBegan >= began && now - stepBegan >= this.#limits.timeoutMs) {
           this.#observer.timedOut?.();
           this.abort(current, new StepTimedOutError(this.#limits.timeoutMs));
           continue;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { FLAG, flagsAt, isStopRequested, markRunning, markStepBegan, nowMs, waitForSpoolRoom, waitUntil, waitWhilePaused, type SessionFlags } from './flags.js';
+import { FLAG, flagsAt, isStopRequested, markRunning, markStepBegan, markStepEnded, nowMs, waitForSpoolRoom, waitUntil, waitWhilePaused, type SessionFlags } from './flags.js';
 import type {
   ChunkRecord,
   ConsumeLoopTask,
@@ -279,8 +279,13 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   try {
     for (;;) {
       markStepBegan(flags, 'producer');
-      let stepped = settle(def.producer.step(ctx));
-      if (stepped instanceof Promise) stepped = await stepped;
+      let stepped;
+      try {
+        stepped = settle(def.producer.step(ctx));
+        if (stepped instanceof Promise) stepped = await stepped;
+      } finally {
+        markStepEnded(flags, 'producer');
+      }
       const outcome = (stepped ?? {}) as ProduceStepOutcome;
       done = outcome.done === true;
       delayMs = typeof outcome.delayMs === 'number' && outcome.delayMs > 0 ? outcome.delayMs : 0;
@@ -376,6 +381,7 @@ async function consumeChunks(
         results.push({ seq: spooled.seq, json: toJson(spooled.seq, data), takenAt, doneAt: nowMs() });
         taken.push(spooled);
       } finally {
+        markStepEnded(flags, 'consumer');
         chunk.release();
       }
     }
