@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { nodeFlagsOf, serviceNodeFlags } from '../../bench/service-flags.js';
 
 describe("npm start's node flags (bench/service-flags.ts)", () => {
-  it('gives V8 one background thread: on two cores its default four competed with the event loop (docs/PERFORMANCE.md)', () => {
-    assert.deepEqual(serviceNodeFlags(), ['--v8-pool-size=1']);
+  it('gives V8 one background thread (on two cores its default four competed with the event loop) and no memory reducer (its collections dropped the optimized result path): docs/PERFORMANCE.md', () => {
+    assert.deepEqual(serviceNodeFlags(), ['--v8-pool-size=1', '--no-memory-reducer']);
   });
 
   it('reads the flags between node and the service, and refuses a start script of another shape, naming it', () => {
