@@ -78,18 +78,21 @@ export function runningThread(flags: SessionFlags, side: 'producer' | 'consumer'
   return Atomics.load(flags.ints, THREAD_SLOT[side]);
 }
 
-/** Called by a pool thread as it begins (`threadId`) or ends (0) running `side`'s code: who runs it, since when. */
+/**
+ * Called by a pool thread as it begins (`threadId`) or ends (0) running `side`'s code: which thread
+ * runs it. When the pipeline's own code began is markStepBegan's to say: none has yet.
+ */
 export function markRunning(flags: SessionFlags, side: 'producer' | 'consumer', threadId: number): void {
   Atomics.store(flags.ints, THREAD_SLOT[side], threadId);
-  flags.floats[STARTED_AT[side]] = threadId === 0 ? 0 : nowMs();
+  flags.floats[STARTED_AT[side]] = 0;
 }
 
 /**
- * Called by a pool thread, inside markRunning's span, just before each call of `side`'s step, and
- * markStepEnded as soon as the call returns: STEP_TIMEOUT_MS times the pipeline's own code, call by
- * call, so a task that makes many quick calls is never taken for one long one, and the service's
- * own work between calls (reading a chunk, the append after the last) is never counted.
- * Returns the time it wrote (epoch ms).
+ * Called by a pool thread, inside markRunning's span, just before each call of `side`'s step (a
+ * loop: before its one call of `run`), and markStepEnded as soon as the call returns:
+ * STEP_TIMEOUT_MS times the pipeline's own code, call by call, so a task that makes many quick
+ * calls is never taken for one long one, and the service's own work around them (reading a
+ * chunk, the append after the last) is never counted. Returns the time it wrote (epoch ms).
  */
 export function markStepBegan(flags: SessionFlags, side: 'producer' | 'consumer'): number {
   const at = nowMs();

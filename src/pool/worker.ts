@@ -428,6 +428,7 @@ async function produceLoop(task: ProduceLoopTask, flags: SessionFlags): Promise<
     onWrite: (chunk) => post({ type: 'chunk', sessionId: task.sessionId, chunk }),
   });
   markRunning(flags, 'producer', threadId);
+  markStepBegan(flags, 'producer');
   try {
     await def.producer.run(ctx);
     return { lastSeq: ctx.lastSeq };
@@ -540,6 +541,7 @@ async function consumeLoop(task: ConsumeLoopTask, flags: SessionFlags): Promise<
   if (def.consumer.shape !== 'loop') throw new Error(`consumer of ${def.name} is not loop-shaped`);
   const ctx = new LoopConsumerContext(task, flags);
   markRunning(flags, 'consumer', threadId);
+  markStepBegan(flags, 'consumer');
   try {
     await def.consumer.run(ctx);
     ctx.finish();
