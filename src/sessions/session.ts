@@ -277,8 +277,13 @@ export class Session implements SideHost {
 
   async start(): Promise<void> {
     const stepLogs = [...(this.producer.shape === 'step' ? (['chunks'] as const) : []), ...(this.consumer.shape === 'step' ? (['results'] as const) : [])];
-    // Only step sides write through held descriptors: the session may give them back while neither runs a step.
-    const stepsIdle = () => !(this.producer.shape === 'step' && this.producer.busy) && !(this.consumer.shape === 'step' && this.consumer.busy);
+    // Only step sides write through held descriptors: the session may give them back while neither
+    // runs a step, and no thread its flags still name (one STEP_TIMEOUT_MS terminated, stuck in a
+    // native call) could still write through them.
+    const stepsIdle = () =>
+      !(this.producer.shape === 'step' && this.producer.busy) &&
+      !(this.consumer.shape === 'step' && this.consumer.busy) &&
+      !this.#init.pool.running(this.#threadsNamed());
     const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles, stepLogs, stepsIdle));
     this.#spoolReady = createSpool(this.spoolDir, this.keep).then(() => files.open());
     await this.#spoolReady;

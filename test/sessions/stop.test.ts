@@ -216,6 +216,34 @@ describe('a forced thread that outlives STOP_EXIT_WAIT_MS', () => {
   });
 });
 
+describe('a thread ended by STEP_TIMEOUT_MS while blocked in a native call', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ PIPELINES_DIR: FIXTURE_PIPELINES, STEP_TIMEOUT_MS: '300', STOP_EXIT_WAIT_MS: '100' });
+  });
+  after(() => server.close());
+
+  it('fails its session at once; the files its session held stay open until the thread has exited', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    const id = await client.start({ pipeline: 'stuck', options: { where: 'native', sleepMs: 6000 } });
+    const dir = server.app.sessions.get(id)!.spoolDir;
+    await eventually(() => children('sleep').length === 1, 'the consumer step blocked in its sleep child');
+    const held = () => openFilesIn(dir).filter((f) => path.basename(f).startsWith('r-'));
+    assert.equal(held().length, 1, 'the results segment is held open');
+    // No STOP: the time limit ends the step, and the session fails without being forced.
+    const err = await client.waitFor((m) => m.type === 'error', 'error');
+    assert.match(err.message!, /its step ran longer than STEP_TIMEOUT_MS \(300 ms\) and its thread was ended/);
+    const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'failed');
+    assert.equal(children('sleep').length, 1, 'stopped came while the thread was still blocked');
+    assert.equal(held().length, 1, 'its descriptor is not closed while the thread could still write through it');
+
+    await eventually(() => children('sleep').length === 0, 'the sleep returned', 15_000);
+    await eventually(() => openFilesIn(dir).length === 0, 'every descriptor on the spool closed once the thread exited');
+    await eventually(() => server.spools().length === 0, 'spool removed');
+  });
+});
+
 describe('a step still waiting for a thread when the grace ends', () => {
   let server: TestServer;
   before(async () => {
