@@ -48,8 +48,9 @@ const CONCURRENT_ROUNDS = 4;
 /**
  * RSS of the settled service, as it is and after a memory-reducing GC of its main isolate. The
  * first alone swings by ±30 MB from one sample to the next with no session running: V8 grows the
- * young generation to 2 × 16 MB under load and shrinks it some seconds after (its memory reducer),
- * so which side of that a sample falls on, not what the sessions left, decided the difference.
+ * young generation to 2 × 16 MB under load and shrinks it some seconds after (its memory reducer,
+ * when it ran: `npm start`'s flags now turn it off, and the heap then keeps its size), so which
+ * side of that a sample falls on, not what the sessions left, decided the difference.
  */
 async function sampleSettled(child: BenchChild): Promise<{ uncollected: number; collected: number; didCollect: boolean }> {
   const uncollected = sampleProcess(child.pid)!.rssBytes;

@@ -21,7 +21,7 @@ export function batchMetrics(registry: Registry): BatchObserver {
   takenBack.inc({ why: 'thread_ended' }, 0);
   const timedOut = new Counter({
     name: METRIC_PREFIX + 'step_timeouts_total',
-    help: 'Steps still running their code after STEP_TIMEOUT_MS: each was ended (its thread terminated) and failed its session.',
+    help: 'Calls of a pipeline step still running after STEP_TIMEOUT_MS: each was ended (its thread terminated) and failed its session.',
     registers: [registry],
   });
   return {
