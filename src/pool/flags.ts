@@ -61,7 +61,7 @@ const INT_SLOTS = 22; // even, so the float slots after them are 8-byte aligned
 const FLOAT_SLOTS = 5;
 
 /** Float slots: epoch ms at which the call of the side's step now running began, or its loop (0: none runs). */
-export const STARTED_AT = { producer: 0, consumer: 1 } as const;
+const STARTED_AT = { producer: 0, consumer: 1 } as const;
 /** Float slots of the logs: when the open results segment began, and each log's last fsync (epoch ms). */
 export const LOG_TIME = { resultSegmentOpenedAt: 2, chunksSyncedAt: 3, resultsSyncedAt: 4 } as const;
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { FLAG, STARTED_AT, isStopRequested, nowMs, requestStop, runningThread, setPaused, type SessionFlags } from '../pool/flags.js';
+import { FLAG, isStopRequested, nowMs, requestStop, runningThread, setPaused, stepStartedAt, type SessionFlags } from '../pool/flags.js';
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
 import { LogFiles } from '../spool/log-files.js';
@@ -657,7 +657,7 @@ export class Session implements SideHost {
     // A thread terminated mid-step never clears its slots: once ended, a side holds no thread.
     const ended = this.ended;
     const threadId = ended ? 0 : runningThread(this.flags, side);
-    const startedAt = ended ? 0 : (this.flags.floats[STARTED_AT[side]] ?? 0);
+    const startedAt = ended ? 0 : stepStartedAt(this.flags, side);
     const pauseSlot = side === 'producer' ? FLAG.PAUSE_PRODUCER : FLAG.PAUSE_CONSUMER;
     const loopPaused = !ended && s.shape === 'loop' && Atomics.load(this.flags.ints, pauseSlot) === 1;
     return {
