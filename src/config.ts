@@ -118,6 +118,12 @@ const schema = z.object({
   /** ...and none older than this many seconds. A client that was gone for less resumes with no gap. */
   RESUME_RETAIN_SECONDS: intFrom(1, 7 * 24 * 3600).default(120),
   /**
+   * A results segment is closed for its age (every RESUME_RETAIN_SECONDS / 4) only once it holds
+   * this many bytes; a slower session keeps its older results instead, up to this much more per
+   * session (0: closed for its age alone, a new file every 30 s per session at the default).
+   */
+  RESUME_SEGMENT_MIN_BYTES: intFrom(0, 1024 * 1024 * 1024).default(64 * 1024),
+  /**
    * Segment files the service keeps open for its sessions' steps (two a session) so that a step
    * need not open them, at most; sessions beyond it open theirs per step. Below this cap, held
    * files also stay under OPEN_FILES_LIMIT together with the open sockets (spool/held-files.ts).
@@ -421,6 +427,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       fsyncIntervalMs: e.SPOOL_FSYNC_INTERVAL_MS,
       retainBytes: e.RESUME_RETAIN_BYTES,
       retainMs: e.RESUME_RETAIN_SECONDS * 1000,
+      ageRollMinBytes: e.RESUME_SEGMENT_MIN_BYTES,
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS, rateSlackMs: e.PRODUCER_RATE_SLACK_MS },
     stepTimer: { tickMs: e.STEP_TIMER_TICK_MS, slackPercent: e.STEP_TIMER_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },

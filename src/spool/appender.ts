@@ -27,6 +27,11 @@ export interface LogPolicy {
   retainBytes: number;
   /** ...and none older than this, ms (whole segments are dropped). */
   retainMs: number;
+  /**
+   * A results segment is closed for its age (retainMs / 4) only once it holds at least this many
+   * bytes (0: for its age alone). See #segmentTooOld.
+   */
+  ageRollMinBytes: number;
 }
 
 /** Where a record ended up: its segment (by first seq) and the offset just past it. */
@@ -179,9 +184,17 @@ export class LogAppender {
     this.#flags.ints[DIRTY[this.#kind]] = 0;
   }
 
-  /** A results segment older than a quarter of the window is closed, so whole segments can expire. */
+  /**
+   * A results segment older than a quarter of the window is closed, so whole segments can expire,
+   * once it holds `ageRollMinBytes` (as Kafka keeps a segment open until it is full or its
+   * `segment.ms` passed, whichever is later here). A new segment costs a file created, or an
+   * expired one recycled, and the main thread's descriptor moved to it: at steady's rate (a result
+   * every 1.5 s) a roll every 30 s was some 40 µs per result (docs/PERFORMANCE.md, "Results
+   * segments rolled by age"). A slow session's results are kept longer instead, by up to that many
+   * bytes: the window never reaches back less far than RESUME_RETAIN_SECONDS.
+   */
   #segmentTooOld(): boolean {
-    return this.#kind === 'results' && nowMs() - this.#openedAt > this.#policy.retainMs / 4;
+    return this.#kind === 'results' && this.#bytes >= this.#policy.ageRollMinBytes && nowMs() - this.#openedAt > this.#policy.retainMs / 4;
   }
 
   /**

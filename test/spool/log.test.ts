@@ -26,6 +26,7 @@ const policy = (over: Partial<LogPolicy> = {}): LogPolicy => ({
   fsyncIntervalMs: 200,
   retainBytes: 1 << 20,
   retainMs: 60_000,
+  ageRollMinBytes: 0,
   ...over,
 });
 
@@ -133,6 +134,30 @@ describe('appending and reading a session log', () => {
     assert.equal(await readLogRange(dir, 'results', 1, 40), null, 'before the window: a gap');
     const kept = await readLogRange(dir, 'results', from, 40);
     assert.deepEqual(kept!.map((r) => r.seq), Array.from({ length: 41 - from }, (_, i) => from + i));
+  });
+
+  it('closes a results segment for its age only once it holds ageRollMinBytes, or at once with 0', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // Each record is 24 + 30 bytes; a segment is old after retainMs / 4 = 10 ms.
+    const segmentsAfter = async (minBytes: number, waits: number): Promise<number[]> => {
+      const dir = tmpDir();
+      const flags = new FlagsSlab(1).alloc()!.flags;
+      const appender = new LogAppender(dir, 'results', flags, policy({ retainMs: 40, retainBytes: 1 << 20, ageRollMinBytes: minBytes }));
+      for (let seq = 1; seq <= waits; seq++) {
+        appender.append([rec(seq, String(seq).padStart(30, '.'))]);
+        await sleep(15);
+      }
+      appender.close();
+      return listSegments(fs.readdirSync(dir), 'results');
+    };
+    // Old but small (54 … 162 bytes, under 200): one segment, its results kept past the window.
+    assert.deepEqual(await segmentsAfter(200, 3), [1], 'no segment closed for age while under 200 bytes');
+    // Past 200 bytes after four records: the fifth append finds it old and full enough, and begins 5.
+    const rolled = await segmentsAfter(200, 6);
+    assert.ok(rolled.includes(5) && !rolled.includes(2) && !rolled.includes(3) && !rolled.includes(4), `segments: ${rolled}`);
+    // 0: for its age alone, every append after 10 ms begins a segment (older ones expire at 40 ms).
+    const byAge = await segmentsAfter(0, 3);
+    assert.deepEqual(byAge.slice(-2), [2, 3], `segments: ${byAge}`);
   });
 
   it('reuses a segment that left the window as the next one, emptied, rather than creating a file', async () => {
