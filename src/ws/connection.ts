@@ -82,8 +82,8 @@ export class Connection implements SessionSink {
   #session: Session | null = null;
   /** How the socket closed (set once it has). */
   #closeCode = 0;
-  /** The socket is corked until the end of this tick: results of one turn go out in one write. */
-  #corked = false;
+  /** The socket corked until the end of this tick (results of one turn go out in one write), or false. */
+  #corked: { uncork(): void } | false = false;
   readonly #rate: RateLimit;
   readonly #sendBufferHighBytes: number;
   /** The frame being handled; the next one is chained after it. */
@@ -331,13 +331,17 @@ export class Connection implements SessionSink {
     if (this.#corked) return;
     const socket = this.#socket();
     if (!socket) return;
-    this.#corked = true;
+    this.#corked = socket;
     socket.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      socket.uncork();
-    });
+    process.nextTick(this.#uncork);
   }
+
+  /** Made once per connection: a closure per cork was one more object for every result sent. */
+  readonly #uncork = (): void => {
+    const socket = this.#corked;
+    this.#corked = false;
+    if (socket) socket.uncork();
+  };
 
   failed(_session: Session, error: TandemError): void {
     this.#deps.observer?.errorSent?.(error.code);
