@@ -27,7 +27,7 @@ export type PackedBatch = [nums: Float64Array, texts: string[], values: unknown[
  */
 type Carries<T, K extends keyof T> = Exclude<keyof T, K> extends never ? true : never;
 const carried: [
-  Carries<ProduceStepResult, 'skipped' | 'state' | 'delayMs' | 'done' | 'chunks' | 'threadId' | 'error' | 'timing' | 'consumed' | 'chunkLog'>,
+  Carries<ProduceStepResult, 'skipped' | 'state' | 'delayMs' | 'done' | 'chunks' | 'calls' | 'threadId' | 'error' | 'timing' | 'consumed' | 'chunkLog'>,
   Carries<ConsumeStepResult, 'skipped' | 'state' | 'results' | 'threadId' | 'elapsedMs' | 'error' | 'timing' | 'resultLog' | 'readMark'>,
   Carries<ChunkRecord, 'seq' | 'producedAt' | 'sizeBytes'>,
   Carries<ResultRecord, 'seq' | 'json' | 'takenAt' | 'doneAt'>,
@@ -68,7 +68,7 @@ function hasError(r: ProduceStepResult | ConsumeStepResult): boolean {
 }
 
 function packProduce(r: ProduceStepResult, n: number[], texts: string[], values: unknown[]): void {
-  n.push(r.skipped ? 1 : 0, r.delayMs, r.done ? 1 : 0, r.threadId, r.chunks.length);
+  n.push(r.skipped ? 1 : 0, r.delayMs, r.done ? 1 : 0, r.calls, r.threadId, r.chunks.length);
   values.push(r.state);
   for (const c of r.chunks) n.push(c.seq, c.producedAt, c.sizeBytes);
   const t = r.timing;
@@ -149,12 +149,13 @@ class Reader {
     const skipped = this.#num() === 1;
     const delayMs = this.#num();
     const done = this.#num() === 1;
+    const calls = this.#num();
     const threadId = this.#num();
     const count = this.#num();
     const state = this.#val();
     const chunks = new Array<ChunkRecord>(count);
     for (let k = 0; k < count; k++) chunks[k] = { seq: this.#num(), producedAt: this.#num(), sizeBytes: this.#num() };
-    const r: ProduceStepResult = { skipped, state, delayMs, done, chunks, threadId };
+    const r: ProduceStepResult = { skipped, state, delayMs, done, chunks, calls, threadId };
     if (this.#num() === 1) r.timing = { startedAt: this.#num(), finishedAt: this.#num() };
     if (this.#num() === 1) r.chunkLog = { segment: this.#num(), bytes: this.#num(), committed: this.#num() };
     if (this.#num() === 1) r.consumed = this.#consume();

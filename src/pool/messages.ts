@@ -193,6 +193,8 @@ export interface ProduceStepResult {
   delayMs: number;
   done: boolean;
   chunks: ChunkRecord[];
+  /** Calls of the pipeline's `producer.step` this task made (a burst makes many; one that threw counts). */
+  calls: number;
   threadId: number;
   error?: TaskError;
   timing?: TaskTiming;

@@ -265,7 +265,7 @@ function toJson(seq: number, data: unknown): string {
  */
 async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<ProduceStepResult> {
   const session = sessionOf(step);
-  if (isStopRequested(flags)) return { skipped: true, state: step.state, delayMs: 0, done: false, chunks: [], threadId };
+  if (isStopRequested(flags)) return { skipped: true, state: step.state, delayMs: 0, done: false, chunks: [], calls: 0, threadId };
   let def = loadPipeline(session.module);
   if (def instanceof Promise) def = await def;
   if (def.producer.shape !== 'step') throw new Error(`producer of ${def.name} is not step-shaped`);
@@ -275,9 +275,11 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   const began = nowMs();
   let delayMs = 0;
   let done = false;
+  let calls = 0;
   let error: TaskError | undefined;
   try {
     for (;;) {
+      calls++;
       markStepBegan(flags, 'producer');
       let stepped;
       try {
@@ -318,7 +320,7 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
   } finally {
     markRunning(flags, 'producer', 0);
   }
-  const result: ProduceStepResult = { skipped: false, state: ctx.state, delayMs, done, chunks, threadId };
+  const result: ProduceStepResult = { skipped: false, state: ctx.state, delayMs, done, chunks, calls, threadId };
   if (chunkLog) result.chunkLog = chunkLog;
   if (error) result.error = error;
   if (step.consumeAfter) {

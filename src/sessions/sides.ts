@@ -310,7 +310,7 @@ export class StepProducer extends Side {
       this.host.followSegment('chunks', r.chunkLog.segment);
     }
     if (r.done) publishProducerDone(this.host.flags);
-    this.steps++;
+    this.steps += r.calls;
     task.state = r.state;
     if (r.chunks.length > 0) {
       task.nextSeq = r.chunks[r.chunks.length - 1]!.seq + 1;

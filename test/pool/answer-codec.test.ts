@@ -33,6 +33,7 @@ const produced: ProduceStepResult = {
     { seq: 7, producedAt: 1764600000000.125, sizeBytes: 40 },
     { seq: 8, producedAt: 1764600000001.125, sizeBytes: 0 },
   ],
+  calls: 3,
   threadId: 4,
   timing: { startedAt: 1764600000000.0625, finishedAt: 1764600000002.5 },
   chunkLog: { segment: 1, bytes: 8192, committed: 8 },
@@ -46,7 +47,7 @@ describe('a step batch answer packed for the trip back to the main thread', () =
         { ok: produced },
         null,
         // A producer with no consumer lent, nothing written, no log end, no timing.
-        { ok: { skipped: true, state: undefined, delayMs: 0, done: true, chunks: [], threadId: 2 } },
+        { ok: { skipped: true, state: undefined, delayMs: 0, done: true, chunks: [], calls: 0, threadId: 2 } },
         // A consumer of its own, with timing and no read mark.
         {
           ok: {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
+import { api } from '../helpers/openapi.js';
 import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -15,9 +16,9 @@ describe('step producer and step consumer of one session', () => {
   });
   after(() => server.close());
 
-  async function runToCompletion(options: Record<string, number>, expected: number) {
+  async function runToCompletion(options: Record<string, number>, expected: number): Promise<string> {
     const client = await TestClient.open(server.wsUrl('/ws'));
-    await client.start({ pipeline: 'counted-chunks', options });
+    const id = await client.start({ pipeline: 'counted-chunks', options });
     const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 60_000);
     assert.equal(stopped.reason, 'completed');
     const ts = client.transcripts();
@@ -28,14 +29,28 @@ describe('step producer and step consumer of one session', () => {
     });
     assert.deepEqual(client.invalid, []);
     await client.waitClose();
+    return id;
   }
 
   it('consumes every chunk once and in order when the consumer is quick, inside the producer\'s tasks', async () => {
     const before = server.app.pool.stats().completed;
     await runToCompletion({ chunksPerStep: 3, steps: 40 }, 120);
-    // Lent: about one pool task per step. Not lent, each step would add a consume task (~80).
+    // Lent: the consumer runs in its producer's tasks (one burst may hold many steps). Not lent,
+    // each of the producer's tasks would add a consume task.
     const tasks = server.app.pool.stats().completed - before;
     assert.ok(tasks < 60, `the quick consumer ran inside its producer's tasks (${tasks} tasks for 40 steps)`);
+  });
+
+  it('counts each call of the pipeline\'s step in inspect, on both sides, however the calls shared tasks', async () => {
+    const before = server.app.pool.stats().completed;
+    const id = await runToCompletion({ chunksPerStep: 3, steps: 40 }, 120);
+    const tasks = server.app.pool.stats().completed - before;
+    // The premise: the producer's calls shared tasks (bursts), so counting tasks would give fewer.
+    assert.ok(tasks < 40, `the 40 producer calls ran in ${tasks} tasks`);
+    const res = await api(server.httpUrl(''), 'GET', `/api/sessions/${id}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.producer.steps, 40, 'one for each call of producer.step');
+    assert.equal(res.body.consumer.steps, 120, 'one for each chunk the consumer took');
   });
 
   it('keeps order and state when a slow stretch moves the consumer to tasks of its own and back', async () => {
