@@ -7,7 +7,11 @@
  * process's CPU (every thread) per step. The figure moves far less between runs than the
  * scenarios' CPU per result, so it is the one to compare two builds of the pool path with:
  *
- *   node dist/bench/step-cost.js [--steps 24000] [--batch 4] [--sessions 64] [--data-dir data/bench]
+ *   node dist/bench/step-cost.js [--steps 24000] [--batch 4] [--sessions 64] [--gap-ms 0] [--data-dir data/bench]
+ *
+ * With `--gap-ms N` the main thread sleeps N ms (a timer) between batches, as steady's 5 ms tick
+ * does, so the threads run each batch on caches that other work (or a halted vCPU's host) had in
+ * between; compare with `bench/wake-cost.js hop N`, the same round trip carrying no step.
  *
  * It is a developer's tool, not a scenario of `npm run bench`: it reaches into the service's
  * modules, so it moves with them.
@@ -24,18 +28,22 @@ import { WorkerPool } from '../src/pool/worker-pool.js';
 import { HeldFilesBudget } from '../src/spool/held-files.js';
 import { LogFiles } from '../src/spool/log-files.js';
 import { publishChunks, publishConsumed, publishResults } from '../src/spool/progress.js';
+import { threadCpuMs } from './proc.js';
 
 const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '24000' },
     batch: { type: 'string', default: '4' },
     sessions: { type: 'string', default: '64' },
+    'gap-ms': { type: 'string', default: '0' },
     'data-dir': { type: 'string', default: 'data/bench' },
   },
 });
 const steps = Number(values.steps);
 const perBatch = Number(values.batch);
 const sessionCount = Number(values.sessions);
+const gapMs = Number(values['gap-ms']);
+const gap = () => (gapMs > 0 ? new Promise((r) => setTimeout(r, gapMs)) : null);
 const demo = fileURLToPath(new URL('../src/pipelines/builtin/demo.js', import.meta.url));
 
 interface Bench {
@@ -118,15 +126,30 @@ async function batch(): Promise<void> {
 }
 
 try {
-  for (let i = 0; i < 1000; i++) await batch(); // warm-up: JIT, the thread, the files
+  for (let i = 0; i < 1000; i++) {
+    await batch(); // warm-up: JIT, the thread, the files
+    await gap();
+  }
   const batches = Math.ceil(steps / perBatch);
   const cpu = process.cpuUsage();
+  const threads0 = threadCpuMs(process.pid);
   const began = performance.now();
-  for (let i = 0; i < batches; i++) await batch();
+  for (let i = 0; i < batches; i++) {
+    await batch();
+    await gap();
+  }
   const used = process.cpuUsage(cpu);
+  const threads1 = threadCpuMs(process.pid);
   const n = batches * perBatch;
+  // Clock ticks of 10 ms: the split is coarse over a short run.
+  const byThread = [...threads1]
+    .map(([tid, ms]) => ({ tid, us: ((ms - (threads0.get(tid) ?? 0)) * 1000) / n }))
+    .filter((t) => t.us > 0)
+    .sort((a, b) => b.us - a.us)
+    .map((t) => `${t.tid === process.pid ? 'main' : t.tid} ${t.us.toFixed(1)}`)
+    .join(', ');
   const us = (v: number) => (v / n).toFixed(1);
-  console.log(`${n} steps in batches of ${perBatch} over ${sessionCount} sessions: ${us(used.user + used.system)} µs CPU per step (user ${us(used.user)}, system ${us(used.system)}), ${us((performance.now() - began) * 1000)} µs wall`);
+  console.log(`${n} steps in batches of ${perBatch} over ${sessionCount} sessions${gapMs > 0 ? `, ${gapMs} ms apart` : ''}: ${us(used.user + used.system)} µs CPU per step (user ${us(used.user)}, system ${us(used.system)}), ${us((performance.now() - began) * 1000)} µs wall; by thread: ${byThread}`);
 } finally {
   for (const s of sessions) s.files.close();
   budget.close();
