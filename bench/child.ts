@@ -26,14 +26,20 @@ export interface BenchChild {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/** The script a child of `kind` runs from another build of tandem: its checkout's root folder (built). */
+export function childScriptIn(root: string, kind: ChildKind): string {
+  return path.join(root, 'dist', 'bench', path.basename(files[kind]));
+}
+
 /**
  * Forks a child and resolves once it listens. Every child, tandem and the bare ws floors alike,
  * runs with `npm start`'s node flags (service-flags.ts), so a floor and its scenario share one runtime.
  * @param env added to this process's environment.
  * @param execArgv node flags for the child on top of those (e.g. `--cpu-prof`).
+ * @param script the child's script (default: this build's; childScriptIn() names another build's).
  */
-export async function startChild(kind: ChildKind, env: Record<string, string>, execArgv: string[] = []): Promise<BenchChild> {
-  const proc: ChildProcess = fork(files[kind], [], {
+export async function startChild(kind: ChildKind, env: Record<string, string>, execArgv: string[] = [], script = files[kind]): Promise<BenchChild> {
+  const proc: ChildProcess = fork(script, [], {
     env: { ...process.env, ...env },
     execArgv: [...serviceNodeFlags(), ...execArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -95,6 +101,8 @@ export interface FreshChildOptions {
   /** Extra environment (tandem configuration). */
   env: Record<string, string>;
   execArgv: string[];
+  /** The child's script, when not this build's (childScriptIn). */
+  script?: string;
 }
 
 /** Open files a scenario needs per process (each session is one socket on each side), plus slack. */
@@ -126,6 +134,7 @@ export async function startFreshChild(kind: ChildKind, opts: FreshChildOptions):
         ...opts.env,
       },
       opts.execArgv,
+      opts.script,
     );
   } catch (err) {
     remove();

@@ -1,0 +1,171 @@
+/**
+ * Two tandem services under steady's load at the same time, to compare two builds (or two
+ * configurations) on this machine. One `npm run bench` run after another cannot resolve a change
+ * of less than about a third in steady's CPU per result: the same build measured 132 µs at 05:14
+ * and 215–368 µs between 08:20 and 08:30 on 12-03, as the VM's host moved between phases
+ * (docs/PERFORMANCE.md, "Comparing two builds side by side"). Run at once, both services live
+ * through the same phase, and what they share (the two cores, the client process) they share
+ * evenly, so their ratio holds still where their absolute figures do not.
+ *
+ * Each round starts a fresh child of each build, opens `--sessions` demo sessions on each from
+ * one client process (the bench's Load), waits `--warmup-seconds`, then measures both over the
+ * same `--seconds` window: server CPU per result (every thread), latency, results. The rounds
+ * alternate which build starts first. It prints each round and, at the end, the ratio B / A of
+ * the CPU per result, round by round and overall.
+ *
+ *   node dist/bench/side-by-side.js --b /path/to/other/checkout      # this build (A) against another, built (B)
+ *   node dist/bench/side-by-side.js --b-env STEP_TIMER_TICK_MS=10     # one build, two configurations
+ *   node dist/bench/side-by-side.js [--a DIR] [--a-env K=V,...] [--b DIR] [--b-env K=V,...]
+ *        [--sessions 1000] [--interval-ms 1500] [--warmup-seconds 8] [--seconds 10] [--rounds 4]
+ *        [--data-dir data/bench]
+ *
+ * A checkout given as --a or --b must be built (`npm run build`); it runs with its own code and
+ * this checkout's node_modules are not used by it. It is a developer's tool, not a scenario of
+ * `npm run bench`: the targets are read from `npm run bench`, one build alone on the machine.
+ * Bounded: every round's children are closed and their data removed before the next begins.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { childScriptIn, startFreshChild, type BenchChild } from './child.js';
+import { Load } from './load.js';
+import { sampleProcess } from './proc.js';
+
+const { values } = parseArgs({
+  options: {
+    a: { type: 'string' },
+    b: { type: 'string' },
+    'a-env': { type: 'string', default: '' },
+    'b-env': { type: 'string', default: '' },
+    sessions: { type: 'string', default: '1000' },
+    'interval-ms': { type: 'string', default: '1500' },
+    'warmup-seconds': { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '4' },
+    'data-dir': { type: 'string', default: 'data/bench' },
+  },
+});
+
+function positive(name: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${v}`);
+  return n;
+}
+
+function envOf(name: string, list: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of list.split(',').filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`--${name} takes KEY=VALUE pairs separated by commas, got ${kv}`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+
+interface Build {
+  label: 'A' | 'B';
+  /** The checkout it runs from (undefined: this one). */
+  root: string | undefined;
+  env: Record<string, string>;
+}
+
+const builds: Build[] = [
+  { label: 'A', root: values.a ? path.resolve(values.a) : undefined, env: envOf('a-env', values['a-env']!) },
+  { label: 'B', root: values.b ? path.resolve(values.b) : undefined, env: envOf('b-env', values['b-env']!) },
+];
+const sessions = positive('sessions', values.sessions);
+const intervalMs = positive('interval-ms', values['interval-ms']);
+const warmupSeconds = positive('warmup-seconds', values['warmup-seconds']);
+const seconds = positive('seconds', values.seconds);
+const rounds = positive('rounds', values.rounds);
+const dataRoot = path.resolve(values['data-dir']!);
+const start = { url: 'demo://bench', pipeline: 'demo', options: { intervalMs } };
+
+interface Measured {
+  cpuUsPerResult: number;
+  resultsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  gaps: number;
+}
+
+interface Running {
+  build: Build;
+  child: BenchChild;
+  load: Load;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function round(order: Build[]): Promise<Map<Build, Measured>> {
+  const running: Running[] = [];
+  try {
+    for (const build of order) {
+      const child = await startFreshChild('tandem', {
+        dataRoot,
+        sessions,
+        env: build.env,
+        execArgv: [],
+        ...(build.root ? { script: childScriptIn(build.root, 'tandem') } : {}),
+      });
+      running.push({ build, child, load: new Load({ url: child.wsUrl('/ws'), sessions, start }) });
+    }
+    await Promise.all(running.map((r) => r.load.open()));
+    await sleep(warmupSeconds * 1000);
+    const before = running.map((r) => sampleProcess(r.child.pid)!);
+    for (const r of running) r.load.startRecording();
+    const t0 = performance.now();
+    await sleep(seconds * 1000);
+    for (const r of running) r.load.stopRecording();
+    const windowSeconds = (performance.now() - t0) / 1000;
+    const after = running.map((r) => sampleProcess(r.child.pid)!);
+    const out = new Map<Build, Measured>();
+    running.forEach((r, i) => {
+      const results = r.load.received;
+      const h = r.load.latencyUs;
+      out.set(r.build, {
+        cpuUsPerResult: results > 0 ? ((after[i]!.cpuMs - before[i]!.cpuMs) * 1000) / results : NaN,
+        resultsPerSecond: results / windowSeconds,
+        p50Ms: h.percentile(50) / 1000,
+        p99Ms: h.percentile(99) / 1000,
+        gaps: r.load.gaps + r.load.reorders + r.load.duplicates,
+      });
+    });
+    return out;
+  } finally {
+    for (const r of running) r.load.terminate();
+    await Promise.all(running.map((r) => r.child.close()));
+  }
+}
+
+const describe = (b: Build) =>
+  `${b.label}: ${b.root ?? 'this checkout'}${Object.keys(b.env).length > 0 ? ` with ${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
+console.log(`side by side, ${rounds} rounds of ${sessions} demo sessions × 1 result / ${intervalMs} ms on each, ${seconds} s windows after ${warmupSeconds} s`);
+for (const b of builds) console.log(`  ${describe(b)}`);
+const ratios: number[] = [];
+const totals = new Map<Build, { cpuUs: number; results: number }>(builds.map((b) => [b, { cpuUs: 0, results: 0 }]));
+let streamErrors = 0;
+for (let i = 0; i < rounds; i++) {
+  const order = i % 2 === 0 ? builds : [...builds].reverse();
+  const m = await round(order);
+  const [a, b] = builds.map((x) => m.get(x)!);
+  const ratio = b!.cpuUsPerResult / a!.cpuUsPerResult;
+  ratios.push(ratio);
+  for (const x of builds) {
+    const r = m.get(x)!;
+    const t = totals.get(x)!;
+    t.cpuUs += r.cpuUsPerResult * r.resultsPerSecond;
+    t.results += r.resultsPerSecond;
+    streamErrors += r.gaps;
+  }
+  const cell = (r: Measured) => `${r.cpuUsPerResult.toFixed(1)} µs/result, ${r.resultsPerSecond.toFixed(0)}/s, p50/p99 ${r.p50Ms.toFixed(2)}/${r.p99Ms.toFixed(2)} ms`;
+  console.log(`round ${i + 1} (${order[0]!.label} first): A ${cell(a!)} | B ${cell(b!)} | B/A ${ratio.toFixed(3)}`);
+}
+const overall = builds.map((b) => totals.get(b)!.cpuUs / totals.get(b)!.results);
+const sorted = [...ratios].sort((x, y) => x - y);
+console.log(
+  `overall: A ${overall[0]!.toFixed(1)} µs/result, B ${overall[1]!.toFixed(1)}; B/A ${(overall[1]! / overall[0]!).toFixed(3)} (rounds from ${sorted[0]!.toFixed(3)} to ${sorted[sorted.length - 1]!.toFixed(3)})`,
+);
+if (streamErrors > 0) {
+  console.log(`${streamErrors} gaps, reorders or duplicates in the streams`);
+  process.exitCode = 1;
+}
