@@ -15,7 +15,8 @@
  *
  *   node dist/bench/side-by-side.js --b /path/to/other/checkout      # this build (A) against another, built (B)
  *   node dist/bench/side-by-side.js --b-env STEP_TIMER_TICK_MS=10     # one build, two configurations
- *   node dist/bench/side-by-side.js [--a DIR] [--a-env K=V,...] [--b DIR] [--b-env K=V,...]
+ *   node dist/bench/side-by-side.js --b-kind bare-ws --b-env BARE_WS_HANDOFF=1   # tandem beside the steady-handoff floor
+ *   node dist/bench/side-by-side.js [--a DIR] [--a-env K=V,...] [--a-kind tandem|bare-ws] [--b …] [--b-env …] [--b-kind …]
  *        [--sessions 1000] [--interval-ms 1500] [--warmup-seconds 8] [--seconds 10] [--rounds 4]
  *        [--data-dir data/bench]
  *
@@ -26,7 +27,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { childScriptIn, startFreshChild, type BenchChild } from './child.js';
+import { childScriptIn, startFreshChild, type BenchChild, type ChildKind } from './child.js';
 import { Load } from './load.js';
 import { sampleProcess } from './proc.js';
 
@@ -36,6 +37,8 @@ const { values } = parseArgs({
     b: { type: 'string' },
     'a-env': { type: 'string', default: '' },
     'b-env': { type: 'string', default: '' },
+    'a-kind': { type: 'string', default: 'tandem' },
+    'b-kind': { type: 'string', default: 'tandem' },
     sessions: { type: 'string', default: '1000' },
     'interval-ms': { type: 'string', default: '1500' },
     'warmup-seconds': { type: 'string', default: '8' },
@@ -61,16 +64,23 @@ function envOf(name: string, list: string): Record<string, string> {
   return env;
 }
 
+function kindOf(name: string, v: string | undefined): ChildKind {
+  if (v === 'tandem' || v === 'bare-ws') return v;
+  throw new Error(`--${name} is tandem or bare-ws, got ${v}`);
+}
+
 interface Build {
   label: 'A' | 'B';
+  /** tandem, or the bench's bare \`ws\` server (with BARE_WS_HANDOFF=1 in its env: the steady-handoff floor). */
+  kind: ChildKind;
   /** The checkout it runs from (undefined: this one). */
   root: string | undefined;
   env: Record<string, string>;
 }
 
 const builds: Build[] = [
-  { label: 'A', root: values.a ? path.resolve(values.a) : undefined, env: envOf('a-env', values['a-env']!) },
-  { label: 'B', root: values.b ? path.resolve(values.b) : undefined, env: envOf('b-env', values['b-env']!) },
+  { label: 'A', kind: kindOf('a-kind', values['a-kind']), root: values.a ? path.resolve(values.a) : undefined, env: envOf('a-env', values['a-env']!) },
+  { label: 'B', kind: kindOf('b-kind', values['b-kind']), root: values.b ? path.resolve(values.b) : undefined, env: envOf('b-env', values['b-env']!) },
 ];
 const sessions = positive('sessions', values.sessions);
 const intervalMs = positive('interval-ms', values['interval-ms']);
@@ -100,12 +110,12 @@ async function round(order: Build[]): Promise<Map<Build, Measured>> {
   const running: Running[] = [];
   try {
     for (const build of order) {
-      const child = await startFreshChild('tandem', {
+      const child = await startFreshChild(build.kind, {
         dataRoot,
         sessions,
         env: build.env,
         execArgv: [],
-        ...(build.root ? { script: childScriptIn(build.root, 'tandem') } : {}),
+        ...(build.root ? { script: childScriptIn(build.root, build.kind) } : {}),
       });
       running.push({ build, child, load: new Load({ url: child.wsUrl('/ws'), sessions, start }) });
     }
@@ -138,7 +148,7 @@ async function round(order: Build[]): Promise<Map<Build, Measured>> {
 }
 
 const describe = (b: Build) =>
-  `${b.label}: ${b.root ?? 'this checkout'}${Object.keys(b.env).length > 0 ? ` with ${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
+  `${b.label}: ${b.kind === 'tandem' ? '' : 'the bare ws server of '}${b.root ?? 'this checkout'}${Object.keys(b.env).length > 0 ? ` with ${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
 console.log(`side by side, ${rounds} rounds of ${sessions} demo sessions × 1 result / ${intervalMs} ms on each, ${seconds} s windows after ${warmupSeconds} s`);
 for (const b of builds) console.log(`  ${describe(b)}`);
 const ratios: number[] = [];
