@@ -11,9 +11,10 @@
  * length late (never more than STEP_TIMER_MAX_SLACK_MS), in steps of the tick doubled, so the
  * boundaries of every granularity are also boundaries of the finer ones and waits of different
  * lengths still share their groups. A 1.5 s wait with 5 ms, 2 % and 20 ms ends on a 20 ms
- * boundary; a 100 ms one on a 5 ms boundary. Off by default (0 %): a fuller task answers its
- * first results later (docs/PERFORMANCE.md). A step producer keeps its rate whatever the
- * lateness (sessions/pacing.ts).
+ * boundary; a 100 ms one on a 5 ms boundary. Off by default (0 %): a fuller group's results
+ * leave in a burst, which raised steady's latency more than the CPU it saved was worth
+ * (docs/PERFORMANCE.md, "Comparing two builds side by side"). A step producer keeps its rate
+ * whatever the lateness (sessions/pacing.ts).
  *
  * How the one timer is armed. While groups fall due in nearly every tick (a busy service), an
  * interval of one tick drives the wheel: Node re-arms an interval in place, where a timeout armed
