@@ -2,7 +2,7 @@
  * Two tandem services under steady's load at the same time, to compare two builds (or two
  * configurations) on this machine. One `npm run bench` run after another cannot resolve a change
  * of less than about a third in steady's CPU per result: the same build measured 132 µs at 05:14
- * and 215–368 µs between 08:20 and 08:30 on 12-03, as the VM's host moved between phases
+ * and 215–368 µs between 08:20 and 08:40 on 12-03, as the VM's host moved between phases
  * (docs/PERFORMANCE.md, "Comparing two builds side by side"). Run at once, both services live
  * through the same phase, and what they share (the two cores, the client process) they share
  * evenly, so their ratio holds still where their absolute figures do not.
@@ -20,8 +20,8 @@
  *        [--sessions 1000] [--interval-ms 1500] [--warmup-seconds 8] [--seconds 10] [--rounds 4]
  *        [--data-dir data/bench]
  *
- * A checkout given as --a or --b must be built (`npm run build`); it runs with its own code and
- * this checkout's node_modules are not used by it. It is a developer's tool, not a scenario of
+ * A checkout given as --a or --b must be installed and built (`npm ci && npm run build`, or its
+ * node_modules a link to this one's): its child runs its own code and resolves its own packages. It is a developer's tool, not a scenario of
  * `npm run bench`: the targets are read from `npm run bench`, one build alone on the machine.
  * Bounded: every round's children are closed and their data removed before the next begins.
  */
