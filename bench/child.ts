@@ -26,6 +26,17 @@ export interface BenchChild {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/** `KEY=VALUE` settings for a child's environment, as `--env` and the like take them; `flag` names the option in an error. */
+export function envPairs(pairs: readonly string[], flag: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of pairs) {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new Error(`${flag} takes KEY=VALUE, got ${kv}`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+
 /** The script a child of `kind` runs from another build of tandem: its checkout's root folder (built). */
 export function childScriptIn(root: string, kind: ChildKind): string {
   return path.join(root, 'dist', 'bench', path.basename(files[kind]));

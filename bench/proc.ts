@@ -53,6 +53,17 @@ export function childrenOf(pid: number): { pid: number; name: string; state: str
   return out;
 }
 
+/**
+ * Each thread's CPU between two threadCpuMs() samples, in µs per `n` (results, steps), busiest
+ * first; threads that used none are left out. Clock ticks are 10 ms: coarse over a short window.
+ */
+export function cpuUsByThread(before: Map<number, number>, after: Map<number, number>, n: number): { tid: number; us: number }[] {
+  return [...after]
+    .map(([tid, ms]) => ({ tid, us: ((ms - (before.get(tid) ?? 0)) * 1000) / n }))
+    .filter((t) => t.us > 0)
+    .sort((a, b) => b.us - a.us);
+}
+
 /** CPU time so far of each thread of `pid` (user + system, ms), by thread id, from /proc/PID/task. */
 export function threadCpuMs(pid: number): Map<number, number> {
   const out = new Map<number, number>();

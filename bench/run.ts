@@ -44,6 +44,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
+import { envPairs } from './child.js';
 import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
 import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe, renderWakeFloor } from './table.js';
@@ -113,13 +114,7 @@ const num = (v: string | undefined, full: number, small: number) => {
 };
 const seconds = num(values.seconds, 10, 5);
 const warmupSeconds = num(values['warmup-seconds'], 3, 2);
-const env = Object.fromEntries(
-  values.env.map((kv) => {
-    const i = kv.indexOf('=');
-    if (i < 1) throw new Error(`--env takes KEY=VALUE, got ${kv}`);
-    return [kv.slice(0, i), kv.slice(i + 1)];
-  }),
-);
+const env = envPairs(values.env, '--env');
 if (values.only !== undefined && values.scenarios !== undefined) throw new Error('give --only or --scenarios, not both');
 const wanted = (values.only ?? values.scenarios ?? ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 for (const w of wanted) if (!ALL.includes(w as ScenarioName)) throw new Error(`unknown scenario ${w}; known: ${ALL.join(', ')}`);

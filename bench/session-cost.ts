@@ -24,7 +24,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import type { Session, SessionSink } from '../src/sessions/session.js';
 import { transcriptMessage } from '../src/ws/protocol.js';
-import { threadCpuMs } from './proc.js';
+import { cpuUsByThread, threadCpuMs } from './proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -115,10 +115,7 @@ for (const gc of gcProfiler.stop()?.statistics ?? []) {
   before = gc.afterGC.heapStatistics.usedHeapSize;
 }
 allocated += used1 - before;
-const perThread = [...threads1]
-  .map(([tid, ms]) => ({ tid, us: ((ms - (threads0.get(tid) ?? 0)) * 1000) / n }))
-  .filter((t) => t.us > 0)
-  .sort((a, b) => b.us - a.us);
+const perThread = cpuUsByThread(threads0, threads1, n);
 const mainUs = perThread.find((t) => t.tid === process.pid)?.us ?? 0;
 
 console.log(

@@ -21,13 +21,14 @@
  *        [--data-dir data/bench]
  *
  * A checkout given as --a or --b must be installed and built (`npm ci && npm run build`, or its
- * node_modules a link to this one's): its child runs its own code and resolves its own packages. It is a developer's tool, not a scenario of
- * `npm run bench`: the targets are read from `npm run bench`, one build alone on the machine.
+ * node_modules a link to this one's): its child runs its own code and resolves its own packages.
+ * It is a developer's tool, not a scenario of `npm run bench`: the targets are read from
+ * `npm run bench`, one build alone on the machine.
  * Bounded: every round's children are closed and their data removed before the next begins.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { childScriptIn, startFreshChild, type BenchChild, type ChildKind } from './child.js';
+import { childScriptIn, envPairs, startFreshChild, type BenchChild, type ChildKind } from './child.js';
 import { Load } from './load.js';
 import { sampleProcess } from './proc.js';
 
@@ -54,16 +55,6 @@ function positive(name: string, v: string | undefined): number {
   return n;
 }
 
-function envOf(name: string, list: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const kv of list.split(',').filter(Boolean)) {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw new Error(`--${name} takes KEY=VALUE pairs separated by commas, got ${kv}`);
-    env[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return env;
-}
-
 function kindOf(name: string, v: string | undefined): ChildKind {
   if (v === 'tandem' || v === 'bare-ws') return v;
   throw new Error(`--${name} is tandem or bare-ws, got ${v}`);
@@ -79,8 +70,8 @@ interface Build {
 }
 
 const builds: Build[] = [
-  { label: 'A', kind: kindOf('a-kind', values['a-kind']), root: values.a ? path.resolve(values.a) : undefined, env: envOf('a-env', values['a-env']!) },
-  { label: 'B', kind: kindOf('b-kind', values['b-kind']), root: values.b ? path.resolve(values.b) : undefined, env: envOf('b-env', values['b-env']!) },
+  { label: 'A', kind: kindOf('a-kind', values['a-kind']), root: values.a ? path.resolve(values.a) : undefined, env: envPairs(values['a-env']!.split(',').filter(Boolean), '--a-env') },
+  { label: 'B', kind: kindOf('b-kind', values['b-kind']), root: values.b ? path.resolve(values.b) : undefined, env: envPairs(values['b-env']!.split(',').filter(Boolean), '--b-env') },
 ];
 const sessions = positive('sessions', values.sessions);
 const intervalMs = positive('interval-ms', values['interval-ms']);

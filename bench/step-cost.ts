@@ -28,7 +28,7 @@ import { WorkerPool } from '../src/pool/worker-pool.js';
 import { HeldFilesBudget } from '../src/spool/held-files.js';
 import { LogFiles } from '../src/spool/log-files.js';
 import { publishChunks, publishConsumed, publishResults } from '../src/spool/progress.js';
-import { threadCpuMs } from './proc.js';
+import { cpuUsByThread, threadCpuMs } from './proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -141,11 +141,7 @@ try {
   const used = process.cpuUsage(cpu);
   const threads1 = threadCpuMs(process.pid);
   const n = batches * perBatch;
-  // Clock ticks of 10 ms: the split is coarse over a short run.
-  const byThread = [...threads1]
-    .map(([tid, ms]) => ({ tid, us: ((ms - (threads0.get(tid) ?? 0)) * 1000) / n }))
-    .filter((t) => t.us > 0)
-    .sort((a, b) => b.us - a.us)
+  const byThread = cpuUsByThread(threads0, threads1, n)
     .map((t) => `${t.tid === process.pid ? 'main' : t.tid} ${t.us.toFixed(1)}`)
     .join(', ');
   const us = (v: number) => (v / n).toFixed(1);
