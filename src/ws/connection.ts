@@ -84,6 +84,8 @@ export class Connection implements SessionSink {
   #closeCode = 0;
   /** The socket corked until the end of this tick (results of one turn go out in one write), or false. */
   #corked: { uncork(): void } | false = false;
+  /** A result was sent in this tick: the next ones are corked to its end. */
+  #sentInTurn = false;
   readonly #rate: RateLimit;
   readonly #sendBufferHighBytes: number;
   /** The frame being handled; the next one is chained after it. */
@@ -318,15 +320,29 @@ export class Connection implements SessionSink {
     this.#ws.close(CLOSE_SUPERSEDED, 'resumed on another connection');
   }
 
+  /**
+   * A turn's first result for this client leaves at once; the ones after it in the same turn are
+   * corked to the turn's end and leave in one write. The main thread handles a whole task's
+   * answers in one turn: corking the first too held every client's frame until the last answer
+   * was handled, so a fuller task's first results waited for all the others (docs/PERFORMANCE.md,
+   * "The turn's first result at once"). A client with many results a turn still gets them in two
+   * writes, not one per frame.
+   */
   result(session: Session, r: DeliveredResult): void {
-    this.#cork();
+    if (this.#sentInTurn) this.#cork();
+    else {
+      this.#sentInTurn = true;
+      process.nextTick(this.#endTurn);
+    }
     this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt));
   }
 
-  /**
-   * Holds this socket's writes until the end of the current tick, so that every result a batch
-   * delivers to this client leaves in one write instead of one per frame.
-   */
+  /** Made once per connection, as #uncork is. */
+  readonly #endTurn = (): void => {
+    this.#sentInTurn = false;
+  };
+
+  /** Holds this socket's writes until the end of the current tick. */
   #cork(): void {
     if (this.#corked) return;
     const socket = this.#socket();
