@@ -4,7 +4,8 @@
  * registry of a real `createApp`, each session's sink taking its results as a connection does
  * (building the `transcript` frame's text) but sending nothing. It prints, over a window after a
  * warm-up, per result: the process's CPU (every thread), each thread's, and what the main thread
- * allocated. What it leaves out is what the bare `ws` floor pays too (the socket writes) and the
+ * allocated, and how long a result took from its chunk's `ctx.write` to the sink (the server's part of
+ * the latency the bench's client measures, before the socket). What it leaves out is what the bare `ws` floor pays too (the socket writes) and the
  * client's share of the machine's two cores. The CPU figures still move with the machine's load
  * (compare two builds in alternating runs); the bytes allocated do not, so they show a change on
  * the main thread's path even when its CPU cannot:
@@ -16,6 +17,7 @@
  * modules, so it moves with them. DATA_DIR and the rest come from the environment, as for `npm start`.
  */
 import fs from 'node:fs';
+import { createHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { Session as InspectorSession } from 'node:inspector/promises';
@@ -24,6 +26,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import type { Session, SessionSink } from '../src/sessions/session.js';
 import { transcriptMessage } from '../src/ws/protocol.js';
+import { nowMs } from '../src/pool/flags.js';
 import { cpuUsByThread, threadCpuMs } from './proc.js';
 
 const { values } = parseArgs({
@@ -53,11 +56,15 @@ await app.listen(0, '127.0.0.1');
 
 let delivered = 0;
 let frameChars = 0;
+/** µs from a chunk's production to its result reaching the sink, over the window only. */
+const toSinkUs = createHistogram();
+let measuring = false;
 let failures = 0;
 const sink: SessionSink = {
   result(session: Session, r) {
     delivered++;
     frameChars += transcriptMessage(session.id, r.seq, r.json, r.producedAt).length;
+    if (measuring) toSinkUs.record(Math.max(1, Math.round((nowMs() - r.producedAt) * 1000)));
   },
   writable: () => true,
   failed(_session, error) {
@@ -93,7 +100,9 @@ const gcProfiler = new v8.GCProfiler();
 gcProfiler.start();
 const used0 = v8.getHeapStatistics().used_heap_size;
 const d0 = delivered;
+measuring = true;
 await new Promise((r) => setTimeout(r, seconds * 1000));
+measuring = false;
 const cpu = process.cpuUsage(cpu0);
 const threads1 = threadCpuMs(process.pid);
 const n = delivered - d0;
@@ -125,6 +134,8 @@ console.log(
     (frameChars > 0 ? '' : ' (no frame text built)'),
 );
 console.log(`  the main thread allocated ${(allocated / n / 1024).toFixed(2)} KiB per result; ${(n / tasks).toFixed(1)} results per pool task`);
+const ms = (us: number) => (us / 1000).toFixed(2);
+console.log(`  chunk produced → result at the sink, ms: p50 ${ms(toSinkUs.percentile(50))}, p99 ${ms(toSinkUs.percentile(99))}, max ${ms(toSinkUs.max)}`);
 console.log(`  µs per result by thread (the main thread first is ${process.pid}): ${perThread.map((t) => `${t.tid} ${t.us.toFixed(1)}`).join(', ')}`);
 await Promise.all(started.map((s) => s.stop('shutdown')));
 await app.close();
