@@ -3,10 +3,11 @@
  * steady's load (1,000 demo sessions, one result each every 1.5 s) started through the real
  * registry of a real `createApp`, each session's sink taking its results as a connection does
  * (building the `transcript` frame's text) but sending nothing. It prints, over a window after a
- * warm-up, per result: the process's CPU (every thread), each thread's, and what the main thread
- * allocated, and how long a result took from its chunk's `ctx.write` to the sink (the server's part of
- * the latency the bench's client measures, before the socket). What it leaves out is what the bare `ws` floor pays too (the socket writes) and the
- * client's share of the machine's two cores. The CPU figures still move with the machine's load
+ * warm-up, per result: the process's CPU (every thread), each thread's, what the main thread
+ * allocated, and how long a result took from its chunk's `ctx.write` to the sink (the server's
+ * part of the latency the bench's client measures, before the socket). What it leaves out is
+ * what the bare `ws` floor pays too (the socket writes) and the client's share of the machine's
+ * two cores. The CPU figures still move with the machine's load
  * (compare two builds in alternating runs); the bytes allocated do not, so they show a change on
  * the main thread's path even when its CPU cannot:
  *

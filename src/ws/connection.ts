@@ -82,10 +82,11 @@ export class Connection implements SessionSink {
   #session: Session | null = null;
   /** How the socket closed (set once it has). */
   #closeCode = 0;
-  /** The socket corked until the end of this tick (results of one turn go out in one write), or false. */
-  #corked: { uncork(): void } | false = false;
-  /** A result was sent in this tick: the next ones are corked to its end. */
-  #sentInTurn = false;
+  /**
+   * This turn's results so far: none, one sent at once, or more with the socket corked until the
+   * turn ends (see result()).
+   */
+  #turn: 'none' | 'sent' | { uncork(): void } = 'none';
   readonly #rate: RateLimit;
   readonly #sendBufferHighBytes: number;
   /** The frame being handled; the next one is chained after it. */
@@ -329,34 +330,24 @@ export class Connection implements SessionSink {
    * writes, not one per frame.
    */
   result(session: Session, r: DeliveredResult): void {
-    if (this.#sentInTurn) this.#cork();
-    else {
-      this.#sentInTurn = true;
+    if (this.#turn === 'none') {
+      this.#turn = 'sent';
       process.nextTick(this.#endTurn);
+    } else if (this.#turn === 'sent') {
+      const socket = this.#socket();
+      if (socket) {
+        socket.cork();
+        this.#turn = socket;
+      }
     }
     this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt));
   }
 
-  /** Made once per connection, as #uncork is. */
+  /** Made once per connection: a closure per turn was one more object for every result sent. */
   readonly #endTurn = (): void => {
-    this.#sentInTurn = false;
-  };
-
-  /** Holds this socket's writes until the end of the current tick. */
-  #cork(): void {
-    if (this.#corked) return;
-    const socket = this.#socket();
-    if (!socket) return;
-    this.#corked = socket;
-    socket.cork();
-    process.nextTick(this.#uncork);
-  }
-
-  /** Made once per connection: a closure per cork was one more object for every result sent. */
-  readonly #uncork = (): void => {
-    const socket = this.#corked;
-    this.#corked = false;
-    if (socket) socket.uncork();
+    const turn = this.#turn;
+    this.#turn = 'none';
+    if (typeof turn === 'object') turn.uncork();
   };
 
   failed(_session: Session, error: TandemError): void {
