@@ -8,6 +8,7 @@
  *   npm run bench                      # every scenario at full size
  *   npm run bench -- --quick           # smaller sizes and windows
  *   npm run bench -- --only resume,crowd-floor --seconds 5
+ *   npm run bench -- --only steady --steady-warmup-seconds 3   # steady's window from 3 s, not 30
  *   npm run bench -- --json /tmp/bench.json     # everything printed, as JSON
  *   npm run bench -- --profile-dir /tmp/prof    # adds --cpu-prof to each tandem child
  *   npm run bench -- --env POOL_MAX_THREADS=4   # any tandem setting
@@ -19,6 +20,7 @@
  *                file before it is sent, on a 5 ms tick (bench/handoff.ts): a thread hop and a
  *                disk append per result with none of tandem's machinery
  *   steady       tandem, 1,000 demo sessions × 1 result / 1.5 s
+ *                (the three steady scenarios measure after --steady-warmup-seconds, 30: warm code)
  *   saturation   tandem, 20 demo sessions at intervalMs 0
  *   crowd-floor  bare ws, the crowd's load: 10,000 sockets × 1 frame/s, a timer per socket
  *   crowd        tandem, 10,000 demo sessions × 1 result/s
@@ -64,6 +66,12 @@ const { values } = parseArgs({
     /** Measurement window of each scenario, s. */
     seconds: { type: 'string' },
     'warmup-seconds': { type: 'string' },
+    /**
+     * Warm-up of the steady scenarios (steady-floor, steady-handoff, steady), s: long enough for
+     * V8 to have optimised the step path, so the window measures a service in its steady state
+     * rather than its first seconds (docs/PERFORMANCE.md, "Steady measured warm").
+     */
+    'steady-warmup-seconds': { type: 'string' },
     'ceiling-clients': { type: 'string' },
     'steady-sessions': { type: 'string' },
     'steady-interval-ms': { type: 'string' },
@@ -114,6 +122,7 @@ const num = (v: string | undefined, full: number, small: number) => {
 };
 const seconds = num(values.seconds, 10, 5);
 const warmupSeconds = num(values['warmup-seconds'], 3, 2);
+const steadyWarmupSeconds = num(values['steady-warmup-seconds'], 30, 5);
 const env = envPairs(values.env, '--env');
 if (values.only !== undefined && values.scenarios !== undefined) throw new Error('give --only or --scenarios, not both');
 const wanted = (values.only ?? values.scenarios ?? ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -126,7 +135,7 @@ const execArgvFor = (name: string) =>
 const dataRoot = path.resolve(values['data-dir']);
 const demo = (intervalMs: number) => ({ url: 'demo://bench', pipeline: 'demo', options: { intervalMs } });
 const crowd = { sessions: num(values['crowd-sessions'], 10_000, 3000), start: demo(num(values['crowd-interval-ms'], 1000, 1000)) };
-const steady = { sessions: num(values['steady-sessions'], 1000, 1000), start: demo(num(values['steady-interval-ms'], 1500, 1500)) };
+const steady = { sessions: num(values['steady-sessions'], 1000, 1000), start: demo(num(values['steady-interval-ms'], 1500, 1500)), warmupSeconds: steadyWarmupSeconds };
 const storm = { sessions: num(values['storm-sessions'], 1000, 1000), start: demo(num(values['storm-interval-ms'], 1000, 1000)) };
 /** A measured load; the floors run the tandem scenario's load against the bare ws server. */
 const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): ScenarioSpec => ({

@@ -11,7 +11,7 @@
  * (compare two builds in alternating runs); the bytes allocated do not, so they show a change on
  * the main thread's path even when its CPU cannot:
  *
- *   node dist/bench/session-cost.js [--sessions 1000] [--interval-ms 1500] [--seconds 10] [--warmup-seconds 4]
+ *   node dist/bench/session-cost.js [--sessions 1000] [--interval-ms 1500] [--seconds 10] [--warmup-seconds 30]
  *                                   [--alloc-profile FILE.heapprofile [--survivors]] [--cpu-profile FILE.cpuprofile]
  *
  * It is a developer's tool, not a scenario of `npm run bench`: it reaches into the service's
@@ -35,7 +35,7 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '1000' },
     'interval-ms': { type: 'string', default: '1500' },
     seconds: { type: 'string', default: '10' },
-    'warmup-seconds': { type: 'string', default: '4' },
+    'warmup-seconds': { type: 'string', default: '30' },
     /** Writes the main thread's allocations over the window (sampled, collected ones included) as a .heapprofile. */
     'alloc-profile': { type: 'string' },
     /**
