@@ -10,9 +10,10 @@
  *   timer of its own per connection, as tandem's demo producer is asked to.
  * On STOP it sends `stopped` and closes with 1000.
  *
- * With BARE_WS_HANDOFF=1 (the `steady-handoff` floor) each timed frame is first made on a worker
- * thread and appended to a file under DATA_DIR (bench/handoff.ts): the cheapest shape of tandem's
- * data path, to read tandem's CPU per result against.
+ * With BARE_WS_HANDOFF=2 (the `steady-handoff` floor) each timed frame is first made on a worker
+ * thread, which appends its chunk and then its result to two files under DATA_DIR
+ * (bench/handoff.ts): the cheapest shape of tandem's data path, to read tandem's CPU per result
+ * against. BARE_WS_HANDOFF=1 appends the frame alone, once (the floor before 2026-12-03).
  *
  * The frames are written here rather than imported from src/ so the floor does not move when the
  * service's internals do; only the wire format, which the client checks, is shared.
@@ -33,7 +34,8 @@ function transcriptFrame(session: string, seq: number, producedAt = nowMs()): st
   return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq.toFixed(0)},"data":${data},"producedAt":${producedAt.toFixed(3)},"timestamp":${(Date.now() / 1000).toFixed(3)}}`;
 }
 
-const handoff = process.env.BARE_WS_HANDOFF === '1' ? new Handoff(process.env.DATA_DIR ?? 'data') : null;
+const handoffAppends = process.env.BARE_WS_HANDOFF === '2' ? 2 : process.env.BARE_WS_HANDOFF === '1' ? 1 : 0;
+const handoff = handoffAppends > 0 ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends as 1 | 2) : null;
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });
 await new Promise<void>((resolve) => wss.once('listening', resolve));

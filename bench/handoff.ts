@@ -1,16 +1,17 @@
 /**
  * The cheapest shape of tandem's data path, for the `steady-handoff` floor: a frame is made on
- * another thread and appended to disk before it is sent, as the issue's guarantees ask, with none
- * of tandem's machinery. Every HANDOFF_TICK_MS (tandem's STEP_TIMER_TICK_MS default) the main
- * thread sends the connections that fell due to one worker thread in one message (no Piscina, no
- * promises, numbers only). A connection falls due as a tandem session's step would: on the first
- * boundary of the granularity tandem's timer wheel gives its interval, with tandem's defaults
- * (sessions/timer-wheel.ts), so both gather as many frames a message. The worker appends one
- * framed record per frame (bench/fs-cost.ts's
- * format) to that connection's file, held open, and answers with the records' times in one
+ * another thread and its chunk and its result are on disk before it is sent, as the issue's
+ * guarantees ask, with none of tandem's machinery. Every HANDOFF_TICK_MS (tandem's
+ * STEP_TIMER_TICK_MS default) the main thread sends the connections that fell due to one worker
+ * thread in one message (no Piscina, no promises, numbers only). A connection falls due as a
+ * tandem session's step would: on the first boundary of the granularity tandem's timer wheel
+ * gives its interval, with tandem's defaults (sessions/timer-wheel.ts), so both gather as many
+ * frames a message. For each frame the worker appends one framed record (bench/fs-cost.ts's
+ * format) to that connection's chunks file and one to its results file, both held open (or,
+ * with `appends` 1, the frame alone to one file), and answers with the records' times in one
  * message; the main thread then sends the frames. What this costs per result, beside the bare
- * floor of the same load, is what a thread hop and a disk append cost on this machine: the part of
- * tandem's CPU per result that any design keeping its guarantees pays.
+ * floor of the same load, is what a thread hop and tandem's two appends cost on this machine: the
+ * part of tandem's CPU per result that any design keeping its guarantees pays.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -50,9 +51,10 @@ export class Handoff {
   readonly #conns = new Map<number, Conn>();
   #nextId = 1;
 
-  constructor(dir: string) {
+  /** @param appends records appended per frame: 1 (the frame), or 2 (its chunk, then its result, each to its own log). */
+  constructor(dir: string, appends: 1 | 2 = 1) {
     fs.mkdirSync(dir, { recursive: true });
-    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir } });
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends } });
     this.#worker.unref();
     this.#worker.on('message', (done: Float64Array) => {
       for (let i = 0; i < done.length; i += 3) this.#conns.get(done[i]!)?.send(done[i + 1]!, done[i + 2]!);
@@ -84,16 +86,16 @@ export class Handoff {
   }
 }
 
-/** The worker's side: a held file per connection, one record appended per frame. */
-function serveWorker(dir: string): void {
-  const fds = new Map<number, number>();
+/** The worker's side: held files per connection, one record (or a chunk's and a result's) appended per frame. */
+function serveWorker(dir: string, appends: 1 | 2): void {
+  const fds = new Map<number, number[]>();
   const buf = Buffer.allocUnsafe(HEADER_BYTES + 256);
+  const logs = appends === 2 ? ['chunks', 'results'] : ['log'];
   parentPort!.on('message', (m: Float64Array | { open: number } | { close: number }) => {
-    if ('open' in m) return void fds.set(m.open, fs.openSync(path.join(dir, `${m.open}.log`), 'a'));
+    if ('open' in m) return void fds.set(m.open, logs.map((log) => fs.openSync(path.join(dir, `${m.open}.${log}`), 'a')));
     if ('close' in m) {
-      const fd = fds.get(m.close);
+      for (const fd of fds.get(m.close) ?? []) fs.closeSync(fd);
       fds.delete(m.close);
-      if (fd !== undefined) fs.closeSync(fd);
       return;
     }
     const done = new Float64Array((m.length / 2) * 3);
@@ -101,8 +103,13 @@ function serveWorker(dir: string): void {
       const id = m[i]!;
       const seq = m[i + 1]!;
       const producedAt = nowMs();
-      const bytes = frameRecord(buf, 0, seq, demoText(seq, producedAt));
-      fs.writeSync(fds.get(id)!, buf, 0, bytes);
+      const text = demoText(seq, producedAt);
+      const files = fds.get(id)!;
+      if (appends === 2) {
+        // The chunk as the demo producer writes it, then the result as tandem logs it (its JSON).
+        fs.writeSync(files[0]!, buf, 0, frameRecord(buf, 0, seq, text));
+        fs.writeSync(files[1]!, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
+      } else fs.writeSync(files[0]!, buf, 0, frameRecord(buf, 0, seq, text));
       done[j] = id;
       done[j + 1] = seq;
       done[j + 2] = producedAt;
@@ -111,4 +118,4 @@ function serveWorker(dir: string): void {
   });
 }
 
-if (!isMainThread && (workerData as { dir?: string } | null)?.dir) serveWorker((workerData as { dir: string }).dir);
+if (!isMainThread && (workerData as { dir?: string } | null)?.dir) serveWorker((workerData as { dir: string }).dir, (workerData as { appends: 1 | 2 }).appends);

@@ -16,9 +16,9 @@
  * Scenarios (in the order they run; --only / --scenarios picks some):
  *   ceiling      bare ws, 20 clients, frames as fast as each socket drains (saturation's yardstick)
  *   steady-floor bare ws, the steady load: 1,000 sockets × 1 frame / 1.5 s, a timer per socket
- *   steady-handoff bare ws, the same load, each frame made on a worker thread and appended to a
- *                file before it is sent, on a 5 ms tick (bench/handoff.ts): a thread hop and a
- *                disk append per result with none of tandem's machinery
+ *   steady-handoff bare ws, the same load, each frame made on a worker thread, its chunk and its
+ *                result appended to two files before it is sent, on a 5 ms tick (bench/handoff.ts):
+ *                a thread hop and tandem's two appends per result with none of its machinery
  *   steady       tandem, 1,000 demo sessions × 1 result / 1.5 s
  *                (the three steady scenarios measure after --steady-warmup-seconds, 30: warm code)
  *   saturation   tandem, 20 demo sessions at intervalMs 0
@@ -155,7 +155,7 @@ const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): Sce
 const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   ceiling: load('ceiling', 'ceiling (bare ws)', { kind: 'bare-ws', sessions: num(values['ceiling-clients'], 20, 20), warmupSeconds: 1, env: {} }),
   'steady-floor': load('steady-floor', 'steady floor (bare ws)', { kind: 'bare-ws', ...steady, env: {} }),
-  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { BARE_WS_HANDOFF: '1' } }),
+  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { BARE_WS_HANDOFF: '2' } }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),

@@ -15,7 +15,7 @@
  *
  *   node dist/bench/side-by-side.js --b /path/to/other/checkout      # this build (A) against another, built (B)
  *   node dist/bench/side-by-side.js --b-env STEP_TIMER_TICK_MS=10     # one build, two configurations
- *   node dist/bench/side-by-side.js --b-kind bare-ws --b-env BARE_WS_HANDOFF=1   # tandem beside the steady-handoff floor
+ *   node dist/bench/side-by-side.js --b-kind bare-ws --b-env BARE_WS_HANDOFF=2   # tandem beside the steady-handoff floor
  *   node dist/bench/side-by-side.js [--a DIR] [--a-env K=V,...] [--a-kind tandem|bare-ws] [--b …] [--b-env …] [--b-kind …]
  *        [--sessions 1000] [--interval-ms 1500] [--warmup-seconds 8] [--seconds 10] [--rounds 4]
  *        [--data-dir data/bench]
@@ -62,7 +62,7 @@ function kindOf(name: string, v: string | undefined): ChildKind {
 
 interface Build {
   label: 'A' | 'B';
-  /** tandem, or the bench's bare \`ws\` server (with BARE_WS_HANDOFF=1 in its env: the steady-handoff floor). */
+  /** tandem, or the bench's bare \`ws\` server (with BARE_WS_HANDOFF=2 in its env: the steady-handoff floor). */
   kind: ChildKind;
   /** The checkout it runs from (undefined: this one). */
   root: string | undefined;

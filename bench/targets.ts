@@ -91,7 +91,7 @@ const TARGETS: NumberTarget[] = [
       const notes: string[] = [];
       const hop = byKey(rows, 'steady-handoff');
       const us = hop ? cpuPerResult(hop) : null;
-      if (us !== null) notes.push(`a thread hop and a disk append per result alone (steady-handoff): ${round(us)} µs`);
+      if (us !== null) notes.push(`a thread hop and two appends per result alone (steady-handoff): ${round(us)} µs`);
       // What a tick (STEP_TIMER_TICK_MS's default) costs before any work (wake-floor), shared by the results that fall due in it.
       const tick = wake?.find((c) => c.shape === 'hop' && c.gapMs === TICK_MS);
       const steady = byKey(rows, 'steady');

@@ -91,7 +91,7 @@ describe('bench targets', () => {
     assert.doesNotMatch(cpu.note, /steady-handoff/, 'no hand-off floor ran');
     const hop = row('steady-handoff', { kind: 'bare-ws', resultsPerSecond: 660, serverCpuPercent: 3.3 });
     const withHop = find(checkTargets([floor, hop, steady], null), 'steady', 'server CPU');
-    assert.match(withHop.note, /thread hop and a disk append per result alone \(steady-handoff\): 50 µs/);
+    assert.match(withHop.note, /thread hop and two appends per result alone \(steady-handoff\): 50 µs/);
     assert.equal(withHop.verdict, 'not met', 'the hand-off floor is a figure to read beside, not the floor the verdict uses');
     // The wake-up floor's empty tick, shared by the results that fall due in one: 660/s × 5 ms = 3.3.
     const wake = [
