@@ -34,8 +34,10 @@ function transcriptFrame(session: string, seq: number, producedAt = nowMs()): st
   return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq.toFixed(0)},"data":${data},"producedAt":${producedAt.toFixed(3)},"timestamp":${(Date.now() / 1000).toFixed(3)}}`;
 }
 
-const handoffAppends = process.env.BARE_WS_HANDOFF === '2' ? 2 : process.env.BARE_WS_HANDOFF === '1' ? 1 : 0;
-const handoff = handoffAppends > 0 ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends as 1 | 2) : null;
+/** BARE_WS_HANDOFF: records the hand-off appends per frame; unset, no hand-off. */
+const HANDOFF_APPENDS: Record<string, 1 | 2 | undefined> = { '1': 1, '2': 2 };
+const handoffAppends = HANDOFF_APPENDS[process.env.BARE_WS_HANDOFF ?? ''];
+const handoff = handoffAppends ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends) : null;
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });
 await new Promise<void>((resolve) => wss.once('listening', resolve));

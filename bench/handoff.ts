@@ -52,7 +52,7 @@ export class Handoff {
   #nextId = 1;
 
   /** @param appends records appended per frame: 1 (the frame), or 2 (its chunk, then its result, each to its own log). */
-  constructor(dir: string, appends: 1 | 2 = 1) {
+  constructor(dir: string, appends: 1 | 2) {
     fs.mkdirSync(dir, { recursive: true });
     this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends } });
     this.#worker.unref();
@@ -104,12 +104,10 @@ function serveWorker(dir: string, appends: 1 | 2): void {
       const seq = m[i + 1]!;
       const producedAt = nowMs();
       const text = demoText(seq, producedAt);
-      const files = fds.get(id)!;
-      if (appends === 2) {
-        // The chunk as the demo producer writes it, then the result as tandem logs it (its JSON).
-        fs.writeSync(files[0]!, buf, 0, frameRecord(buf, 0, seq, text));
-        fs.writeSync(files[1]!, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
-      } else fs.writeSync(files[0]!, buf, 0, frameRecord(buf, 0, seq, text));
+      const [chunks, results] = fds.get(id)!;
+      // The chunk as the demo producer writes it, then (with two logs) the result as tandem logs it: its JSON.
+      fs.writeSync(chunks!, buf, 0, frameRecord(buf, 0, seq, text));
+      if (results !== undefined) fs.writeSync(results, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
       done[j] = id;
       done[j + 1] = seq;
       done[j + 2] = producedAt;
