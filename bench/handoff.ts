@@ -21,9 +21,15 @@ import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
 import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
 
-/** How coarse tandem's waits between steps are by default (bench/wake-cost.ts measures a wake-up at its tick). */
-export const STEP_TIMER = loadConfig({}).stepTimer;
-/** The tick the due connections are gathered on, ms (tandem's STEP_TIMER_TICK_MS default). */
+/** tandem's variables for how coarse its waits between steps are: the hand-off follows them when set. */
+const STEP_TIMER_VARS = ['STEP_TIMER_TICK_MS', 'STEP_TIMER_SLACK_PERCENT', 'STEP_TIMER_MAX_SLACK_MS'] as const;
+
+/**
+ * How coarse tandem's waits between steps are: its defaults, or the STEP_TIMER_* variables of this
+ * process's environment (bench/wake-cost.ts measures a wake-up at its tick).
+ */
+export const STEP_TIMER = loadConfig(Object.fromEntries(STEP_TIMER_VARS.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])))).stepTimer;
+/** The tick the due connections are gathered on, ms (tandem's STEP_TIMER_TICK_MS). */
 const HANDOFF_TICK_MS = STEP_TIMER.tickMs;
 
 /** Epoch ms with sub-ms precision, as tandem stamps `producedAt`. */

@@ -10,6 +10,16 @@ import { SeqCheck } from './seq-check.js';
 /** Epoch ms with sub-ms precision, the same clock the server stamps `producedAt` with. */
 const nowMs = () => performance.timeOrigin + performance.now();
 
+/**
+ * The steady scenarios (and side-by-side) send their STARTs evenly over this many of the
+ * sessions' intervals. Sent as fast as the server takes them, the sessions' phases bunched into
+ * however long starting took, which moved with the machine's phase and differed between servers
+ * (the bare floors started 1,000 in 0.6 s, tandem in 2.4 s): a server whose sessions bunched
+ * found more steps due in each tick, so fewer wake-ups per result. Spread over whole intervals,
+ * every server's sessions fall due evenly over the interval, as independent clients' do.
+ */
+export const STEADY_OPEN_SPREAD_INTERVALS = 3;
+
 interface Client {
   ws: WebSocket;
   seqs: SeqCheck;
@@ -27,6 +37,11 @@ export interface LoadOptions {
   openConcurrency?: number;
   /** Bound on opening every session, ms. */
   openTimeoutMs?: number;
+  /**
+   * Sends the STARTs evenly over this many ms (session i not before i × openSpreadMs / sessions),
+   * rather than as fast as the server takes them; 0: as fast as it can.
+   */
+  openSpreadMs?: number;
 }
 
 export class Load {
@@ -70,12 +85,15 @@ export class Load {
 
   /** Opens every session and resolves when each has its `started`. */
   async open(): Promise<void> {
-    const { sessions, openConcurrency = 100, openTimeoutMs = 120_000 } = this.#opts;
+    const { sessions, openConcurrency = 100, openTimeoutMs = 120_000, openSpreadMs = 0 } = this.#opts;
     const deadline = Date.now() + openTimeoutMs;
+    const t0 = performance.now();
     let index = 0;
     const worker = async () => {
       while (index < sessions) {
-        index++;
+        const notBefore = t0 + (index++ * openSpreadMs) / sessions;
+        const wait = notBefore - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         if (Date.now() > deadline) throw new Error(`opening ${sessions} sessions took over ${openTimeoutMs} ms`);
         this.#clients.push(await this.#openOne(deadline));
       }

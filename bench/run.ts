@@ -47,6 +47,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
 import { envPairs } from './child.js';
+import { STEADY_OPEN_SPREAD_INTERVALS } from './load.js';
 import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
 import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe, renderWakeFloor } from './table.js';
@@ -124,6 +125,8 @@ const seconds = num(values.seconds, 10, 5);
 const warmupSeconds = num(values['warmup-seconds'], 3, 2);
 const steadyWarmupSeconds = num(values['steady-warmup-seconds'], 30, 5);
 const env = envPairs(values.env, '--env');
+/** --env's STEP_TIMER_* variables alone (the hand-off floor follows tandem's timer wheel). */
+const stepTimerEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('STEP_TIMER_')));
 if (values.only !== undefined && values.scenarios !== undefined) throw new Error('give --only or --scenarios, not both');
 const wanted = (values.only ?? values.scenarios ?? ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 for (const w of wanted) if (!ALL.includes(w as ScenarioName)) throw new Error(`unknown scenario ${w}; known: ${ALL.join(', ')}`);
@@ -135,7 +138,14 @@ const execArgvFor = (name: string) =>
 const dataRoot = path.resolve(values['data-dir']);
 const demo = (intervalMs: number) => ({ url: 'demo://bench', pipeline: 'demo', options: { intervalMs } });
 const crowd = { sessions: num(values['crowd-sessions'], 10_000, 3000), start: demo(num(values['crowd-interval-ms'], 1000, 1000)) };
-const steady = { sessions: num(values['steady-sessions'], 1000, 1000), start: demo(num(values['steady-interval-ms'], 1500, 1500)), warmupSeconds: steadyWarmupSeconds };
+const steadyIntervalMs = num(values['steady-interval-ms'], 1500, 1500);
+/** The three steady scenarios send their STARTs evenly over three intervals (bench/load.ts STEADY_OPEN_SPREAD_INTERVALS). */
+const steady = {
+  sessions: num(values['steady-sessions'], 1000, 1000),
+  start: demo(steadyIntervalMs),
+  warmupSeconds: steadyWarmupSeconds,
+  openSpreadMs: STEADY_OPEN_SPREAD_INTERVALS * steadyIntervalMs,
+};
 const storm = { sessions: num(values['storm-sessions'], 1000, 1000), start: demo(num(values['storm-interval-ms'], 1000, 1000)) };
 /** A measured load; the floors run the tandem scenario's load against the bare ws server. */
 const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): ScenarioSpec => ({
@@ -155,7 +165,8 @@ const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): Sce
 const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   ceiling: load('ceiling', 'ceiling (bare ws)', { kind: 'bare-ws', sessions: num(values['ceiling-clients'], 20, 20), warmupSeconds: 1, env: {} }),
   'steady-floor': load('steady-floor', 'steady floor (bare ws)', { kind: 'bare-ws', ...steady, env: {} }),
-  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { BARE_WS_HANDOFF: '2' } }),
+  // The hand-off gathers its frames on tandem's timer wheel's boundaries: it follows --env's STEP_TIMER_*.
+  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...stepTimerEnv, BARE_WS_HANDOFF: '2' } }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),

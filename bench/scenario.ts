@@ -26,6 +26,8 @@ export interface ScenarioSpec {
   execArgv: string[];
   /** Folder under which the child's DATA_DIR is made (and removed afterwards). */
   dataRoot: string;
+  /** STARTs sent evenly over this long, ms (Load's openSpreadMs); 0 or absent: as fast as the server takes them. */
+  openSpreadMs?: number;
 }
 
 export interface Percentiles {
@@ -108,7 +110,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       if (inWindow) windowRssPeak = Math.max(windowRssPeak, s.rssBytes);
     }, 200);
 
-    load = new Load({ url: child.wsUrl('/ws'), sessions: spec.sessions, start: spec.start });
+    load = new Load({ url: child.wsUrl('/ws'), sessions: spec.sessions, start: spec.start, openSpreadMs: spec.openSpreadMs ?? 0 });
     const openedAt = Date.now();
     await load.open();
     const openSeconds = (Date.now() - openedAt) / 1000;

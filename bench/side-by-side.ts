@@ -29,7 +29,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { childScriptIn, envPairs, startFreshChild, type BenchChild, type ChildKind } from './child.js';
-import { Load } from './load.js';
+import { Load, STEADY_OPEN_SPREAD_INTERVALS } from './load.js';
 import { sampleProcess } from './proc.js';
 
 const { values } = parseArgs({
@@ -45,6 +45,8 @@ const { values } = parseArgs({
     'warmup-seconds': { type: 'string', default: '8' },
     seconds: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '4' },
+    /** STARTs sent evenly over this long, ms (default three intervals): see STEADY_OPEN_SPREAD_INTERVALS. */
+    'open-spread-ms': { type: 'string' },
     'data-dir': { type: 'string', default: 'data/bench' },
   },
 });
@@ -78,6 +80,8 @@ const intervalMs = positive('interval-ms', values['interval-ms']);
 const warmupSeconds = positive('warmup-seconds', values['warmup-seconds']);
 const seconds = positive('seconds', values.seconds);
 const rounds = positive('rounds', values.rounds);
+const openSpreadMs = values['open-spread-ms'] === undefined ? STEADY_OPEN_SPREAD_INTERVALS * intervalMs : Number(values['open-spread-ms']);
+if (!Number.isFinite(openSpreadMs) || openSpreadMs < 0) throw new Error(`--open-spread-ms must be a number ≥ 0, got ${values['open-spread-ms']}`);
 const dataRoot = path.resolve(values['data-dir']!);
 const start = { url: 'demo://bench', pipeline: 'demo', options: { intervalMs } };
 
@@ -108,7 +112,7 @@ async function round(order: Build[]): Promise<Map<Build, Measured>> {
         execArgv: [],
         ...(build.root ? { script: childScriptIn(build.root, build.kind) } : {}),
       });
-      running.push({ build, child, load: new Load({ url: child.wsUrl('/ws'), sessions, start }) });
+      running.push({ build, child, load: new Load({ url: child.wsUrl('/ws'), sessions, start, openSpreadMs }) });
     }
     await Promise.all(running.map((r) => r.load.open()));
     await sleep(warmupSeconds * 1000);
