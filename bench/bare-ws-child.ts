@@ -13,7 +13,9 @@
  * With BARE_WS_HANDOFF=2 (the `steady-handoff` floor) each timed frame is first made on a worker
  * thread, which appends its chunk and then its result to two files under DATA_DIR
  * (bench/handoff.ts): the cheapest shape of tandem's data path, to read tandem's CPU per result
- * against. BARE_WS_HANDOFF=1 appends the frame alone, once (the floor before 2026-12-03).
+ * against. BARE_WS_HANDOFF=1 appends the frame alone, once (the floor before 2026-12-03), and
+ * BARE_WS_HANDOFF=0 nothing (the hop alone); BARE_WS_HANDOFF_TIMER=worker lets the worker keep
+ * the schedule and tick (bench/handoff.ts).
  *
  * The frames are written here rather than imported from src/ so the floor does not move when the
  * service's internals do; only the wire format, which the client checks, is shared.
@@ -21,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { serveChildStats } from './child-stats.js';
-import { Handoff, demoText, nowMs, type HandoffFeed } from './handoff.js';
+import { Handoff, demoText, nowMs, type HandoffAppends, type HandoffFeed, type HandoffTimer } from './handoff.js';
 
 /** Stop queuing frames on a socket above this many unsent bytes (the ceiling's pump). */
 const HIGH_WATER_BYTES = 256 * 1024;
@@ -35,9 +37,13 @@ function transcriptFrame(session: string, seq: number, producedAt = nowMs()): st
 }
 
 /** BARE_WS_HANDOFF: records the hand-off appends per frame; unset, no hand-off. */
-const HANDOFF_APPENDS: Record<string, 1 | 2 | undefined> = { '1': 1, '2': 2 };
+const HANDOFF_APPENDS: Record<string, HandoffAppends | undefined> = { '0': 0, '1': 1, '2': 2 };
+/** BARE_WS_HANDOFF_TIMER: which thread keeps the hand-off's schedule (bench/handoff.ts); unset, the main thread. */
+const HANDOFF_TIMERS: Record<string, HandoffTimer | undefined> = { '': 'main', main: 'main', worker: 'worker' };
 const handoffAppends = HANDOFF_APPENDS[process.env.BARE_WS_HANDOFF ?? ''];
-const handoff = handoffAppends ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends) : null;
+const handoffTimer = HANDOFF_TIMERS[process.env.BARE_WS_HANDOFF_TIMER ?? ''];
+if (handoffTimer === undefined) throw new Error(`BARE_WS_HANDOFF_TIMER is main or worker, got ${process.env.BARE_WS_HANDOFF_TIMER}`);
+const handoff = handoffAppends !== undefined ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends, handoffTimer) : null;
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });
 await new Promise<void>((resolve) => wss.once('listening', resolve));
