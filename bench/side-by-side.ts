@@ -8,7 +8,8 @@
  * evenly, so their ratio holds still where their absolute figures do not.
  *
  * Each round starts a fresh child of each build, opens `--sessions` demo sessions on each from
- * one client process (the bench's Load), waits `--warmup-seconds`, then measures both over the
+ * one client process (the bench's Load; their STARTs spread evenly over `--open-spread-ms`,
+ * three intervals by default), waits `--warmup-seconds`, then measures both over the
  * same `--seconds` window: server CPU per result (every thread), latency, results. The rounds
  * alternate which build starts first. It prints each round and, at the end, the ratio B / A of
  * the CPU per result, round by round and overall.
@@ -16,8 +17,9 @@
  *   node dist/bench/side-by-side.js --b /path/to/other/checkout      # this build (A) against another, built (B)
  *   node dist/bench/side-by-side.js --b-env STEP_TIMER_TICK_MS=10     # one build, two configurations
  *   node dist/bench/side-by-side.js --b-kind bare-ws --b-env BARE_WS_HANDOFF=2   # tandem beside the steady-handoff floor
+ *   node dist/bench/side-by-side.js --a-kind bare-ws --a-env BARE_WS_HANDOFF=2 --b-kind bare-ws --b-env BARE_WS_HANDOFF=2,BARE_WS_HANDOFF_TIMER=worker
  *   node dist/bench/side-by-side.js [--a DIR] [--a-env K=V,...] [--a-kind tandem|bare-ws] [--b …] [--b-env …] [--b-kind …]
- *        [--sessions 1000] [--interval-ms 1500] [--warmup-seconds 8] [--seconds 10] [--rounds 4]
+ *        [--sessions 1000] [--interval-ms 1500] [--warmup-seconds 8] [--seconds 10] [--rounds 4] [--open-spread-ms 4500]
  *        [--data-dir data/bench]
  *
  * A checkout given as --a or --b must be installed and built (`npm ci && npm run build`, or its
