@@ -1,7 +1,8 @@
 /**
  * The CPU a delivered result costs the service's own machinery, without sockets or a client:
  * steady's load (1,000 demo sessions, one result each every 1.5 s) started through the real
- * registry of a real `createApp`, each session's sink taking its results as a connection does
+ * registry of a real `createApp`, evenly over three intervals as the bench's steady scenarios
+ * start theirs (bench/load.ts), each session's sink taking its results as a connection does
  * (building the `transcript` frame's text) but sending nothing. It prints, over a window after a
  * warm-up, per result: the process's CPU (every thread), each thread's, what the main thread
  * allocated, and how long a result took from its chunk's `ctx.write` to the sink (the server's
@@ -11,14 +12,14 @@
  * (compare two builds in alternating runs); the bytes allocated do not, so they show a change on
  * the main thread's path even when its CPU cannot:
  *
- *   node dist/bench/session-cost.js [--sessions 1000] [--interval-ms 1500] [--seconds 10] [--warmup-seconds 30]
+ *   node dist/bench/session-cost.js [--sessions 1000] [--interval-ms 1500] [--seconds 10] [--warmup-seconds 30] [--start-spread-ms 4500]
  *                                   [--alloc-profile FILE.heapprofile [--survivors]] [--cpu-profile FILE.cpuprofile]
  *
  * It is a developer's tool, not a scenario of `npm run bench`: it reaches into the service's
  * modules, so it moves with them. DATA_DIR and the rest come from the environment, as for `npm start`.
  */
 import fs from 'node:fs';
-import { createHistogram } from 'node:perf_hooks';
+import { createHistogram, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { Session as InspectorSession } from 'node:inspector/promises';
@@ -29,6 +30,7 @@ import type { Session, SessionSink } from '../src/sessions/session.js';
 import { transcriptMessage } from '../src/ws/protocol.js';
 import { nowMs } from '../src/pool/flags.js';
 import { cpuUsByThread, threadCpuMs } from './proc.js';
+import { STEADY_OPEN_SPREAD_INTERVALS } from './load.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +38,8 @@ const { values } = parseArgs({
     'interval-ms': { type: 'string', default: '1500' },
     seconds: { type: 'string', default: '10' },
     'warmup-seconds': { type: 'string', default: '30' },
+    /** The sessions start evenly over this long, ms (default: three intervals, as the bench's steady scenarios; 0: at once). */
+    'start-spread-ms': { type: 'string' },
     /** Writes the main thread's allocations over the window (sampled, collected ones included) as a .heapprofile. */
     'alloc-profile': { type: 'string' },
     /**
@@ -75,10 +79,17 @@ const sink: SessionSink = {
   ended() {},
 };
 
+const intervalMs = Number(values['interval-ms']);
+const startSpreadMs = values['start-spread-ms'] === undefined ? STEADY_OPEN_SPREAD_INTERVALS * intervalMs : Number(values['start-spread-ms']);
+if (!Number.isFinite(startSpreadMs) || startSpreadMs < 0) throw new Error(`--start-spread-ms must be a number ≥ 0, got ${values['start-spread-ms']}`);
 const started: Session[] = [];
+const t0 = performance.now();
 for (let i = 0; i < sessionCount; i++) {
+  // Evenly over the spread, as the bench's steady scenarios start theirs (bench/load.ts).
+  const wait = t0 + (i * startSpreadMs) / sessionCount - performance.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   started.push(
-    await app.sessions.start({ pipeline: 'demo', url: `demo://session-cost/${i}`, options: { intervalMs: Number(values['interval-ms']) }, keep: false, clientAddress: null, sink }),
+    await app.sessions.start({ pipeline: 'demo', url: `demo://session-cost/${i}`, options: { intervalMs }, keep: false, clientAddress: null, sink }),
   );
 }
 await new Promise((r) => setTimeout(r, Number(values['warmup-seconds']) * 1000));
