@@ -29,11 +29,16 @@ import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
 /** tandem's variables for how coarse its waits between steps are: the hand-off follows them when set. */
 const STEP_TIMER_VARS = ['STEP_TIMER_TICK_MS', 'STEP_TIMER_SLACK_PERCENT', 'STEP_TIMER_MAX_SLACK_MS'] as const;
 
+/** The STEP_TIMER_* variables of `env` alone: what the hand-off takes from an environment. */
+export function stepTimerEnv(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(STEP_TIMER_VARS.flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
+}
+
 /**
  * How coarse tandem's waits between steps are: its defaults, or the STEP_TIMER_* variables of this
  * process's environment (bench/wake-cost.ts measures a wake-up at its tick).
  */
-export const STEP_TIMER = loadConfig(Object.fromEntries(STEP_TIMER_VARS.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])))).stepTimer;
+export const STEP_TIMER = loadConfig(stepTimerEnv(process.env)).stepTimer;
 /** The tick the due connections are gathered on, ms (tandem's STEP_TIMER_TICK_MS). */
 const HANDOFF_TICK_MS = STEP_TIMER.tickMs;
 

@@ -20,6 +20,23 @@ const nowMs = () => performance.timeOrigin + performance.now();
  */
 export const STEADY_OPEN_SPREAD_INTERVALS = 3;
 
+/**
+ * How long the steady STARTs are spread over, ms: `given` (a tool's flag, named `flag` in its
+ * error) or, when absent, STEADY_OPEN_SPREAD_INTERVALS intervals.
+ */
+export function steadySpreadMs(intervalMs: number, given?: string, flag = '--open-spread-ms'): number {
+  if (given === undefined) return STEADY_OPEN_SPREAD_INTERVALS * intervalMs;
+  const ms = Number(given);
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`${flag} must be a number ≥ 0, got ${given}`);
+  return ms;
+}
+
+/** Waits until start `index` of `count`, spread evenly over `spreadMs` from `t0` (performance.now()), is due. */
+export async function evenTurn(t0: number, index: number, count: number, spreadMs: number): Promise<void> {
+  const wait = t0 + (index * spreadMs) / count - performance.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
 interface Client {
   ws: WebSocket;
   seqs: SeqCheck;
@@ -91,9 +108,7 @@ export class Load {
     let index = 0;
     const worker = async () => {
       while (index < sessions) {
-        const notBefore = t0 + (index++ * openSpreadMs) / sessions;
-        const wait = notBefore - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await evenTurn(t0, index++, sessions, openSpreadMs);
         if (Date.now() > deadline) throw new Error(`opening ${sessions} sessions took over ${openTimeoutMs} ms`);
         this.#clients.push(await this.#openOne(deadline));
       }

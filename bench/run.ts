@@ -47,7 +47,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
 import { envPairs } from './child.js';
-import { STEADY_OPEN_SPREAD_INTERVALS } from './load.js';
+import { steadySpreadMs } from './load.js';
+import { stepTimerEnv } from './handoff.js';
 import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
 import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe, renderWakeFloor } from './table.js';
@@ -125,8 +126,6 @@ const seconds = num(values.seconds, 10, 5);
 const warmupSeconds = num(values['warmup-seconds'], 3, 2);
 const steadyWarmupSeconds = num(values['steady-warmup-seconds'], 30, 5);
 const env = envPairs(values.env, '--env');
-/** --env's STEP_TIMER_* variables alone (the hand-off floor follows tandem's timer wheel). */
-const stepTimerEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('STEP_TIMER_')));
 if (values.only !== undefined && values.scenarios !== undefined) throw new Error('give --only or --scenarios, not both');
 const wanted = (values.only ?? values.scenarios ?? ALL.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 for (const w of wanted) if (!ALL.includes(w as ScenarioName)) throw new Error(`unknown scenario ${w}; known: ${ALL.join(', ')}`);
@@ -144,7 +143,7 @@ const steady = {
   sessions: num(values['steady-sessions'], 1000, 1000),
   start: demo(steadyIntervalMs),
   warmupSeconds: steadyWarmupSeconds,
-  openSpreadMs: STEADY_OPEN_SPREAD_INTERVALS * steadyIntervalMs,
+  openSpreadMs: steadySpreadMs(steadyIntervalMs),
 };
 const storm = { sessions: num(values['storm-sessions'], 1000, 1000), start: demo(num(values['storm-interval-ms'], 1000, 1000)) };
 /** A measured load; the floors run the tandem scenario's load against the bare ws server. */
@@ -166,7 +165,7 @@ const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   ceiling: load('ceiling', 'ceiling (bare ws)', { kind: 'bare-ws', sessions: num(values['ceiling-clients'], 20, 20), warmupSeconds: 1, env: {} }),
   'steady-floor': load('steady-floor', 'steady floor (bare ws)', { kind: 'bare-ws', ...steady, env: {} }),
   // The hand-off gathers its frames on tandem's timer wheel's boundaries: it follows --env's STEP_TIMER_*.
-  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...stepTimerEnv, BARE_WS_HANDOFF: '2' } }),
+  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2' } }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),

@@ -30,7 +30,7 @@ import type { Session, SessionSink } from '../src/sessions/session.js';
 import { transcriptMessage } from '../src/ws/protocol.js';
 import { nowMs } from '../src/pool/flags.js';
 import { cpuUsByThread, threadCpuMs } from './proc.js';
-import { STEADY_OPEN_SPREAD_INTERVALS } from './load.js';
+import { evenTurn, steadySpreadMs } from './load.js';
 
 const { values } = parseArgs({
   options: {
@@ -80,14 +80,11 @@ const sink: SessionSink = {
 };
 
 const intervalMs = Number(values['interval-ms']);
-const startSpreadMs = values['start-spread-ms'] === undefined ? STEADY_OPEN_SPREAD_INTERVALS * intervalMs : Number(values['start-spread-ms']);
-if (!Number.isFinite(startSpreadMs) || startSpreadMs < 0) throw new Error(`--start-spread-ms must be a number ≥ 0, got ${values['start-spread-ms']}`);
+const startSpreadMs = steadySpreadMs(intervalMs, values['start-spread-ms'], '--start-spread-ms');
 const started: Session[] = [];
 const t0 = performance.now();
 for (let i = 0; i < sessionCount; i++) {
-  // Evenly over the spread, as the bench's steady scenarios start theirs (bench/load.ts).
-  const wait = t0 + (i * startSpreadMs) / sessionCount - performance.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  await evenTurn(t0, i, sessionCount, startSpreadMs);
   started.push(
     await app.sessions.start({ pipeline: 'demo', url: `demo://session-cost/${i}`, options: { intervalMs }, keep: false, clientAddress: null, sink }),
   );

@@ -31,7 +31,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { childScriptIn, envPairs, startFreshChild, type BenchChild, type ChildKind } from './child.js';
-import { Load, STEADY_OPEN_SPREAD_INTERVALS } from './load.js';
+import { Load, steadySpreadMs } from './load.js';
 import { sampleProcess } from './proc.js';
 
 const { values } = parseArgs({
@@ -82,8 +82,7 @@ const intervalMs = positive('interval-ms', values['interval-ms']);
 const warmupSeconds = positive('warmup-seconds', values['warmup-seconds']);
 const seconds = positive('seconds', values.seconds);
 const rounds = positive('rounds', values.rounds);
-const openSpreadMs = values['open-spread-ms'] === undefined ? STEADY_OPEN_SPREAD_INTERVALS * intervalMs : Number(values['open-spread-ms']);
-if (!Number.isFinite(openSpreadMs) || openSpreadMs < 0) throw new Error(`--open-spread-ms must be a number ≥ 0, got ${values['open-spread-ms']}`);
+const openSpreadMs = steadySpreadMs(intervalMs, values['open-spread-ms']);
 const dataRoot = path.resolve(values['data-dir']!);
 const start = { url: 'demo://bench', pipeline: 'demo', options: { intervalMs } };
 
