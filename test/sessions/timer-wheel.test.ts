@@ -4,6 +4,10 @@ import { describe, it } from 'node:test';
 import { TimerWheel, waitGranularity } from '../../src/sessions/timer-wheel.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves once `done()` holds, looking every 5 ms; rejects after 5 s. */
+async function until(done: () => boolean): Promise<void> {
+  for (const end = performance.now() + 5000; !done(); await sleep(5)) if (performance.now() > end) throw new Error('timed out after 5000 ms');
+}
 
 /** The Node timers (timeouts and intervals) made, and how many times one fired, while `fn` runs. */
 async function timersUsedBy(fn: () => Promise<void>): Promise<{ made: number; fired: number }> {
@@ -29,16 +33,32 @@ describe('the timer wheel', () => {
   it('runs each wait once, in due order, never before its time, and skips cancelled ones', async () => {
     const wheel = new TimerWheel();
     const ran: Array<[string, number]> = [];
-    const t0 = performance.now();
-    const at = (name: string) => () => ran.push([name, performance.now() - t0]);
-    wheel.schedule(at('c'), 30);
-    wheel.schedule(at('a'), 5);
-    const cancelled = wheel.schedule(at('x'), 10);
-    wheel.schedule(at('b'), 10);
+    /**
+     * When each wait is due, as the wheel set it (its group's boundary, on performance.now()'s
+     * clock): its delay from the moment schedule() read the clock.
+     */
+    const due: Record<string, number> = {};
+    const at = (name: string) => () => ran.push([name, performance.now()]);
+    const schedule = (name: string, delayMs: number) => {
+      const timer = wheel.schedule(at(name), delayMs);
+      due[name] = timer.due;
+      return timer;
+    };
+    // A wait is due its delay after its own schedule() call: on a loaded machine the calls may be
+    // far apart (a run on 2026-12-03 under heavy load scheduled b over 20 ms after c, so b was due
+    // after c and rightly ran after it), so the order expected is that of the due times (a group's
+    // waits in the order scheduled), which the delays make a, b, c when the calls come together.
+    schedule('c', 30);
+    schedule('a', 5);
+    const cancelled = schedule('x', 10);
+    schedule('b', 10);
     wheel.cancel(cancelled);
     await sleep(60);
-    assert.deepEqual(ran.map(([n]) => n), ['a', 'b', 'c']);
-    for (const [name, elapsed] of ran) assert.ok(elapsed >= { a: 5, b: 10, c: 30 }[name]!, `${name} ran at ${elapsed} ms`);
+    await until(() => ran.length >= 3);
+    await sleep(20);
+    const byDue = ['c', 'a', 'b'].sort((p, q) => due[p]! - due[q]!);
+    assert.deepEqual(ran.map(([n]) => n), byDue, 'each ran once, in the order they were due, and x not at all');
+    for (const [name, at] of ran) assert.ok(at >= due[name]!, `${name} ran ${(due[name]! - at).toFixed(2)} ms before its time`);
     wheel.close();
   });
 
@@ -46,12 +66,16 @@ describe('the timer wheel', () => {
     const wheel = new TimerWheel();
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const ran: number[] = [];
-    for (let i = 0; i < 1000; i++) wheel.schedule(() => ran.push(i), 40 + (i % 7));
-    wheel.schedule(() => ran.push(-1), 1);
+    let firstDue = Infinity;
+    for (let i = 0; i < 1000; i++) firstDue = Math.min(firstDue, wheel.schedule(() => ran.push(i), 40 + (i % 7)).due);
+    const early = wheel.schedule(() => ran.push(-1), 1);
     const timersNow = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     assert.equal(timersNow - timersBefore, 1, 'one timer for 1,001 waits');
     await sleep(100);
-    assert.equal(ran[0], -1);
+    await until(() => ran.length >= 1001);
+    // Due first unless scheduling the 1,000 took the machine past the first one's due time (a
+    // loaded run on 2026-12-03 did): the order is the due times', not the calls'.
+    assert.equal(ran[0] === -1, early.due < firstDue, `the 1 ms wait (due ${early.due}) ran first exactly when due before the rest (${firstDue})`);
     assert.equal(ran.length, 1001);
     wheel.close();
   });
@@ -172,22 +196,25 @@ describe('the timer wheel', () => {
   it('runs a reused timer once, with the group it was last scheduled in', async () => {
     const wheel = new TimerWheel({ tickMs: 5, slackPercent: 0, maxSlackMs: 0 });
     const ran: Array<[string, number]> = [];
-    const t0 = performance.now();
-    const timer = wheel.schedule(() => ran.push(['first', performance.now() - t0]), 20);
+    const timer = wheel.schedule(() => ran.push(['first', performance.now()]), 20);
     // Cancelled and scheduled again while its first group still lists it: only the later one runs it.
     wheel.cancel(timer);
-    const again = wheel.schedule(() => ran.push(['again', performance.now() - t0]), 60, timer);
+    const dueAgain = performance.now() + 60;
+    const again = wheel.schedule(() => ran.push(['again', performance.now()]), 60, timer);
     assert.equal(again, timer, 'the same object waits again');
-    await sleep(40);
-    assert.equal(ran.length, 0, 'nothing ran with the first group');
-    await sleep(60);
-    assert.deepEqual(ran.map(([n]) => n), ['again']);
-    assert.ok(ran[0]![1] >= 60, `ran at ${ran[0]![1]} ms`);
+    // Waited for by what ran, not by a sleep of fixed length: on a loaded machine a 40 ms sleep
+    // once woke after the 60 ms wait had rightly run (2026-12-03), and read that as the first
+    // group running it. That group ran nothing if 'first' never appears.
+    await until(() => ran.length > 0);
+    await sleep(30);
+    assert.deepEqual(ran.map(([n]) => n), ['again'], 'only the later group ran it, once');
+    assert.ok(ran[0]![1] >= dueAgain, `ran ${(dueAgain - ran[0]![1]).toFixed(2)} ms before its time`);
     // Scheduled again without a cancel, in the same group, it still runs once.
     const twice: number[] = [];
     wheel.schedule(() => twice.push(1), 10, timer);
     wheel.schedule(() => twice.push(2), 10, timer);
-    await sleep(40);
+    await until(() => twice.length > 0);
+    await sleep(30);
     assert.deepEqual(twice, [2]);
     wheel.close();
   });
