@@ -2,12 +2,9 @@ import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { describe, it } from 'node:test';
 import { TimerWheel, waitGranularity } from '../../src/sessions/timer-wheel.js';
+import { eventually } from '../helpers/server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Resolves once `done()` holds, looking every 5 ms; rejects after 5 s. */
-async function until(done: () => boolean): Promise<void> {
-  for (const end = performance.now() + 5000; !done(); await sleep(5)) if (performance.now() > end) throw new Error('timed out after 5000 ms');
-}
 
 /** The Node timers (timeouts and intervals) made, and how many times one fired, while `fn` runs. */
 async function timersUsedBy(fn: () => Promise<void>): Promise<{ made: number; fired: number }> {
@@ -53,8 +50,7 @@ describe('the timer wheel', () => {
     const cancelled = schedule('x', 10);
     schedule('b', 10);
     wheel.cancel(cancelled);
-    await sleep(60);
-    await until(() => ran.length >= 3);
+    await eventually(() => ran.length >= 3, 'a, b and c ran');
     await sleep(20);
     const byDue = ['c', 'a', 'b'].sort((p, q) => due[p]! - due[q]!);
     assert.deepEqual(ran.map(([n]) => n), byDue, 'each ran once, in the order they were due, and x not at all');
@@ -71,8 +67,7 @@ describe('the timer wheel', () => {
     const early = wheel.schedule(() => ran.push(-1), 1);
     const timersNow = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     assert.equal(timersNow - timersBefore, 1, 'one timer for 1,001 waits');
-    await sleep(100);
-    await until(() => ran.length >= 1001);
+    await eventually(() => ran.length >= 1001, 'every wait ran');
     // Due first unless scheduling the 1,000 took the machine past the first one's due time (a
     // loaded run on 2026-12-03 did): the order is the due times', not the calls'.
     assert.equal(ran[0] === -1, early.due < firstDue, `the 1 ms wait (due ${early.due}) ran first exactly when due before the rest (${firstDue})`);
@@ -205,7 +200,7 @@ describe('the timer wheel', () => {
     // Waited for by what ran, not by a sleep of fixed length: on a loaded machine a 40 ms sleep
     // once woke after the 60 ms wait had rightly run (2026-12-03), and read that as the first
     // group running it. That group ran nothing if 'first' never appears.
-    await until(() => ran.length > 0);
+    await eventually(() => ran.length > 0, 'the reused timer ran');
     await sleep(30);
     assert.deepEqual(ran.map(([n]) => n), ['again'], 'only the later group ran it, once');
     assert.ok(ran[0]![1] >= dueAgain, `ran ${(dueAgain - ran[0]![1]).toFixed(2)} ms before its time`);
@@ -213,7 +208,7 @@ describe('the timer wheel', () => {
     const twice: number[] = [];
     wheel.schedule(() => twice.push(1), 10, timer);
     wheel.schedule(() => twice.push(2), 10, timer);
-    await until(() => twice.length > 0);
+    await eventually(() => twice.length > 0, 'the timer scheduled twice ran');
     await sleep(30);
     assert.deepEqual(twice, [2]);
     wheel.close();
