@@ -59,7 +59,7 @@ const flagsSlab = new FlagsSlab(sessionCount + 1);
 const claims = new ClaimSlab(8);
 const pool = new WorkerPool(
   { minThreads: 1, maxThreads: 1, loopMaxThreads: 1, idleTimeoutMs: 60_000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
-  { flagsSlab: flagsSlab.buffer, claimSlab: claims.buffer },
+  { flagsSlab: flagsSlab.buffer, claimSlab: claims.buffer, batchAnswerUs: 0 },
   () => {},
 );
 fs.mkdirSync(values['data-dir'], { recursive: true });
@@ -105,7 +105,7 @@ async function batch(): Promise<void> {
   }));
   const slot = claims.alloc()!;
   try {
-    const answer = await pool.runBatch({ kind: 'step-batch', entries, claimSlot: slot }).result;
+    const answer = await pool.runBatch({ kind: 'step-batch', entries, claimSlot: slot }, () => {}).result;
     answer.outcomes.forEach((outcome, i) => {
       const s = picked[i]!;
       if (!outcome || !('ok' in outcome)) throw new Error(`step ${i} failed: ${JSON.stringify(outcome)}`);

@@ -168,6 +168,8 @@ const schema = z.object({
   STEP_BATCH_SPREAD_MIN: intFrom(1, 10_000).default(8),
   /** A step that ran longer than this, in ms, runs in a task of its own next time. */
   STEP_BATCH_SOLO_MS: intFrom(0, 600_000).default(10),
+  /** A task's thread posts the answers of the steps it ran so far once this many µs passed since the task began or its last post; 0: one answer per task. */
+  STEP_BATCH_ANSWER_US: intFrom(0, 10_000_000).default(500),
   /** A step still running after this many ms has the other steps of its task taken back and sent again. */
   STEP_BATCH_STALL_MS: intFrom(1, 600_000).default(100),
   /** One call of a step-shaped producer's or consumer's step still running after this many ms is ended and fails its session; 0: never. */
@@ -281,7 +283,7 @@ export interface Config {
   /** How coarse the waits between steps may be (sessions/timer-wheel.ts). */
   readonly stepTimer: WheelGranularity;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
-  readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number; readonly timeoutMs: number };
+  readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number; readonly timeoutMs: number; readonly answerUs: number };
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
   readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number; readonly threadWaitMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
@@ -432,7 +434,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS, rateSlackMs: e.PRODUCER_RATE_SLACK_MS },
     stepTimer: { tickMs: e.STEP_TIMER_TICK_MS, slackPercent: e.STEP_TIMER_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
-    batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS },
+    batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerUs: e.STEP_BATCH_ANSWER_US },
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,

@@ -11,9 +11,16 @@
  * Arrays read back are made at their final length (a `[]` grown by `push` took 17 slots for the
  * one chunk or result of most steps).
  *
- * The numbers: the task's timing on its thread (when it began, when it ended), the count, then per
- * outcome a tag (NONE, PRODUCE, CONSUME, OBJECT) and its fields in the order `pack*` writes them;
- * an optional part is a 0, or a 1 and its fields.
+ * A batch's thread may answer its steps in parts (STEP_BATCH_ANSWER_US, worker.ts runBatch): each
+ * part carries the outcomes of the entries it ran since the last one, and the last part, `final`,
+ * the rest and the task's timing. Read back, a part has an outcome for each of the batch's entries,
+ * null for those it does not carry: as for an entry taken back before it began, the batcher tells
+ * those nothing (step-batcher.ts).
+ *
+ * The numbers: the task's timing on its thread (when it began, when it ended; 0 and 0 in a part
+ * that is not final), the batch's entry count, the first entry carried and how many, whether it is
+ * the final part (1 or 0), then per outcome carried a tag (NONE, PRODUCE, CONSUME, OBJECT) and its
+ * fields in the order `pack*` writes them; an optional part is a 0, or a 1 and its fields.
  */
 import type { ChunkRecord, ConsumeStepResult, ProduceStepResult, ResultRecord, StepBatchResult, StepOutcome, TaskTiming } from './messages.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
@@ -42,12 +49,16 @@ const PRODUCE = 1;
 const CONSUME = 2;
 const OBJECT = 3;
 
-/** The batch's answer and its task's `timing`, packed: `nums.buffer` may be transferred. */
-export function packBatch(result: StepBatchResult, timing: TaskTiming): PackedBatch {
-  const n: number[] = [timing.startedAt, timing.finishedAt, result.outcomes.length];
+/**
+ * The outcomes of entries `from` to `to` (excluded) of a batch, packed: `nums.buffer` may be
+ * transferred. `timing` (the task's, on its thread) is given for the final part only.
+ */
+export function packBatch(outcomes: ReadonlyArray<StepOutcome | null>, from: number, to: number, timing: TaskTiming | null): PackedBatch {
+  const n: number[] = [timing?.startedAt ?? 0, timing?.finishedAt ?? 0, outcomes.length, from, to - from, timing ? 1 : 0];
   const texts: string[] = [];
   const values: unknown[] = [];
-  for (const o of result.outcomes) {
+  for (let k = from; k < to; k++) {
+    const o = outcomes[k] ?? null;
     if (o === null) n.push(NONE);
     else if (!('ok' in o) || hasError(o.ok)) {
       n.push(OBJECT);
@@ -103,7 +114,10 @@ function packConsume(c: ConsumeStepResult, n: number[], texts: string[], values:
   } else n.push(0);
 }
 
-/** The answer `packBatch` packed, as the same objects, its timing included. */
+/**
+ * The part `packBatch` packed, as the same objects: an outcome for each of the batch's entries
+ * (null for those the part does not carry), and the timing of a final part.
+ */
 export function unpackBatch(p: PackedBatch): StepBatchResult {
   return new Reader(p).batch();
 }
@@ -124,9 +138,12 @@ class Reader {
 
   batch(): StepBatchResult {
     const timing = { startedAt: this.#num(), finishedAt: this.#num() };
-    const count = this.#num();
-    const outcomes = new Array<StepOutcome | null>(count);
-    for (let o = 0; o < count; o++) {
+    const length = this.#num();
+    const from = this.#num();
+    const to = from + this.#num();
+    const final = this.#num() === 1;
+    const outcomes = new Array<StepOutcome | null>(length).fill(null);
+    for (let o = from; o < to; o++) {
       const tag = this.#num();
       if (tag === NONE) outcomes[o] = null;
       else if (tag === OBJECT) outcomes[o] = this.#val() as StepOutcome;
@@ -134,7 +151,7 @@ class Reader {
       else if (tag === CONSUME) outcomes[o] = { ok: this.#consume() };
       else throw new Error(`a packed batch answer has an unknown outcome tag ${tag}`);
     }
-    return { outcomes, timing };
+    return final ? { outcomes, timing } : { outcomes, partial: true };
   }
 
   #num(): number {

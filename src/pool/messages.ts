@@ -142,15 +142,25 @@ export type ChannelAnswer = { ok: TaskResult } | PackedBatch | { thrown: TaskErr
 export interface PoolWorkerData {
   flagsSlab: SharedArrayBuffer;
   claimSlab: SharedArrayBuffer;
+  /**
+   * A batch's thread posts the outcomes it has once this many µs passed since the batch began or
+   * since its last part (STEP_BATCH_ANSWER_US; 0: one answer when the whole batch is done).
+   */
+  batchAnswerUs: number;
 }
 
 /** What one entry of a batch came to: its result, or what it threw (not a pipeline error: those are in the result). */
 export type StepOutcome = { ok: ProduceStepResult | ConsumeStepResult } | { thrown: TaskError };
 
 export interface StepBatchResult {
-  /** By entry; null for an entry the main thread took back before it began. */
+  /**
+   * By entry; null for an entry the main thread took back before it began, and, in a part,
+   * for every entry the part does not carry (pool/answer-codec.ts).
+   */
   outcomes: Array<StepOutcome | null>;
   timing?: TaskTiming;
+  /** Set on a part of the answer that is not its last: more of the batch's outcomes follow. */
+  partial?: true;
 }
 
 export type Task = StepBatchTask | LoopTask | ProbeTask | SpoolRemovalTask | StepChannelTask;

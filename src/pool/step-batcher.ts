@@ -4,7 +4,9 @@
  * - Steps asked for in the same event-loop turn go out together (the timer wheel makes every
  *   step due in one millisecond start in one turn), in one task, or spread over up to one task
  *   per pool thread when there are at least STEP_BATCH_SPREAD_MIN steps for each; at most
- *   STEP_BATCH_MAX steps a task. Their results come back in one message.
+ *   STEP_BATCH_MAX steps a task. Their results come back in one message, or in parts while the
+ *   task runs longer than STEP_BATCH_ANSWER_US (pool/worker.ts runBatch): each step is told its
+ *   end as soon as its part arrives, so a full task's first results do not wait for its last.
  * - A step that ran longer than STEP_BATCH_SOLO_MS runs in a task of its own next time, until
  *   one of its steps is quick again: a slow pipeline never holds others up.
  * - A task still running after STEP_BATCH_STALL_MS is taken apart: the steps not yet begun are
@@ -75,7 +77,8 @@ export interface BatchRun {
 /** What the batcher needs of the pool. */
 export interface BatchRunner {
   readonly stepThreads: number;
-  runBatch(task: StepBatchTask): BatchRun;
+  /** Runs a task; `onPart` is given each part of its answer that comes before the last. */
+  runBatch(task: StepBatchTask, onPart: (part: StepBatchResult) => void): BatchRun;
 }
 
 /**
@@ -250,7 +253,7 @@ export class StepBatcher {
     this.#observer.batchSent?.(entries.length);
     this.#armWatchdog();
     const task: StepBatchTask = { kind: 'step-batch', entries: entries.map((e) => e.task), claimSlot: slot };
-    batch.run = this.#pool.runBatch(task);
+    batch.run = this.#pool.runBatch(task, (part) => this.#answeredPart(batch, part));
     batch.run.result.then(
       (r) => this.#answered(batch, r),
       (err: unknown) => this.#died(batch, err),
@@ -264,11 +267,30 @@ export class StepBatcher {
     // its session, send its next step) finds the batch settled, as it would after a promise.
     const answered: Entry[] = [];
     for (const e of batch.entries) {
-      if (e.batch !== batch) continue; // taken back earlier
+      if (e.batch !== batch) continue; // taken back, or answered in a part, earlier
       this.#leave(e);
       if (r.outcomes[e.index]) answered.push(e);
       else this.#enqueue(e);
     }
+    this.#tell(answered, r);
+  }
+
+  /**
+   * A part of a task's answer: the steps it carries leave the task and are told their ends; the
+   * task stays in flight, its other steps with it (those not yet run may still be taken back).
+   */
+  #answeredPart(batch: Batch, r: StepBatchResult): void {
+    const answered: Entry[] = [];
+    for (const e of batch.entries) {
+      if (e.batch !== batch || !r.outcomes[e.index]) continue;
+      this.#leave(e);
+      answered.push(e);
+    }
+    this.#tell(answered, r);
+  }
+
+  /** Tells each answered step its outcome in `r`, and marks the slow ones to run alone next time. */
+  #tell(answered: readonly Entry[], r: StepBatchResult): void {
     const endings = new Endings();
     for (const e of answered) {
       const outcome = r.outcomes[e.index]!;

@@ -25,7 +25,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { ChannelAnswer, ChannelJob, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
+import type { ChannelAnswer, ChannelJob, StepBatchResult, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
 import { unpackBatch } from './answer-codec.js';
 import { packStepBatch } from './task-codec.js';
@@ -86,8 +86,12 @@ export class JobWithdrawnError extends Error {
   }
 }
 
+/** Told each part of a step batch's answer that is not its last (the last settles the job). */
+export type PartHandler = (part: StepBatchResult) => void;
+
 interface Job {
   readonly task: ChannelJob;
+  readonly onPart: PartHandler | null;
   readonly resolve: (r: TaskResult) => void;
   readonly reject: (err: unknown) => void;
   readonly submittedAt: number;
@@ -132,12 +136,13 @@ export class StepChannels {
 
   /**
    * Runs a job on the first idle channel. Its result rejects when it is aborted (once the thread
-   * it ran on has exited), when its thread died under it, or when the channels are closed.
+   * it ran on has exited), when its thread died under it, or when the channels are closed. A step
+   * batch's parts that come before its last go to `onPart` (none come once it is aborted).
    */
-  run(task: ChannelJob): ChannelRun {
+  run(task: ChannelJob, onPart: PartHandler | null = null): ChannelRun {
     let job!: Job;
     const result = new Promise<TaskResult>((resolve, reject) => {
-      job = { task, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, aborted: null };
+      job = { task, onPart, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, aborted: null };
     });
     if (this.#closed) this.#settle(job, null, new PoolClosedError());
     else {
@@ -247,9 +252,16 @@ export class StepChannels {
   #answered(channel: Channel, answer: ChannelAnswer): void {
     const job = channel.job;
     if (!job || channel.aborting) return;
+    if (Array.isArray(answer)) {
+      const batch = unpackBatch(answer);
+      if (batch.partial) {
+        job.onPart?.(batch);
+        return;
+      }
+      answer = { ok: batch };
+    }
     channel.job = null;
     job.channel = null;
-    if (Array.isArray(answer)) answer = { ok: unpackBatch(answer) };
     if ('ok' in answer) {
       const t = answer.ok.timing;
       if (t) {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { StepChannels, type TimingSummary } from './step-channels.js';
+import { StepChannels, type PartHandler, type TimingSummary } from './step-channels.js';
 import type { BatchRun } from './step-batcher.js';
 import type {
   ChannelClosed,
@@ -201,10 +201,10 @@ export class WorkerPool {
   /**
    * Runs a batch of bounded steps (pool/step-batcher.ts decides what goes in one). Aborting it
    * while it runs terminates its thread. Its result rejects when the thread dies under it, with a
-   * message that says how (see threadDeathError).
+   * message that says how (see threadDeathError). The answer's parts before its last go to `onPart`.
    */
-  runBatch(task: StepBatchTask): BatchRun {
-    return this.#channels.run(task) as BatchRun;
+  runBatch(task: StepBatchTask, onPart: PartHandler): BatchRun {
+    return this.#channels.run(task, onPart) as BatchRun;
   }
 
   /**

@@ -35,6 +35,7 @@ import type {
   TaskError,
   TaskResult,
   TaskSession,
+  TaskTiming,
   WorkerEvent,
 } from './messages.js';
 import type {
@@ -55,7 +56,7 @@ import { removeSpoolSync } from '../sessions/spool.js';
 
 /** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
 const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
-const { flagsSlab, claimSlab } = workerData as PoolWorkerData;
+const { flagsSlab, claimSlab, batchAnswerUs } = workerData as PoolWorkerData;
 /** The batched tasks' claim slots (pool/claims.ts). */
 const claims = new Claims(claimSlab);
 /** Views of the flags slab, by slot, made once. */
@@ -578,15 +579,28 @@ export const consumeLoopTask = runTask;
 function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
   const port = task.port;
   const answer = (a: ChannelAnswer) => port.postMessage(a);
+  const postPart = (outcomes: ReadonlyArray<StepOutcome | null>, from: number, to: number, timing: TaskTiming | null) => {
+    const packed = packBatch(outcomes, from, to, timing);
+    port.postMessage(packed satisfies ChannelAnswer, [packed[0].buffer as ArrayBuffer]);
+  };
   port.on('message', (message: ChannelMessage) => {
     const startedAt = nowMs();
     const job = Array.isArray(message) ? unpackStepBatch(message) : message;
-    dispatch(job).then(
+    // A batch's parts go as its steps end (runBatch); its last part is posted here.
+    let posted = 0;
+    const work =
+      job.kind === 'step-batch'
+        ? runBatch(job, batchAnswerUs > 0 ? (outcomes, to) => {
+            postPart(outcomes, posted, to, null);
+            posted = to;
+          } : null)
+        : dispatch(job);
+    work.then(
       (result) => {
         const timing = { startedAt, finishedAt: nowMs() };
         if (job.kind === 'step-batch') {
-          const packed = packBatch(result as StepBatchResult, timing);
-          port.postMessage(packed satisfies ChannelAnswer, [packed[0].buffer as ArrayBuffer]);
+          const outcomes = (result as StepBatchResult).outcomes;
+          postPart(outcomes, posted, outcomes.length, timing);
         } else {
           result.timing = timing;
           answer({ ok: result });
@@ -629,10 +643,15 @@ function removeSpools(task: SpoolRemovalTask): SpoolRemovalResult {
 /**
  * Runs a batch's steps one after another, claiming each before it begins (the main thread may
  * take back those not begun when one stalls). A step's own failure is in its outcome; the others
- * run on regardless.
+ * run on regardless. With `part`, the outcomes of the first `to` entries are handed to it once
+ * `batchAnswerUs` passed since the batch began or since the last part, while more entries
+ * follow: a full batch's first results leave while its last steps run, instead of all waiting
+ * for the last one.
  */
-async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
+async function runBatch(task: StepBatchTask, part: ((outcomes: ReadonlyArray<StepOutcome | null>, to: number) => void) | null = null): Promise<StepBatchResult> {
   const slot = task.claimSlot;
+  const partMs = batchAnswerUs / 1000;
+  let partFrom = nowMs();
   const outcomes: Array<StepOutcome | null> = new Array<StepOutcome | null>(task.entries.length).fill(null);
   // The channel counts every description it sent as this thread's from now on (see `described`).
   for (const entry of task.entries) {
@@ -651,6 +670,13 @@ async function runBatch(task: StepBatchTask): Promise<StepBatchResult> {
       outcomes[i] = { ok };
     } catch (err) {
       outcomes[i] = { thrown: toTaskError(err) };
+    }
+    if (part && i + 1 < task.entries.length) {
+      const now = nowMs();
+      if (now - partFrom >= partMs) {
+        part(outcomes, i + 1);
+        partFrom = now;
+      }
     }
   }
   return { outcomes };

@@ -8,7 +8,7 @@ const timing = { startedAt: 1764600000000.03125, finishedAt: 1764600000003.5 };
 
 /** Sends the packed answer across a real port, as the step channel does, and reads it back. */
 async function overThePort(result: StepBatchResult): Promise<StepBatchResult> {
-  return unpackBatch(await acrossAPort(packBatch(result, timing)));
+  return unpackBatch(await acrossAPort(packBatch(result.outcomes, 0, result.outcomes.length, timing)));
 }
 
 const lent: ConsumeStepResult = {
@@ -75,7 +75,15 @@ describe('a step batch answer packed for the trip back to the main thread', () =
     assert.deepStrictEqual(await overThePort({ outcomes: [null, null] }), { outcomes: [null, null], timing });
   });
 
+  it('in parts: each carries the entries it names, null for the others; only the last has the timing', async () => {
+    const outcomes: StepBatchResult['outcomes'] = [{ ok: produced }, { ok: lent }, null, { thrown: { name: 'Error', message: 'x' } }];
+    const first = unpackBatch(await acrossAPort(packBatch(outcomes, 0, 2, null)));
+    assert.deepStrictEqual(first, { outcomes: [{ ok: produced }, { ok: lent }, null, null], partial: true });
+    const last = unpackBatch(await acrossAPort(packBatch(outcomes, 2, 4, timing)));
+    assert.deepStrictEqual(last, { outcomes: [null, null, null, outcomes[3]], timing });
+  });
+
   it('refuses numbers it cannot read rather than inventing outcomes', () => {
-    assert.throws(() => unpackBatch([Float64Array.from([0, 0, 1, 9]), [], []]), /unknown outcome tag 9/);
+    assert.throws(() => unpackBatch([Float64Array.from([0, 0, 1, 0, 1, 1, 9]), [], []]), /unknown outcome tag 9/);
   });
 });

@@ -12,15 +12,15 @@ import { eventually } from '../helpers/server.js';
 function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: number }): WorkerPool {
   return new WorkerPool(
     { loopMaxThreads: 1, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000, ...over },
-    { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer },
+    { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer, batchAnswerUs: 0 },
     () => {},
   );
 }
 
 /**
  * Runs `body` (JavaScript, top-level await) in a process of its own, after a prelude that imports
- * the pool's modules and defines `newSlabPool(minThreads, maxThreads, idleTimeoutMs)`, returning
- * `{ pool, flags, claims }` as the app makes them. Killed after 15 s.
+ * the pool's modules and defines `newSlabPool(minThreads, maxThreads, idleTimeoutMs, batchAnswerUs = 0)`,
+ * returning `{ pool, flags, claims }` as the app makes them. Killed after 15 s.
  */
 async function runInChild(body: string): Promise<{ out: string; code: number | null; signal: string | null }> {
   const module = (p: string) => JSON.stringify(fileURLToPath(new URL(p, import.meta.url)));
@@ -29,11 +29,11 @@ async function runInChild(body: string): Promise<{ out: string; code: number | n
     const { FlagsSlab } = await import(${module('../../src/pool/flags.js')});
     const { ClaimSlab } = await import(${module('../../src/pool/claims.js')});
     const { StepBatcher } = await import(${module('../../src/pool/step-batcher.js')});
-    const newSlabPool = (minThreads, maxThreads, idleTimeoutMs) => {
+    const newSlabPool = (minThreads, maxThreads, idleTimeoutMs, batchAnswerUs = 0) => {
       const flags = new FlagsSlab(4);
       const claims = new ClaimSlab(8);
       const options = { minThreads, maxThreads, idleTimeoutMs, loopMaxThreads: 1, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 };
-      return { pool: new WorkerPool(options, { flagsSlab: flags.buffer, claimSlab: claims.buffer }, () => {}), flags, claims };
+      return { pool: new WorkerPool(options, { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs }, () => {}), flags, claims };
     };
     ${body}
   `;
@@ -105,7 +105,7 @@ describe('step channels: how the step pool threads are held and fed', () => {
     const claims = new ClaimSlab(8);
     const pool = new WorkerPool(
       { minThreads: 1, maxThreads: 1, loopMaxThreads: 1, idleTimeoutMs: 1000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
-      { flagsSlab: flags.buffer, claimSlab: claims.buffer },
+      { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: 0 },
       () => {},
     );
     const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 100, soloMs: 10, timeoutMs: 0 }, { flags: flags.buffer, claims });
@@ -160,6 +160,44 @@ describe('step channels: how the step pool threads are held and fed', () => {
     assert.match(heard[1]!, /^s2: .*session s2 came without its description/);
     // The first side's error is not swallowed: it is thrown again on its own.
     assert.equal(rethrown, 'a bug in the first side');
+  });
+
+  it('a task answered in parts tells each step once, as soon as its part arrives', async () => {
+    // STEP_BATCH_ANSWER_US of 1 µs: the thread posts after every step but the last, whose
+    // outcome comes with the task's last answer. Three sessions the thread has no description
+    // of: each step fails on the thread, in one task.
+    const { out, code, signal } = await runInChild(`
+      const { pool, flags, claims } = newSlabPool(1, 1, 1000, 1);
+      const parts = [];
+      const runBatch = pool.runBatch.bind(pool);
+      pool.runBatch = (task, onPart) => runBatch(task, (part) => {
+        parts.push(part.outcomes.map((o) => (o ? 'x' : '-')).join(''));
+        onPart(part);
+      });
+      const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 10000, soloMs: 10000, timeoutMs: 0 }, { flags: flags.buffer, claims });
+      const heard = [];
+      const step = (slot) => ({ kind: 'consume-step', sessionId: 's' + slot, flagsSlot: slot, state: undefined, seqs: [1] });
+      await Promise.all([1, 2, 3].map((slot) => new Promise((resolve) => {
+        batcher.run(step(slot), (result, err) => {
+          heard.push('s' + slot + ' after ' + parts.length + ' parts: ' + (result ? 'answered' : err.message));
+          resolve();
+        });
+      })));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      console.log(JSON.stringify({ parts, heard, completed: pool.stats().completed }));
+      batcher.close();
+      await pool.close();
+    `);
+    assert.equal(signal, null, `a step was not heard (killed after 15 s; it printed ${JSON.stringify(out)})`);
+    assert.equal(code, 0);
+    const { parts, heard, completed } = JSON.parse(out) as { parts: string[]; heard: string[]; completed: number };
+    assert.deepEqual(parts, ['x--', '-x-'], 'one part for each step before the last, carrying only that step');
+    assert.equal(heard.length, 3, `each step told once: ${JSON.stringify(heard)}`);
+    // The first two steps are told as their parts arrive, the last with the task's last answer.
+    [1, 2, 2].forEach((partsBefore, i) =>
+      assert.match(heard[i]!, new RegExp(`^s${i + 1} after ${partsBefore} parts: .*session s${i + 1} came without its description`)),
+    );
+    assert.equal(completed, 1, 'the parts are one task: it completes once, with its last answer');
   });
 
   it('closing the pool ends its open channels: the process then exits by itself', async () => {
