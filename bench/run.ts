@@ -11,6 +11,7 @@
  *   npm run bench -- --only steady --steady-warmup-seconds 3   # steady's window from 3 s, not 30
  *   npm run bench -- --json /tmp/bench.json     # everything printed, as JSON
  *   npm run bench -- --profile-dir /tmp/prof    # adds --cpu-prof to each tandem child
+ *   npm run bench -- --only crowd --node-flag=--trace-gc-nvp   # any node flag for each tandem child
  *   npm run bench -- --env POOL_MAX_THREADS=4   # any tandem setting
  *
  * Scenarios (in the order they run; --only / --scenarios picks some):
@@ -102,6 +103,8 @@ const { values } = parseArgs({
     /** KEY=VALUE added to tandem's environment (repeatable), e.g. --env POOL_MAX_THREADS=4. */
     env: { type: 'string', multiple: true, default: [] },
     'profile-dir': { type: 'string' },
+    /** A node flag added to each tandem child's (repeatable), e.g. --node-flag=--trace-gc-nvp. */
+    'node-flag': { type: 'string', multiple: true, default: [] },
     /** Where the service's spool goes: the same disk as the default DATA_DIR (./data), not /tmp. */
     'data-dir': { type: 'string', default: 'data/bench' },
     json: { type: 'string' },
@@ -132,7 +135,7 @@ for (const w of wanted) if (!ALL.includes(w as ScenarioName)) throw new Error(`u
 
 const profileDir = values['profile-dir'] ? path.resolve(values['profile-dir']) : undefined;
 const execArgvFor = (name: string) =>
-  profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : [];
+  [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : []), ...values['node-flag']];
 
 const dataRoot = path.resolve(values['data-dir']);
 const demo = (intervalMs: number) => ({ url: 'demo://bench', pipeline: 'demo', options: { intervalMs } });
