@@ -22,6 +22,36 @@ function assertLockstep(client: TestClient): void {
   for (const t of ts) assert.equal(t.data, `lockstep ${t.seq}`);
 }
 
+/** Five lockstep bystanders, then a lockstep victim with `fault` at its fifth step: their steps fall due together. */
+async function startAll(server: TestServer, fault: string) {
+  const bystanders: TestClient[] = [];
+  for (let i = 0; i < BYSTANDERS; i++) {
+    const c = await TestClient.open(server.wsUrl());
+    await c.start({ pipeline: 'lockstep' });
+    bystanders.push(c);
+  }
+  const victim = await TestClient.open(server.wsUrl());
+  const id = await victim.start({ pipeline: 'lockstep', options: { fault, faultAt: 5 } });
+  return { bystanders, victim, id };
+}
+
+async function bystandersGoOn(bystanders: TestClient[], more: number) {
+  const counts = bystanders.map((c) => c.transcripts().length);
+  await Promise.all(bystanders.map((c, i) => c.waitForTranscripts(counts[i]! + more, 20_000)));
+}
+
+/** Stops each client; each got `stopped` counting every result it had, none twice, none lost. */
+async function stopAll(bystanders: TestClient[]) {
+  for (const c of bystanders) {
+    c.send({ command: 'STOP' });
+    const stopped = await c.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'client');
+    assert.equal(stopped.chunks, c.transcripts().length);
+    assertLockstep(c);
+    assert.deepEqual(c.invalid, []);
+  }
+}
+
 describe('steps of many sessions batched into shared pool tasks', () => {
   let server: TestServer;
   before(async () => {
@@ -35,41 +65,17 @@ describe('steps of many sessions batched into shared pool tasks', () => {
       // One chunk a step: the sessions' steps go out together turn after turn, in one task (fewer than STEP_BATCH_SPREAD_MIN each for two).
       PRODUCER_BURST_CHUNKS: '1',
       WORKER_MAX_HEAP_MB: '32',
+      // One answer per task: when a step hangs, every other step of its task is still unanswered
+      // and is taken back. (Answered in parts, those before it may already have been answered:
+      // the next suite.)
+      STEP_BATCH_ANSWER_US: '0',
     });
   });
   after(() => server.close());
 
-  async function startAll(fault: string) {
-    const bystanders: TestClient[] = [];
-    for (let i = 0; i < BYSTANDERS; i++) {
-      const c = await TestClient.open(server.wsUrl());
-      await c.start({ pipeline: 'lockstep' });
-      bystanders.push(c);
-    }
-    const victim = await TestClient.open(server.wsUrl());
-    const id = await victim.start({ pipeline: 'lockstep', options: { fault, faultAt: 5 } });
-    return { bystanders, victim, id };
-  }
-
-  async function bystandersGoOn(bystanders: TestClient[], more: number) {
-    const counts = bystanders.map((c) => c.transcripts().length);
-    await Promise.all(bystanders.map((c, i) => c.waitForTranscripts(counts[i]! + more, 20_000)));
-  }
-
-  async function stopAll(bystanders: TestClient[]) {
-    for (const c of bystanders) {
-      c.send({ command: 'STOP' });
-      const stopped = await c.waitFor((m) => m.type === 'stopped', 'stopped');
-      assert.equal(stopped.reason, 'client');
-      assert.equal(stopped.chunks, c.transcripts().length);
-      assertLockstep(c);
-      assert.deepEqual(c.invalid, []);
-    }
-  }
-
   it('a hung step holds only its own session: the others of its task are taken back and go on', async () => {
     const takenBefore = await metric(server, 'tandem_step_batch_taken_back_total', 'why="stalled"');
-    const { bystanders, victim, id } = await startAll('block');
+    const { bystanders, victim, id } = await startAll(server, 'block');
     const session = server.app.sessions.get(id)!;
     await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
     await bystandersGoOn(bystanders, 10);
@@ -87,7 +93,7 @@ describe('steps of many sessions batched into shared pool tasks', () => {
   });
 
   it('a step whose thread dies fails only its own session: the rest of its task is rolled back and run again', async () => {
-    const { bystanders, victim } = await startAll('exit');
+    const { bystanders, victim } = await startAll(server, 'exit');
     const error = await victim.waitFor((m) => m.type === 'error', 'error');
     assert.equal(error.code, 'PIPELINE_FAILED');
     assert.match(error.message!, /its worker thread exited with code 3/);
@@ -99,7 +105,7 @@ describe('steps of many sessions batched into shared pool tasks', () => {
   });
 
   it('a step that throws fails only its own session', async () => {
-    const { bystanders, victim } = await startAll('throw');
+    const { bystanders, victim } = await startAll(server, 'throw');
     const error = await victim.waitFor((m) => m.type === 'error', 'error');
     assert.match(error.message!, /deliberate fault in the producer/);
     assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
@@ -108,7 +114,7 @@ describe('steps of many sessions batched into shared pool tasks', () => {
   });
 
   it('sends the steps due together in few tasks', async () => {
-    const { bystanders, victim } = await startAll('none');
+    const { bystanders, victim } = await startAll(server, 'none');
     await bystandersGoOn([...bystanders, victim], 3);
     const tasks = async () => {
       const text = await (await fetch(server.httpUrl('/metrics'))).text();
@@ -121,6 +127,48 @@ describe('steps of many sessions batched into shared pool tasks', () => {
     // Six sessions whose steps travel together: one task a turn (fewer than STEP_BATCH_SPREAD_MIN for two), so well over two steps a task.
     assert.ok(perTask > 2, `steps per task on average: ${perTask.toFixed(2)}`);
     await stopAll([...bystanders, victim]);
+  });
+});
+
+describe('a task answered in parts (STEP_BATCH_ANSWER_US) with a failing step in it', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({
+      PIPELINES_DIR: FIXTURE_PIPELINES,
+      POOL_MAX_THREADS: '2',
+      STEP_BATCH_STALL_MS: '100',
+      STEP_BATCH_SOLO_MS: '5000',
+      STOP_GRACE_MS: '300',
+      PRODUCER_BURST_CHUNKS: '1',
+      WORKER_MAX_HEAP_MB: '32',
+      // A part after every step: the steps that ran before the failing one were answered while it
+      // ran; those after it were not. No step may be lost or run twice either way (lockstep).
+      STEP_BATCH_ANSWER_US: '1',
+    });
+  });
+  after(() => server.close());
+
+  it('a hung step holds only its own session: its task mates, answered or taken back, go on', async () => {
+    const { bystanders, victim, id } = await startAll(server, 'block');
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
+    await bystandersGoOn(bystanders, 10);
+    assert.equal(victim.transcripts().length, 4, 'the victim delivered its four steps before the hang');
+    victim.send({ command: 'STOP' });
+    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'client');
+    assert.equal((await session.stop('client')).forced, true, 'the hung step was terminated');
+    await bystandersGoOn(bystanders, 5);
+    await stopAll(bystanders);
+  });
+
+  it('a step whose thread dies fails only its own session: what was answered stays, the rest runs again', async () => {
+    const { bystanders, victim } = await startAll(server, 'exit');
+    const error = await victim.waitFor((m) => m.type === 'error', 'error');
+    assert.equal(error.code, 'PIPELINE_FAILED');
+    assert.match(error.message!, /its worker thread exited with code 3/);
+    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
+    await bystandersGoOn(bystanders, 10);
+    await stopAll(bystanders);
   });
 });
 
