@@ -115,6 +115,8 @@ interface Batch {
   /** Taken apart (see #takeApartStalled): only the entry at `takenAt` stayed. */
   taken: boolean;
   takenAt: number;
+  /** When it was sent, epoch ms. */
+  sentAt: number;
 }
 
 /**
@@ -244,6 +246,7 @@ export class StepBatcher {
       aborted: false,
       taken: false,
       takenAt: -1,
+      sentAt: nowMs(),
     };
     entries.forEach((e, i) => {
       e.batch = batch;
@@ -391,9 +394,15 @@ export class StepBatcher {
       // An aborted task's thread is being ended: its exit settles every step (#died), and a forced
       // step must fail there, not be sent again where nothing could force it any more.
       if (batch.aborted) continue;
-      // Not begun (waiting for a thread) or its current step is still young: leave it be.
       const began = this.#claims.view.entryStartedAt(batch.claimSlot);
       const claimed = this.#claims.view.claimed(batch.claimSlot);
+      // Not begun a stall after it was sent: its thread is held by something else (a resident's
+      // step, pool/residents.ts): all of it is taken back and sent again.
+      if (claimed === 0 && !batch.taken && now - batch.sentAt >= this.#limits.stallMs) {
+        this.#takeBack(batch);
+        continue;
+      }
+      // Not begun (waiting for a thread) or its current step is still young: leave it be.
       if (claimed === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
       // The limit is on one call of a pipeline's step, not on the entry, which may run many (a
       // consume step's chunks, a producer's burst and its lent consumer): the entry began no
@@ -410,19 +419,27 @@ export class StepBatcher {
         }
       }
       if (batch.taken || batch.entries.length === 1) continue;
-      batch.taken = true;
-      const running = Math.min(this.#claims.view.claimAll(batch.claimSlot, batch.entries.length), batch.entries.length) - 1;
-      batch.takenAt = running;
-      let retried = 0;
-      for (const e of batch.entries) {
-        if (e.batch !== batch || e.index === running) continue;
-        this.#leave(e);
-        this.#retry(e, e.index < running);
-        retried++;
-      }
-      if (retried > 0) this.#observer.takenBack?.(retried, 'stalled');
-      const slow = batch.entries[running];
+      const slow = batch.entries[this.#takeBack(batch)];
       if (slow) this.#solo.add(slow.task);
     }
+  }
+
+  /**
+   * Claims every entry of `batch` not yet begun and sends its steps again but the one running (those
+   * before it are rolled back first); returns the running one's index (-1: none had begun).
+   */
+  #takeBack(batch: Batch): number {
+    batch.taken = true;
+    const running = Math.min(this.#claims.view.claimAll(batch.claimSlot, batch.entries.length), batch.entries.length) - 1;
+    batch.takenAt = running;
+    let retried = 0;
+    for (const e of batch.entries) {
+      if (e.batch !== batch || e.index === running) continue;
+      this.#leave(e);
+      this.#retry(e, e.index < running);
+      retried++;
+    }
+    if (retried > 0) this.#observer.takenBack?.(retried, 'stalled');
+    return running;
   }
 }
