@@ -59,7 +59,7 @@ const flagsSlab = new FlagsSlab(sessionCount + 1);
 const claims = new ClaimSlab(8);
 const pool = new WorkerPool(
   { minThreads: 1, maxThreads: 1, loopMaxThreads: 1, idleTimeoutMs: 60_000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
-  { flagsSlab: flagsSlab.buffer, claimSlab: claims.buffer, batchAnswerUs: 0 },
+  { flagsSlab: flagsSlab.buffer, claimSlab: claims.buffer, batchAnswerUs: 0, stepTickMs: 5 },
   () => {},
 );
 fs.mkdirSync(values['data-dir'], { recursive: true });

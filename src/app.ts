@@ -16,6 +16,7 @@ import { Cluster } from './cluster/cluster.js';
 import { localDirectory } from './routes/session-directory.js';
 import { poolView } from './routes/pool.js';
 import { StepBatcher } from './pool/step-batcher.js';
+import type { ResidentSteps } from './pool/residents.js';
 import { FlagsSlab } from './pool/flags.js';
 import { ClaimSlab } from './pool/claims.js';
 import { HeldFilesBudget } from './spool/held-files.js';
@@ -52,6 +53,8 @@ export interface App {
   readonly server: http.Server;
   readonly sessions: SessionRegistry;
   readonly pool: WorkerPool;
+  /** Step producers kept by step threads (STEP_RESIDENTS); null when off. */
+  readonly residents: ResidentSteps | null;
   readonly catalog: PipelineCatalog;
   /** Every metric `GET /metrics` serves. */
   readonly metricsRegistry: Registry;
@@ -90,7 +93,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   const claims = new ClaimSlab(2 * flags.capacity);
   const pool = new WorkerPool(
     config.pool,
-    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs },
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs },
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );
@@ -105,6 +108,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     clustered: config.cluster !== undefined,
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
+  const residents = config.residents ? pool.residents(flags.buffer, config.residents, metrics.batchObserver) : null;
   const timers = new TimerWheel(config.stepTimer);
   const spools = new SpoolRemover(pool, config.batch, config.spoolRemoval);
   // Only with REDIS_URL: alone, nothing of src/cluster exists.
@@ -127,6 +131,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   sessions = new SessionRegistry({
     pool,
     steps,
+    residents,
     timers,
     flags,
     heldFiles,
@@ -234,6 +239,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     await new Promise<void>((resolve) => server.close(() => resolve()));
     timers.close();
     steps.close();
+    residents?.close();
     await pool.close();
     await keptSpools.close();
     // A start-up still taking the lock finishes first, so the lock it takes is released here.
@@ -256,6 +262,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     server,
     sessions: registry,
     pool,
+    residents,
     catalog,
     metricsRegistry,
     get state() {

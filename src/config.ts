@@ -1,3 +1,4 @@
+import type { ResidentLimits } from './pool/residents.js';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -174,6 +175,16 @@ const schema = z.object({
   STEP_BATCH_STALL_MS: intFrom(1, 600_000).default(100),
   /** One call of a step-shaped producer's or consumer's step still running after this many ms is ended and fails its session; 0: never. */
   STEP_TIMEOUT_MS: intFrom(0, 3_600_000).default(60_000),
+  /**
+   * Whether a step producer whose steps wait at least STEP_RESIDENT_MIN_MS, with a consumer quick
+   * enough to be lent to it, is kept by a step thread, which then runs its steps on its own ticks
+   * (docs/PERFORMANCE.md, "The step thread keeps the schedule"). Off by default while it is measured.
+   */
+  STEP_RESIDENTS: bool.default(false),
+  /** Most resident step producers one step thread keeps (they fill one thread before the next). */
+  STEP_RESIDENTS_PER_THREAD: intFrom(1, 1_000_000).default(5000),
+  /** The least wait between a step producer's steps, in ms, that makes it resident (STEP_RESIDENTS). */
+  STEP_RESIDENT_MIN_MS: intFrom(1, 3_600_000).default(10),
   /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
   READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),
   /** Whether START may ask to keep its spool after the session ends (`keep: true`); refused when false. */
@@ -284,6 +295,8 @@ export interface Config {
   readonly stepTimer: WheelGranularity;
   /** How steps of many sessions share pool tasks (pool/step-batcher.ts). */
   readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number; readonly timeoutMs: number; readonly answerUs: number };
+  /** Step producers kept by step threads (pool/residents.ts, STEP_RESIDENTS); null when off. */
+  readonly residents: ResidentLimits | null;
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
   readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number; readonly threadWaitMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
@@ -435,6 +448,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepTimer: { tickMs: e.STEP_TIMER_TICK_MS, slackPercent: e.STEP_TIMER_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerUs: e.STEP_BATCH_ANSWER_US },
+    residents: e.STEP_RESIDENTS ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS } : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,
     clientToken: e.CLIENT_TOKEN,

@@ -55,9 +55,16 @@ export const FLAG = {
    * leaving a loop consumer in chunkReady() until its timeout).
    */
   WAKE: 21,
+  /**
+   * A resident producer's ownership token (pool/residents.ts): the token while the step thread
+   * holds the session between steps, its negative while that thread runs one of its steps, 0 when
+   * no thread holds it. Whoever swaps it away from the token first owns the session: the thread to
+   * run a step or hand it back, the main thread to take it back without the thread's help.
+   */
+  RESIDENT: 22,
 } as const;
 
-const INT_SLOTS = 22; // even, so the float slots after them are 8-byte aligned
+const INT_SLOTS = 24; // even, so the float slots after them are 8-byte aligned
 const FLOAT_SLOTS = 5;
 
 /** Float slots: epoch ms at which the call of the side's step now running began, or its loop (0: none runs). */
@@ -145,6 +152,30 @@ export class FlagsSlab {
     new Uint8Array(this.buffer, slot * SLOT_BYTES, SLOT_BYTES).fill(0);
     this.#free.push(slot);
   }
+}
+
+/** A step thread begins a resident's step: true if the session is still its own (see FLAG.RESIDENT). */
+export function claimResident(flags: SessionFlags, token: number): boolean {
+  return Atomics.compareExchange(flags.ints, FLAG.RESIDENT, token, -token) === token;
+}
+
+/** The resident's step ended on its thread: the session waits between steps again. */
+export function unclaimResident(flags: SessionFlags, token: number): void {
+  Atomics.compareExchange(flags.ints, FLAG.RESIDENT, -token, token);
+}
+
+/**
+ * Ends a residency while no step of it runs: true for the one caller (the thread handing the
+ * session back, or the main thread taking it back) that wins it; false while a step runs or once
+ * the other side won.
+ */
+export function endResidency(flags: SessionFlags, token: number): boolean {
+  return Atomics.compareExchange(flags.ints, FLAG.RESIDENT, token, 0) === token;
+}
+
+/** True while a step thread runs a step of the resident holding `token`. */
+export function residentRunning(flags: SessionFlags, token: number): boolean {
+  return Atomics.load(flags.ints, FLAG.RESIDENT) === -token;
 }
 
 export function isStopRequested(flags: SessionFlags): boolean {

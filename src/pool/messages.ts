@@ -126,17 +126,55 @@ export interface StepChannelTask {
   port: MessagePort;
 }
 
+/**
+ * A step producer (with its lent consumer) handed to a step thread to keep: the thread runs its
+ * steps on its own schedule from `dueAt` on, until it hands it back (pool/residents-thread.ts).
+ * `step` carries the session's description, its producer's and consumer's states and next seq.
+ */
+export interface ResidentAdopt {
+  kind: 'adopt';
+  token: number;
+  step: ProduceStepTask;
+  /** When its first step here is due, epoch ms. */
+  dueAt: number;
+  /** PRODUCER_RATE_SLACK_MS, for its next due times (sessions/pacing.ts). */
+  rateSlackMs: number;
+}
+
+/**
+ * How a resident's answer ended (ResidentAnswers): `RAN`, a step ran and the thread keeps it;
+ * `HANDED_BACK`, a step ran and its answer is the last (its session stops, pauses, failed, is done,
+ * wants no wait, or its consumer was slow): the main thread goes on from it as after a batch's
+ * step; `RETURNED`, given back without a step (a stop or pause seen before it, or a release).
+ */
+export const RESIDENT_END = { RAN: 0, HANDED_BACK: 1, RETURNED: 2 } as const;
+
+/** The main thread lets go of a resident (its session stops): the thread drops it and says so. */
+export interface ResidentRelease {
+  kind: 'release';
+  token: number;
+}
+
+/**
+ * What a step thread posts for its residents: per answer its token, how it ended (residents.ts
+ * RESIDENT_END), and when the step was due (or, for one handed back unrun, when it falls due),
+ * then the answers packed as a batch's (pool/answer-codec.ts), null where no step ran.
+ */
+export interface ResidentAnswers {
+  residents: [meta: Float64Array, answers: PackedBatch];
+}
+
 /** Everything the step pool runs over a step channel. */
 export type ChannelJob = StepBatchTask | ProbeTask | SpoolRemovalTask;
 
 /** What goes over a step channel for a job: a step batch packed (pool/task-codec.ts), any other job as itself. */
-export type ChannelMessage = PackedStepBatch | ProbeTask | SpoolRemovalTask;
+export type ChannelMessage = PackedStepBatch | ProbeTask | SpoolRemovalTask | ResidentAdopt | ResidentRelease;
 
 /**
  * What comes back for each job: its result, or what it threw outside any step's own error
  * handling. A step batch's result comes packed, its timing in it (pool/answer-codec.ts).
  */
-export type ChannelAnswer = { ok: TaskResult } | PackedBatch | { thrown: TaskError };
+export type ChannelAnswer = { ok: TaskResult } | PackedBatch | { thrown: TaskError } | ResidentAnswers;
 
 /** What every pool thread gets once, when it starts. */
 export interface PoolWorkerData {
@@ -147,6 +185,8 @@ export interface PoolWorkerData {
    * since its last part (STEP_BATCH_ANSWER_US; 0: one answer when the whole batch is done).
    */
   batchAnswerUs: number;
+  /** The step threads' timer tick for resident steps, ms (STEP_TIMER_TICK_MS): due times are rounded up to it. */
+  stepTickMs: number;
 }
 
 /** What one entry of a batch came to: its result, or what it threw (not a pipeline error: those are in the result). */

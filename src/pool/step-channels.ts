@@ -25,7 +25,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { ChannelAnswer, ChannelJob, StepBatchResult, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
+import type { ChannelAnswer, ChannelJob, ResidentAdopt, ResidentAnswers, ResidentRelease, StepBatchResult, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
 import { unpackBatch } from './answer-codec.js';
 import { packStepBatch } from './task-codec.js';
@@ -89,6 +89,21 @@ export class JobWithdrawnError extends Error {
 /** Told each part of a step batch's answer that is not its last (the last settles the job). */
 export type PartHandler = (part: StepBatchResult) => void;
 
+/** A channel as the resident steps (pool/residents.ts) see it: where residents live. */
+export interface ResidentPlace {
+  /** Residents its thread keeps. */
+  residents: number;
+  /** Its thread is held by a step past STEP_BATCH_STALL_MS: it gets no job and no resident until it answers again. */
+  stuck: boolean;
+}
+
+/** What the resident steps hear of the channels they live on. */
+export interface ResidentListener {
+  answered(place: ResidentPlace, answers: ResidentAnswers): void;
+  /** The channel's thread is gone (it died, was ended, or the channels closed): `err` says how. */
+  gone(place: ResidentPlace, err: unknown): void;
+}
+
 interface Job {
   readonly task: ChannelJob;
   readonly onPart: PartHandler | null;
@@ -101,7 +116,7 @@ interface Job {
   aborted: Error | null;
 }
 
-interface Channel {
+interface Channel extends ResidentPlace {
   readonly port: MessagePort;
   readonly controller: AbortController;
   job: Job | null;
@@ -128,10 +143,56 @@ export class StepChannels {
   /** In µs (a histogram records integers). */
   readonly #wait: RecordableHistogram = createHistogram();
   readonly #run: RecordableHistogram = createHistogram();
+  #residents: ResidentListener | null = null;
 
   constructor(host: ChannelHost, limits: ChannelLimits) {
     this.#host = host;
     this.#limits = limits;
+  }
+
+  /** Where resident steps hear of their channels (one listener: pool/residents.ts). */
+  listenResidents(listener: ResidentListener): void {
+    this.#residents = listener;
+  }
+
+  /**
+   * A channel for one more resident: the open one holding the most residents under `perThread`
+   * (residents fill one thread before the next: spread, every tick woke both threads and the main
+   * thread twice), a new one while fewer than the maximum are open, or null.
+   */
+  placeResident(perThread: number): ResidentPlace | null {
+    let best: Channel | null = null;
+    for (const c of this.#channels) {
+      if (c.aborting || c.stuck || c.residents >= perThread) continue;
+      if (!best || c.residents > best.residents) best = c;
+    }
+    if (best || this.#closed) return best;
+    return this.#channels.size < this.#limits.maxChannels ? this.#open() : null;
+  }
+
+  /** Posts an adoption or a release to a resident's channel. */
+  postResident(place: ResidentPlace, message: ResidentAdopt | ResidentRelease): void {
+    const channel = place as Channel;
+    if (channel.aborting || !this.#channels.has(channel)) return;
+    if (channel.idleTimer) {
+      clearTimeout(channel.idleTimer);
+      channel.idleTimer = null;
+    }
+    channel.port.postMessage(message);
+  }
+
+  /**
+   * Ends a resident channel's thread (a resident step past STEP_TIMEOUT_MS, or forced by its
+   * stop). Its residents hear `gone`; a job it holds fails as for a thread that died under it.
+   */
+  endThread(place: ResidentPlace, reason: Error): void {
+    const channel = place as Channel;
+    if (channel.aborting || !this.#channels.has(channel)) return;
+    channel.aborting = true;
+    this.#channels.delete(channel);
+    if (channel.idleTimer) clearTimeout(channel.idleTimer);
+    channel.controller.abort(reason);
+    this.#pump();
   }
 
   /**
@@ -186,6 +247,7 @@ export class StepChannels {
     for (const channel of this.#channels) {
       if (channel.idleTimer) clearTimeout(channel.idleTimer);
       if (channel.job) this.#settle(channel.job, null, new PoolClosedError());
+      if (channel.residents > 0) this.#residents?.gone(channel, new PoolClosedError());
       channel.port.close();
     }
     this.#channels.clear();
@@ -203,7 +265,7 @@ export class StepChannels {
   }
 
   #idleChannel(): Channel | null {
-    for (const c of this.#channels) if (!c.job) return c;
+    for (const c of this.#channels) if (!c.job && !c.stuck) return c;
     return null;
   }
 
@@ -220,7 +282,7 @@ export class StepChannels {
 
   #open(): Channel {
     const { port1, port2 } = new MessageChannel();
-    const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null };
+    const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null, residents: 0, stuck: false };
     this.#channels.add(channel);
     port1.on('message', (answer: ChannelAnswer) => this.#answered(channel, answer));
     this.#host.runHeld({ kind: 'step-channel', port: port2 }, channel.controller.signal, [port2]).then(
@@ -250,8 +312,18 @@ export class StepChannels {
   }
 
   #answered(channel: Channel, answer: ChannelAnswer): void {
+    if (channel.aborting) return;
+    if ('residents' in answer) {
+      this.#completed += answer.residents[0].length / 3;
+      this.#residents?.answered(channel, answer);
+      if (channel.stuck) {
+        channel.stuck = false;
+        this.#pump();
+      }
+      return;
+    }
     const job = channel.job;
-    if (!job || channel.aborting) return;
+    if (!job) return;
     if (Array.isArray(answer)) {
       const batch = unpackBatch(answer);
       if (batch.partial) {
@@ -282,11 +354,11 @@ export class StepChannels {
 
   /** A channel with nothing to do: above the minimum, it closes if it stays so for the idle timeout. */
   #idle(channel: Channel): void {
-    if (channel.job || channel.aborting || this.#closed) return;
+    if (channel.job || channel.residents > 0 || channel.aborting || this.#closed) return;
     if (this.#channels.size <= this.#limits.minChannels) return;
     channel.idleTimer = setTimeout(() => {
       channel.idleTimer = null;
-      if (channel.job || this.#channels.size <= this.#limits.minChannels) return;
+      if (channel.job || channel.residents > 0 || this.#channels.size <= this.#limits.minChannels) return;
       this.#channels.delete(channel);
       channel.port.close();
     }, this.#limits.idleTimeoutMs);
@@ -303,9 +375,10 @@ export class StepChannels {
     if (job) {
       job.channel = null;
       this.#settle(job, null, job.aborted ?? err);
-    } else if (!channel.aborting && !this.#closed && !closedByUs) {
+    } else if (!channel.aborting && !this.#closed && !closedByUs && channel.residents === 0) {
       this.#host.threadDied(err);
     }
+    if (channel.residents > 0) this.#residents?.gone(channel, err);
     this.#pump();
   }
 

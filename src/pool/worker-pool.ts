@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { StepChannels, type PartHandler, type TimingSummary } from './step-channels.js';
-import type { BatchRun } from './step-batcher.js';
+import type { BatchObserver, BatchRun } from './step-batcher.js';
+import { ResidentSteps, type ResidentLimits } from './residents.js';
 import type {
   ChannelClosed,
   DecoderCount,
@@ -205,6 +206,11 @@ export class WorkerPool {
    */
   runBatch(task: StepBatchTask, onPart: PartHandler): BatchRun {
     return this.#channels.run(task, onPart) as BatchRun;
+  }
+
+  /** Resident steps on this pool's step threads (pool/residents.ts): made once, when STEP_RESIDENTS is on. */
+  residents(flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver): ResidentSteps {
+    return new ResidentSteps(this.#channels, flagsSlab, limits, observer);
   }
 
   /**

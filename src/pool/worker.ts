@@ -53,10 +53,11 @@ import { packBatch } from './answer-codec.js';
 import { unpackStepBatch } from './task-codec.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
+import { ThreadResidents } from './residents-thread.js';
 
 /** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
 const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
-const { flagsSlab, claimSlab, batchAnswerUs } = workerData as PoolWorkerData;
+const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs } = workerData as PoolWorkerData;
 /** The batched tasks' claim slots (pool/claims.ts). */
 const claims = new Claims(claimSlab);
 /** Views of the flags slab, by slot, made once. */
@@ -583,7 +584,10 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
     const packed = packBatch(outcomes, from, to, timing);
     port.postMessage(packed satisfies ChannelAnswer, [packed[0].buffer as ArrayBuffer]);
   };
+  const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError);
   port.on('message', (message: ChannelMessage) => {
+    // Resident steps are not jobs: they run on this thread's own ticks (residents-thread.ts).
+    if (!Array.isArray(message) && (message.kind === 'adopt' || message.kind === 'release')) return residents.handle(message);
     const startedAt = nowMs();
     const job = Array.isArray(message) ? unpackStepBatch(message) : message;
     // A batch's parts go as its steps end (runBatch); its last part is posted here.
@@ -609,7 +613,12 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
       (err: unknown) => answer({ thrown: toTaskError(err) }),
     );
   });
-  return new Promise((resolve) => port.once('close', () => resolve({ threadId })));
+  return new Promise((resolve) =>
+    port.once('close', () => {
+      residents.close();
+      resolve({ threadId });
+    }),
+  );
 }
 
 function dispatch(task: Exclude<Task, StepChannelTask>): Promise<TaskResult> {

@@ -7,6 +7,7 @@ import type { SessionEvent } from '../pool/messages.js';
 import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { LogPolicy } from '../spool/appender.js';
 import type { StepBatcher } from '../pool/step-batcher.js';
+import type { ResidentSteps } from '../pool/residents.js';
 import type { FlagsSlab } from '../pool/flags.js';
 import type { HeldFilesBudget } from '../spool/held-files.js';
 import type { SpoolRemover } from './spool-remover.js';
@@ -18,6 +19,8 @@ import { LOCAL_LEDGER, type SessionLedger } from './ledger.js';
 export interface RegistryOptions {
   pool: WorkerPool;
   steps: StepBatcher;
+  /** Keeps step producers on step threads (STEP_RESIDENTS); null when off. */
+  residents: ResidentSteps | null;
   timers: TimerWheel;
   /** Where each session's shared flags live (a slot each, given back when it ended). */
   flags: FlagsSlab;
@@ -159,6 +162,7 @@ export class SessionRegistry {
       spoolDir: spoolDir(this.#opts.dataDir, id),
       pool: this.#opts.pool,
       steps: this.#opts.steps,
+      residents: this.#opts.residents,
       timers: this.#opts.timers,
       heldFiles: this.#opts.heldFiles,
       spools: this.#opts.spools,

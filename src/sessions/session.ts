@@ -14,6 +14,7 @@ import type { PipelineEntry } from '../pipelines/catalog.js';
 import { tandemError, type TandemError } from '../errors.js';
 import { createSpool } from './spool.js';
 import type { SpoolRemover } from './spool-remover.js';
+import type { ResidentHandler, ResidentRun, ResidentSteps } from '../pool/residents.js';
 import { LoopConsumer, LoopProducer, StepConsumer, StepProducer, type Side, type SideHost, type SideName } from './sides.js';
 import { LatencyWindow } from './latency-window.js';
 import { ClientProducer } from './client-producer.js';
@@ -97,6 +98,8 @@ export interface SessionInit {
   pool: WorkerPool;
   /** Runs steps, batched across sessions. */
   steps: StepBatcher;
+  /** Keeps step producers on step threads (STEP_RESIDENTS); null when off. */
+  residents: ResidentSteps | null;
   /** The descriptors the service may hold open for sessions' logs (spool/held-files.ts). */
   heldFiles: HeldFilesBudget;
   /** Removes the spool folder once the session ended (on a pool thread, batched with others). */
@@ -280,10 +283,16 @@ export class Session implements SideHost {
     // Only step sides write through held descriptors: the session may give them back while neither
     // runs a step, and no thread its flags still name (one STEP_TIMEOUT_MS terminated, stuck in a
     // native call) could still write through them.
-    const stepsIdle = () =>
-      !(this.producer.shape === 'step' && this.producer.busy) &&
-      !(this.consumer.shape === 'step' && this.consumer.busy) &&
-      !this.#init.pool.running(this.#threadsNamed());
+    const stepsIdle = () => {
+      // A resident producer is always on its way: asked for the descriptors, it leaves its thread
+      // for good, and the budget's next try finds it between steps.
+      if (this.producer instanceof StepProducer) this.producer.leaveThreads();
+      return (
+        !(this.producer.shape === 'step' && this.producer.busy) &&
+        !(this.consumer.shape === 'step' && this.consumer.busy) &&
+        !this.#init.pool.running(this.#threadsNamed())
+      );
+    };
     const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles, stepLogs, stepsIdle));
     this.#spoolReady = createSpool(this.spoolDir, this.keep).then(() => files.open());
     await this.#spoolReady;
@@ -311,6 +320,14 @@ export class Session implements SideHost {
 
   runStep(task: ProduceStepTask | ConsumeStepTask, done: StepDone): StepRun {
     return this.#init.steps.run(task, done);
+  }
+
+  get residentMinMs(): number {
+    return this.#init.residents?.minWaitMs ?? Infinity;
+  }
+
+  adopt(task: ProduceStepTask, dueAt: number, handler: ResidentHandler): ResidentRun | null {
+    return this.#init.residents?.adopt(task, dueAt, this.#init.burst.rateSlackMs, handler) ?? null;
   }
 
   schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer {

@@ -23,6 +23,7 @@ import type {
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
 import { nextStepDue } from './pacing.js';
+import type { ResidentHandler, ResidentRun } from '../pool/residents.js';
 
 export type SideName = 'producer' | 'consumer';
 export type SideState = 'idle' | 'running' | 'waiting' | 'paused' | 'done' | 'stopped' | 'failed';
@@ -38,6 +39,13 @@ export interface SideHost {
   followSegment(kind: 'chunks' | 'results', segment: number): void;
   /** Runs one step (batched with other sessions' steps: pool/step-batcher.ts); `done` hears how it ended. */
   runStep(task: ProduceStepTask | ConsumeStepTask, done: StepDone): StepRun;
+  /**
+   * The least wait between a step producer's steps that makes it resident on a step thread
+   * (pool/residents.ts; Infinity: resident steps are off, STEP_RESIDENTS).
+   */
+  readonly residentMinMs: number;
+  /** Hands a step producer, its consumer lent, to a step thread to keep: null when none has room. */
+  adopt(task: ProduceStepTask, dueAt: number, handler: ResidentHandler): ResidentRun | null;
   /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts), through `reuse` if given. */
   schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer;
   task(): TaskSession;
@@ -229,6 +237,12 @@ export class StepProducer extends Side {
   #partner: StepConsumer | null = null;
   /** The consumer lent to the step under way, if any. */
   #lent: StepConsumer | null = null;
+  /** Kept by a step thread (pool/residents.ts): its steps run there until it is handed back. */
+  #resident: ResidentRun | null = null;
+  /** The answer just taken asked for this wait, and the side may become resident for it (-1: no). */
+  #adoptAfter = -1;
+  /** Set by leaveThreads(): never resident again. */
+  #offThreads = false;
 
   /** A step consumer of the same session, lent to this side's tasks whenever it has nothing to do. */
   pairWith(consumer: StepConsumer): void {
@@ -299,10 +313,95 @@ export class StepProducer extends Side {
     } finally {
       partner?.lentEnded(r, error);
     }
+    // Only now is the consumer free to be lent again, to a resident.
+    if (this.#adoptAfter >= 0) {
+      const delayMs = this.#adoptAfter;
+      this.#adoptAfter = -1;
+      this.#adoptOrNext(delayMs);
+    }
   };
 
   readonly #answered = (r: ProduceStepResult): void => {
-    if (r.skipped) return;
+    if (!this.#take(r)) return;
+    if (r.delayMs >= this.host.residentMinMs && this.#partner && !this.#offThreads) this.#adoptAfter = r.delayMs;
+    else this.#next(r.delayMs);
+  };
+
+  /** Hands this side and its consumer to a step thread, if both may go; else waits on the main thread's path. */
+  #adoptOrNext(delayMs: number): void {
+    const partner = this.#partner;
+    if (this.halted || this.busy) return;
+    if (partner?.available() && this.host.producerMayRun()) {
+      const dueAt = nextStepDue(this.#dueAt, nowMs(), delayMs, this.#rateSlackMs);
+      const task = this.#task!;
+      const room = this.host.spoolRoom();
+      const step: ProduceStepTask = {
+        ...task,
+        ...this.host.stepRef(),
+        consumeAfter: true,
+        consumerState: partner.pipelineState,
+        roomChunks: room.chunks,
+        roomBytes: room.bytes,
+      };
+      const run = this.host.adopt(step, dueAt, this.#residentHandler);
+      if (run) {
+        this.#dueAt = dueAt;
+        this.#resident = run;
+        this.#lent = partner;
+        this.stepSent(run);
+        partner.lend(run);
+        this.state = partner.state = 'waiting';
+        return;
+      }
+    }
+    this.#next(delayMs);
+  }
+
+  readonly #residentHandler: ResidentHandler = {
+    ran: (r, dueAt) => {
+      this.#dueAt = dueAt;
+      if (r.timing) this.host.onTaskTimed('producer', 'step', r.timing.startedAt - dueAt, r.timing.finishedAt - r.timing.startedAt);
+      this.#take(r);
+      if (r.consumed) this.#lent?.lentRan(r.consumed);
+    },
+    ended: (r, dueAt, error) => {
+      this.#resident = null;
+      this.#dueAt = dueAt;
+      if (r?.timing) {
+        this.host.onTaskTimed('producer', 'step', r.timing.startedAt - dueAt, r.timing.finishedAt - r.timing.startedAt);
+        delete r.timing;
+      }
+      if (r || error !== undefined) return this.#stepDone(r, error);
+      // Handed back with no step run: it goes on from its last answer, on the main thread's path.
+      const partner = this.#lent;
+      this.#lent = null;
+      try {
+        this.stepEnded(false, UNRUN, undefined, () => {});
+      } finally {
+        partner?.lentEnded(UNRUN, undefined);
+      }
+      if (!this.halted) this.later(this.#run, dueAt - nowMs());
+    },
+  };
+
+  override halt(): void {
+    super.halt();
+    this.#resident?.release();
+  }
+
+  /**
+   * Never resident again, and handed back now if it is: the session's held log descriptors are
+   * wanted back (spool/log-files.ts), which a side gives only between steps, and a resident is
+   * always on its way.
+   */
+  leaveThreads(): void {
+    this.#offThreads = true;
+    this.#resident?.release();
+  }
+
+  /** Takes a step's answer in (publishes it, counts it): false when no next step follows. */
+  #take(r: ProduceStepResult): boolean {
+    if (r.skipped) return false;
     const task = this.#task!;
     // The step's answer is in: its chunks become visible to the consumer (spool/progress.ts).
     if (r.chunkLog) {
@@ -316,14 +415,17 @@ export class StepProducer extends Side {
       task.nextSeq = r.chunks[r.chunks.length - 1]!.seq + 1;
       this.host.onChunks(r.chunks);
     }
-    if (r.error) return this.fail(r.error);
+    if (r.error) {
+      this.fail(r.error);
+      return false;
+    }
     if (r.done) {
       this.state = 'done';
       this.host.onProducerDone(task.nextSeq - 1);
-    } else if (!this.halted) {
-      this.#next(r.delayMs);
+      return false;
     }
-  };
+    return !this.halted;
+  }
 
   override resume(): void {
     if (!this.#paused || this.halted) return;
@@ -332,6 +434,9 @@ export class StepProducer extends Side {
     this.#run();
   }
 }
+
+/** A resident handed back with no step run: nothing to take in. */
+const UNRUN: ProduceStepResult = { skipped: true, state: undefined, delayMs: 0, done: false, chunks: [], calls: 0, threadId: 0 };
 
 /**
  * A step consumer is lent to its producer's task only while its last run took at most this long per chunk,
@@ -419,9 +524,21 @@ export class StepConsumer extends Side {
     this.stepEnded(result === null, result as ConsumeStepResult | null, error, this.#settled);
   };
 
+  /** A resident step of the producer this side is lent to ran: its results are taken in; it stays lent. */
+  lentRan(r: ConsumeStepResult): void {
+    if (!r.skipped) this.#take(r);
+  }
+
   readonly #settled = (r: ConsumeStepResult | null): void => {
     if (r?.skipped) return;
-    if (r) {
+    if (r && !this.#take(r)) return;
+    this.state = 'waiting';
+    this.#kick();
+  };
+
+  /** Takes a step's answer in (publishes it, sends its results): false when it failed. */
+  #take(r: ConsumeStepResult): boolean {
+    {
       // The step's answer is in: its results are logged, its chunks count as consumed.
       if (r.resultLog) {
         publishResults(this.host.flags, r.resultLog);
@@ -444,11 +561,13 @@ export class StepConsumer extends Side {
         while (this.#queue.length > 0 && this.#queue[0]! <= last.seq) this.#queue.shift();
       }
       if (r.results.length > 0) this.host.onResults(r.results);
-      if (r.error) return this.fail(r.error);
+      if (r.error) {
+        this.fail(r.error);
+        return false;
+      }
     }
-    this.state = 'waiting';
-    this.#kick();
-  };
+    return true;
+  }
 }
 
 export class LoopProducer extends Side {

@@ -12,7 +12,7 @@ import { eventually } from '../helpers/server.js';
 function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: number }): WorkerPool {
   return new WorkerPool(
     { loopMaxThreads: 1, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000, ...over },
-    { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer, batchAnswerUs: 0 },
+    { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer, batchAnswerUs: 0, stepTickMs: 5 },
     () => {},
   );
 }
@@ -33,7 +33,7 @@ async function runInChild(body: string): Promise<{ out: string; code: number | n
       const flags = new FlagsSlab(4);
       const claims = new ClaimSlab(8);
       const options = { minThreads, maxThreads, idleTimeoutMs, loopMaxThreads: 1, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 };
-      return { pool: new WorkerPool(options, { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs }, () => {}), flags, claims };
+      return { pool: new WorkerPool(options, { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs, stepTickMs: 5 }, () => {}), flags, claims };
     };
     ${body}
   `;
@@ -105,7 +105,7 @@ describe('step channels: how the step pool threads are held and fed', () => {
     const claims = new ClaimSlab(8);
     const pool = new WorkerPool(
       { minThreads: 1, maxThreads: 1, loopMaxThreads: 1, idleTimeoutMs: 1000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
-      { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: 0 },
+      { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: 0, stepTickMs: 5 },
       () => {},
     );
     const batcher = new StepBatcher(pool, { maxEntries: 64, spreadMin: 8, stallMs: 100, soloMs: 10, timeoutMs: 0 }, { flags: flags.buffer, claims });

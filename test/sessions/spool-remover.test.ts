@@ -18,7 +18,7 @@ function newPool(): WorkerPool {
   const claims = new ClaimSlab(8);
   return new WorkerPool(
     { minThreads: 1, maxThreads: 2, loopMaxThreads: 1, idleTimeoutMs: 30_000, loopIdleTimeoutMs: 1000, maxHeapMb: 0, exitWaitMs: 1000 },
-    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: 0 },
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: 0, stepTickMs: 5 },
     () => {},
   );
 }

@@ -1,0 +1,245 @@
+/**
+ * A step thread's resident steps (the main thread's side: pool/residents.ts). A resident is a
+ * step producer with its lent consumer that this thread keeps: its schedule, its states and next
+ * seq live here, and every step due at a tick of this thread's own timer runs without the main
+ * thread posting it. The answers of a tick go back in one message (in parts while the tick runs
+ * longer than STEP_BATCH_ANSWER_US), packed as a batch's; the main thread publishes each step's
+ * progress and sends its results, as for any step.
+ *
+ * A resident runs its next step only once the main thread published its last one (a log's writer
+ * works from its published end: spool/progress.ts). Each step is claimed through the session's
+ * token (pool/flags.ts FLAG.RESIDENT), so the main thread can take a resident back without this
+ * thread while it runs another's step. The thread hands a resident back, with the answer of the
+ * step that ran or with none, when its session stops or pauses, fails, is done, wants no wait, or
+ * its consumer was slow; the main thread's path goes on from there.
+ */
+import { FLAG, claimResident, endResidency, flagsAt, isStopRequested, nowMs, unclaimResident, type SessionFlags } from './flags.js';
+import { packBatch } from './answer-codec.js';
+import { nextStepDue } from '../sessions/pacing.js';
+import { LEND_CONSUMER_MAX_MS } from '../sessions/sides.js';
+import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type ResidentAdopt, type ResidentAnswers, type ResidentRelease, type StepOutcome, type TaskError } from './messages.js';
+
+interface Resident {
+  readonly token: number;
+  readonly step: ProduceStepTask;
+  readonly flags: SessionFlags;
+  readonly rateSlackMs: number;
+  dueAt: number;
+  /** The last chunk its steps wrote: its next step waits until the main thread published it as consumed. */
+  lastSeq: number;
+  /** Released while its step ran (an awaiting pipeline): that step's answer is its last. */
+  released: boolean;
+  /** Handed back, released or taken back: a tick that still lists it skips it. */
+  gone: boolean;
+}
+
+export type StepRunner = (step: ProduceStepTask, flags: SessionFlags) => Promise<ProduceStepResult>;
+
+export class ThreadResidents {
+  readonly #byToken = new Map<number, Resident>();
+  /** Residents by the tick (index of `tickMs` since the epoch) they are due at. */
+  readonly #buckets = new Map<number, Resident[]>();
+  /** The ticks of #buckets, a min-heap. */
+  readonly #ticks: number[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #timerTick = Infinity;
+  #ticking = false;
+  #closed = false;
+  readonly #meta: number[] = [];
+  readonly #outcomes: Array<StepOutcome | null> = [];
+
+  constructor(
+    private readonly flagsSlab: SharedArrayBuffer,
+    private readonly tickMs: number,
+    private readonly answerUs: number,
+    private readonly runStep: StepRunner,
+    private readonly post: (answers: ResidentAnswers, transfer: ArrayBuffer[]) => void,
+    private readonly toTaskError: (err: unknown) => TaskError,
+  ) {}
+
+  handle(message: ResidentAdopt | ResidentRelease): void {
+    if (message.kind === 'adopt') this.#adopt(message);
+    else this.#release(message);
+  }
+
+  /** The channel closed (the pool closes): nothing more is stepped or posted. */
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#closed = true;
+    this.#byToken.clear();
+    this.#buckets.clear();
+    this.#ticks.length = 0;
+  }
+
+  #adopt(m: ResidentAdopt): void {
+    const r: Resident = {
+      token: m.token,
+      step: m.step,
+      flags: flagsAt(this.flagsSlab, m.step.flagsSlot),
+      rateSlackMs: m.rateSlackMs,
+      dueAt: m.dueAt,
+      lastSeq: m.step.nextSeq - 1,
+      released: false,
+      gone: false,
+    };
+    this.#byToken.set(r.token, r);
+    this.#schedule(r, Math.ceil(r.dueAt / this.tickMs));
+  }
+
+  /** The main thread lets go: dropped now and said so, or after the step that runs for it now. */
+  #release(m: ResidentRelease): void {
+    const r = this.#byToken.get(m.token);
+    if (!r) return; // handed back already: that answer was its last
+    if (Atomics.load(r.flags.ints, FLAG.RESIDENT) === -r.token) {
+      r.released = true;
+      return;
+    }
+    this.#giveBack(r, null, RESIDENT_END.RETURNED);
+    this.#flush();
+  }
+
+  #schedule(r: Resident, tick: number): void {
+    const bucket = this.#buckets.get(tick);
+    if (bucket) bucket.push(r);
+    else {
+      this.#buckets.set(tick, [r]);
+      heapPush(this.#ticks, tick);
+    }
+    if (!this.#ticking) this.#arm();
+  }
+
+  #arm(): void {
+    const next = this.#ticks[0];
+    if (this.#closed || next === undefined || next >= this.#timerTick) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerTick = next;
+    this.#timer = setTimeout(() => void this.#tick(), Math.max(0, next * this.tickMs - nowMs()));
+  }
+
+  async #tick(): Promise<void> {
+    this.#timer = null;
+    this.#timerTick = Infinity;
+    this.#ticking = true;
+    try {
+      const now = Math.floor(nowMs() / this.tickMs);
+      const due: Resident[] = [];
+      while (this.#ticks.length > 0 && this.#ticks[0]! <= now) {
+        const tick = heapPop(this.#ticks);
+        for (const r of this.#buckets.get(tick)!) due.push(r);
+        this.#buckets.delete(tick);
+      }
+      const partMs = this.answerUs / 1000;
+      let partFrom = nowMs();
+      for (const r of due) {
+        if (r.gone || this.#closed) continue;
+        await this.#step(r, now);
+        if (partMs > 0 && this.#meta.length > 0 && nowMs() - partFrom >= partMs) {
+          this.#flush();
+          partFrom = nowMs();
+        }
+      }
+    } finally {
+      this.#flush();
+      this.#ticking = false;
+      this.#arm();
+    }
+  }
+
+  async #step(r: Resident, tick: number): Promise<void> {
+    const ints = r.flags.ints;
+    if (isStopRequested(r.flags) || Atomics.load(ints, FLAG.PAUSE_PRODUCER) === 1 || Atomics.load(ints, FLAG.PAUSE_CONSUMER) === 1) {
+      return this.#giveBack(r, null, RESIDENT_END.RETURNED);
+    }
+    // Its last step is not published yet (the main thread is behind): look again next tick.
+    if (Atomics.load(ints, FLAG.CONSUMED) < r.lastSeq) return this.#schedule(r, tick + 1);
+    if (!claimResident(r.flags, r.token)) return this.#drop(r);
+    const startedAt = nowMs();
+    let outcome: StepOutcome;
+    try {
+      const ok = await this.runStep(r.step, r.flags);
+      ok.timing = { startedAt, finishedAt: nowMs() };
+      outcome = { ok };
+    } catch (err) {
+      outcome = { thrown: this.toTaskError(err) };
+    }
+    unclaimResident(r.flags, r.token);
+    const due = r.dueAt;
+    if (!('ok' in outcome) || !this.#staysAfter(r, outcome.ok as ProduceStepResult)) return this.#giveBack(r, outcome, RESIDENT_END.HANDED_BACK);
+    const res = outcome.ok as ProduceStepResult;
+    const step = r.step;
+    step.state = res.state;
+    step.consumerState = res.consumed!.state;
+    const last = res.chunks[res.chunks.length - 1];
+    if (last) {
+      step.nextSeq = last.seq + 1;
+      r.lastSeq = last.seq;
+    }
+    r.dueAt = nextStepDue(due, nowMs(), res.delayMs, r.rateSlackMs);
+    this.#answer(r, RESIDENT_END.RAN, due, outcome);
+    this.#schedule(r, Math.max(tick + 1, Math.ceil(r.dueAt / this.tickMs)));
+  }
+
+  /** Whether a resident stays after its step's answer `res`, or goes back to the main thread's path with it. */
+  #staysAfter(r: Resident, res: ProduceStepResult): boolean {
+    const consumed = res.consumed;
+    if (r.released || res.skipped || res.error || res.done || res.delayMs <= 0 || !consumed || consumed.error || consumed.skipped) return false;
+    if (consumed.results.length !== res.chunks.length) return false;
+    return consumed.results.length === 0 || consumed.elapsedMs / consumed.results.length <= LEND_CONSUMER_MAX_MS;
+  }
+
+  /** Hands `r` back with `outcome` (or none), unless the main thread took it back first. */
+  #giveBack(r: Resident, outcome: StepOutcome | null, end: number): void {
+    if (!endResidency(r.flags, r.token)) return this.#drop(r);
+    this.#drop(r);
+    this.#answer(r, end, r.dueAt, outcome);
+  }
+
+  #drop(r: Resident): void {
+    r.gone = true;
+    this.#byToken.delete(r.token);
+  }
+
+  #answer(r: Resident, end: number, dueAt: number, outcome: StepOutcome | null): void {
+    this.#meta.push(r.token, end, dueAt);
+    this.#outcomes.push(outcome);
+  }
+
+  #flush(): void {
+    if (this.#meta.length === 0) return;
+    const meta = new Float64Array(this.#meta);
+    const packed = packBatch(this.#outcomes, 0, this.#outcomes.length, null);
+    this.#meta.length = 0;
+    this.#outcomes.length = 0;
+    this.post({ residents: [meta, packed] }, [meta.buffer, packed[0].buffer as ArrayBuffer]);
+  }
+}
+
+function heapPush(heap: number[], v: number): void {
+  let i = heap.push(v) - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (heap[p]! <= v) break;
+    heap[i] = heap[p]!;
+    i = p;
+  }
+  heap[i] = v;
+}
+
+function heapPop(heap: number[]): number {
+  const top = heap[0]!;
+  const last = heap.pop()!;
+  if (heap.length > 0) {
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heap.length) break;
+      const c = l + 1 < heap.length && heap[l + 1]! < heap[l]! ? l + 1 : l;
+      if (heap[c]! >= last) break;
+      heap[i] = heap[c]!;
+      i = c;
+    }
+    heap[i] = last;
+  }
+  return top;
+}

@@ -1,0 +1,282 @@
+/**
+ * Resident steps, the main thread's side (the thread's: pool/residents-thread.ts). A step producer
+ * whose consumer can be lent and whose steps wait at least STEP_RESIDENT_MIN_MS is handed to a step
+ * thread, which keeps its schedule and state and posts one message per tick with every due
+ * session's answer: the main thread then never schedules, batches or posts a step for it, only
+ * publishes its progress and sends its results (docs/PERFORMANCE.md, "The step thread keeps the
+ * schedule"). The guarantees are a batch's (pool/step-batcher.ts):
+ *
+ * - A stop releases its resident: the thread drops it and says so (after any answer it posted
+ *   for it), and only then does the session's side settle, so `stopped` still means no thread
+ *   runs anything of it.
+ * - A resident overdue by STEP_BATCH_STALL_MS while its thread is held by something else (another
+ *   resident's step, a batch's) is taken back (FLAG.RESIDENT's token, swapped without the thread's
+ *   help), rolled back (what it wrote past its published ends is cut by its next writer) and goes on
+ *   from its last answer on the main thread's path. A thread held by a resident's own step past
+ *   STEP_BATCH_STALL_MS gets no job and no resident until it answers again; past STEP_TIMEOUT_MS
+ *   that step's thread is ended and its session fails, as for a batch.
+ * - A thread gone (died, ended for a forced stop or a timeout, the pool closed) fails the resident
+ *   whose step it ran, if any; its other residents are rolled back and go on from their last answer.
+ */
+import { FLAG, endResidency, flagsAt, nowMs, residentRunning, stepStartedAt, type SessionFlags } from './flags.js';
+import { markRolledBack } from '../spool/progress.js';
+import { unpackBatch } from './answer-codec.js';
+import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type ResidentAnswers } from './messages.js';
+import { PoolClosedError, type ResidentListener, type ResidentPlace, type StepChannels } from './step-channels.js';
+import { StepThrew, StepTimedOutError, type BatchObserver, type StepRun } from './step-batcher.js';
+import { nextStepDue } from '../sessions/pacing.js';
+
+/** Resident limits (config.ts names the variables). */
+export interface ResidentLimits {
+  /** Most residents one step thread keeps (STEP_RESIDENTS_PER_THREAD). */
+  perThread: number;
+  /** The least wait between a producer's steps that makes it resident, ms (STEP_RESIDENT_MIN_MS). */
+  minWaitMs: number;
+  /** STEP_BATCH_STALL_MS. */
+  stallMs: number;
+  /** STEP_TIMEOUT_MS (0: never). */
+  timeoutMs: number;
+}
+
+/** What a resident's side hears. */
+export interface ResidentHandler {
+  /** A step due at `dueAt` ran on the thread; the thread keeps the session. */
+  ran(result: ProduceStepResult, dueAt: number): void;
+  /**
+   * The residency ended, once: with the answer of the step due at `dueAt` (the side goes on from it
+   * as after any step), with none (it goes on from its last answer, its next step due at `dueAt`),
+   * or with `error` (its step failed on the thread, or was ended).
+   */
+  ended(result: ProduceStepResult | null, dueAt: number, error?: unknown): void;
+}
+
+/** A resident as its side holds it: ended by force (StepRun.abort), or let go at a stop. */
+export interface ResidentRun extends StepRun {
+  release(): void;
+}
+
+class Resident implements ResidentRun {
+  /** Set once its stop forced it: the reason it fails with. */
+  aborted: Error | null = null;
+  timedOut = false;
+  done = false;
+
+  constructor(
+    readonly token: number,
+    readonly place: ResidentPlace,
+    readonly flags: SessionFlags,
+    readonly handler: ResidentHandler,
+    readonly rateSlackMs: number,
+    /** When its next answer is due, as far as the main thread knows (its thread's own clock decides). */
+    public expectedAt: number,
+    readonly owner: ResidentSteps,
+  ) {}
+
+  abort(reason: Error): void {
+    this.owner.abort(this, reason);
+  }
+
+  release(): void {
+    this.owner.release(this);
+  }
+}
+
+export class ResidentSteps implements ResidentListener {
+  readonly #channels: StepChannels;
+  readonly #flagsSlab: SharedArrayBuffer;
+  readonly #limits: ResidentLimits;
+  readonly #observer: BatchObserver;
+  readonly #byToken = new Map<number, Resident>();
+  #nextToken = 1;
+  /** Residencies begun; taken back overdue; rolled back when their thread went. */
+  readonly totals = { adopted: 0, takenBack: 0, rolledBack: 0 };
+  #watchdog: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}) {
+    this.#channels = channels;
+    this.#flagsSlab = flagsSlab;
+    this.#limits = limits;
+    this.#observer = observer;
+    channels.listenResidents(this);
+  }
+
+  get minWaitMs(): number {
+    return this.#limits.minWaitMs;
+  }
+
+  /** Residents kept by the step threads. */
+  get count(): number {
+    return this.#byToken.size;
+  }
+
+  /**
+   * Hands a step producer to a step thread, its first step there due at `dueAt`: `step` carries its
+   * session's description, states and next seq, with its consumer lent (`consumeAfter`). Null when
+   * no thread has room.
+   */
+  adopt(step: ProduceStepTask, dueAt: number, rateSlackMs: number, handler: ResidentHandler): ResidentRun | null {
+    if (this.#closed) return null;
+    const place = this.#channels.placeResident(this.#limits.perThread);
+    if (!place) return null;
+    const token = this.#nextToken;
+    this.#nextToken = token >= 0x7fff_ffff ? 1 : token + 1;
+    const flags = flagsAt(this.#flagsSlab, step.flagsSlot);
+    Atomics.store(flags.ints, FLAG.RESIDENT, token);
+    const r = new Resident(token, place, flags, handler, rateSlackMs, dueAt, this);
+    place.residents++;
+    this.totals.adopted++;
+    this.#byToken.set(token, r);
+    this.#channels.postResident(place, { kind: 'adopt', token, step, dueAt, rateSlackMs });
+    this.#armWatchdog();
+    return r;
+  }
+
+  answered(place: ResidentPlace, answers: ResidentAnswers): void {
+    const [meta, packed] = answers.residents;
+    const outcomes = unpackBatch(packed).outcomes;
+    let thrown: { error: unknown } | null = null;
+    for (let i = 0; i * 3 < meta.length; i++) {
+      const r = this.#byToken.get(meta[i * 3]!);
+      if (!r || r.place !== place) continue; // taken back: its answer no longer counts
+      const end = meta[i * 3 + 1]!;
+      const dueAt = meta[i * 3 + 2]!;
+      const o = outcomes[i] ?? null;
+      try {
+        if (end === RESIDENT_END.RAN && o && 'ok' in o) {
+          const res = o.ok as ProduceStepResult;
+          r.expectedAt = nextStepDue(dueAt, nowMs(), res.delayMs, r.rateSlackMs);
+          r.handler.ran(res, dueAt);
+        } else {
+          this.#end(r);
+          if (o && 'thrown' in o) r.handler.ended(null, dueAt, new StepThrew(o.thrown));
+          else r.handler.ended(o ? (o.ok as ProduceStepResult) : null, dueAt);
+        }
+      } catch (err) {
+        // A bug on one session's path must not leave the others of this message unheard.
+        thrown ??= { error: err };
+      }
+    }
+    if (thrown) {
+      const { error } = thrown;
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+
+  gone(place: ResidentPlace, err: unknown): void {
+    const closed = err instanceof PoolClosedError;
+    let rolledBack = 0;
+    for (const r of [...this.#byToken.values()]) {
+      if (r.place !== place) continue;
+      this.#end(r);
+      if (residentRunning(r.flags, r.token)) {
+        // Its step was running on the thread that went: it fails, as a batch's running step does.
+        const why = closed ? err : (r.aborted ?? (r.timedOut ? new StepTimedOutError(this.#limits.timeoutMs) : err));
+        queueMicrotask(() => r.handler.ended(null, r.expectedAt, why));
+      } else {
+        Atomics.store(r.flags.ints, FLAG.RESIDENT, 0);
+        if (closed) {
+          queueMicrotask(() => r.handler.ended(null, r.expectedAt, err));
+          continue;
+        }
+        // An answer it posted may have been lost with the thread: its unpublished writes are cut.
+        markRolledBack(r.flags);
+        rolledBack++;
+        queueMicrotask(() => r.handler.ended(null, nowMs(), r.aborted ?? undefined));
+      }
+    }
+    place.residents = 0;
+    if (rolledBack > 0) {
+      this.totals.rolledBack += rolledBack;
+      this.#observer.takenBack?.(rolledBack, 'thread_ended');
+    }
+  }
+
+  /** A resident's stop was forced: taken back at once, or its thread ended while its step runs. */
+  abort(r: Resident, reason: Error): void {
+    if (r.done || r.aborted) return;
+    r.aborted = reason;
+    if (endResidency(r.flags, r.token)) {
+      this.#end(r);
+      markRolledBack(r.flags);
+      queueMicrotask(() => r.handler.ended(null, r.expectedAt, reason));
+      return;
+    }
+    this.#channels.endThread(r.place, reason);
+  }
+
+  /**
+   * A resident's session stops. Between its steps it is taken back at once (its thread drops it at
+   * its next tick, finding the token gone; answers still on their way are not taken in, and what
+   * they wrote is cut): a stop costs no round trip. While its step runs, the thread hands it back
+   * with that step's answer.
+   */
+  release(r: Resident): void {
+    if (r.done) return;
+    if (endResidency(r.flags, r.token)) {
+      this.#end(r);
+      markRolledBack(r.flags);
+      queueMicrotask(() => r.handler.ended(null, r.expectedAt));
+      return;
+    }
+    this.#channels.postResident(r.place, { kind: 'release', token: r.token });
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  #end(r: Resident): void {
+    r.done = true;
+    this.#byToken.delete(r.token);
+    r.place.residents = Math.max(0, r.place.residents - 1);
+    if (this.#byToken.size === 0 && this.#watchdog) {
+      clearInterval(this.#watchdog);
+      this.#watchdog = null;
+    }
+  }
+
+  #armWatchdog(): void {
+    if (this.#watchdog || this.#closed) return;
+    this.#watchdog = setInterval(() => this.#takeBackOverdue(), this.#limits.stallMs);
+    this.#watchdog.unref();
+  }
+
+  /**
+   * Residents whose answer is overdue by STEP_BATCH_STALL_MS: one whose own step runs holds its
+   * thread (marked stuck; ended past STEP_TIMEOUT_MS); the others are taken back.
+   */
+  #takeBackOverdue(): void {
+    const now = nowMs();
+    let taken = 0;
+    for (const r of [...this.#byToken.values()]) {
+      if (now - r.expectedAt < this.#limits.stallMs) continue;
+      if (residentRunning(r.flags, r.token)) {
+        r.place.stuck = true;
+        if (this.#limits.timeoutMs > 0 && !r.timedOut) {
+          const began = Math.max(stepStartedAt(r.flags, 'producer'), stepStartedAt(r.flags, 'consumer'));
+          if (began > 0 && now - began >= this.#limits.timeoutMs) {
+            r.timedOut = true;
+            this.#observer.timedOut?.();
+            this.#channels.endThread(r.place, new StepTimedOutError(this.#limits.timeoutMs));
+          }
+        }
+        continue;
+      }
+      if (!endResidency(r.flags, r.token)) continue;
+      this.#end(r);
+      markRolledBack(r.flags);
+      taken++;
+      const handler = r.handler;
+      handler.ended(null, now);
+    }
+    if (taken > 0) {
+      this.totals.takenBack += taken;
+      this.#observer.takenBack?.(taken, 'stalled');
+    }
+  }
+}

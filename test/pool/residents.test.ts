@@ -1,0 +1,165 @@
+/**
+ * Resident steps (STEP_RESIDENTS, pool/residents.ts): step producers kept by a step thread, which
+ * runs their steps on its own ticks. Every guarantee of a batch holds for them: results in order,
+ * none lost or run twice (the lockstep fixture's text counts the steps in their state), a stop
+ * that leaves no thread running anything of the session, and a hung, failing or dying step that
+ * ends only its own session.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertInOrder, TestClient } from '../helpers/client.js';
+import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
+
+const BYSTANDERS = 5;
+const PERIOD_MS = 20;
+
+/** Every transcript is "lockstep <seq>": a step run twice from one state, or lost, would show. */
+function assertLockstep(client: TestClient): void {
+  const ts = client.transcripts();
+  assertInOrder(ts);
+  for (const t of ts) assert.equal(t.data, `lockstep ${t.seq}`);
+}
+
+async function startLockstep(server: TestServer, options: Record<string, unknown> = {}) {
+  const client = await TestClient.open(server.wsUrl());
+  const id = await client.start({ pipeline: 'lockstep', options: { periodMs: PERIOD_MS, ...options } });
+  return { client, id };
+}
+
+/** Five bystanders and a victim with `fault` at its fifth step, all on the same period. */
+async function startAll(server: TestServer, fault: string) {
+  const bystanders: TestClient[] = [];
+  for (let i = 0; i < BYSTANDERS; i++) bystanders.push((await startLockstep(server)).client);
+  const { client: victim, id } = await startLockstep(server, { fault, faultAt: 5 });
+  return { bystanders, victim, id };
+}
+
+async function goOn(clients: TestClient[], more: number) {
+  const counts = clients.map((c) => c.transcripts().length);
+  await Promise.all(clients.map((c, i) => c.waitForTranscripts(counts[i]! + more, 20_000)));
+}
+
+/** Stops each client; each got `stopped` counting every result it had, none twice, none lost. */
+async function stopAll(clients: TestClient[]) {
+  for (const c of clients) {
+    c.send({ command: 'STOP' });
+    const stopped = await c.waitFor((m) => m.type === 'stopped', 'stopped');
+    assert.equal(stopped.reason, 'client');
+    assert.equal(stopped.chunks, c.transcripts().length);
+    assertLockstep(c);
+    assert.deepEqual(c.invalid, []);
+  }
+}
+
+function residents(server: TestServer): number {
+  return server.app.residents?.count ?? -1;
+}
+
+function totals(server: TestServer) {
+  return { ...server.app.residents!.totals };
+}
+
+/** Results `from` on, consecutive from `first`: no gap, no repeat, each "lockstep <seq>". */
+function assertConsecutive(client: TestClient, first: number): void {
+  client.transcripts().forEach((t, i) => {
+    assert.equal(t.seq, first + i, `result #${i + 1}`);
+    assert.equal(t.data, `lockstep ${t.seq}`);
+  });
+}
+
+describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({
+      PIPELINES_DIR: FIXTURE_PIPELINES,
+      POOL_MAX_THREADS: '2',
+      STEP_RESIDENTS: 'true',
+      STEP_RESIDENT_MIN_MS: '1',
+      STEP_BATCH_STALL_MS: '100',
+      STEP_BATCH_SOLO_MS: '5000',
+      STOP_GRACE_MS: '300',
+      PRODUCER_BURST_CHUNKS: '1',
+      WORKER_MAX_HEAP_MB: '32',
+    });
+  });
+  after(() => server.close());
+
+  it('runs sessions as residents: every result once, in order, and a stop frees them', async () => {
+    const clients: TestClient[] = [];
+    for (let i = 0; i < 4; i++) clients.push((await startLockstep(server)).client);
+    await eventually(() => residents(server) === 4, 'the four sessions are resident');
+    await goOn(clients, 20);
+    await stopAll(clients);
+    assert.equal(residents(server), 0, 'a stopped session is no longer resident');
+  });
+
+  it('a START right after a resident session stopped is admitted', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { client } = await startLockstep(server);
+      await client.waitForTranscripts(3);
+      await stopAll([client]);
+      client.close();
+    }
+    const { client } = await startLockstep(server);
+    await client.waitForTranscripts(3);
+    await stopAll([client]);
+  });
+
+  it('a client that cannot take results hands its session back, and it goes on once it can', async () => {
+    const { client, id } = await startLockstep(server);
+    await client.waitForTranscripts(5);
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => session.producer.busy, 'resident');
+    // Detached, the session pauses its consumer: the thread hands it back.
+    const seen = client.transcripts().length;
+    client.terminate();
+    await eventually(() => residents(server) === 0, 'handed back when its client went');
+    const again = await TestClient.open(server.wsUrl());
+    again.send({ command: 'RESUME', session: id, resume: session.resumeSecret, after: seen });
+    await again.waitFor((m) => m.type === 'resumed', 'resumed');
+    await again.waitForTranscripts(10);
+    await eventually(() => residents(server) === 1, 'resident again');
+    await goOn([again], 10);
+    assertConsecutive(again, seen + 1);
+    again.send({ command: 'STOP' });
+    await again.waitFor((m) => m.type === 'stopped', 'stopped');
+  });
+
+  it('a hung resident step holds only its own session: the others are taken back and go on', async () => {
+    const before = totals(server);
+    const { bystanders, victim, id } = await startAll(server, 'block');
+    const session = server.app.sessions.get(id)!;
+    await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
+    await goOn(bystanders, 10);
+    assert.ok(totals(server).takenBack > before.takenBack, 'residents of the hung thread were taken back');
+    assert.equal(victim.transcripts().length, 4, 'the victim delivered its four steps before the hang');
+    victim.send({ command: 'STOP' });
+    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'client');
+    assert.equal((await session.stop('client')).forced, true, 'the hung step was terminated');
+    await goOn(bystanders, 5);
+    await stopAll(bystanders);
+  });
+
+  it('a resident step whose thread dies fails only its own session: the others go on from their last answer', async () => {
+    const before = totals(server);
+    const { bystanders, victim } = await startAll(server, 'exit');
+    const error = await victim.waitFor((m) => m.type === 'error', 'error');
+    assert.ok(totals(server).rolledBack > before.rolledBack, 'residents of the dead thread were rolled back');
+    assert.equal(error.code, 'PIPELINE_FAILED');
+    assert.match(error.message!, /its worker thread exited with code 3/);
+    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
+    await goOn(bystanders, 10);
+    await stopAll(bystanders);
+  });
+
+  it('a resident step that throws fails only its own session', async () => {
+    const before = totals(server);
+    const { bystanders, victim } = await startAll(server, 'throw');
+    const error = await victim.waitFor((m) => m.type === 'error', 'error');
+    assert.match(error.message!, /deliberate fault in the producer/);
+    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
+    assert.ok(totals(server).adopted >= before.adopted + BYSTANDERS + 1, 'every session of the six became resident');
+    await goOn(bystanders, 10);
+    await stopAll(bystanders);
+  });
+});
