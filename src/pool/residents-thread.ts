@@ -16,6 +16,7 @@
 import { FLAG, claimResident, endResidency, flagsAt, isStopRequested, nowMs, unclaimResident, type SessionFlags } from './flags.js';
 import { packBatch } from './answer-codec.js';
 import { nextStepDue } from '../sessions/pacing.js';
+import { TimerWheel, type WheelTimer } from '../sessions/timer-wheel.js';
 import { LEND_CONSUMER_MAX_MS } from '../sessions/sides.js';
 import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type ResidentAdopt, type ResidentAnswers, type ResidentRelease, type StepOutcome, type TaskError } from './messages.js';
 
@@ -31,19 +32,20 @@ interface Resident {
   released: boolean;
   /** Handed back, released or taken back: a tick that still lists it skips it. */
   gone: boolean;
+  readonly timer: WheelTimer;
+  /** Puts it on the list of the due (made once: the wheel calls it at every due time). */
+  readonly fire: () => void;
 }
 
 export type StepRunner = (step: ProduceStepTask, flags: SessionFlags) => Promise<ProduceStepResult>;
 
 export class ThreadResidents {
   readonly #byToken = new Map<number, Resident>();
-  /** Residents by the tick (index of `tickMs` since the epoch) they are due at. */
-  readonly #buckets = new Map<number, Resident[]>();
-  /** The ticks of #buckets, a min-heap. */
-  readonly #ticks: number[] = [];
-  #timer: NodeJS.Timeout | null = null;
-  #timerTick = Infinity;
-  #ticking = false;
+  /** Every resident's wait for its next step: one timer, groups on the tick (sessions/timer-wheel.ts). */
+  readonly #wheel: TimerWheel;
+  /** Residents due, in the order they fell due: run one after another, their answers posted together. */
+  readonly #due: Resident[] = [];
+  #running = false;
   #closed = false;
   readonly #meta: number[] = [];
   readonly #outcomes: Array<StepOutcome | null> = [];
@@ -55,7 +57,9 @@ export class ThreadResidents {
     private readonly runStep: StepRunner,
     private readonly post: (answers: ResidentAnswers, transfer: ArrayBuffer[]) => void,
     private readonly toTaskError: (err: unknown) => TaskError,
-  ) {}
+  ) {
+    this.#wheel = new TimerWheel({ tickMs, slackPercent: 0, maxSlackMs: 0 });
+  }
 
   handle(message: ResidentAdopt | ResidentRelease): void {
     if (message.kind === 'adopt') this.#adopt(message);
@@ -64,12 +68,9 @@ export class ThreadResidents {
 
   /** The channel closed (the pool closes): nothing more is stepped or posted. */
   close(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
     this.#closed = true;
+    this.#wheel.close();
     this.#byToken.clear();
-    this.#buckets.clear();
-    this.#ticks.length = 0;
   }
 
   #adopt(m: ResidentAdopt): void {
@@ -82,9 +83,11 @@ export class ThreadResidents {
       lastSeq: m.step.nextSeq - 1,
       released: false,
       gone: false,
+      timer: { fn: null, due: 0 },
+      fire: () => this.#fell(r),
     };
     this.#byToken.set(r.token, r);
-    this.#schedule(r, Math.ceil(r.dueAt / this.tickMs));
+    this.#wheel.schedule(r.fire, r.dueAt - nowMs(), r.timer);
   }
 
   /** The main thread lets go: dropped now and said so, or after the step that runs for it now. */
@@ -99,60 +102,46 @@ export class ThreadResidents {
     this.#flush();
   }
 
-  #schedule(r: Resident, tick: number): void {
-    const bucket = this.#buckets.get(tick);
-    if (bucket) bucket.push(r);
-    else {
-      this.#buckets.set(tick, [r]);
-      heapPush(this.#ticks, tick);
-    }
-    if (!this.#ticking) this.#arm();
+  /** A resident fell due: it runs after those already due, in this turn or in the run under way. */
+  #fell(r: Resident): void {
+    this.#due.push(r);
+    if (this.#running) return;
+    this.#running = true;
+    // After the wheel has called every resident of the group: they run, and answer, together.
+    queueMicrotask(() => void this.#runDue());
   }
 
-  #arm(): void {
-    const next = this.#ticks[0];
-    if (this.#closed || next === undefined || next >= this.#timerTick) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timerTick = next;
-    this.#timer = setTimeout(() => void this.#tick(), Math.max(0, next * this.tickMs - nowMs()));
-  }
-
-  async #tick(): Promise<void> {
-    this.#timer = null;
-    this.#timerTick = Infinity;
-    this.#ticking = true;
+  async #runDue(): Promise<void> {
+    const partMs = this.answerUs / 1000;
+    let partFrom = nowMs();
     try {
-      const now = Math.floor(nowMs() / this.tickMs);
-      const due: Resident[] = [];
-      while (this.#ticks.length > 0 && this.#ticks[0]! <= now) {
-        const tick = heapPop(this.#ticks);
-        for (const r of this.#buckets.get(tick)!) due.push(r);
-        this.#buckets.delete(tick);
-      }
-      const partMs = this.answerUs / 1000;
-      let partFrom = nowMs();
-      for (const r of due) {
+      // Residents falling due while an awaiting step runs join the list and run in this pass.
+      for (let i = 0; i < this.#due.length; i++) {
+        const r = this.#due[i]!;
         if (r.gone || this.#closed) continue;
-        await this.#step(r, now);
+        await this.#step(r);
         if (partMs > 0 && this.#meta.length > 0 && nowMs() - partFrom >= partMs) {
           this.#flush();
           partFrom = nowMs();
         }
       }
     } finally {
+      this.#due.length = 0;
+      this.#running = false;
       this.#flush();
-      this.#ticking = false;
-      this.#arm();
     }
   }
 
-  async #step(r: Resident, tick: number): Promise<void> {
+  async #step(r: Resident): Promise<void> {
     const ints = r.flags.ints;
     if (isStopRequested(r.flags) || Atomics.load(ints, FLAG.PAUSE_PRODUCER) === 1 || Atomics.load(ints, FLAG.PAUSE_CONSUMER) === 1) {
       return this.#giveBack(r, null, RESIDENT_END.RETURNED);
     }
     // Its last step is not published yet (the main thread is behind): look again next tick.
-    if (Atomics.load(ints, FLAG.CONSUMED) < r.lastSeq) return this.#schedule(r, tick + 1);
+    if (Atomics.load(ints, FLAG.CONSUMED) < r.lastSeq) {
+      this.#wheel.schedule(r.fire, this.tickMs, r.timer);
+      return;
+    }
     if (!claimResident(r.flags, r.token)) return this.#drop(r);
     const startedAt = nowMs();
     let outcome: StepOutcome;
@@ -177,7 +166,7 @@ export class ThreadResidents {
     }
     r.dueAt = nextStepDue(due, nowMs(), res.delayMs, r.rateSlackMs);
     this.#answer(r, RESIDENT_END.RAN, due, outcome);
-    this.#schedule(r, Math.max(tick + 1, Math.ceil(r.dueAt / this.tickMs)));
+    this.#wheel.schedule(r.fire, r.dueAt - nowMs(), r.timer);
   }
 
   /** Whether a resident stays after its step's answer `res`, or goes back to the main thread's path with it. */
@@ -197,6 +186,7 @@ export class ThreadResidents {
 
   #drop(r: Resident): void {
     r.gone = true;
+    this.#wheel.cancel(r.timer);
     this.#byToken.delete(r.token);
   }
 
@@ -213,33 +203,4 @@ export class ThreadResidents {
     this.#outcomes.length = 0;
     this.post({ residents: [meta, packed] }, [meta.buffer, packed[0].buffer as ArrayBuffer]);
   }
-}
-
-function heapPush(heap: number[], v: number): void {
-  let i = heap.push(v) - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (heap[p]! <= v) break;
-    heap[i] = heap[p]!;
-    i = p;
-  }
-  heap[i] = v;
-}
-
-function heapPop(heap: number[]): number {
-  const top = heap[0]!;
-  const last = heap.pop()!;
-  if (heap.length > 0) {
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= heap.length) break;
-      const c = l + 1 < heap.length && heap[l + 1]! < heap[l]! ? l + 1 : l;
-      if (heap[c]! >= last) break;
-      heap[i] = heap[c]!;
-      i = c;
-    }
-    heap[i] = last;
-  }
-  return top;
 }
