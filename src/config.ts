@@ -178,9 +178,10 @@ const schema = z.object({
   /**
    * Whether a step producer whose steps wait at least STEP_RESIDENT_MIN_MS, with a consumer quick
    * enough to be lent to it, is kept by a step thread, which then runs its steps on its own ticks
-   * (docs/PERFORMANCE.md, "The step thread keeps the schedule"). Off by default while it is measured.
+   * (docs/PERFORMANCE.md, "Resident steps on main"). Off: every step goes through the main
+   * thread's timer and a batch.
    */
-  STEP_RESIDENTS: bool.default(false),
+  STEP_RESIDENTS: bool.default(true),
   /** Most resident step producers one step thread keeps (they fill one thread before the next). */
   STEP_RESIDENTS_PER_THREAD: intFrom(1, 1_000_000).default(5000),
   /** The least wait between a step producer's steps, in ms, that makes it resident (STEP_RESIDENTS). */
