@@ -93,7 +93,12 @@ export class ThreadResidents {
   /** The main thread lets go: dropped now and said so, or after the step that runs for it now. */
   #release(m: ResidentRelease): void {
     const r = this.#byToken.get(m.token);
-    if (!r) return; // handed back already: that answer was its last
+    if (!r) {
+      // Handed back already (that answer was its last), or the main thread asking whether this
+      // thread answers at all (token 0: residents.ts marked it stuck): an empty answer says so.
+      this.#post(true);
+      return;
+    }
     if (Atomics.load(r.flags.ints, FLAG.RESIDENT) === -r.token) {
       r.released = true;
       return;
@@ -196,7 +201,12 @@ export class ThreadResidents {
   }
 
   #flush(): void {
-    if (this.#meta.length === 0) return;
+    this.#post(false);
+  }
+
+  /** Posts the answers gathered (an empty message too when `always`). */
+  #post(always: boolean): void {
+    if (this.#meta.length === 0 && !always) return;
     const meta = new Float64Array(this.#meta);
     const packed = packBatch(this.#outcomes, 0, this.#outcomes.length, null);
     this.#meta.length = 0;

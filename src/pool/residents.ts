@@ -234,7 +234,12 @@ export class ResidentSteps implements ResidentListener {
     r.done = true;
     this.#byToken.delete(r.token);
     r.place.residents = Math.max(0, r.place.residents - 1);
-    if (this.#byToken.size === 0 && this.#watchdog) {
+    this.#disarmIfDone();
+  }
+
+  /** The watchdog runs while a resident lives or a thread is held. */
+  #disarmIfDone(): void {
+    if (this.#byToken.size === 0 && this.#watchdog && this.#channels.stuckPlaces().length === 0) {
       clearInterval(this.#watchdog);
       this.#watchdog = null;
     }
@@ -268,12 +273,17 @@ export class ResidentSteps implements ResidentListener {
         continue;
       }
       if (!endResidency(r.flags, r.token)) continue;
+      // Its thread is held (by a batch's step, or is behind): no new resident goes there until
+      // it answers again, which it is asked to below.
+      r.place.stuck = true;
       this.#end(r);
       markRolledBack(r.flags);
       taken++;
       const handler = r.handler;
       handler.ended(null, now);
     }
+    for (const place of this.#channels.stuckPlaces()) this.#channels.postResident(place, { kind: 'release', token: 0 });
+    this.#disarmIfDone();
     if (taken > 0) {
       this.totals.takenBack += taken;
       this.#observer.takenBack?.(taken, 'stalled');

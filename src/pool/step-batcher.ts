@@ -266,8 +266,9 @@ export class StepBatcher {
   #answered(batch: Batch, r: StepBatchResult): void {
     this.#inFlight.delete(batch);
     this.#claims.free(batch.claimSlot);
-    // Every step leaves the task before any side hears of its own: what a side does then (stop
-    // its session, send its next step) finds the batch settled, as it would after a promise.
+    // Every step left leaves the task before any side hears of its own: what a side does then
+    // (stop its session, send its next step) finds the batch settled, as it would after a promise.
+    // (Steps answered in an earlier part heard of theirs while the task still ran: #answeredPart.)
     const answered: Entry[] = [];
     for (const e of batch.entries) {
       if (e.batch !== batch) continue; // taken back, or answered in a part, earlier

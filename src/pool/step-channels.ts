@@ -170,6 +170,13 @@ export class StepChannels {
     return this.#channels.size < this.#limits.maxChannels ? this.#open() : null;
   }
 
+  /** The open channels whose threads are held (ResidentPlace.stuck). */
+  stuckPlaces(): ResidentPlace[] {
+    const out: ResidentPlace[] = [];
+    for (const c of this.#channels) if (c.stuck && !c.aborting) out.push(c);
+    return out;
+  }
+
   /** Posts an adoption or a release to a resident's channel. */
   postResident(place: ResidentPlace, message: ResidentAdopt | ResidentRelease): void {
     const channel = place as Channel;
@@ -321,6 +328,11 @@ export class StepChannels {
         this.#pump();
       }
       return;
+    }
+    // Any answer shows the thread is no longer held.
+    if (channel.stuck) {
+      channel.stuck = false;
+      this.#pump();
     }
     const job = channel.job;
     if (!job) return;

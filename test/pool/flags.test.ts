@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FLAG, FlagsSlab, isStopRequested, nowMs, requestStop, setPaused, waitForSpoolRoom, waitUntil, waitWhilePaused } from '../../src/pool/flags.js';
+import { FLAG, FlagsSlab, claimResident, endResidency, isStopRequested, nowMs, requestStop, residentRunning, setPaused, unclaimResident, waitForSpoolRoom, waitUntil, waitWhilePaused } from '../../src/pool/flags.js';
 import { publishConsumed } from '../../src/spool/progress.js';
 
 type Slot = NonNullable<ReturnType<FlagsSlab['alloc']>>;
@@ -66,5 +66,31 @@ describe('waits on the session flags', () => {
     waitWhilePaused(flags, FLAG.PAUSE_PRODUCER);
     waitForSpoolRoom(flags, 100, 4);
     assert.equal(isStopRequested(flags), true);
+  });
+});
+
+describe("a resident's token (FLAG.RESIDENT, pool/residents.ts)", () => {
+  const slab = new FlagsSlab(2);
+
+  it('while a step runs, neither side can end the residency; between steps, exactly one can', () => {
+    const { flags } = slab.alloc()!;
+    Atomics.store(flags.ints, FLAG.RESIDENT, 7);
+    assert.equal(claimResident(flags, 7), true, 'the thread claims its step');
+    assert.equal(residentRunning(flags, 7), true);
+    assert.equal(endResidency(flags, 7), false, 'no take-back while the step runs');
+    assert.equal(claimResident(flags, 7), false, 'no second claim while one runs');
+    unclaimResident(flags, 7);
+    assert.equal(residentRunning(flags, 7), false);
+    assert.equal(endResidency(flags, 7), true, 'the first to end it between steps wins');
+    assert.equal(endResidency(flags, 7), false, 'and the other loses');
+    assert.equal(claimResident(flags, 7), false, 'no step of a residency that ended');
+  });
+
+  it('a token of an earlier residency claims nothing of the next one', () => {
+    const { flags } = slab.alloc()!;
+    Atomics.store(flags.ints, FLAG.RESIDENT, 8);
+    assert.equal(claimResident(flags, 3), false);
+    assert.equal(endResidency(flags, 3), false);
+    assert.equal(Atomics.load(flags.ints, FLAG.RESIDENT), 8);
   });
 });
