@@ -7,18 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertInOrder, TestClient } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
+import { assertFailed, goOn, stopAll, stopHung } from '../helpers/lockstep.js';
 import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 
 const BYSTANDERS = 5;
 const PERIOD_MS = 20;
-
-/** Every transcript is "lockstep <seq>": a step run twice from one state, or lost, would show. */
-function assertLockstep(client: TestClient): void {
-  const ts = client.transcripts();
-  assertInOrder(ts);
-  for (const t of ts) assert.equal(t.data, `lockstep ${t.seq}`);
-}
 
 async function startLockstep(server: TestServer, options: Record<string, unknown> = {}) {
   const client = await TestClient.open(server.wsUrl());
@@ -32,23 +26,6 @@ async function startAll(server: TestServer, fault: string) {
   for (let i = 0; i < BYSTANDERS; i++) bystanders.push((await startLockstep(server)).client);
   const { client: victim, id } = await startLockstep(server, { fault, faultAt: 5 });
   return { bystanders, victim, id };
-}
-
-async function goOn(clients: TestClient[], more: number) {
-  const counts = clients.map((c) => c.transcripts().length);
-  await Promise.all(clients.map((c, i) => c.waitForTranscripts(counts[i]! + more, 20_000)));
-}
-
-/** Stops each client; each got `stopped` counting every result it had, none twice, none lost. */
-async function stopAll(clients: TestClient[]) {
-  for (const c of clients) {
-    c.send({ command: 'STOP' });
-    const stopped = await c.waitFor((m) => m.type === 'stopped', 'stopped');
-    assert.equal(stopped.reason, 'client');
-    assert.equal(stopped.chunks, c.transcripts().length);
-    assertLockstep(c);
-    assert.deepEqual(c.invalid, []);
-  }
 }
 
 function residents(server: TestServer): number {
@@ -132,10 +109,7 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
     await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
     await goOn(bystanders, 10);
     assert.ok(totals(server).takenBack > before.takenBack, 'residents of the hung thread were taken back');
-    assert.equal(victim.transcripts().length, 4, 'the victim delivered its four steps before the hang');
-    victim.send({ command: 'STOP' });
-    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'client');
-    assert.equal((await session.stop('client')).forced, true, 'the hung step was terminated');
+    await stopHung(victim, session);
     await goOn(bystanders, 5);
     await stopAll(bystanders);
   });
@@ -143,11 +117,8 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
   it('a resident step whose thread dies fails only its own session: the others go on from their last answer', async () => {
     const before = totals(server);
     const { bystanders, victim } = await startAll(server, 'exit');
-    const error = await victim.waitFor((m) => m.type === 'error', 'error');
+    await assertFailed(victim, /its worker thread exited with code 3/);
     assert.ok(totals(server).rolledBack > before.rolledBack, 'residents of the dead thread were rolled back');
-    assert.equal(error.code, 'PIPELINE_FAILED');
-    assert.match(error.message!, /its worker thread exited with code 3/);
-    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
     await goOn(bystanders, 10);
     await stopAll(bystanders);
   });
@@ -155,9 +126,7 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
   it('a resident step that throws fails only its own session', async () => {
     const before = totals(server);
     const { bystanders, victim } = await startAll(server, 'throw');
-    const error = await victim.waitFor((m) => m.type === 'error', 'error');
-    assert.match(error.message!, /deliberate fault in the producer/);
-    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
+    await assertFailed(victim, /deliberate fault in the producer/);
     assert.ok(totals(server).adopted >= before.adopted + BYSTANDERS + 1, 'every session of the six became resident');
     await goOn(bystanders, 10);
     await stopAll(bystanders);

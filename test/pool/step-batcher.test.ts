@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
+import { assertFailed, goOn, stopAll, stopHung } from '../helpers/lockstep.js';
 import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 
 const BYSTANDERS = 5;
@@ -15,13 +16,6 @@ async function metric(server: TestServer, name: string, labels = ''): Promise<nu
   return sum;
 }
 
-/** Every transcript is "lockstep <seq>": a step run twice from one state, or lost, would show. */
-function assertLockstep(client: TestClient): void {
-  const ts = client.transcripts();
-  assertInOrder(ts);
-  for (const t of ts) assert.equal(t.data, `lockstep ${t.seq}`);
-}
-
 /** Five lockstep bystanders, then a lockstep victim with `fault` at its fifth step: their steps fall due together. */
 async function startAll(server: TestServer, fault: string) {
   const bystanders: TestClient[] = [];
@@ -33,23 +27,6 @@ async function startAll(server: TestServer, fault: string) {
   const victim = await TestClient.open(server.wsUrl());
   const id = await victim.start({ pipeline: 'lockstep', options: { fault, faultAt: 5 } });
   return { bystanders, victim, id };
-}
-
-async function bystandersGoOn(bystanders: TestClient[], more: number) {
-  const counts = bystanders.map((c) => c.transcripts().length);
-  await Promise.all(bystanders.map((c, i) => c.waitForTranscripts(counts[i]! + more, 20_000)));
-}
-
-/** Stops each client; each got `stopped` counting every result it had, none twice, none lost. */
-async function stopAll(bystanders: TestClient[]) {
-  for (const c of bystanders) {
-    c.send({ command: 'STOP' });
-    const stopped = await c.waitFor((m) => m.type === 'stopped', 'stopped');
-    assert.equal(stopped.reason, 'client');
-    assert.equal(stopped.chunks, c.transcripts().length);
-    assertLockstep(c);
-    assert.deepEqual(c.invalid, []);
-  }
 }
 
 describe('steps of many sessions batched into shared pool tasks', () => {
@@ -78,50 +55,40 @@ describe('steps of many sessions batched into shared pool tasks', () => {
     const { bystanders, victim, id } = await startAll(server, 'block');
     const session = server.app.sessions.get(id)!;
     await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
-    await bystandersGoOn(bystanders, 10);
+    await goOn(bystanders, 10);
     assert.ok(
       (await metric(server, 'tandem_step_batch_taken_back_total', 'why="stalled"')) > takenBefore,
       'steps that shared the hung step\'s task were taken back',
     );
-    assert.equal(victim.transcripts().length, 4, 'the victim delivered its four steps before the hang');
-    victim.send({ command: 'STOP' });
-    const stopped = await victim.waitFor((m) => m.type === 'stopped', 'stopped');
-    assert.equal(stopped.reason, 'client');
-    assert.equal((await session.stop('client')).forced, true, 'the hung step was terminated');
-    await bystandersGoOn(bystanders, 5);
+    await stopHung(victim, session);
+    await goOn(bystanders, 5);
     await stopAll(bystanders);
   });
 
   it('a step whose thread dies fails only its own session: the rest of its task is rolled back and run again', async () => {
     const { bystanders, victim } = await startAll(server, 'exit');
-    const error = await victim.waitFor((m) => m.type === 'error', 'error');
-    assert.equal(error.code, 'PIPELINE_FAILED');
-    assert.match(error.message!, /its worker thread exited with code 3/);
-    const stopped = await victim.waitFor((m) => m.type === 'stopped', 'stopped');
-    assert.equal(stopped.reason, 'failed');
+    await assertFailed(victim, /its worker thread exited with code 3/);
     assert.equal(await victim.waitClose(), 1011);
-    await bystandersGoOn(bystanders, 10);
+    await goOn(bystanders, 10);
     await stopAll(bystanders);
   });
 
   it('a step that throws fails only its own session', async () => {
     const { bystanders, victim } = await startAll(server, 'throw');
-    const error = await victim.waitFor((m) => m.type === 'error', 'error');
-    assert.match(error.message!, /deliberate fault in the producer/);
-    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
-    await bystandersGoOn(bystanders, 10);
+    await assertFailed(victim, /deliberate fault in the producer/);
+    await goOn(bystanders, 10);
     await stopAll(bystanders);
   });
 
   it('sends the steps due together in few tasks', async () => {
     const { bystanders, victim } = await startAll(server, 'none');
-    await bystandersGoOn([...bystanders, victim], 3);
+    await goOn([...bystanders, victim], 3);
     const tasks = async () => {
       const text = await (await fetch(server.httpUrl('/metrics'))).text();
       return { count: Number(/^tandem_step_batch_steps_count (\S+)$/m.exec(text)![1]), sum: Number(/^tandem_step_batch_steps_sum (\S+)$/m.exec(text)![1]) };
     };
     const before = await tasks();
-    await bystandersGoOn([...bystanders, victim], 10);
+    await goOn([...bystanders, victim], 10);
     const after = await tasks();
     const perTask = (after.sum - before.sum) / (after.count - before.count);
     // Six sessions whose steps travel together: one task a turn (fewer than STEP_BATCH_SPREAD_MIN for two), so well over two steps a task.
@@ -152,22 +119,16 @@ describe('a task answered in parts (STEP_BATCH_ANSWER_US) with a failing step in
     const { bystanders, victim, id } = await startAll(server, 'block');
     const session = server.app.sessions.get(id)!;
     await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
-    await bystandersGoOn(bystanders, 10);
-    assert.equal(victim.transcripts().length, 4, 'the victim delivered its four steps before the hang');
-    victim.send({ command: 'STOP' });
-    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'client');
-    assert.equal((await session.stop('client')).forced, true, 'the hung step was terminated');
-    await bystandersGoOn(bystanders, 5);
+    await goOn(bystanders, 10);
+    await stopHung(victim, session);
+    await goOn(bystanders, 5);
     await stopAll(bystanders);
   });
 
   it('a step whose thread dies fails only its own session: what was answered stays, the rest runs again', async () => {
     const { bystanders, victim } = await startAll(server, 'exit');
-    const error = await victim.waitFor((m) => m.type === 'error', 'error');
-    assert.equal(error.code, 'PIPELINE_FAILED');
-    assert.match(error.message!, /its worker thread exited with code 3/);
-    assert.equal((await victim.waitFor((m) => m.type === 'stopped', 'stopped')).reason, 'failed');
-    await bystandersGoOn(bystanders, 10);
+    await assertFailed(victim, /its worker thread exited with code 3/);
+    await goOn(bystanders, 10);
     await stopAll(bystanders);
   });
 });
