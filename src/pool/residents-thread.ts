@@ -139,6 +139,8 @@ export class ThreadResidents {
 
   async #step(r: Resident): Promise<void> {
     const ints = r.flags.ints;
+    // Taken back by the main thread (its stop, or overdue): dropped, without a word.
+    if (Atomics.load(ints, FLAG.RESIDENT) !== r.token) return this.#drop(r);
     if (isStopRequested(r.flags) || Atomics.load(ints, FLAG.PAUSE_PRODUCER) === 1 || Atomics.load(ints, FLAG.PAUSE_CONSUMER) === 1) {
       return this.#giveBack(r, null, RESIDENT_END.RETURNED);
     }

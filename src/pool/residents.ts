@@ -165,33 +165,39 @@ export class ResidentSteps implements ResidentListener {
     }
   }
 
-  gone(place: ResidentPlace, err: unknown): void {
+  gone(place: ResidentPlace, err: unknown, endedByUs: boolean): void {
     const closed = err instanceof PoolClosedError;
     let rolledBack = 0;
     for (const r of [...this.#byToken.values()]) {
       if (r.place !== place) continue;
       this.#end(r);
-      if (residentRunning(r.flags, r.token)) {
-        // Its step was running on the thread that went: it fails, as a batch's running step does.
-        const why = closed ? err : (r.aborted ?? (r.timedOut ? new StepTimedOutError(this.#limits.timeoutMs) : err));
-        queueMicrotask(() => r.handler.ended(null, r.expectedAt, why));
-      } else {
-        Atomics.store(r.flags.ints, FLAG.RESIDENT, 0);
-        if (closed) {
-          queueMicrotask(() => r.handler.ended(null, r.expectedAt, err));
-          continue;
-        }
-        // An answer it posted may have been lost with the thread: its unpublished writes are cut.
-        markRolledBack(r.flags);
-        rolledBack++;
-        queueMicrotask(() => r.handler.ended(null, nowMs(), r.aborted ?? undefined));
+      if (closed) {
+        // The pool closes (its sessions were stopped first): whatever was on its way fails.
+        endResidency(r.flags, r.token);
+        queueMicrotask(() => r.handler.ended(null, r.expectedAt, err));
+        continue;
       }
+      // The resident whose step ran when its thread died, or that the thread was ended for,
+      // fails, as a batch's running step does; one whose step ran when its thread was ended for
+      // another (a job's, or a resident's that had just finished) goes on like the rest.
+      if (residentRunning(r.flags, r.token) && (!endedByUs || r.aborted || r.timedOut)) {
+        const why = r.aborted ?? (r.timedOut ? new StepTimedOutError(this.#limits.timeoutMs) : err);
+        queueMicrotask(() => r.handler.ended(null, r.expectedAt, why));
+        continue;
+      }
+      // Its thread is gone: nothing of it runs. An answer it posted may have been lost with the
+      // thread: its unpublished writes are cut by its next writer.
+      Atomics.store(r.flags.ints, FLAG.RESIDENT, 0);
+      markRolledBack(r.flags);
+      rolledBack++;
+      queueMicrotask(() => r.handler.ended(null, nowMs(), r.aborted ?? undefined));
     }
     place.residents = 0;
     if (rolledBack > 0) {
       this.totals.rolledBack += rolledBack;
       this.#observer.takenBack?.(rolledBack, 'thread_ended');
     }
+    this.#disarmIfDone();
   }
 
   /** A resident's stop was forced: taken back at once, or its thread ended while its step runs. */
@@ -204,7 +210,9 @@ export class ResidentSteps implements ResidentListener {
       queueMicrotask(() => r.handler.ended(null, r.expectedAt, reason));
       return;
     }
-    this.#channels.endThread(r.place, reason);
+    // Its step runs: only ending its thread ends it. (Otherwise the thread handed it back, and
+    // that answer, on its way, ends it.)
+    if (residentRunning(r.flags, r.token)) this.#channels.endThread(r.place, reason);
   }
 
   /**
@@ -239,7 +247,7 @@ export class ResidentSteps implements ResidentListener {
 
   /** The watchdog runs while a resident lives or a thread is held. */
   #disarmIfDone(): void {
-    if (this.#byToken.size === 0 && this.#watchdog && this.#channels.stuckPlaces().length === 0) {
+    if (this.#byToken.size === 0 && this.#watchdog && !this.#channels.anyStuck()) {
       clearInterval(this.#watchdog);
       this.#watchdog = null;
     }
@@ -279,10 +287,9 @@ export class ResidentSteps implements ResidentListener {
       this.#end(r);
       markRolledBack(r.flags);
       taken++;
-      const handler = r.handler;
-      handler.ended(null, now);
+      queueMicrotask(() => r.handler.ended(null, now));
     }
-    for (const place of this.#channels.stuckPlaces()) this.#channels.postResident(place, { kind: 'release', token: 0 });
+    this.#channels.pingStuck();
     this.#disarmIfDone();
     if (taken > 0) {
       this.totals.takenBack += taken;

@@ -28,7 +28,7 @@ import { flagsAt, nowMs, runningThread, stepStartedAt } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
-import { PoolClosedError } from './step-channels.js';
+import { PoolClosedError, ThreadEndedError } from './step-channels.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
@@ -72,6 +72,8 @@ export interface BatchObserver {
 export interface BatchRun {
   readonly result: Promise<StepBatchResult>;
   abort(reason: Error): void;
+  /** When a thread was given it, epoch ms; 0 while it waits for one. */
+  givenAt(): number;
 }
 
 /** What the batcher needs of the pool. */
@@ -115,8 +117,6 @@ interface Batch {
   /** Taken apart (see #takeApartStalled): only the entry at `takenAt` stayed. */
   taken: boolean;
   takenAt: number;
-  /** When it was sent, epoch ms. */
-  sentAt: number;
 }
 
 /**
@@ -246,7 +246,6 @@ export class StepBatcher {
       aborted: false,
       taken: false,
       takenAt: -1,
-      sentAt: nowMs(),
     };
     entries.forEach((e, i) => {
       e.batch = batch;
@@ -312,7 +311,8 @@ export class StepBatcher {
 
   #died(batch: Batch, err: unknown): void {
     this.#inFlight.delete(batch);
-    const ourAbort = batch.aborted;
+    // Ended by us, or for another step its thread ran (a resident's): only its aborted steps fail.
+    const ourAbort = batch.aborted || err instanceof ThreadEndedError;
     // A closed pool runs nothing more: its steps fail rather than being sent again and again.
     const closed = err instanceof PoolClosedError;
     // Entries are claimed in order: the last one claimed was running when the thread died.
@@ -397,13 +397,15 @@ export class StepBatcher {
       if (batch.aborted) continue;
       const began = this.#claims.view.entryStartedAt(batch.claimSlot);
       const claimed = this.#claims.view.claimed(batch.claimSlot);
-      // Not begun a stall after it was sent: its thread is held by something else (a resident's
-      // step, pool/residents.ts): all of it is taken back and sent again.
-      if (claimed === 0 && !batch.taken && now - batch.sentAt >= this.#limits.stallMs) {
+      // Given to a thread a stall ago and not begun: the thread is held by something else (a
+      // resident's step, pool/residents.ts): all of it is taken back and sent again. One still
+      // waiting for a thread is left be: it goes to the first that is free.
+      const givenAt = batch.run?.givenAt() ?? 0;
+      if (claimed === 0 && !batch.taken && givenAt > 0 && now - givenAt >= this.#limits.stallMs) {
         this.#takeBack(batch);
         continue;
       }
-      // Not begun (waiting for a thread) or its current step is still young: leave it be.
+      // Not begun (waiting for a thread, or just given one) or its current step is still young: leave it be.
       if (claimed === 0 || began === 0 || now - began < this.#limits.stallMs) continue;
       // The limit is on one call of a pipeline's step, not on the entry, which may run many (a
       // consume step's chunks, a producer's burst and its lent consumer): the entry began no

@@ -76,6 +76,8 @@ export interface ChannelRun {
    * and says whether it did; a job already running is left to run.
    */
   withdraw(): boolean;
+  /** When a channel (a thread) was given the job, epoch ms; 0 while it waits in the queue. */
+  givenAt(): number;
 }
 
 /** The job was taken back before any thread began it (ChannelRun.withdraw). */
@@ -83,6 +85,17 @@ export class JobWithdrawnError extends Error {
   constructor() {
     super('the job was taken back before a thread began it');
     this.name = 'JobWithdrawnError';
+  }
+}
+
+/**
+ * The job's thread was ended for something else it ran (a resident's step past its time limit,
+ * or forced by its stop: pool/residents.ts): the job did not fail, its work is to be done again.
+ */
+export class ThreadEndedError extends Error {
+  constructor() {
+    super('its thread was ended for another step it ran');
+    this.name = 'ThreadEndedError';
   }
 }
 
@@ -95,13 +108,18 @@ export interface ResidentPlace {
   residents: number;
   /** Its thread is held by a step past STEP_BATCH_STALL_MS: it gets no job and no resident until it answers again. */
   stuck: boolean;
+  /** Asked whether it answers (pingStuck), with no answer since. */
+  pinged: boolean;
 }
 
 /** What the resident steps hear of the channels they live on. */
 export interface ResidentListener {
   answered(place: ResidentPlace, answers: ResidentAnswers): void;
-  /** The channel's thread is gone (it died, was ended, or the channels closed): `err` says how. */
-  gone(place: ResidentPlace, err: unknown): void;
+  /**
+   * The channel's thread is gone: it died (`endedByUs` false), was ended by us (for a job or a
+   * resident of it), or the channels closed (PoolClosedError). `err` says how.
+   */
+  gone(place: ResidentPlace, err: unknown, endedByUs: boolean): void;
 }
 
 interface Job {
@@ -112,6 +130,8 @@ interface Job {
   readonly submittedAt: number;
   channel: Channel | null;
   settled: boolean;
+  /** When a channel was given it, epoch ms (0: still queued). */
+  givenAt: number;
   /** Set once aborted: the reason it rejects with. */
   aborted: Error | null;
 }
@@ -170,11 +190,22 @@ export class StepChannels {
     return this.#channels.size < this.#limits.maxChannels ? this.#open() : null;
   }
 
-  /** The open channels whose threads are held (ResidentPlace.stuck). */
-  stuckPlaces(): ResidentPlace[] {
-    const out: ResidentPlace[] = [];
-    for (const c of this.#channels) if (c.stuck && !c.aborting) out.push(c);
-    return out;
+  /** Whether a channel's thread is held (ResidentPlace.stuck). */
+  anyStuck(): boolean {
+    for (const c of this.#channels) if (c.stuck && !c.aborting) return true;
+    return false;
+  }
+
+  /**
+   * Asks each held thread whether it answers (an empty resident answer to token 0, which frees
+   * it: #answered); one question at a time, however long it stays held.
+   */
+  pingStuck(): void {
+    for (const c of this.#channels) {
+      if (!c.stuck || c.aborting || c.pinged) continue;
+      c.pinged = true;
+      c.port.postMessage({ kind: 'release', token: 0 } satisfies ResidentRelease);
+    }
   }
 
   /** Posts an adoption or a release to a resident's channel. */
@@ -195,6 +226,8 @@ export class StepChannels {
   endThread(place: ResidentPlace, reason: Error): void {
     const channel = place as Channel;
     if (channel.aborting || !this.#channels.has(channel)) return;
+    // A job it holds did nothing wrong: it fails so that it is done again (step-batcher.ts).
+    if (channel.job && !channel.job.aborted) channel.job.aborted = new ThreadEndedError();
     channel.aborting = true;
     this.#channels.delete(channel);
     if (channel.idleTimer) clearTimeout(channel.idleTimer);
@@ -210,14 +243,14 @@ export class StepChannels {
   run(task: ChannelJob, onPart: PartHandler | null = null): ChannelRun {
     let job!: Job;
     const result = new Promise<TaskResult>((resolve, reject) => {
-      job = { task, onPart, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, aborted: null };
+      job = { task, onPart, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, givenAt: 0, aborted: null };
     });
     if (this.#closed) this.#settle(job, null, new PoolClosedError());
     else {
       this.#queue.push(job);
       this.#pump();
     }
-    return { result, abort: (reason) => this.#abort(job, reason), withdraw: () => this.#withdraw(job) };
+    return { result, abort: (reason) => this.#abort(job, reason), withdraw: () => this.#withdraw(job), givenAt: () => job.givenAt };
   }
 
   /** Channels running a job. */
@@ -254,7 +287,7 @@ export class StepChannels {
     for (const channel of this.#channels) {
       if (channel.idleTimer) clearTimeout(channel.idleTimer);
       if (channel.job) this.#settle(channel.job, null, new PoolClosedError());
-      if (channel.residents > 0) this.#residents?.gone(channel, new PoolClosedError());
+      if (channel.residents > 0) this.#residents?.gone(channel, new PoolClosedError(), true);
       channel.port.close();
     }
     this.#channels.clear();
@@ -283,13 +316,14 @@ export class StepChannels {
     }
     channel.job = job;
     job.channel = channel;
+    job.givenAt = nowMs();
     if (job.task.kind === 'step-batch') this.#postBatch(channel, job.task);
     else channel.port.postMessage(job.task);
   }
 
   #open(): Channel {
     const { port1, port2 } = new MessageChannel();
-    const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null, residents: 0, stuck: false };
+    const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null, residents: 0, stuck: false, pinged: false };
     this.#channels.add(channel);
     port1.on('message', (answer: ChannelAnswer) => this.#answered(channel, answer));
     this.#host.runHeld({ kind: 'step-channel', port: port2 }, channel.controller.signal, [port2]).then(
@@ -320,6 +354,7 @@ export class StepChannels {
 
   #answered(channel: Channel, answer: ChannelAnswer): void {
     if (channel.aborting) return;
+    channel.pinged = false;
     if ('residents' in answer) {
       this.#completed += answer.residents[0].length / 3;
       this.#residents?.answered(channel, answer);
@@ -390,7 +425,7 @@ export class StepChannels {
     } else if (!channel.aborting && !this.#closed && !closedByUs && channel.residents === 0) {
       this.#host.threadDied(err);
     }
-    if (channel.residents > 0) this.#residents?.gone(channel, err);
+    if (channel.residents > 0) this.#residents?.gone(channel, err, channel.aborting);
     this.#pump();
   }
 

@@ -436,7 +436,7 @@ export class StepProducer extends Side {
 }
 
 /** A resident handed back with no step run: nothing to take in. */
-const UNRUN: ProduceStepResult = { skipped: true, state: undefined, delayMs: 0, done: false, chunks: [], calls: 0, threadId: 0 };
+const UNRUN: ProduceStepResult = Object.freeze({ skipped: true, state: undefined, delayMs: 0, done: false, chunks: [], calls: 0, threadId: 0 });
 
 /**
  * A step consumer is lent to its producer's task only while its last run took at most this long per chunk,

@@ -132,3 +132,29 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
     await stopAll(bystanders);
   });
 });
+
+describe('a resident step past STEP_TIMEOUT_MS', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({
+      PIPELINES_DIR: FIXTURE_PIPELINES,
+      POOL_MAX_THREADS: '2',
+      STEP_RESIDENTS: 'true',
+      STEP_RESIDENT_MIN_MS: '1',
+      STEP_BATCH_STALL_MS: '100',
+      STEP_TIMEOUT_MS: '1000',
+      STEP_BATCH_SOLO_MS: '5000',
+      PRODUCER_BURST_CHUNKS: '1',
+    });
+  });
+  after(() => server.close());
+
+  it('ends its thread and fails only its own session; the others go on with no step lost or repeated', async () => {
+    const before = totals(server);
+    const { bystanders, victim } = await startAll(server, 'spin');
+    await assertFailed(victim, /STEP_TIMEOUT_MS \(1000 ms\)/);
+    assert.ok(totals(server).takenBack > before.takenBack, 'the others were taken back from the spinning thread');
+    await goOn(bystanders, 10);
+    await stopAll(bystanders);
+  });
+});
