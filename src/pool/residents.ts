@@ -168,7 +168,8 @@ export class ResidentSteps implements ResidentListener {
   gone(place: ResidentPlace, err: unknown, endedByUs: boolean): void {
     const closed = err instanceof PoolClosedError;
     let rolledBack = 0;
-    for (const r of [...this.#byToken.values()]) {
+    // #end deletes the one at hand: a Map's iteration goes on past it.
+    for (const r of this.#byToken.values()) {
       if (r.place !== place) continue;
       this.#end(r);
       if (closed) {
@@ -266,7 +267,8 @@ export class ResidentSteps implements ResidentListener {
   #takeBackOverdue(): void {
     const now = nowMs();
     let taken = 0;
-    for (const r of [...this.#byToken.values()]) {
+    // #end deletes the one at hand: a Map's iteration goes on past it.
+    for (const r of this.#byToken.values()) {
       if (now - r.expectedAt < this.#limits.stallMs) continue;
       if (residentRunning(r.flags, r.token)) {
         r.place.stuck = true;

@@ -354,20 +354,16 @@ export class StepChannels {
 
   #answered(channel: Channel, answer: ChannelAnswer): void {
     if (channel.aborting) return;
-    channel.pinged = false;
-    if ('residents' in answer) {
-      this.#completed += answer.residents[0].length / 3;
-      this.#residents?.answered(channel, answer);
-      if (channel.stuck) {
-        channel.stuck = false;
-        this.#pump();
-      }
-      return;
-    }
     // Any answer shows the thread is no longer held.
+    channel.pinged = false;
     if (channel.stuck) {
       channel.stuck = false;
       this.#pump();
+    }
+    if ('residents' in answer) {
+      this.#completed += answer.residents[0].length / 3;
+      this.#residents?.answered(channel, answer);
+      return;
     }
     const job = channel.job;
     if (!job) return;

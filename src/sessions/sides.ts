@@ -335,9 +335,9 @@ export class StepProducer extends Side {
       const dueAt = nextStepDue(this.#dueAt, nowMs(), delayMs, this.#rateSlackMs);
       const task = this.#task!;
       const room = this.host.spoolRoom();
+      // The task carries the session's description (stepRef): the thread keeps it for the residency.
       const step: ProduceStepTask = {
         ...task,
-        ...this.host.stepRef(),
         consumeAfter: true,
         consumerState: partner.pipelineState,
         roomChunks: room.chunks,
@@ -360,15 +360,16 @@ export class StepProducer extends Side {
   readonly #residentHandler: ResidentHandler = {
     ran: (r, dueAt) => {
       this.#dueAt = dueAt;
-      if (r.timing) this.host.onTaskTimed('producer', 'step', r.timing.startedAt - dueAt, r.timing.finishedAt - r.timing.startedAt);
+      this.#timed(r, dueAt);
       this.#take(r);
       if (r.consumed) this.#lent?.lentRan(r.consumed);
     },
     ended: (r, dueAt, error) => {
       this.#resident = null;
       this.#dueAt = dueAt;
-      if (r?.timing) {
-        this.host.onTaskTimed('producer', 'step', r.timing.startedAt - dueAt, r.timing.finishedAt - r.timing.startedAt);
+      if (r) {
+        // Timed from its due time here: Side would time it from the adoption.
+        this.#timed(r, dueAt);
         delete r.timing;
       }
       if (r || error !== undefined) return this.#stepDone(r, error);
@@ -383,6 +384,12 @@ export class StepProducer extends Side {
       if (!this.halted) this.later(this.#run, dueAt - nowMs());
     },
   };
+
+  /** A resident step's wait (from its due time) and run, for the metrics. */
+  #timed(r: ProduceStepResult, dueAt: number): void {
+    const t = r.timing;
+    if (t) this.host.onTaskTimed('producer', 'step', t.startedAt - dueAt, t.finishedAt - t.startedAt);
+  }
 
   override halt(): void {
     super.halt();
