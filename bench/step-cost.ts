@@ -71,7 +71,7 @@ for (let slot = 1; slot <= sessionCount; slot++) {
   const spoolDir = path.join(base, `s${slot}`);
   fs.mkdirSync(spoolDir);
   const flags = flagsAt(flagsSlab.buffer, slot);
-  const files = new LogFiles(spoolDir, flags, budget, ['chunks', 'results'], () => true);
+  const files = new LogFiles(spoolDir, flags, budget, ['chunks', 'results'], { idle: () => true, pause: () => {} });
   await files.open();
   const task: TaskSession = {
     module: demo,

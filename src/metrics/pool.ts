@@ -33,6 +33,12 @@ export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pic
 
   totalCounter(registry, METRIC_PREFIX + 'pool_tasks_completed_total', 'Tasks the pools have completed.', () => pool.stats().completed);
 
+  // Resident steps (STEP_RESIDENTS, pool/residents.ts): sessions whose steps a step thread keeps.
+  gauge('step_residents', 'Sessions whose steps a step thread keeps and runs on its own timer (STEP_RESIDENTS).', () => pool.residentStats().residents);
+  totalCounter(registry, METRIC_PREFIX + 'step_residents_adopted_total', 'Residencies begun: a session handed to a step thread.', () => pool.residentStats().adopted);
+  totalCounter(registry, METRIC_PREFIX + 'step_residents_taken_back_total', "Residents taken back because their answer was overdue while their thread was held.", () => pool.residentStats().takenBack);
+  totalCounter(registry, METRIC_PREFIX + 'step_residents_rolled_back_total', 'Residents rolled back to their last answer because their thread went.', () => pool.residentStats().rolledBack);
+
   // Observed for every step on the main thread: tallied (tally.ts), one series key per side and shape.
   const histogram = (name: string, help: string) => new TallyHistogram(registry, METRIC_PREFIX + name, help, LATENCY_BUCKETS_SECONDS, ['side', 'shape']);
   const wait = histogram('pool_task_wait_seconds', 'Time a task waited for a thread, from submission to the start of its run, by side and shape.');

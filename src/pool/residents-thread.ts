@@ -15,9 +15,8 @@
  */
 import { FLAG, claimResident, endResidency, flagsAt, isStopRequested, nowMs, unclaimResident, type SessionFlags } from './flags.js';
 import { packBatch } from './answer-codec.js';
-import { nextStepDue } from '../sessions/pacing.js';
+import { LEND_CONSUMER_MAX_MS, nextStepDue } from '../sessions/pacing.js';
 import { TimerWheel, type WheelTimer } from '../sessions/timer-wheel.js';
-import { LEND_CONSUMER_MAX_MS } from '../sessions/sides.js';
 import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type ResidentAdopt, type ResidentAnswers, type ResidentRelease, type StepOutcome, type TaskError } from './messages.js';
 
 interface Resident {

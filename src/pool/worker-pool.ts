@@ -124,6 +124,7 @@ export class WorkerPool {
   /** Decoders a loop thread still held when it went (terminated under a session, or died): never freed. */
   #decodersLost = 0;
   #closed = false;
+  #residents: ResidentSteps | null = null;
   /** Each pool thread's exit, by thread id, while it lives (both pools). */
   readonly #exits = new Map<number, Promise<void>>();
   /** Set by an aborted task's abort: where Piscina's termination of its thread is noted (see #abortable). */
@@ -210,7 +211,14 @@ export class WorkerPool {
 
   /** Resident steps on this pool's step threads (pool/residents.ts): made once, when STEP_RESIDENTS is on. */
   residents(flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver): ResidentSteps {
-    return new ResidentSteps(this.#channels, flagsSlab, limits, observer);
+    this.#residents = new ResidentSteps(this.#channels, flagsSlab, limits, observer);
+    return this.#residents;
+  }
+
+  /** Sessions resident on the step threads now, and the residencies' totals (zeros without STEP_RESIDENTS). */
+  residentStats(): { residents: number; adopted: number; takenBack: number; rolledBack: number } {
+    const r = this.#residents;
+    return r ? { residents: r.count, ...r.totals } : { residents: 0, adopted: 0, takenBack: 0, rolledBack: 0 };
   }
 
   /**

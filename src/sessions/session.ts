@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { FLAG, isStopRequested, nowMs, requestStop, runningThread, setPaused, stepStartedAt, type SessionFlags } from '../pool/flags.js';
 import type { LogPolicy } from '../spool/appender.js';
 import { readLogRange } from '../spool/log.js';
-import { LogFiles } from '../spool/log-files.js';
+import { LogFiles, type StepsGate } from '../spool/log-files.js';
 import type { HeldFilesBudget } from '../spool/held-files.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { StepBatcher, StepDone, StepRun } from '../pool/step-batcher.js';
@@ -283,17 +283,18 @@ export class Session implements SideHost {
     // Only step sides write through held descriptors: the session may give them back while neither
     // runs a step, and no thread its flags still name (one STEP_TIMEOUT_MS terminated, stuck in a
     // native call) could still write through them.
-    const stepsIdle = () => {
-      // A resident producer is always on its way: asked for the descriptors, it leaves its thread
-      // for good, and the budget's next try finds it between steps.
-      if (this.producer instanceof StepProducer) this.producer.leaveThreads();
-      return (
+    const steps: StepsGate = {
+      idle: () =>
         !(this.producer.shape === 'step' && this.producer.busy) &&
         !(this.consumer.shape === 'step' && this.consumer.busy) &&
-        !this.#init.pool.running(this.#threadsNamed())
-      );
+        !this.#init.pool.running(this.#threadsNamed()),
+      // A resident producer is always on its way: it leaves its thread for its next step, and the
+      // budget's next try finds it between steps.
+      pause: () => {
+        if (this.producer instanceof StepProducer) this.producer.leaveThread();
+      },
     };
-    const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles, stepLogs, stepsIdle));
+    const files = (this.#files = new LogFiles(this.spoolDir, this.flags, this.#init.heldFiles, stepLogs, steps));
     this.#spoolReady = createSpool(this.spoolDir, this.keep).then(() => files.open());
     await this.#spoolReady;
     if (this.#stopping) return;

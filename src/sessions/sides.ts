@@ -22,7 +22,7 @@ import type {
   TaskTiming,
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
-import { nextStepDue } from './pacing.js';
+import { LEND_CONSUMER_MAX_MS, nextStepDue } from './pacing.js';
 import type { ResidentHandler, ResidentRun } from '../pool/residents.js';
 
 export type SideName = 'producer' | 'consumer';
@@ -241,8 +241,8 @@ export class StepProducer extends Side {
   #resident: ResidentRun | null = null;
   /** The answer just taken asked for this wait, and the side may become resident for it (-1: no). */
   #adoptAfter = -1;
-  /** Set by leaveThreads(): never resident again. */
-  #offThreads = false;
+  /** Set by leaveThread(): the next answer's step runs on the main thread's path, not resident. */
+  #stayOff = false;
 
   /** A step consumer of the same session, lent to this side's tasks whenever it has nothing to do. */
   pairWith(consumer: StepConsumer): void {
@@ -323,7 +323,9 @@ export class StepProducer extends Side {
 
   readonly #answered = (r: ProduceStepResult): void => {
     if (!this.#take(r)) return;
-    if (r.delayMs >= this.host.residentMinMs && this.#partner && !this.#offThreads) this.#adoptAfter = r.delayMs;
+    const stayOff = this.#stayOff;
+    this.#stayOff = false;
+    if (r.delayMs >= this.host.residentMinMs && this.#partner && !stayOff) this.#adoptAfter = r.delayMs;
     else this.#next(r.delayMs);
   };
 
@@ -397,12 +399,13 @@ export class StepProducer extends Side {
   }
 
   /**
-   * Never resident again, and handed back now if it is: the session's held log descriptors are
-   * wanted back (spool/log-files.ts), which a side gives only between steps, and a resident is
-   * always on its way.
+   * Handed back now if it is resident, and its next step runs on the main thread's path: the
+   * session's held log descriptors are wanted back (spool/log-files.ts), which a side gives only
+   * between steps, and a resident is always on its way. It may be resident again after that step
+   * (its steps then open their files themselves, or write through descriptors taken again).
    */
-  leaveThreads(): void {
-    this.#offThreads = true;
+  leaveThread(): void {
+    this.#stayOff = true;
     this.#resident?.release();
   }
 
@@ -444,12 +447,6 @@ export class StepProducer extends Side {
 
 /** A resident handed back with no step run: nothing to take in. */
 const UNRUN: ProduceStepResult = Object.freeze({ skipped: true, state: undefined, delayMs: 0, done: false, chunks: [], calls: 0, threadId: 0 });
-
-/**
- * A step consumer is lent to its producer's task only while its last run took at most this long per chunk,
- * so a slow consumer never delays the producer: it then runs in tasks of its own, in parallel.
- */
-export const LEND_CONSUMER_MAX_MS = 2;
 
 export class StepConsumer extends Side {
   readonly name = 'consumer';

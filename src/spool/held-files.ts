@@ -11,7 +11,10 @@
  *
  * and when a new connection would break that, sessions give theirs back (their steps open their
  * files themselves meanwhile) until the sum fits again. A session gives its descriptors back only
- * while none of its steps is on its way: a step's thread may be writing through one. When a socket
+ * while none of its steps is on its way: a step's thread may be writing through one. When too few
+ * are idle, as many busy ones as cover what is over are asked to pause (a resident session, whose
+ * steps are always on their way, leaves its thread for a step), and the budget tries again shortly.
+ * When a socket
  * closes or an ended session's descriptors are closed (with its folder's removal: after a storm of
  * STOPs, in a storm), sessions that hold none (they gave theirs back, or found the budget spent
  * when they started) take theirs again, as many as fit.
@@ -22,6 +25,11 @@ import fs from 'node:fs';
 export interface FileHolder {
   /** Closes its held descriptors if none of its steps is on its way; how many it closed. */
   giveBack(): number;
+  /**
+   * Its steps are on their way (giveBack closed nothing): lets them pause soon, so that a giveBack
+   * shortly after finds it idle; how many descriptors it holds (and would give then).
+   */
+  askBack(): number;
   /** Takes its descriptors again (through `take`) if they fit; how many it took. */
   retake(): number;
 }
@@ -119,17 +127,19 @@ export class HeldFilesBudget {
   makeRoom(): void {
     let over = this.#over(0);
     if (over <= 0) return;
-    let busy = false;
+    const busy: FileHolder[] = [];
     // A holder that gives back leaves the set while it is iterated: a Set allows that.
     for (const holder of this.#holders) {
       const n = holder.giveBack();
-      if (n === 0) busy = true;
+      if (n === 0) busy.push(holder);
       this.#givenBack += n;
       over -= n;
       if (over <= 0) return;
     }
-    // Some sessions had a step under way: try them again shortly.
-    if (busy && !this.#retry) {
+    // Too few were idle: only as many busy ones as cover the rest are asked to pause (a resident
+    // leaves its thread for it), and all are tried again shortly.
+    for (let i = 0, asked = 0; i < busy.length && asked < over; i++) asked += busy[i]!.askBack();
+    if (busy.length > 0 && !this.#retry) {
       this.#retry = setTimeout(() => {
         this.#retry = null;
         this.makeRoom();

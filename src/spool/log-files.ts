@@ -28,6 +28,14 @@ export function heldFd(flags: SessionFlags, kind: LogKind, segment: number): num
   return segment !== 0 && Atomics.load(flags.ints, slots.segment) === segment ? Atomics.load(flags.ints, slots.fd) : null;
 }
 
+/** What a session's log files ask of its steps before closing a held descriptor. */
+export interface StepsGate {
+  /** True while none of the session's steps is on its way (nothing writes through a held descriptor). */
+  idle(): boolean;
+  /** The descriptors are wanted back: let the steps pause soon (a resident leaves its thread for a step). */
+  pause(): void;
+}
+
 export class LogFiles implements FileHolder {
   readonly #dir: string;
   readonly #flags: SessionFlags;
@@ -35,7 +43,7 @@ export class LogFiles implements FileHolder {
   /** The logs whose steps append through a held descriptor (none once the budget was spent). */
   #held: LogKind[] = [];
   readonly #wanted: LogKind[];
-  readonly #idle: () => boolean;
+  readonly #steps: StepsGate;
   #closed = false;
   /** The session ended; its descriptors are closed later (retire): it takes none again. */
   #retired = false;
@@ -44,14 +52,14 @@ export class LogFiles implements FileHolder {
    * @param stepLogs the logs step tasks append to. A loop side and a client producer keep their own
    * appender open for the session's life, and their segments roll over without the main thread
    * hearing of it: a descriptor held on their log would pin a segment long removed.
-   * @param idle true while none of the session's steps is on its way (nothing writes through a held descriptor).
+   * @param steps whether the session's steps are idle, and how to make them pause.
    */
-  constructor(dir: string, flags: SessionFlags, budget: HeldFilesBudget, stepLogs: readonly LogKind[], idle: () => boolean) {
+  constructor(dir: string, flags: SessionFlags, budget: HeldFilesBudget, stepLogs: readonly LogKind[], steps: StepsGate) {
     this.#dir = dir;
     this.#flags = flags;
     this.#budget = budget;
     this.#wanted = [...stepLogs];
-    this.#idle = idle;
+    this.#steps = steps;
   }
 
   /**
@@ -130,11 +138,18 @@ export class LogFiles implements FileHolder {
    * may be writing through them), and the session's steps open their files themselves from now on.
    */
   giveBack(): number {
-    if (this.#closed || this.#held.length === 0 || !this.#idle()) return 0;
+    if (this.#closed || this.#held.length === 0 || !this.#steps.idle()) return 0;
     const n = this.#releaseAll();
     if (this.#retired) this.#budget.leave(this);
     else this.#budget.want(this);
     return n;
+  }
+
+  /** Steps are on their way and the descriptors are wanted: they pause soon (giveBack is tried again). */
+  askBack(): number {
+    if (this.#closed || this.#held.length === 0) return 0;
+    this.#steps.pause();
+    return this.#held.length;
   }
 
   /**

@@ -6,6 +6,8 @@ import { HeldFilesBudget, processOpenFilesLimit, type FileHolder } from '../../s
 class Holder implements FileHolder {
   held = 0;
   idle = true;
+  /** Times it was asked to pause its steps. */
+  asked = 0;
   constructor(readonly budget: HeldFilesBudget) {}
   hold(n: number): boolean {
     if (!this.budget.take(n, this)) return false;
@@ -19,6 +21,11 @@ class Holder implements FileHolder {
     this.budget.give(n, this);
     this.budget.want(this);
     return n;
+  }
+  askBack(): number {
+    if (this.held === 0) return 0;
+    this.asked++;
+    return this.held;
   }
   retake(): number {
     return this.held === 0 && this.hold(2) ? 2 : 0;
@@ -65,6 +72,25 @@ describe('HeldFilesBudget', () => {
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(budget.held, 0, 'retried once the holder was idle');
     assert.equal(budget.givenBack, 8);
+    budget.close();
+  });
+
+  it('asks only as many busy holders to pause as cover what is over', async () => {
+    let sockets = 0;
+    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 20, reserve: 0 }, () => sockets);
+    const holders = [0, 1, 2, 3, 4].map(() => new Holder(budget));
+    for (const h of holders) {
+      assert.equal(h.hold(2), true);
+      h.idle = false; // resident sessions: always on their way until asked
+    }
+    sockets = 13; // 10 + 13 = 23: 3 over, two holders' four cover it
+    budget.makeRoom();
+    assert.equal(budget.held, 10, 'none was idle: nothing closed yet');
+    assert.deepEqual(holders.map((h) => h.asked), [1, 1, 0, 0, 0], 'only the first two were asked to pause');
+    for (const h of holders) if (h.asked > 0) h.idle = true; // they paused
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(holders.map((h) => h.held), [0, 0, 2, 2, 2], 'the two that paused gave theirs back');
+    assert.equal(budget.givenBack, 4);
     budget.close();
   });
 

@@ -38,6 +38,9 @@ describe('held log files leave room under the open-file limit for sockets', () =
     }
     assert.equal(await metric(server, 'tandem_spool_held_files'), 20, 'all 10 sessions hold both logs');
     await eventually(() => heldSegments(spoolRoot) >= 20, '20 segment descriptors open');
+    // Their steps wait 20 ms: all ten are resident (STEP_RESIDENTS), always on their way.
+    await eventually(async () => (await metric(server, 'tandem_step_residents')) === 10, 'all 10 sessions resident');
+    const adopted = await metric(server, 'tandem_step_residents_adopted_total');
 
     // 15 more sockets: 20 held + 25 sockets > 40, so three sessions give their two back (14 + 25 ≤ 40).
     for (let i = 0; i < 15; i++) clients.push(await TestClient.open(server.wsUrl()));
@@ -45,6 +48,10 @@ describe('held log files leave room under the open-file limit for sockets', () =
     assert.equal(await metric(server, 'tandem_spool_held_files_given_back_total'), 6);
     // Really closed: only the steps of the sessions that gave theirs back open files, for a moment.
     await eventually(() => heldSegments(spoolRoot) === 14, 'exactly 14 segment descriptors open');
+    // The three that gave theirs back left their thread for a step, and came back.
+    await eventually(async () => (await metric(server, 'tandem_step_residents')) === 10, 'all 10 sessions resident again');
+    // (A resident may also be handed back and adopted again when a preempted consumer ran slow.)
+    assert.ok((await metric(server, 'tandem_step_residents_adopted_total')) >= adopted + 3, 'three residencies begun again');
 
     // A START now finds no room: its session holds nothing and streams all the same.
     const late = clients[clients.length - 1]!;

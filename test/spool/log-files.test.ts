@@ -8,6 +8,9 @@ import { HeldFilesBudget } from '../../src/spool/held-files.js';
 import { heldFd, LogFiles } from '../../src/spool/log-files.js';
 import { openFilesIn } from '../helpers/proc.js';
 
+/** Steps that are never on their way. */
+const IDLE = { idle: () => true, pause: () => {} };
+
 describe('LogFiles', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-log-files-'));
   after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -18,7 +21,7 @@ describe('LogFiles', () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
     const { flags } = slab.alloc()!;
     const budget = newBudget();
-    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], IDLE);
     await files.open();
     assert.equal(budget.held, 2);
     assert.notEqual(heldFd(flags, 'chunks', 1), null);
@@ -33,7 +36,7 @@ describe('LogFiles', () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
     const { flags } = slab.alloc()!;
     const budget = newBudget();
-    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], IDLE);
     // Session.stop closes the files once both sides are idle, which can come before createSpool resolves and open() runs.
     files.close();
     await files.open();
@@ -47,7 +50,7 @@ describe('LogFiles', () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
     const { flags } = slab.alloc()!;
     const budget = newBudget();
-    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], IDLE);
     files.retire();
     await files.open();
     assert.equal(budget.held, 0, 'nothing taken from the budget');
@@ -62,7 +65,7 @@ describe('LogFiles', () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
     const { flags } = slab.alloc()!;
     const budget = newBudget();
-    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => true);
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], IDLE);
     await files.open();
     files.retire();
     assert.equal(budget.held, 2, 'still counted while open');
@@ -76,7 +79,7 @@ describe('LogFiles', () => {
     assert.equal(budget.held, 0, 'closing after giving back counts nothing twice');
 
     const dir2 = fs.mkdtempSync(path.join(root, 's-'));
-    const other = new LogFiles(dir2, slab.alloc()!.flags, budget, ['chunks', 'results'], () => true);
+    const other = new LogFiles(dir2, slab.alloc()!.flags, budget, ['chunks', 'results'], IDLE);
     await other.open();
     other.retire();
     other.close();
@@ -89,18 +92,26 @@ describe('LogFiles', () => {
     const { flags } = slab.alloc()!;
     const budget = newBudget();
     let stepUnderWay = true;
-    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], () => !stepUnderWay);
+    let pauses = 0;
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], { idle: () => !stepUnderWay, pause: () => pauses++ });
     await files.open();
     assert.equal(budget.held, 2);
     // A step's thread may be writing through the held descriptors: they stay open.
     assert.equal(files.giveBack(), 0);
+    assert.equal(pauses, 0, 'giving back asks nothing of the steps by itself');
     assert.equal(openFilesIn(dir).length, 2);
     assert.notEqual(heldFd(flags, 'results', 1), null);
+    // Asked back, the steps are told to pause; the descriptors stay open until they do.
+    assert.equal(files.askBack(), 2);
+    assert.equal(pauses, 1);
+    assert.equal(openFilesIn(dir).length, 2);
     stepUnderWay = false;
     assert.equal(files.giveBack(), 2);
     assert.equal(budget.held, 0);
     assert.equal(heldFd(flags, 'results', 1), null, 'steps open their files themselves from now on');
     assert.deepEqual(openFilesIn(dir), []);
+    assert.equal(files.askBack(), 0, 'holding nothing, it is asked nothing');
+    assert.equal(pauses, 1);
     files.close();
     assert.equal(budget.held, 0, 'closing after giving back gives nothing twice');
   });
