@@ -64,7 +64,7 @@ const pool = new WorkerPool(
 );
 fs.mkdirSync(values['data-dir'], { recursive: true });
 const base = fs.mkdtempSync(path.join(values['data-dir'], 'step-cost-'));
-const budget = new HeldFilesBudget({ max: 2 * sessionCount, openFilesLimit: 2 * sessionCount + 1024, reserve: 1024 }, () => 0);
+const budget = new HeldFilesBudget({ max: 2 * sessionCount, openFilesLimit: 2 * sessionCount + 1024, reserve: 1024, askPatienceMs: 1000 }, () => 0);
 const log = { segmentBytes: 4 * 1024 * 1024, fsync: 'none' as const, fsyncIntervalMs: 200, retainBytes: 64 * 1024 * 1024, retainMs: 120_000, ageRollMinBytes: 64 * 1024 };
 const sessions: Bench[] = [];
 for (let slot = 1; slot <= sessionCount; slot++) {

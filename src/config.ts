@@ -134,6 +134,8 @@ const schema = z.object({
   OPEN_FILES_LIMIT: intFrom(0).default(0),
   /** Descriptors under OPEN_FILES_LIMIT never spent on held segments: HTTP connections, steps' own opens, children, logs. */
   OPEN_FILES_RESERVE: intFrom(0).default(1024),
+  /** How long a session asked to give its held files back counts as about to, in ms; past it (a hung step) others are asked instead. */
+  SPOOL_HELD_FILES_ASK_MS: intFrom(0, 600_000).default(1000),
   /** A spool segment file is closed and the next begun once it holds this many bytes. */
   SPOOL_SEGMENT_BYTES: intFrom(4096, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   /**
@@ -447,7 +449,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     burst: { maxChunks: e.PRODUCER_BURST_CHUNKS, maxMs: e.PRODUCER_BURST_MS, rateSlackMs: e.PRODUCER_RATE_SLACK_MS },
     stepTimer: { tickMs: e.STEP_TIMER_TICK_MS, slackPercent: e.STEP_TIMER_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
-    heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE },
+    heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE, askPatienceMs: e.SPOOL_HELD_FILES_ASK_MS },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerUs: e.STEP_BATCH_ANSWER_US },
     residents: e.STEP_RESIDENTS ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS } : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },

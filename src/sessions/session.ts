@@ -328,6 +328,9 @@ export class Session implements SideHost {
   }
 
   adopt(task: ProduceStepTask, dueAt: number, handler: ResidentHandler): ResidentRun | null {
+    // Only a session holding its log files is kept by a step thread: one whose steps open their
+    // files (no room under OPEN_FILES_LIMIT) runs on the main thread's path, its steps batched.
+    if (!this.#files?.holdsAll) return null;
     return this.#init.residents?.adopt(task, dueAt, this.#init.burst.rateSlackMs, handler) ?? null;
   }
 

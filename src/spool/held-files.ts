@@ -13,7 +13,7 @@
  * files themselves meanwhile) until the sum fits again. A session gives its descriptors back only
  * while none of its steps is on its way: a step's thread may be writing through one. When too few
  * are idle, as many busy ones as cover what is over are asked to pause (a resident session, whose
- * steps are always on their way, leaves its thread for a step), and the budget tries again shortly.
+ * steps are always on their way, leaves its thread), and the budget tries again shortly.
  * When a socket
  * closes or an ended session's descriptors are closed (with its folder's removal: after a storm of
  * STOPs, in a storm), sessions that hold none (they gave theirs back, or found the budget spent
@@ -41,6 +41,11 @@ export interface HeldFilesLimits {
   openFilesLimit: number;
   /** OPEN_FILES_RESERVE: descriptors never spent on held segments (HTTP, steps' own opens, children). */
   reserve: number;
+  /**
+   * SPOOL_HELD_FILES_ASK_MS: how long a busy holder asked to pause counts as about to give back, ms;
+   * past it (its step hangs), others are asked in its place.
+   */
+  askPatienceMs: number;
 }
 
 /** How long a give-back waits for busy sessions before it tries again, ms. */
@@ -53,6 +58,8 @@ export class HeldFilesBudget {
   /** Holders that hold nothing and would: offered the room when some comes back. */
   readonly #wanting = new Set<FileHolder>();
   #held = 0;
+  /** Busy holders asked to pause (askBack), and when: tried first, and counted as about to give back. */
+  readonly #asked = new Map<FileHolder, number>();
   #retry: NodeJS.Timeout | null = null;
   #givenBack = 0;
 
@@ -90,6 +97,7 @@ export class HeldFilesBudget {
   give(n: number, holder: FileHolder): void {
     this.#held -= n;
     this.#holders.delete(holder);
+    this.#asked.delete(holder);
   }
 
   /** `holder` holds nothing and would take its descriptors when they fit (offerRoom). */
@@ -104,6 +112,7 @@ export class HeldFilesBudget {
   leave(holder: FileHolder): void {
     this.#wanting.delete(holder);
     this.#holders.delete(holder);
+    this.#asked.delete(holder);
   }
 
   /** Holders that hold nothing and would, now. */
@@ -123,23 +132,40 @@ export class HeldFilesBudget {
     }
   }
 
-  /** A socket was opened: if held descriptors no longer fit beside the sockets, sessions give theirs back. */
+  /**
+   * A socket was opened: if held descriptors no longer fit beside the sockets, sessions give theirs
+   * back. Holders asked before are tried first (they were to pause); then the others in turn, an
+   * idle one giving back at once, a busy one asked to pause, until what is given and what the
+   * asked are about to give covers what is over. A pass stops there: with every session resident
+   * (always busy) a scan of all holders for each new socket cost the crowd's start seconds.
+   */
   makeRoom(): void {
     let over = this.#over(0);
     if (over <= 0) return;
-    const busy: FileHolder[] = [];
-    // A holder that gives back leaves the set while it is iterated: a Set allows that.
+    const now = Date.now();
+    let coming = 0;
+    for (const [holder, askedAt] of this.#asked) {
+      // A holder that gives back leaves the map while it is iterated: a Map allows that.
+      over -= this.#giveBack(holder);
+      if (over <= 0) return;
+      if (this.#asked.has(holder) && now - askedAt <= this.#limits.askPatienceMs) coming += holder.askBack();
+    }
     for (const holder of this.#holders) {
-      const n = holder.giveBack();
-      if (n === 0) busy.push(holder);
-      this.#givenBack += n;
+      if (coming >= over) break;
+      if (this.#asked.has(holder)) continue;
+      const n = this.#giveBack(holder);
       over -= n;
       if (over <= 0) return;
+      if (n === 0) {
+        const asked = holder.askBack();
+        if (asked > 0) {
+          this.#asked.set(holder, now);
+          coming += asked;
+        }
+      }
     }
-    // Too few were idle: only as many busy ones as cover the rest are asked to pause (a resident
-    // leaves its thread for it), and all are tried again shortly.
-    for (let i = 0, asked = 0; i < busy.length && asked < over; i++) asked += busy[i]!.askBack();
-    if (busy.length > 0 && !this.#retry) {
+    // Busy sessions were asked to pause: try again shortly (nothing to wait for when none was).
+    if (this.#asked.size > 0 && !this.#retry) {
       this.#retry = setTimeout(() => {
         this.#retry = null;
         this.makeRoom();
@@ -148,9 +174,16 @@ export class HeldFilesBudget {
     }
   }
 
+  #giveBack(holder: FileHolder): number {
+    const n = holder.giveBack();
+    this.#givenBack += n;
+    return n;
+  }
+
   close(): void {
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
+    this.#asked.clear();
   }
 
   /** How many descriptors over the limit `extra` more would be (≤ 0: they fit). */

@@ -32,7 +32,7 @@ export function heldFd(flags: SessionFlags, kind: LogKind, segment: number): num
 export interface StepsGate {
   /** True while none of the session's steps is on its way (nothing writes through a held descriptor). */
   idle(): boolean;
-  /** The descriptors are wanted back: let the steps pause soon (a resident leaves its thread for a step). */
+  /** The descriptors are wanted back: let the steps pause soon (a resident leaves its thread). */
   pause(): void;
 }
 
@@ -80,6 +80,11 @@ export class LogFiles implements FileHolder {
     ints[FLAG.RESULT_SEGMENT] = 1;
     ints[FLAG.RESULT_WINDOW_FROM] = 1;
     this.#flags.floats[LOG_TIME.resultSegmentOpenedAt] = nowMs();
+  }
+
+  /** Whether it holds a descriptor for each log its steps append to (none: no step log, or given back). */
+  get holdsAll(): boolean {
+    return this.#wanted.length > 0 && this.#held.length === this.#wanted.length;
   }
 
   /** A step began `kind`'s segment `segment` and it was published: hold that one instead. */

@@ -35,7 +35,7 @@ class Holder implements FileHolder {
 describe('HeldFilesBudget', () => {
   it('grants files only while held + sockets + reserve fit under the limit, and never past the cap', () => {
     let sockets = 0;
-    const budget = new HeldFilesBudget({ max: 6, openFilesLimit: 20, reserve: 4 }, () => sockets);
+    const budget = new HeldFilesBudget({ max: 6, openFilesLimit: 20, reserve: 4, askPatienceMs: 1000 }, () => sockets);
     sockets = 10;
     const a = new Holder(budget);
     const b = new Holder(budget);
@@ -51,23 +51,24 @@ describe('HeldFilesBudget', () => {
 
   it('takes files back from idle holders when sockets grow, and waits for busy ones', async () => {
     let sockets = 0;
-    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 12, reserve: 0 }, () => sockets);
+    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 12, reserve: 0, askPatienceMs: 1000 }, () => sockets);
     const holders = [0, 1, 2, 3].map(() => new Holder(budget));
     for (const h of holders) assert.equal(h.hold(2), true);
     sockets = 4; // 8 + 4 = 12: fits
     budget.makeRoom();
     assert.equal(budget.held, 8);
-    sockets = 7; // 8 + 7 = 15: 3 over, two holders give back
+    sockets = 7; // 8 + 7 = 15: 3 over; the busy first holder is asked to pause (2 to come), the next idle one gives back
     holders[0]!.idle = false;
     budget.makeRoom();
-    assert.equal(budget.held, 4);
-    assert.deepEqual(holders.map((h) => h.held), [2, 0, 0, 2], 'the busy one kept its files; the next idle ones gave theirs');
-    sockets = 10; // 4 + 10 = 14: 2 over; the only idle holder left gives back, then the busy one once idle
+    assert.equal(budget.held, 6);
+    assert.deepEqual(holders.map((h) => h.held), [2, 0, 2, 2], 'the busy one kept its files for now; an idle one gave its');
+    assert.equal(holders[0]!.asked, 1);
+    sockets = 10; // 6 + 10 = 16: 4 over; the asked one still counts as coming, idle ones give the rest
     budget.makeRoom();
-    assert.equal(budget.held, 2);
-    sockets = 11; // 2 + 11 = 13: the busy holder must give back when it is idle
+    assert.deepEqual(holders.map((h) => h.held), [2, 0, 0, 2]);
+    sockets = 11; // 4 + 11 = 15: 3 over
     budget.makeRoom();
-    assert.equal(budget.held, 2);
+    assert.deepEqual(holders.map((h) => h.held), [2, 0, 0, 0], 'only the busy holder holds files, until it pauses');
     holders[0]!.idle = true;
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(budget.held, 0, 'retried once the holder was idle');
@@ -77,7 +78,7 @@ describe('HeldFilesBudget', () => {
 
   it('asks only as many busy holders to pause as cover what is over', async () => {
     let sockets = 0;
-    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 20, reserve: 0 }, () => sockets);
+    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 20, reserve: 0, askPatienceMs: 1000 }, () => sockets);
     const holders = [0, 1, 2, 3, 4].map(() => new Holder(budget));
     for (const h of holders) {
       assert.equal(h.hold(2), true);
@@ -94,9 +95,27 @@ describe('HeldFilesBudget', () => {
     budget.close();
   });
 
+  it('asks others in the place of a holder that does not pause within SPOOL_HELD_FILES_ASK_MS', async () => {
+    let sockets = 0;
+    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 10, reserve: 0, askPatienceMs: 20 }, () => sockets);
+    const holders = [0, 1, 2].map(() => new Holder(budget));
+    for (const h of holders) {
+      assert.equal(h.hold(2), true);
+      h.idle = false;
+    }
+    sockets = 5; // 6 + 5 = 11: 1 over
+    budget.makeRoom();
+    assert.deepEqual(holders.map((h) => h.asked), [1, 0, 0], 'the first is asked; its two cover what is over');
+    holders[1]!.idle = true; // the first hangs; the second would pause when asked
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(holders.map((h) => h.held), [2, 0, 2], 'past the patience, the next holder was asked and gave back');
+    assert.equal(holders[2]!.asked, 0, 'and no more than that');
+    budget.close();
+  });
+
   it('offers the room back to holders that gave theirs, as many as fit, once sockets close', () => {
     let sockets = 0;
-    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 12, reserve: 0 }, () => sockets);
+    const budget = new HeldFilesBudget({ max: 100, openFilesLimit: 12, reserve: 0, askPatienceMs: 1000 }, () => sockets);
     const holders = [0, 1, 2, 3].map(() => new Holder(budget));
     for (const h of holders) assert.equal(h.hold(2), true);
     sockets = 8; // 8 + 8 = 16: two holders give back

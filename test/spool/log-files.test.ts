@@ -15,7 +15,7 @@ describe('LogFiles', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-log-files-'));
   after(() => fs.rmSync(root, { recursive: true, force: true }));
   const slab = new FlagsSlab(8);
-  const newBudget = () => new HeldFilesBudget({ max: 100, openFilesLimit: 1000, reserve: 0 }, () => 0);
+  const newBudget = () => new HeldFilesBudget({ max: 100, openFilesLimit: 1000, reserve: 0, askPatienceMs: 1000 }, () => 0);
 
   it('holds both step logs open, and closes them and gives them back to the budget on close', async () => {
     const dir = fs.mkdtempSync(path.join(root, 's-'));
