@@ -13,11 +13,10 @@
  * files themselves meanwhile) until the sum fits again. A session gives its descriptors back only
  * while none of its steps is on its way: a step's thread may be writing through one. When too few
  * are idle, as many busy ones as cover what is over are asked to pause (a resident session, whose
- * steps are always on their way, leaves its thread), and the budget tries again shortly.
- * When a socket
- * closes or an ended session's descriptors are closed (with its folder's removal: after a storm of
- * STOPs, in a storm), sessions that hold none (they gave theirs back, or found the budget spent
- * when they started) take theirs again, as many as fit.
+ * steps are always on their way, leaves its thread), and the budget tries again shortly. When a
+ * socket closes or an ended session's descriptors are closed (with its folder's removal: after a
+ * storm of STOPs, in a storm), sessions that hold none (they gave theirs back, or found the budget
+ * spent when they started) take theirs again, as many as fit.
  */
 import fs from 'node:fs';
 
@@ -148,6 +147,8 @@ export class HeldFilesBudget {
       // A holder that gives back leaves the map while it is iterated: a Map allows that.
       over -= this.#giveBack(holder);
       if (over <= 0) return;
+      // Asked again, not only counted: a session caught mid-step on the main thread's path must
+      // not become resident again after it (StepProducer.leaveThread holds it off for one answer).
       if (this.#asked.has(holder) && now - askedAt <= this.#limits.askPatienceMs) coming += holder.askBack();
     }
     for (const holder of this.#holders) {
