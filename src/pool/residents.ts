@@ -256,7 +256,10 @@ export class ResidentSteps implements ResidentListener {
 
   #armWatchdog(): void {
     if (this.#watchdog || this.#closed) return;
-    this.#watchdog = setInterval(() => this.#takeBackOverdue(), this.#limits.stallMs);
+    // Looked at in an immediate, after the poll phase: a timer runs before that phase reads the
+    // answers that came while the loop was busy, and a long turn of the main thread made every
+    // resident answered meanwhile seem overdue (and taken back).
+    this.#watchdog = setInterval(() => setImmediate(() => this.#closed || this.#takeBackOverdue()), this.#limits.stallMs);
     this.#watchdog.unref();
   }
 

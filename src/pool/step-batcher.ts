@@ -379,9 +379,15 @@ export class StepBatcher {
   #armWatchdog(): void {
     if (this.#watchdog || this.#closed) return;
     this.#watchdog = setTimeout(() => {
-      this.#watchdog = null;
-      this.#takeApartStalled();
-      if (this.#inFlight.size > 0) this.#armWatchdog();
+      // A timer runs before the poll phase reads the answers that came while the loop was busy:
+      // looked at then, a batch answered during a long turn of the main thread seemed stalled
+      // (and was sent again). An immediate runs after that phase, once they are read.
+      setImmediate(() => {
+        this.#watchdog = null;
+        if (this.#closed) return;
+        this.#takeApartStalled();
+        if (this.#inFlight.size > 0) this.#armWatchdog();
+      });
     }, this.#limits.stallMs);
   }
 
@@ -397,6 +403,9 @@ export class StepBatcher {
       if (batch.aborted) continue;
       const began = this.#claims.view.entryStartedAt(batch.claimSlot);
       const claimed = this.#claims.view.claimed(batch.claimSlot);
+      // Its thread claimed past the last entry: every step ran and none runs now, so nothing of it
+      // can stall; its answer is on its way (or its thread's end settles it: #died).
+      if (claimed > batch.entries.length) continue;
       // Given to a thread a stall ago and not begun: the thread is held by something else (a
       // resident's step, pool/residents.ts): all of it is taken back and sent again. One still
       // waiting for a thread is left be: it goes to the first that is free.

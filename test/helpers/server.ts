@@ -81,3 +81,14 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/**
+ * Keeps this process's main thread (the in-process server's) busy for `ms`, as a long turn does:
+ * the pool threads go on meanwhile, and what they post waits to be read.
+ */
+export function holdMainThread(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy on purpose
+  }
+}

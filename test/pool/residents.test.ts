@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { assertFailed, goOn, stopAll, stopHung } from '../helpers/lockstep.js';
-import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
+import { eventually, FIXTURE_PIPELINES, holdMainThread, startServer, type TestServer } from '../helpers/server.js';
 
 const BYSTANDERS = 5;
 const PERIOD_MS = 20;
@@ -102,6 +102,22 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
     assertConsecutive(again, seen + 1);
     again.send({ command: 'STOP' });
     await again.waitFor((m) => m.type === 'stopped', 'stopped');
+  });
+
+  it('a main thread busy past the stall takes back no resident that answered meanwhile', async () => {
+    const clients: TestClient[] = [];
+    for (let i = 0; i < 4; i++) clients.push((await startLockstep(server)).client);
+    await eventually(() => residents(server) === 4, 'the four sessions are resident');
+    await goOn(clients, 5);
+    const before = totals(server);
+    for (let i = 0; i < 3; i++) {
+      // Three stalls (100 ms) long: the watchdog falls due while the threads' answers wait unread.
+      holdMainThread(300);
+      await goOn(clients, 3);
+    }
+    assert.equal(totals(server).takenBack, before.takenBack, 'no resident was taken back');
+    assert.equal(residents(server), 4, 'all four are still resident');
+    await stopAll(clients);
   });
 
   it('a hung resident step holds only its own session: the others are taken back and go on', async () => {

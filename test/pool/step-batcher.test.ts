@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
 import { assertFailed, goOn, stopAll, stopHung } from '../helpers/lockstep.js';
-import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
+import { eventually, FIXTURE_PIPELINES, holdMainThread, startServer, type TestServer } from '../helpers/server.js';
 
 const BYSTANDERS = 5;
 
@@ -63,6 +63,25 @@ describe('steps of many sessions batched into shared pool tasks', () => {
     await stopHung(victim, session);
     await goOn(bystanders, 5);
     await stopAll(bystanders);
+  });
+
+  it('a main thread busy past the stall takes nothing back from a task that answered meanwhile', async () => {
+    const clients: TestClient[] = [];
+    for (let i = 0; i < BYSTANDERS + 1; i++) {
+      const c = await TestClient.open(server.wsUrl());
+      await c.start({ pipeline: 'lockstep' });
+      clients.push(c);
+    }
+    await goOn(clients, 5);
+    const takenBefore = await metric(server, 'tandem_step_batch_taken_back_total', 'why="stalled"');
+    for (let i = 0; i < 3; i++) {
+      // Their steps ask for no wait: a task is on its way whenever a timer runs. Held three
+      // stalls (100 ms) long, the main thread finds it answered, its answer unread.
+      holdMainThread(300);
+      await goOn(clients, 3);
+    }
+    assert.equal(await metric(server, 'tandem_step_batch_taken_back_total', 'why="stalled"'), takenBefore, 'no step was taken back');
+    await stopAll(clients);
   });
 
   it('a step whose thread dies fails only its own session: the rest of its task is rolled back and run again', async () => {
