@@ -66,12 +66,8 @@ describe('steps of many sessions batched into shared pool tasks', () => {
   });
 
   it('a main thread busy past the stall takes nothing back from a task that answered meanwhile', async () => {
-    const clients: TestClient[] = [];
-    for (let i = 0; i < BYSTANDERS + 1; i++) {
-      const c = await TestClient.open(server.wsUrl());
-      await c.start({ pipeline: 'lockstep' });
-      clients.push(c);
-    }
+    const { bystanders, victim } = await startAll(server, 'none');
+    const clients = [...bystanders, victim];
     await goOn(clients, 5);
     const takenBefore = await metric(server, 'tandem_step_batch_taken_back_total', 'why="stalled"');
     for (let i = 0; i < 3; i++) {
