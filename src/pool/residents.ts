@@ -25,6 +25,7 @@ import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type Reside
 import { PoolClosedError, type ResidentListener, type ResidentPlace, type StepChannels } from './step-channels.js';
 import { StepThrew, StepTimedOutError, type BatchObserver, type StepRun } from './step-batcher.js';
 import { nextStepDue } from '../sessions/pacing.js';
+import { afterAnswersRead, freshMsFor } from './after-answers.js';
 
 /** Resident limits (config.ts names the variables). */
 export interface ResidentLimits {
@@ -91,6 +92,8 @@ export class ResidentSteps implements ResidentListener {
   /** Residencies begun; taken back overdue; rolled back when their thread went. */
   readonly totals = { adopted: 0, takenBack: 0, rolledBack: 0 };
   #watchdog: NodeJS.Timeout | null = null;
+  /** A check asked for by the watchdog waits for the answers on their way (pool/after-answers.ts). */
+  #checking = false;
   #closed = false;
 
   constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}) {
@@ -256,10 +259,16 @@ export class ResidentSteps implements ResidentListener {
 
   #armWatchdog(): void {
     if (this.#watchdog || this.#closed) return;
-    // Looked at in an immediate, after the poll phase: a timer runs before that phase reads the
-    // answers that came while the loop was busy, and a long turn of the main thread made every
+    // Looked at once the answers on their way are read: a long turn of the main thread made every
     // resident answered meanwhile seem overdue (and taken back).
-    this.#watchdog = setInterval(() => setImmediate(() => this.#closed || this.#takeBackOverdue()), this.#limits.stallMs);
+    this.#watchdog = setInterval(() => {
+      if (this.#checking) return;
+      this.#checking = true;
+      afterAnswersRead(() => {
+        this.#checking = false;
+        if (!this.#closed) this.#takeBackOverdue();
+      }, freshMsFor(this.#limits.stallMs));
+    }, this.#limits.stallMs);
     this.#watchdog.unref();
   }
 

@@ -29,6 +29,7 @@ import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
 import { PoolClosedError, ThreadEndedError } from './step-channels.js';
+import { afterAnswersRead, freshMsFor } from './after-answers.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
@@ -379,15 +380,14 @@ export class StepBatcher {
   #armWatchdog(): void {
     if (this.#watchdog || this.#closed) return;
     this.#watchdog = setTimeout(() => {
-      // A timer runs before the poll phase reads the answers that came while the loop was busy:
-      // looked at then, a batch answered during a long turn of the main thread seemed stalled
-      // (and was sent again). An immediate runs after that phase, once they are read.
-      setImmediate(() => {
+      // Looked at once the answers on their way are read: a batch answered during a long turn of
+      // the main thread seemed stalled (and was sent again).
+      afterAnswersRead(() => {
         this.#watchdog = null;
         if (this.#closed) return;
         this.#takeApartStalled();
         if (this.#inFlight.size > 0) this.#armWatchdog();
-      });
+      }, freshMsFor(this.#limits.stallMs));
     }, this.#limits.stallMs);
   }
 

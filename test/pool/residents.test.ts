@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { assertFailed, goOn, stopAll, stopHung } from '../helpers/lockstep.js';
-import { eventually, FIXTURE_PIPELINES, holdMainThread, startServer, type TestServer } from '../helpers/server.js';
+import { eventually, FIXTURE_PIPELINES, holdMainThread, holdTwoTurns, startServer, type TestServer } from '../helpers/server.js';
 
 const BYSTANDERS = 5;
 const PERIOD_MS = 20;
@@ -113,6 +113,9 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
     for (let i = 0; i < 3; i++) {
       // Three stalls (100 ms) long: the watchdog falls due while the threads' answers wait unread.
       holdMainThread(300);
+      await goOn(clients, 3);
+      // And once its check was asked for, the next turn is long too, in the poll phase.
+      await holdTwoTurns(300);
       await goOn(clients, 3);
     }
     assert.equal(totals(server).takenBack, before.takenBack, 'no resident was taken back');
