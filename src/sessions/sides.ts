@@ -244,6 +244,11 @@ export class StepProducer extends Side {
   /** Set by leaveThread(): the next answer's step runs on the main thread's path, not resident. */
   #stayOff = false;
 
+  /** Whether a step thread keeps it now (pool/residents.ts). */
+  get resident(): boolean {
+    return this.#resident !== null;
+  }
+
   /** A step consumer of the same session, lent to this side's tasks whenever it has nothing to do. */
   pairWith(consumer: StepConsumer): void {
     this.#partner = consumer;

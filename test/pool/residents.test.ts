@@ -119,7 +119,10 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
       await goOn(clients, 3);
     }
     assert.equal(totals(server).takenBack, before.takenBack, 'no resident was taken back');
-    assert.equal(residents(server), 4, 'all four are still resident');
+    // A resident whose consumer ran slow once (preempted) is handed back and adopted again at its
+    // next step, so the count is asked for until it holds; takenBack above is what a false
+    // take-back moves.
+    await eventually(() => residents(server) === 4, 'all four are resident');
     await stopAll(clients);
   });
 
