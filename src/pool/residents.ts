@@ -25,7 +25,7 @@ import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type Reside
 import { PoolClosedError, type ResidentListener, type ResidentPlace, type StepChannels } from './step-channels.js';
 import { StepThrew, StepTimedOutError, type BatchObserver, type StepRun } from './step-batcher.js';
 import { nextStepDue } from '../sessions/pacing.js';
-import { afterAnswersRead, freshMsFor } from './after-answers.js';
+import { Watchdog } from './watchdog.js';
 
 /** Resident limits (config.ts names the variables). */
 export interface ResidentLimits {
@@ -91,9 +91,8 @@ export class ResidentSteps implements ResidentListener {
   #nextToken = 1;
   /** Residencies begun; taken back overdue; rolled back when their thread went. */
   readonly totals = { adopted: 0, takenBack: 0, rolledBack: 0 };
-  #watchdog: NodeJS.Timeout | null = null;
-  /** A check asked for by the watchdog waits for the answers on their way (pool/after-answers.ts). */
-  #checking = false;
+  /** Runs while a resident lives or a thread is held. */
+  readonly #watchdog: Watchdog;
   #closed = false;
 
   constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}) {
@@ -101,6 +100,7 @@ export class ResidentSteps implements ResidentListener {
     this.#flagsSlab = flagsSlab;
     this.#limits = limits;
     this.#observer = observer;
+    this.#watchdog = new Watchdog(limits.stallMs, (asOf) => this.#takeBackOverdue(asOf));
     channels.listenResidents(this);
   }
 
@@ -131,7 +131,7 @@ export class ResidentSteps implements ResidentListener {
     this.totals.adopted++;
     this.#byToken.set(token, r);
     this.#channels.postResident(place, { kind: 'adopt', token, step, dueAt, rateSlackMs });
-    this.#armWatchdog();
+    this.#watchdog.arm();
     return r;
   }
 
@@ -238,8 +238,7 @@ export class ResidentSteps implements ResidentListener {
 
   close(): void {
     this.#closed = true;
-    if (this.#watchdog) clearInterval(this.#watchdog);
-    this.#watchdog = null;
+    this.#watchdog.close();
   }
 
   #end(r: Resident): void {
@@ -251,42 +250,26 @@ export class ResidentSteps implements ResidentListener {
 
   /** The watchdog runs while a resident lives or a thread is held. */
   #disarmIfDone(): void {
-    if (this.#byToken.size === 0 && this.#watchdog && !this.#channels.anyStuck()) {
-      clearInterval(this.#watchdog);
-      this.#watchdog = null;
-    }
-  }
-
-  #armWatchdog(): void {
-    if (this.#watchdog || this.#closed) return;
-    // Looked at once the answers on their way are read: a long turn of the main thread made every
-    // resident answered meanwhile seem overdue (and taken back).
-    this.#watchdog = setInterval(() => {
-      if (this.#checking) return;
-      this.#checking = true;
-      afterAnswersRead(() => {
-        this.#checking = false;
-        if (!this.#closed) this.#takeBackOverdue();
-      }, freshMsFor(this.#limits.stallMs));
-    }, this.#limits.stallMs);
-    this.#watchdog.unref();
+    if (this.#byToken.size === 0 && !this.#channels.anyStuck()) this.#watchdog.disarm();
   }
 
   /**
    * Residents whose answer is overdue by STEP_BATCH_STALL_MS: one whose own step runs holds its
-   * thread (marked stuck; ended past STEP_TIMEOUT_MS); the others are taken back.
+   * thread (marked stuck; ended past STEP_TIMEOUT_MS); the others are taken back. Judged as of
+   * `asOf`, when every answer posted before it was read (pool/watchdog.ts).
    */
-  #takeBackOverdue(): void {
+  #takeBackOverdue(asOf: number): void {
+    if (this.#closed) return;
     const now = nowMs();
     let taken = 0;
     // #end deletes the one at hand: a Map's iteration goes on past it.
     for (const r of this.#byToken.values()) {
-      if (now - r.expectedAt < this.#limits.stallMs) continue;
+      if (asOf - r.expectedAt < this.#limits.stallMs) continue;
       if (residentRunning(r.flags, r.token)) {
         r.place.stuck = true;
         if (this.#limits.timeoutMs > 0 && !r.timedOut) {
           const began = Math.max(stepStartedAt(r.flags, 'producer'), stepStartedAt(r.flags, 'consumer'));
-          if (began > 0 && now - began >= this.#limits.timeoutMs) {
+          if (began > 0 && asOf - began >= this.#limits.timeoutMs) {
             r.timedOut = true;
             this.#observer.timedOut?.();
             this.#channels.endThread(r.place, new StepTimedOutError(this.#limits.timeoutMs));

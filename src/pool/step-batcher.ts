@@ -29,7 +29,7 @@ import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
 import { PoolClosedError, ThreadEndedError } from './step-channels.js';
-import { afterAnswersRead, freshMsFor } from './after-answers.js';
+import { Watchdog } from './watchdog.js';
 
 export type StepResult = ProduceStepResult | ConsumeStepResult;
 
@@ -181,7 +181,8 @@ export class StepBatcher {
   readonly #limits: BatchLimits;
   readonly #queue = new TurnQueue<Entry>((queue) => this.#flush(queue));
   readonly #inFlight = new Set<Batch>();
-  #watchdog: NodeJS.Timeout | null = null;
+  /** Runs while a task is under way. */
+  readonly #watchdog: Watchdog;
   /** Tasks (one per step side, reused) whose last step was slow: they run alone. */
   readonly #solo = new WeakSet<StepTask>();
   #closed = false;
@@ -200,6 +201,7 @@ export class StepBatcher {
     this.#flagsSlab = slabs.flags;
     this.#claims = slabs.claims;
     this.#observer = observer;
+    this.#watchdog = new Watchdog(limits.stallMs, (asOf) => this.#takeApartStalled(asOf));
   }
 
   /** Sends one step; `done` is told its answer, or that its thread died under it or it was aborted. */
@@ -216,8 +218,7 @@ export class StepBatcher {
 
   close(): void {
     this.#closed = true;
-    if (this.#watchdog) clearTimeout(this.#watchdog);
-    this.#watchdog = null;
+    this.#watchdog.close();
   }
 
   #enqueue(entry: Entry): void {
@@ -254,7 +255,7 @@ export class StepBatcher {
     });
     this.#inFlight.add(batch);
     this.#observer.batchSent?.(entries.length);
-    this.#armWatchdog();
+    this.#watchdog.arm();
     const task: StepBatchTask = { kind: 'step-batch', entries: entries.map((e) => e.task), claimSlot: slot };
     batch.run = this.#pool.runBatch(task, (part) => this.#answeredPart(batch, part));
     batch.run.result.then(
@@ -377,26 +378,15 @@ export class StepBatcher {
     return 0;
   }
 
-  #armWatchdog(): void {
-    if (this.#watchdog || this.#closed) return;
-    this.#watchdog = setTimeout(() => {
-      // Looked at once the answers on their way are read: a batch answered during a long turn of
-      // the main thread seemed stalled (and was sent again).
-      afterAnswersRead(() => {
-        this.#watchdog = null;
-        if (this.#closed) return;
-        this.#takeApartStalled();
-        if (this.#inFlight.size > 0) this.#armWatchdog();
-      }, freshMsFor(this.#limits.stallMs));
-    }, this.#limits.stallMs);
-  }
-
   /**
    * Ends a step that ran past the time limit; leaves a task whose current step has run
-   * STEP_BATCH_STALL_MS only that step, and sends the others again.
+   * STEP_BATCH_STALL_MS only that step, and sends the others again. Judged as of `asOf`, when
+   * every answer posted before it was read (pool/watchdog.ts): steps answered in a part still unread
+   * are not rolled back and run again for nothing.
    */
-  #takeApartStalled(): void {
-    const now = nowMs();
+  #takeApartStalled(asOf: number): void {
+    if (this.#closed) return;
+    const now = asOf;
     for (const batch of this.#inFlight) {
       // An aborted task's thread is being ended: its exit settles every step (#died), and a forced
       // step must fail there, not be sent again where nothing could force it any more.
@@ -434,6 +424,8 @@ export class StepBatcher {
       const slow = batch.entries[this.#takeBack(batch)];
       if (slow) this.#solo.add(slow.task);
     }
+    // Nothing under way: the next task sent arms it again.
+    if (this.#inFlight.size === 0) this.#watchdog.disarm();
   }
 
   /**

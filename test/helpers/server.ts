@@ -1,6 +1,4 @@
-import { once } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,49 +79,5 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/**
- * Keeps this process's main thread (the in-process server's) busy for `ms`, as a long turn does:
- * the pool threads go on meanwhile, and what they post waits to be read.
- */
-export function holdMainThread(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // busy on purpose
-  }
-}
-
-/**
- * Holds the main thread `ms` twice: now, and again in the poll phase of the next turn, after that
- * phase read what the pool threads posted during the first hold. A watchdog timer that fell due
- * during the first hold runs between the two, so its check meets the second hold, the long turn a
- * client's frames can make, with the answers posted during it unread (pool/after-answers.ts).
- * The second hold runs in a loopback connection's data callback, written to at the end of the
- * first: the threads' answers were ready before it, so that phase reads them first.
- */
-export async function holdTwoTurns(ms: number): Promise<void> {
-  const listener = net.createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
-  const writer = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
-  await once(writer, 'connect');
-  const [reader] = await accepted;
-  try {
-    const second = new Promise<void>((resolve) => {
-      reader.once('data', () => {
-        holdMainThread(ms);
-        resolve();
-      });
-    });
-    holdMainThread(ms);
-    writer.write('x');
-    await second;
-  } finally {
-    writer.destroy();
-    reader.destroy();
-    listener.close();
   }
 }

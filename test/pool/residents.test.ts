@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { assertFailed, goOn, stopAll, stopHung } from '../helpers/lockstep.js';
-import { eventually, FIXTURE_PIPELINES, holdMainThread, holdTwoTurns, startServer, type TestServer } from '../helpers/server.js';
+import { holdMainThread, holdTwoTurns } from '../helpers/event-loop.js';
+import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 
 const BYSTANDERS = 5;
 const PERIOD_MS = 20;
