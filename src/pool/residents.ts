@@ -259,7 +259,6 @@ export class ResidentSteps implements ResidentListener {
    * `asOf`, when every answer posted before it was read (pool/watchdog.ts).
    */
   #takeBackOverdue(asOf: number): void {
-    if (this.#closed) return;
     const now = nowMs();
     let taken = 0;
     // #end deletes the one at hand: a Map's iteration goes on past it.

@@ -24,7 +24,7 @@
  * - Once the pool is closed, a step fails with PoolClosedError instead of being sent again.
  */
 import type { ConsumeStepResult, ProduceStepResult, StepBatchResult, StepBatchTask, StepTask, TaskError } from './messages.js';
-import { flagsAt, nowMs, runningThread, stepStartedAt } from './flags.js';
+import { flagsAt, runningThread, stepStartedAt } from './flags.js';
 import type { ClaimSlab } from './claims.js';
 import { markRolledBack } from '../spool/progress.js';
 import { TurnQueue } from './turn-queue.js';
@@ -380,13 +380,11 @@ export class StepBatcher {
 
   /**
    * Ends a step that ran past the time limit; leaves a task whose current step has run
-   * STEP_BATCH_STALL_MS only that step, and sends the others again. Judged as of `asOf`, when
-   * every answer posted before it was read (pool/watchdog.ts): steps answered in a part still unread
-   * are not rolled back and run again for nothing.
+   * STEP_BATCH_STALL_MS only that step, and sends the others again. Judged as of `now`, the
+   * watchdog's asOf, when every answer posted before it was read (pool/watchdog.ts): steps answered
+   * in a part still unread are not rolled back and run again for nothing.
    */
-  #takeApartStalled(asOf: number): void {
-    if (this.#closed) return;
-    const now = asOf;
+  #takeApartStalled(now: number): void {
     for (const batch of this.#inFlight) {
       // An aborted task's thread is being ended: its exit settles every step (#died), and a forced
       // step must fail there, not be sent again where nothing could force it any more.

@@ -31,8 +31,6 @@ export class Watchdog {
   readonly #periodMs: number;
   readonly #check: (asOf: number) => void;
   #timer: NodeJS.Timeout | null = null;
-  /** The timer fired and its check waits for its turn. */
-  #pending = false;
   #armed = false;
   #closed = false;
 
@@ -45,10 +43,11 @@ export class Watchdog {
   arm(): void {
     if (this.#armed || this.#closed) return;
     this.#armed = true;
-    if (!this.#pending) this.#schedule();
+    // A check still waiting for its turn finds the timer set and does not set another.
+    if (!this.#timer) this.#schedule();
   }
 
-  /** Stops looking; a check already waiting for its turn does not run. */
+  /** Stops looking; a check already waiting for its turn runs only if armed again by then. */
   disarm(): void {
     this.#armed = false;
     if (this.#timer) clearTimeout(this.#timer);
@@ -63,9 +62,7 @@ export class Watchdog {
   #schedule(): void {
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#pending = true;
       afterAnswersRead((asOf) => {
-        this.#pending = false;
         if (!this.#armed) return;
         try {
           this.#check(asOf);
