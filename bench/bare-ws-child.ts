@@ -15,35 +15,35 @@
  * (bench/handoff.ts): the cheapest shape of tandem's data path, to read tandem's CPU per result
  * against. BARE_WS_HANDOFF=1 appends the frame alone, once (the floor before 2026-12-03), and
  * BARE_WS_HANDOFF=0 nothing (the hop alone); BARE_WS_HANDOFF_TIMER=worker lets the worker keep
- * the schedule and tick (bench/handoff.ts).
+ * the schedule and tick, and BARE_WS_HANDOFF_SEND=worker lets it write each frame into the socket
+ * itself (bench/handoff.ts).
  *
  * The frames are written here rather than imported from src/ so the floor does not move when the
  * service's internals do; only the wire format, which the client checks, is shared.
  */
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { serveChildStats } from './child-stats.js';
-import { Handoff, demoText, nowMs, type HandoffAppends, type HandoffFeed, type HandoffTimer } from './handoff.js';
+import { Handoff, transcriptFrame, type HandoffAppends, type HandoffFeed, type HandoffSend, type HandoffTimer } from './handoff.js';
 
 /** Stop queuing frames on a socket above this many unsent bytes (the ceiling's pump). */
 const HIGH_WATER_BYTES = 256 * 1024;
 /** Frames per socket per turn of the event loop before yielding to the others. */
 const BURST = 64;
 
-function transcriptFrame(session: string, seq: number, producedAt = nowMs()): string {
-  const data = JSON.stringify(demoText(seq, producedAt));
-  // Numbers as tandem writes them (src/ws/protocol.ts transcriptMessage), so both send the same bytes.
-  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq.toFixed(0)},"data":${data},"producedAt":${producedAt.toFixed(3)},"timestamp":${(Date.now() / 1000).toFixed(3)}}`;
-}
-
 /** BARE_WS_HANDOFF: records the hand-off appends per frame; unset, no hand-off. */
 const HANDOFF_APPENDS: Record<string, HandoffAppends | undefined> = { '0': 0, '1': 1, '2': 2 };
 /** BARE_WS_HANDOFF_TIMER: which thread keeps the hand-off's schedule (bench/handoff.ts); unset, the main thread. */
 const HANDOFF_TIMERS: Record<string, HandoffTimer | undefined> = { '': 'main', main: 'main', worker: 'worker' };
+/** BARE_WS_HANDOFF_SEND: which thread writes a hand-off's frames to their sockets (bench/handoff.ts); unset, the main thread. */
+const HANDOFF_SENDS: Record<string, HandoffSend | undefined> = { '': 'main', main: 'main', worker: 'worker' };
 const handoffAppends = HANDOFF_APPENDS[process.env.BARE_WS_HANDOFF ?? ''];
 const handoffTimer = HANDOFF_TIMERS[process.env.BARE_WS_HANDOFF_TIMER ?? ''];
 if (handoffTimer === undefined) throw new Error(`BARE_WS_HANDOFF_TIMER is main or worker, got ${process.env.BARE_WS_HANDOFF_TIMER}`);
-const handoff = handoffAppends !== undefined ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends, handoffTimer) : null;
+const handoffSend = HANDOFF_SENDS[process.env.BARE_WS_HANDOFF_SEND ?? ''];
+if (handoffSend === undefined) throw new Error(`BARE_WS_HANDOFF_SEND is main or worker, got ${process.env.BARE_WS_HANDOFF_SEND}`);
+const handoff = handoffAppends !== undefined ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends, handoffTimer, handoffSend) : null;
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });
 await new Promise<void>((resolve) => wss.once('listening', resolve));
@@ -71,10 +71,19 @@ wss.on('connection', (ws) => {
       ws.send(JSON.stringify({ type: 'started', session, pipeline: 'bare-ws', resume: 'bare-ws-has-no-resume' }));
       const intervalMs = cmd.options?.intervalMs ?? 0;
       if (intervalMs > 0 && handoff) {
-        fed = handoff.feed(intervalMs, (n, producedAt) => {
-          seq = n;
-          if (ws.readyState === ws.OPEN) ws.send(transcriptFrame(session, n, producedAt));
-        });
+        // The worker's frames go straight into the socket (its seq is the client's to count), or back here to be sent.
+        const socket = (ws as unknown as { _socket: Socket })._socket;
+        fed = handoff.feed(
+          intervalMs,
+          handoffSend === 'worker'
+            ? { socket, session }
+            : {
+                send: (n, producedAt) => {
+                  seq = n;
+                  if (ws.readyState === ws.OPEN) ws.send(transcriptFrame(session, n, producedAt));
+                },
+              },
+        );
       } else if (intervalMs > 0) timer = setInterval(() => ws.send(transcriptFrame(session, ++seq)), intervalMs);
       else setImmediate(pump);
     } else if (cmd.command === 'STOP') {

@@ -13,15 +13,21 @@
  * floor of the same load, is what a thread hop and tandem's two appends cost on this machine: the
  * part of tandem's CPU per result that any design keeping its guarantees pays.
  *
- * Two variants answer what a redesign would buy (docs/PERFORMANCE.md, "Even phases"): with
- * `appends` 0 the worker writes nothing (the hop alone), and with `timer` 'worker' the worker
- * keeps the schedule and its own tick, so a tick wakes one thread and the answer the main thread,
- * where the main thread's tick, the worker and the answer wake three.
+ * Three variants answer what a redesign would buy (docs/PERFORMANCE.md, "Even phases", "The
+ * worker writes the frame"): with `appends` 0 the worker writes nothing (the hop alone); with
+ * `timer` 'worker' the worker keeps the schedule and its own tick, so a tick wakes one thread and
+ * the answer the main thread, where the main thread's tick, the worker and the answer wake three;
+ * and with `send` 'worker' the worker writes each frame into its socket's descriptor itself
+ * (framed as `ws` frames it), so no answer goes back and the main thread takes no part in a frame.
+ * That last one is a floor, not a design: a socket whose buffer is full holds the worker until it
+ * drains, and each connection's slot in shared memory is all that keeps the worker off a
+ * descriptor the main thread has closed (which the kernel may have given to another socket).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { Socket } from 'node:net';
 import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
 import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
@@ -31,7 +37,19 @@ const STEP_TIMER_VARS = ['STEP_TIMER_TICK_MS', 'STEP_TIMER_SLACK_PERCENT', 'STEP
 
 /** The STEP_TIMER_* variables of `env` alone: what the hand-off takes from an environment. */
 export function stepTimerEnv(env: Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(STEP_TIMER_VARS.flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
+  return pick(env, STEP_TIMER_VARS);
+}
+
+/** The bare ws server's variables that choose a hand-off variant (bench/bare-ws-child.ts); BARE_WS_HANDOFF itself is the scenario's. */
+const VARIANT_VARS = ['BARE_WS_HANDOFF_TIMER', 'BARE_WS_HANDOFF_SEND'] as const;
+
+/** What the `steady-handoff` floor takes from the bench's --env: the STEP_TIMER_* variables and the variant's. */
+export function handoffEnv(env: Record<string, string | undefined>): Record<string, string> {
+  return { ...stepTimerEnv(env), ...pick(env, VARIANT_VARS) };
+}
+
+function pick(env: Record<string, string | undefined>, keys: readonly string[]): Record<string, string> {
+  return Object.fromEntries(keys.flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
 }
 
 /**
@@ -47,6 +65,27 @@ export const nowMs = () => performance.timeOrigin + performance.now();
 /** The demo pipeline's text, made the same way on both threads from the record's time. */
 export const demoText = (seq: number, producedAt: number) => `Data from producer #${seq} at ${(producedAt / 1000).toFixed(3)}`;
 
+/** A `transcript` frame's text, shaped exactly as tandem's (README "The WebSocket protocol"), the demo pipeline's text as `data`. */
+export function transcriptFrame(session: string, seq: number, producedAt = nowMs()): string {
+  const data = JSON.stringify(demoText(seq, producedAt));
+  // Numbers as tandem writes them (src/ws/protocol.ts transcriptMessage), so both send the same bytes.
+  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq.toFixed(0)},"data":${data},"producedAt":${producedAt.toFixed(3)},"timestamp":${(Date.now() / 1000).toFixed(3)}}`;
+}
+
+/** `text` as the bytes of one unmasked WebSocket text frame (RFC 6455, section 5.2), as a server sends it. */
+export function wsTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const n = payload.length;
+  let head: Buffer;
+  if (n < 126) head = Buffer.from([0x81, n]);
+  else if (n < 0x1_0000) head = Buffer.from([0x81, 126, n >> 8, n & 0xff]);
+  else {
+    head = Buffer.from([0x81, 127, 0, 0, 0, 0, 0, 0, 0, 0]);
+    head.writeBigUInt64BE(BigInt(n), 2);
+  }
+  return Buffer.concat([head, payload]);
+}
+
 /** A connection fed through the hand-off: `send` gets each frame's seq and time once it is on disk. */
 export interface HandoffFeed {
   stop(): void;
@@ -56,6 +95,13 @@ export interface HandoffFeed {
 export type HandoffAppends = 0 | 1 | 2;
 /** Which thread keeps the schedule and ticks: the main thread (as tandem's timer wheel does), or the worker. */
 export type HandoffTimer = 'main' | 'worker';
+/** Which thread writes a frame to its socket: the main thread with the worker's answer, or the worker itself. */
+export type HandoffSend = 'main' | 'worker';
+/** Where a connection's frames go: to `send` on the main thread, or (with `send` 'worker') into `socket`, made for `session`. */
+export type HandoffTarget = { send: (seq: number, producedAt: number) => void } | { socket: Socket; session: string };
+
+/** Sockets the worker may write frames to at once, at most (`send` 'worker'): slots in shared memory. */
+const SOCKET_SLOTS = 65_536;
 
 /** When a connection's frames fall due: every `intervalMs`, each on the first boundary of `granularityMs` at or after. */
 interface Schedule {
@@ -77,12 +123,23 @@ function takeDue(schedules: Map<number, Schedule>, now: number): number[] {
   return due;
 }
 
-type ToWorker = Float64Array | { open: number; schedule: Schedule | null } | { close: number };
+/** Opens a connection on the worker: its schedule when the worker keeps it, its socket when the worker writes its frames. */
+interface OpenMessage {
+  open: number;
+  schedule: Schedule | null;
+  socket: { fd: number; slot: number; session: string } | null;
+}
+type ToWorker = Float64Array | OpenMessage | { close: number };
 
 interface HandoffData {
   dir: string;
   appends: HandoffAppends;
   timer: HandoffTimer;
+  /**
+   * With `send` 'worker', one Int32 per socket slot: the connection's id while the worker may write
+   * to its descriptor, minus the id while it writes, 0 once the main thread has taken it back.
+   */
+  slots: SharedArrayBuffer | null;
 }
 
 /** The main thread's side: one worker, one tick for every connection. */
@@ -92,12 +149,18 @@ export class Handoff {
   readonly #sends = new Map<number, (seq: number, producedAt: number) => void>();
   /** The schedules, when this thread keeps them. */
   readonly #schedules = new Map<number, Schedule>();
+  /** With `send` 'worker': the sockets' slots (HandoffData.slots), and those free. */
+  readonly #slots: Int32Array | null;
+  readonly #freeSlots: number[] = [];
   #nextId = 1;
 
-  constructor(dir: string, appends: HandoffAppends, timer: HandoffTimer = 'main') {
+  constructor(dir: string, appends: HandoffAppends, timer: HandoffTimer = 'main', send: HandoffSend = 'main') {
     fs.mkdirSync(dir, { recursive: true });
     this.#timer = timer;
-    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends, timer } satisfies HandoffData });
+    const slots = send === 'worker' ? new SharedArrayBuffer(4 * SOCKET_SLOTS) : null;
+    this.#slots = slots ? new Int32Array(slots) : null;
+    if (slots) for (let i = SOCKET_SLOTS - 1; i >= 0; i--) this.#freeSlots.push(i);
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends, timer, slots } satisfies HandoffData });
     this.#worker.unref();
     this.#worker.on('message', (done: Float64Array) => {
       for (let i = 0; i < done.length; i += 3) this.#sends.get(done[i]!)?.(done[i + 1]!, done[i + 2]!);
@@ -109,25 +172,66 @@ export class Handoff {
       }, HANDOFF_TICK_MS).unref();
   }
 
-  /** Feeds one frame every `intervalMs` to `send`, each appended on the worker first. */
-  feed(intervalMs: number, send: (seq: number, producedAt: number) => void): HandoffFeed {
+  /** Feeds one frame every `intervalMs` to `target`, each appended on the worker first. */
+  feed(intervalMs: number, target: HandoffTarget): HandoffFeed {
     const id = this.#nextId++;
     const schedule: Schedule = { seq: 0, dueAt: nowMs() + intervalMs, intervalMs, granularityMs: waitGranularity(intervalMs, STEP_TIMER) };
-    this.#sends.set(id, send);
-    if (this.#timer === 'main') this.#schedules.set(id, schedule);
-    this.#worker.postMessage({ open: id, schedule: this.#timer === 'worker' ? schedule : null } satisfies ToWorker);
-    return {
-      stop: () => {
-        this.#schedules.delete(id);
-        if (this.#sends.delete(id)) this.#worker.postMessage({ close: id } satisfies ToWorker);
-      },
+    let socket: OpenMessage['socket'] = null;
+    let takeBack = () => {};
+    const stop = () => {
+      this.#schedules.delete(id);
+      if (!this.#sends.delete(id)) return;
+      takeBack();
+      this.#worker.postMessage({ close: id } satisfies ToWorker);
     };
+    const slots = this.#slots;
+    if ('send' in target) {
+      if (slots) throw new Error('a hand-off whose worker sends is fed sockets, not send functions');
+      this.#sends.set(id, target.send);
+    } else {
+      if (!slots) throw new Error('a hand-off whose main thread sends is fed send functions, not sockets');
+      const slot = this.#freeSlots.pop();
+      if (slot === undefined) throw new Error(`the hand-off writes frames into ${SOCKET_SLOTS} sockets at most`);
+      this.#sends.set(id, () => {}); // the worker sends; the entry says the feed is open
+      Atomics.store(slots, slot, id);
+      takeBack = () => {
+        // Waits out a write under way: the worker holds the slot as -id for one write.
+        while (Atomics.compareExchange(slots, slot, id, 0) === -id);
+        this.#freeSlots.push(slot);
+      };
+      // Every close of the descriptor goes through its handle's close: the worker is off it first.
+      const handle = (target.socket as unknown as { _handle: { fd: number; close: (cb?: () => void) => void } })._handle;
+      const close = handle.close.bind(handle);
+      handle.close = (cb) => {
+        stop();
+        close(cb);
+      };
+      socket = { fd: handle.fd, slot, session: target.session };
+    }
+    if (this.#timer === 'main') this.#schedules.set(id, schedule);
+    this.#worker.postMessage({ open: id, schedule: this.#timer === 'worker' ? schedule : null, socket } satisfies ToWorker);
+    return { stop };
   }
 }
 
+/** Writes `bytes` whole into the non-blocking socket `fd`, waiting while its buffer is full; false once the socket is gone. */
+function writeWhole(fd: number, bytes: Buffer): boolean {
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += fs.writeSync(fd, bytes, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+  return true;
+}
+
 /** The worker's side: held files per connection, its records appended per frame; the schedules too with its own timer. */
-function serveWorker({ dir, appends, timer }: HandoffData): void {
+function serveWorker({ dir, appends, timer, slots: slotsBuffer }: HandoffData): void {
   const fds = new Map<number, number[]>();
+  const sockets = new Map<number, NonNullable<OpenMessage['socket']>>();
+  const slots = slotsBuffer ? new Int32Array(slotsBuffer) : null;
   const schedules = new Map<number, Schedule>();
   const buf = Buffer.allocUnsafe(HEADER_BYTES + 256);
   const logs = appends === 2 ? ['chunks', 'results'] : appends === 1 ? ['log'] : [];
@@ -146,8 +250,15 @@ function serveWorker({ dir, appends, timer }: HandoffData): void {
       done[j] = id;
       done[j + 1] = seq;
       done[j + 2] = producedAt;
+      const socket = sockets.get(id);
+      // Into its socket while the main thread has not taken the slot back (the descriptor is still its).
+      if (socket && slots && Atomics.compareExchange(slots, socket.slot, id, -id) === id) {
+        const sent = writeWhole(socket.fd, wsTextFrame(transcriptFrame(socket.session, seq, producedAt)));
+        Atomics.store(slots, socket.slot, id);
+        if (!sent) sockets.delete(id);
+      }
     }
-    parentPort!.postMessage(done);
+    if (!slots) parentPort!.postMessage(done);
   };
   if (timer === 'worker')
     setInterval(() => {
@@ -159,9 +270,11 @@ function serveWorker({ dir, appends, timer }: HandoffData): void {
     if ('open' in m) {
       fds.set(m.open, logs.map((log) => fs.openSync(path.join(dir, `${m.open}.${log}`), 'a')));
       if (m.schedule) schedules.set(m.open, m.schedule);
+      if (m.socket) sockets.set(m.open, m.socket);
       return;
     }
     schedules.delete(m.close);
+    sockets.delete(m.close);
     for (const fd of fds.get(m.close) ?? []) fs.closeSync(fd);
     fds.delete(m.close);
   });

@@ -13,6 +13,8 @@
  *   npm run bench -- --profile-dir /tmp/prof    # adds --cpu-prof to each tandem child
  *   npm run bench -- --only crowd --node-flag=--trace-gc-nvp   # any node flag for each tandem child
  *   npm run bench -- --env POOL_MAX_THREADS=4   # any tandem setting
+ *   npm run bench -- --only steady-handoff --env BARE_WS_HANDOFF_TIMER=worker --env BARE_WS_HANDOFF_SEND=worker
+ *                                               # a variant of the hand-off floor (bench/handoff.ts)
  *
  * Scenarios (in the order they run; --only / --scenarios picks some):
  *   ceiling      bare ws, 20 clients, frames as fast as each socket drains (saturation's yardstick)
@@ -49,7 +51,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
 import { envPairs } from './child.js';
 import { steadySpreadMs } from './load.js';
-import { stepTimerEnv } from './handoff.js';
+import { handoffEnv } from './handoff.js';
 import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
 import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe, renderWakeFloor } from './table.js';
@@ -167,8 +169,9 @@ const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): Sce
 const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   ceiling: load('ceiling', 'ceiling (bare ws)', { kind: 'bare-ws', sessions: num(values['ceiling-clients'], 20, 20), warmupSeconds: 1, env: {} }),
   'steady-floor': load('steady-floor', 'steady floor (bare ws)', { kind: 'bare-ws', ...steady, env: {} }),
-  // The hand-off gathers its frames on tandem's timer wheel's boundaries: it follows --env's STEP_TIMER_*.
-  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2' } }),
+  // The hand-off gathers its frames on tandem's timer wheel's boundaries: it follows --env's STEP_TIMER_*
+  // (and BARE_WS_HANDOFF_TIMER / _SEND choose a variant: bench/handoff.ts).
+  'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...handoffEnv(env), BARE_WS_HANDOFF: '2' } }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),
