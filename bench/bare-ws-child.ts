@@ -18,8 +18,9 @@
  * the schedule and tick, and BARE_WS_HANDOFF_SEND=worker lets it write each frame into the socket
  * itself (bench/handoff.ts).
  *
- * The frames are written here rather than imported from src/ so the floor does not move when the
- * service's internals do; only the wire format, which the client checks, is shared.
+ * The frames are made here and in bench/handoff.ts rather than imported from src/ so the floor
+ * does not move when the service's internals do; only the wire format, which the client checks, is
+ * shared.
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -57,7 +58,8 @@ wss.on('connection', (ws) => {
   const end = () => {
     running = false;
     clearInterval(timer);
-    fed?.stop();
+    // A socket target's frames were written by the worker: the feed knows the last one.
+    seq = Math.max(seq, fed?.stop() ?? 0);
   };
   const pump = () => {
     if (!running || ws.readyState !== ws.OPEN) return;
@@ -71,8 +73,10 @@ wss.on('connection', (ws) => {
       ws.send(JSON.stringify({ type: 'started', session, pipeline: 'bare-ws', resume: 'bare-ws-has-no-resume' }));
       const intervalMs = cmd.options?.intervalMs ?? 0;
       if (intervalMs > 0 && handoff) {
-        // The worker's frames go straight into the socket (its seq is the client's to count), or back here to be sent.
-        const socket = (ws as unknown as { _socket: Socket })._socket;
+        // The worker's frames go straight into the socket, or back here to be sent. A START read
+        // from a socket that has closed (ws reads what it buffered then) starts nothing.
+        const socket = (ws as unknown as { _socket: Socket & { _handle: unknown } })._socket;
+        if (handoffSend === 'worker' && (ws.readyState !== ws.OPEN || !socket._handle)) return;
         fed = handoff.feed(
           intervalMs,
           handoffSend === 'worker'

@@ -19,9 +19,14 @@
  * the answer the main thread, where the main thread's tick, the worker and the answer wake three;
  * and with `send` 'worker' the worker writes each frame into its socket's descriptor itself
  * (framed as `ws` frames it), so no answer goes back and the main thread takes no part in a frame.
- * That last one is a floor, not a design: a socket whose buffer is full holds the worker until it
- * drains, and each connection's slot in shared memory is all that keeps the worker off a
- * descriptor the main thread has closed (which the kernel may have given to another socket).
+ *
+ * With `send` 'worker', a slot in shared memory says which thread may write a connection's
+ * socket. The worker takes it for one non-blocking write at a time, and never waits holding it.
+ * The main thread takes it back for good before it writes anything to that socket itself (`ws`
+ * answering a ping or a close, `stopped`) and before the descriptor can close (which the kernel may
+ * then give to another socket or file). A frame the socket does not take whole (its buffer is
+ * full: a slow client) leaves its rest in shared memory, which the main thread writes before
+ * anything else, and every later frame of that connection goes to the main thread to send.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -86,9 +91,10 @@ export function wsTextFrame(text: string): Buffer {
   return Buffer.concat([head, payload]);
 }
 
-/** A connection fed through the hand-off: `send` gets each frame's seq and time once it is on disk. */
+/** A connection fed through the hand-off: each frame is sent once it is on disk. */
 export interface HandoffFeed {
-  stop(): void;
+  /** Stops the frames; returns the seq of the last one written into its socket (a socket target's; 0 for `send`, which saw each). */
+  stop(): number;
 }
 
 /** Records appended per frame: none (the hop alone), the frame, or its chunk and then its result, each to its own log. */
@@ -101,7 +107,13 @@ export type HandoffSend = 'main' | 'worker';
 export type HandoffTarget = { send: (seq: number, producedAt: number) => void } | { socket: Socket; session: string };
 
 /** Sockets the worker may write frames to at once, at most (`send` 'worker'): slots in shared memory. */
-const SOCKET_SLOTS = 65_536;
+const SOCKET_SLOTS = 16_384;
+/** A slot's Int32s: who may write (HandoffData.slots), the seq of the last frame the worker wrote whole, and the bytes of a rest left. */
+const SLOT_INTS = 4;
+const SLOT_LAST_SEQ = 1;
+const SLOT_REST_BYTES = 2;
+/** The longest frame the worker writes itself (a transcript is about 200 bytes): a rest of one fits its slot's room in HandoffData.rests. */
+const REST_MAX_BYTES = 1024;
 
 /** When a connection's frames fall due: every `intervalMs`, each on the first boundary of `granularityMs` at or after. */
 interface Schedule {
@@ -130,41 +142,62 @@ interface OpenMessage {
   socket: { fd: number; slot: number; session: string } | null;
 }
 type ToWorker = Float64Array | OpenMessage | { close: number };
+/** The worker's answer: the frames it made (id, seq, producedAt each) for the main thread to send, or (`send` 'worker') frames' bytes to write. */
+type ToMain = Float64Array | { frames: Array<[id: number, seq: number, bytes: Uint8Array]> };
 
 interface HandoffData {
   dir: string;
   appends: HandoffAppends;
   timer: HandoffTimer;
   /**
-   * With `send` 'worker', one Int32 per socket slot: the connection's id while the worker may write
-   * to its descriptor, minus the id while it writes, 0 once the main thread has taken it back.
+   * With `send` 'worker', SLOT_INTS Int32s per socket: first the connection's id while the worker
+   * may write to its descriptor, minus the id during one write, 0 once the main thread has taken
+   * it back (for good); then the seq of the last frame the worker wrote whole.
    */
   slots: SharedArrayBuffer | null;
+  /** REST_MAX_BYTES per slot: the rest of a frame the socket did not take whole, for the main thread to write first. */
+  rests: SharedArrayBuffer | null;
 }
 
 /** The main thread's side: one worker, one tick for every connection. */
 export class Handoff {
   readonly #worker: Worker;
   readonly #timer: HandoffTimer;
+  /** The open feeds: how a frame the worker answers with is sent. */
   readonly #sends = new Map<number, (seq: number, producedAt: number) => void>();
+  /** With `send` 'worker': the open feeds' sockets, for the frames the worker hands back (a full socket's, or after the main thread wrote). */
+  readonly #sockets = new Map<number, { socket: Socket; lastSeq: number }>();
   /** The schedules, when this thread keeps them. */
   readonly #schedules = new Map<number, Schedule>();
   /** With `send` 'worker': the sockets' slots (HandoffData.slots), and those free. */
   readonly #slots: Int32Array | null;
+  readonly #rests: Uint8Array | null;
   readonly #freeSlots: number[] = [];
   #nextId = 1;
 
   constructor(dir: string, appends: HandoffAppends, timer: HandoffTimer = 'main', send: HandoffSend = 'main') {
     fs.mkdirSync(dir, { recursive: true });
     this.#timer = timer;
-    const slots = send === 'worker' ? new SharedArrayBuffer(4 * SOCKET_SLOTS) : null;
+    const slots = send === 'worker' ? new SharedArrayBuffer(4 * SLOT_INTS * SOCKET_SLOTS) : null;
+    const rests = send === 'worker' ? new SharedArrayBuffer(REST_MAX_BYTES * SOCKET_SLOTS) : null;
     this.#slots = slots ? new Int32Array(slots) : null;
-    if (slots) for (let i = SOCKET_SLOTS - 1; i >= 0; i--) this.#freeSlots.push(i);
-    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends, timer, slots } satisfies HandoffData });
-    this.#worker.unref();
-    this.#worker.on('message', (done: Float64Array) => {
-      for (let i = 0; i < done.length; i += 3) this.#sends.get(done[i]!)?.(done[i + 1]!, done[i + 2]!);
+    this.#rests = rests ? new Uint8Array(rests) : null;
+    if (slots) for (let i = SOCKET_SLOTS - 1; i >= 0; i--) this.#freeSlots.push(i * SLOT_INTS);
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends, timer, slots, rests } satisfies HandoffData });
+    this.#worker.on('message', (m: ToMain) => {
+      if (m instanceof Float64Array) {
+        for (let i = 0; i < m.length; i += 3) this.#sends.get(m[i]!)?.(m[i + 1]!, m[i + 2]!);
+        return;
+      }
+      for (const [id, seq, bytes] of m.frames) {
+        const open = this.#sockets.get(id);
+        if (!open) continue; // stopped meanwhile
+        open.socket.write(bytes);
+        open.lastSeq = seq;
+      }
     });
+    // After the listener, which would ref the worker's port again: the hand-off never keeps a process alive.
+    this.#worker.unref();
     if (timer === 'main')
       setInterval(() => {
         const due = takeDue(this.#schedules, nowMs());
@@ -176,68 +209,131 @@ export class Handoff {
   feed(intervalMs: number, target: HandoffTarget): HandoffFeed {
     const id = this.#nextId++;
     const schedule: Schedule = { seq: 0, dueAt: nowMs() + intervalMs, intervalMs, granularityMs: waitGranularity(intervalMs, STEP_TIMER) };
-    let socket: OpenMessage['socket'] = null;
-    let takeBack = () => {};
-    const stop = () => {
-      this.#schedules.delete(id);
-      if (!this.#sends.delete(id)) return;
-      takeBack();
-      this.#worker.postMessage({ close: id } satisfies ToWorker);
-    };
     const slots = this.#slots;
     if ('send' in target) {
       if (slots) throw new Error('a hand-off whose worker sends is fed sockets, not send functions');
       this.#sends.set(id, target.send);
-    } else {
-      if (!slots) throw new Error('a hand-off whose main thread sends is fed send functions, not sockets');
-      const slot = this.#freeSlots.pop();
-      if (slot === undefined) throw new Error(`the hand-off writes frames into ${SOCKET_SLOTS} sockets at most`);
-      this.#sends.set(id, () => {}); // the worker sends; the entry says the feed is open
-      Atomics.store(slots, slot, id);
-      takeBack = () => {
-        // Waits out a write under way: the worker holds the slot as -id for one write.
-        while (Atomics.compareExchange(slots, slot, id, 0) === -id);
-        this.#freeSlots.push(slot);
+      if (this.#timer === 'main') this.#schedules.set(id, schedule);
+      this.#worker.postMessage({ open: id, schedule: this.#timer === 'worker' ? schedule : null, socket: null } satisfies ToWorker);
+      return {
+        stop: () => {
+          this.#schedules.delete(id);
+          if (this.#sends.delete(id)) this.#worker.postMessage({ close: id } satisfies ToWorker);
+          return 0;
+        },
       };
-      // Every close of the descriptor goes through its handle's close: the worker is off it first.
-      const handle = (target.socket as unknown as { _handle: { fd: number; close: (cb?: () => void) => void } })._handle;
-      const close = handle.close.bind(handle);
-      handle.close = (cb) => {
+    }
+    const rests = this.#rests;
+    if (!slots || !rests) throw new Error('a hand-off whose main thread sends is fed send functions, not sockets');
+    const socket = target.socket as Socket & { _handle: SocketHandle | null };
+    const handle = socket._handle;
+    if (!handle) throw new Error('the hand-off was given a closed socket');
+    const slot = this.#freeSlots.pop();
+    if (slot === undefined) throw new Error(`the hand-off writes frames into ${SOCKET_SLOTS} sockets at most`);
+    Atomics.store(slots, slot + SLOT_LAST_SEQ, 0);
+    Atomics.store(slots, slot + SLOT_REST_BYTES, 0);
+    Atomics.store(slots, slot, id);
+    const open = { socket, lastSeq: 0 };
+    this.#sockets.set(id, open);
+    const write = socket.write as (this: Socket, ...args: unknown[]) => boolean;
+    /** Whether the slot is still this feed's (after stop() it may be another's). */
+    let mine = true;
+    /**
+     * The slot back for good, once the worker's write under way (one call, never a wait) is done;
+     * then the rest of a frame it left half written goes first, so frames never interleave.
+     */
+    const takeBack = () => {
+      if (!mine) return;
+      while (Atomics.compareExchange(slots, slot, id, 0) === -id);
+      const restBytes = Atomics.load(slots, slot + SLOT_REST_BYTES);
+      if (restBytes === 0) return;
+      Atomics.store(slots, slot + SLOT_REST_BYTES, 0);
+      const at = (slot / SLOT_INTS) * REST_MAX_BYTES;
+      if (!socket.destroyed) write.call(socket, Buffer.from(rests.subarray(at, at + restBytes)));
+    };
+    const stop = () => {
+      this.#schedules.delete(id);
+      if (!this.#sockets.delete(id)) return open.lastSeq;
+      takeBack();
+      mine = false;
+      open.lastSeq = Math.max(open.lastSeq, Atomics.load(slots, slot + SLOT_LAST_SEQ));
+      this.#freeSlots.push(slot);
+      this.#worker.postMessage({ close: id } satisfies ToWorker);
+      return open.lastSeq;
+    };
+    // Before this thread writes to the socket itself, and before its descriptor can close (every
+    // close goes through its handle: `close`, or `reset` for resetAndDestroy), the worker is off it.
+    socket.write = function (this: Socket, ...args: unknown[]) {
+      takeBack();
+      return write.apply(this, args);
+    } as Socket['write'];
+    for (const name of ['close', 'reset'] as const) {
+      const original = handle[name].bind(handle);
+      handle[name] = (cb) => {
         stop();
-        close(cb);
+        return original(cb);
       };
-      socket = { fd: handle.fd, slot, session: target.session };
     }
     if (this.#timer === 'main') this.#schedules.set(id, schedule);
-    this.#worker.postMessage({ open: id, schedule: this.#timer === 'worker' ? schedule : null, socket } satisfies ToWorker);
+    this.#worker.postMessage({ open: id, schedule: this.#timer === 'worker' ? schedule : null, socket: { fd: handle.fd, slot, session: target.session } } satisfies ToWorker);
     return { stop };
   }
 }
 
-/** Writes `bytes` whole into the non-blocking socket `fd`, waiting while its buffer is full; false once the socket is gone. */
-function writeWhole(fd: number, bytes: Buffer): boolean {
-  for (let off = 0; off < bytes.length; ) {
-    try {
-      off += fs.writeSync(fd, bytes, off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-    }
+/** What the hand-off uses of a net.Socket's libuv handle (Node's internals: its descriptor, and the two ways it closes). */
+interface SocketHandle {
+  fd: number;
+  close(cb?: () => void): unknown;
+  reset(cb?: () => void): unknown;
+}
+
+/**
+ * Writes `frame` into the socket of `s` if the slot is the worker's, in one non-blocking call.
+ * Returns the frame when the main thread is to send it (the slot is its, or the frame is longer
+ * than a rest's room, or the socket took none of it: the slot is then the main thread's), else
+ * null: written whole, or its rest left in the slot's room for the main thread to write first.
+ */
+function writeFrame(slots: Int32Array, rests: Uint8Array, id: number, s: NonNullable<OpenMessage['socket']>, seq: number, frame: Buffer): Buffer | null {
+  if (Atomics.compareExchange(slots, s.slot, id, -id) !== id) return frame;
+  if (frame.length > REST_MAX_BYTES) {
+    Atomics.store(slots, s.slot, 0);
+    return frame;
   }
-  return true;
+  let written = 0;
+  try {
+    written = fs.writeSync(s.fd, frame);
+  } catch {
+    // EAGAIN: the socket's buffer is full; or the peer is gone, which the main thread's write will find too.
+  }
+  if (written === frame.length) {
+    Atomics.store(slots, s.slot + SLOT_LAST_SEQ, seq);
+    Atomics.store(slots, s.slot, id);
+    return null;
+  }
+  if (written === 0) {
+    Atomics.store(slots, s.slot, 0);
+    return frame;
+  }
+  rests.set(frame.subarray(written), (s.slot / SLOT_INTS) * REST_MAX_BYTES);
+  Atomics.store(slots, s.slot + SLOT_LAST_SEQ, seq); // its rest is on its way before anything else
+  Atomics.store(slots, s.slot + SLOT_REST_BYTES, frame.length - written);
+  Atomics.store(slots, s.slot, 0);
+  return null;
 }
 
 /** The worker's side: held files per connection, its records appended per frame; the schedules too with its own timer. */
-function serveWorker({ dir, appends, timer, slots: slotsBuffer }: HandoffData): void {
+function serveWorker({ dir, appends, timer, slots: slotsBuffer, rests: restsBuffer }: HandoffData): void {
   const fds = new Map<number, number[]>();
   const sockets = new Map<number, NonNullable<OpenMessage['socket']>>();
   const slots = slotsBuffer ? new Int32Array(slotsBuffer) : null;
+  const rests = restsBuffer ? new Uint8Array(restsBuffer) : null;
   const schedules = new Map<number, Schedule>();
   const buf = Buffer.allocUnsafe(HEADER_BYTES + 256);
   const logs = appends === 2 ? ['chunks', 'results'] : appends === 1 ? ['log'] : [];
-  /** Appends the frames of id, seq pairs and tells the main thread their times. */
+  /** Appends the frames of id, seq pairs and sends them, or tells the main thread their times to send them. */
   const make = (due: ArrayLike<number>) => {
-    const done = new Float64Array((due.length / 2) * 3);
+    const done = slots ? null : new Float64Array((due.length / 2) * 3);
+    let handedBack: Array<[number, number, Uint8Array]> | null = null;
     for (let i = 0, j = 0; i < due.length; i += 2, j += 3) {
       const id = due[i]!;
       const seq = due[i + 1]!;
@@ -247,18 +343,19 @@ function serveWorker({ dir, appends, timer, slots: slotsBuffer }: HandoffData): 
       // The chunk as the demo producer writes it, then (with two logs) the result as tandem logs it: its JSON.
       if (chunks !== undefined) fs.writeSync(chunks, buf, 0, frameRecord(buf, 0, seq, text));
       if (results !== undefined) fs.writeSync(results, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
-      done[j] = id;
-      done[j + 1] = seq;
-      done[j + 2] = producedAt;
-      const socket = sockets.get(id);
-      // Into its socket while the main thread has not taken the slot back (the descriptor is still its).
-      if (socket && slots && Atomics.compareExchange(slots, socket.slot, id, -id) === id) {
-        const sent = writeWhole(socket.fd, wsTextFrame(transcriptFrame(socket.session, seq, producedAt)));
-        Atomics.store(slots, socket.slot, id);
-        if (!sent) sockets.delete(id);
+      if (done) {
+        done[j] = id;
+        done[j + 1] = seq;
+        done[j + 2] = producedAt;
+        continue;
       }
+      const socket = sockets.get(id);
+      if (!socket) continue;
+      const frame = writeFrame(slots!, rests!, id, socket, seq, wsTextFrame(transcriptFrame(socket.session, seq, producedAt)));
+      if (frame) (handedBack ??= []).push([id, seq, frame]);
     }
-    if (!slots) parentPort!.postMessage(done);
+    if (done) parentPort!.postMessage(done satisfies ToMain);
+    else if (handedBack) parentPort!.postMessage({ frames: handedBack } satisfies ToMain);
   };
   if (timer === 'worker')
     setInterval(() => {

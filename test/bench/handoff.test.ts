@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { wsTextFrame } from '../../bench/handoff.js';
+import { Handoff, wsTextFrame } from '../../bench/handoff.js';
 import type { ChildMessage } from '../../bench/child-stats.js';
 import { assertServerMessage } from '../helpers/client.js';
 
@@ -18,28 +20,38 @@ interface Received {
   /** Transcripts that came after `stopped`. */
   afterStopped: number;
   stopped: boolean;
+  /** What `stopped` said was sent. */
+  stoppedChunks: number;
+  pongs: number;
   closeCode: number | null;
 }
 
 /** A client of the bare ws child: its messages checked against asyncapi.yaml, its transcripts' seqs kept. */
 class Client {
   readonly ws: WebSocket;
-  readonly got: Received = { session: '', transcripts: [], afterStopped: 0, stopped: false, closeCode: null };
+  readonly got: Received = { session: '', transcripts: [], afterStopped: 0, stopped: false, stoppedChunks: -1, pongs: 0, closeCode: null };
   readonly closed: Promise<void>;
   #waiters: Array<() => void> = [];
 
   constructor(url: string) {
     this.ws = new WebSocket(url);
     this.ws.on('message', (raw) => {
-      const msg = JSON.parse(String(raw)) as { type: string; session: string; seq: number };
+      const msg = JSON.parse(String(raw)) as { type: string; session: string; seq: number; chunks: number };
       assertServerMessage(msg);
       if (msg.type === 'started') this.got.session = msg.session;
-      else if (msg.type === 'stopped') this.got.stopped = true;
+      else if (msg.type === 'stopped') {
+        this.got.stopped = true;
+        this.got.stoppedChunks = msg.chunks;
+      }
       else if (msg.type === 'transcript') {
         assert.equal(msg.session, this.got.session, 'a transcript of another connection');
         if (this.got.stopped) this.got.afterStopped++;
         this.got.transcripts.push(msg.seq);
       }
+      for (const w of this.#waiters.splice(0)) w();
+    });
+    this.ws.on('pong', () => {
+      this.got.pongs++;
       for (const w of this.#waiters.splice(0)) w();
     });
     this.closed = new Promise((resolve) => this.ws.on('close', (code) => ((this.got.closeCode = code), resolve())));
@@ -107,7 +119,7 @@ describe('the hand-off floor with the worker writing into the sockets (bench/han
     }
   });
 
-  it("delivers each connection's frames whole and in order, none after `stopped`, and none to the next socket after one is cut off", async () => {
+  it("delivers each connection's frames whole and in order, through a ping and none after `stopped`, and none to the sockets opened after one is cut off", async () => {
     const a = new Client(url);
     const b = new Client(url);
     await Promise.all([a.open(), b.open()]);
@@ -121,11 +133,15 @@ describe('the hand-off floor with the worker writing into the sockets (bench/han
     assert.equal(a.got.stopped, true);
     assert.equal(a.got.afterStopped, 0, 'no transcript after stopped');
     assert.ok(consecutive(a.got.transcripts), `seqs 1..n: ${a.got.transcripts.join(',')}`);
+    assert.equal(a.got.stoppedChunks, a.got.transcripts.length, 'stopped counts the frames the worker wrote');
 
-    // An abrupt close (no close frame): the worker is off the descriptor before it closes, so the
-    // sockets opened next (which the kernel may give the same descriptor) get only their own frames.
+    // A ping: ws answers it on the main thread, which takes the socket from the worker for good;
+    // the frames after it come through the main thread, still one after another.
     const seen = b.got.transcripts.length;
-    await b.until((r) => r.transcripts.length >= seen + 5, '5 more transcripts after the other STOP');
+    b.ws.ping();
+    await b.until((r) => r.pongs === 1 && r.transcripts.length >= seen + 5, 'the pong and 5 more transcripts');
+
+    // An abrupt close (no close frame), then new sockets, which the kernel may give its descriptor.
     b.ws.terminate();
     await b.closed;
     assert.ok(consecutive(b.got.transcripts), `seqs 1..n: ${b.got.transcripts.join(',')}`);
@@ -138,5 +154,40 @@ describe('the hand-off floor with the worker writing into the sockets (bench/han
       c.ws.terminate();
     }
     await Promise.all(next.map((c) => c.closed));
+  });
+});
+
+describe("the hand-off's worker and a descriptor the main thread closed (bench/handoff.ts)", () => {
+  it('writes nothing into the file that gets the closed socket\'s descriptor number next', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-handoff-fd-'));
+    const handoff = new Handoff(dir, 0, 'worker', 'worker');
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [socket] = await accepted;
+    let received = 0;
+    client.on('data', (b: Buffer) => (received += b.length));
+    // A frame every tick, written by the worker into the socket.
+    handoff.feed(5, { socket, session: 'fd-reuse' });
+    const deadline = Date.now() + 10_000;
+    while (received === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(received > 0, 'the worker wrote frames into the socket');
+
+    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    socket.destroy(); // closes the descriptor at once
+    const file = path.join(dir, 'reused');
+    const reused = fs.openSync(file, 'w');
+    try {
+      assert.equal(reused, fd, "the premise: the file got the socket's descriptor number");
+      await new Promise((r) => setTimeout(r, 300)); // 60 of the worker's ticks
+      assert.equal(fs.statSync(file).size, 0, 'no frame went into the file');
+    } finally {
+      fs.closeSync(reused);
+      client.destroy();
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
