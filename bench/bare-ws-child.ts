@@ -80,7 +80,7 @@ wss.on('connection', (ws) => {
         fed = handoff.feed(
           intervalMs,
           handoffSend === 'worker'
-            ? { socket, session }
+            ? { socket, session, isOpen: () => ws.readyState === ws.OPEN }
             : {
                 send: (n, producedAt) => {
                   seq = n;

@@ -103,8 +103,11 @@ export type HandoffAppends = 0 | 1 | 2;
 export type HandoffTimer = 'main' | 'worker';
 /** Which thread writes a frame to its socket: the main thread with the worker's answer, or the worker itself. */
 export type HandoffSend = 'main' | 'worker';
-/** Where a connection's frames go: to `send` on the main thread, or (with `send` 'worker') into `socket`, made for `session`. */
-export type HandoffTarget = { send: (seq: number, producedAt: number) => void } | { socket: Socket; session: string };
+/**
+ * Where a connection's frames go: to `send` on the main thread, or (with `send` 'worker') into
+ * `socket`, made for `session`, for as long as `isOpen()` (a frame after a close frame breaks the protocol).
+ */
+export type HandoffTarget = { send: (seq: number, producedAt: number) => void } | { socket: Socket; session: string; isOpen: () => boolean };
 
 /** Sockets the worker may write frames to at once, at most (`send` 'worker'): slots in shared memory. */
 const SOCKET_SLOTS = 16_384;
@@ -152,7 +155,8 @@ interface HandoffData {
   /**
    * With `send` 'worker', SLOT_INTS Int32s per socket: first the connection's id while the worker
    * may write to its descriptor, minus the id during one write, 0 once the main thread has taken
-   * it back (for good); then the seq of the last frame the worker wrote whole.
+   * it back (for good); then the seq of the last frame the worker wrote (whole, or with its rest
+   * left); then the bytes of that rest (0: none); the fourth is unused (alignment).
    */
   slots: SharedArrayBuffer | null;
   /** REST_MAX_BYTES per slot: the rest of a frame the socket did not take whole, for the main thread to write first. */
@@ -166,7 +170,7 @@ export class Handoff {
   /** The open feeds: how a frame the worker answers with is sent. */
   readonly #sends = new Map<number, (seq: number, producedAt: number) => void>();
   /** With `send` 'worker': the open feeds' sockets, for the frames the worker hands back (a full socket's, or after the main thread wrote). */
-  readonly #sockets = new Map<number, { socket: Socket; lastSeq: number }>();
+  readonly #sockets = new Map<number, { socket: Socket; isOpen: () => boolean; lastSeq: number }>();
   /** The schedules, when this thread keeps them. */
   readonly #schedules = new Map<number, Schedule>();
   /** With `send` 'worker': the sockets' slots (HandoffData.slots), and those free. */
@@ -191,9 +195,11 @@ export class Handoff {
       }
       for (const [id, seq, bytes] of m.frames) {
         const open = this.#sockets.get(id);
-        if (!open) continue; // stopped meanwhile
+        // Stopped meanwhile, or closing: nothing more goes out.
+        if (!open || !open.isOpen() || open.socket.writableEnded) continue;
+        // An empty entry asks for a rest the worker left (takeBack writes it first).
         open.socket.write(bytes);
-        open.lastSeq = seq;
+        if (bytes.length > 0) open.lastSeq = seq;
       }
     });
     // After the listener, which would ref the worker's port again: the hand-off never keeps a process alive.
@@ -232,8 +238,9 @@ export class Handoff {
     if (slot === undefined) throw new Error(`the hand-off writes frames into ${SOCKET_SLOTS} sockets at most`);
     Atomics.store(slots, slot + SLOT_LAST_SEQ, 0);
     Atomics.store(slots, slot + SLOT_REST_BYTES, 0);
-    Atomics.store(slots, slot, id);
-    const open = { socket, lastSeq: 0 };
+    // Bytes still queued on the socket (its `started`) go first: then the main thread sends them all.
+    Atomics.store(slots, slot, socket.writableLength === 0 ? id : 0);
+    const open = { socket, isOpen: target.isOpen, lastSeq: 0 };
     this.#sockets.set(id, open);
     const write = socket.write as (this: Socket, ...args: unknown[]) => boolean;
     /** Whether the slot is still this feed's (after stop() it may be another's). */
@@ -261,12 +268,18 @@ export class Handoff {
       this.#worker.postMessage({ close: id } satisfies ToWorker);
       return open.lastSeq;
     };
-    // Before this thread writes to the socket itself, and before its descriptor can close (every
-    // close goes through its handle: `close`, or `reset` for resetAndDestroy), the worker is off it.
+    // Before this thread writes to the socket itself or ends it, and before its descriptor can
+    // close (every close goes through its handle: `close`, or `reset` for resetAndDestroy), the
+    // worker is off it.
     socket.write = function (this: Socket, ...args: unknown[]) {
       takeBack();
       return write.apply(this, args);
     } as Socket['write'];
+    const end = socket.end as (this: Socket, ...args: unknown[]) => Socket;
+    (socket as Socket).end = function (this: Socket, ...args: unknown[]) {
+      takeBack();
+      return end.apply(this, args);
+    } as Socket['end'];
     for (const name of ['close', 'reset'] as const) {
       const original = handle[name].bind(handle);
       handle[name] = (cb) => {
@@ -290,8 +303,9 @@ interface SocketHandle {
 /**
  * Writes `frame` into the socket of `s` if the slot is the worker's, in one non-blocking call.
  * Returns the frame when the main thread is to send it (the slot is its, or the frame is longer
- * than a rest's room, or the socket took none of it: the slot is then the main thread's), else
- * null: written whole, or its rest left in the slot's room for the main thread to write first.
+ * than a rest's room, or the socket took none of it: the slot is then the main thread's); null
+ * when it was written whole; nothing (an empty buffer, for the main thread to act on at once) when
+ * its rest is left in the slot's room for the main thread to write before anything else.
  */
 function writeFrame(slots: Int32Array, rests: Uint8Array, id: number, s: NonNullable<OpenMessage['socket']>, seq: number, frame: Buffer): Buffer | null {
   if (Atomics.compareExchange(slots, s.slot, id, -id) !== id) return frame;
@@ -315,11 +329,13 @@ function writeFrame(slots: Int32Array, rests: Uint8Array, id: number, s: NonNull
     return frame;
   }
   rests.set(frame.subarray(written), (s.slot / SLOT_INTS) * REST_MAX_BYTES);
-  Atomics.store(slots, s.slot + SLOT_LAST_SEQ, seq); // its rest is on its way before anything else
+  Atomics.store(slots, s.slot + SLOT_LAST_SEQ, seq); // its rest goes before anything else
   Atomics.store(slots, s.slot + SLOT_REST_BYTES, frame.length - written);
   Atomics.store(slots, s.slot, 0);
-  return null;
+  return EMPTY; // the main thread is asked for the rest now, not at the connection's next frame
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** The worker's side: held files per connection, its records appended per frame; the schedules too with its own timer. */
 function serveWorker({ dir, appends, timer, slots: slotsBuffer, rests: restsBuffer }: HandoffData): void {

@@ -170,7 +170,7 @@ describe("the hand-off's worker and a descriptor the main thread closed (bench/h
     let received = 0;
     client.on('data', (b: Buffer) => (received += b.length));
     // A frame every tick, written by the worker into the socket.
-    handoff.feed(5, { socket, session: 'fd-reuse' });
+    handoff.feed(5, { socket, session: 'fd-reuse', isOpen: () => !socket.destroyed });
     const deadline = Date.now() + 10_000;
     while (received === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.ok(received > 0, 'the worker wrote frames into the socket');
