@@ -79,16 +79,21 @@ export function transcriptFrame(session: string, seq: number, producedAt = nowMs
 
 /** `text` as the bytes of one unmasked WebSocket text frame (RFC 6455, section 5.2), as a server sends it. */
 export function wsTextFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const n = payload.length;
-  let head: Buffer;
-  if (n < 126) head = Buffer.from([0x81, n]);
-  else if (n < 0x1_0000) head = Buffer.from([0x81, 126, n >> 8, n & 0xff]);
-  else {
-    head = Buffer.from([0x81, 127, 0, 0, 0, 0, 0, 0, 0, 0]);
-    head.writeBigUInt64BE(BigInt(n), 2);
+  const n = Buffer.byteLength(text);
+  const headBytes = n < 126 ? 2 : n < 0x1_0000 ? 4 : 10;
+  // One buffer, header and text written in place: this runs once per frame on the worker.
+  const frame = Buffer.allocUnsafe(headBytes + n);
+  frame[0] = 0x81;
+  if (headBytes === 2) frame[1] = n;
+  else if (headBytes === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
   }
-  return Buffer.concat([head, payload]);
+  frame.write(text, headBytes, 'utf8');
+  return frame;
 }
 
 /** A connection fed through the hand-off: each frame is sent once it is on disk. */
@@ -271,15 +276,13 @@ export class Handoff {
     // Before this thread writes to the socket itself or ends it, and before its descriptor can
     // close (every close goes through its handle: `close`, or `reset` for resetAndDestroy), the
     // worker is off it.
-    socket.write = function (this: Socket, ...args: unknown[]) {
-      takeBack();
-      return write.apply(this, args);
-    } as Socket['write'];
-    const end = socket.end as (this: Socket, ...args: unknown[]) => Socket;
-    (socket as Socket).end = function (this: Socket, ...args: unknown[]) {
-      takeBack();
-      return end.apply(this, args);
-    } as Socket['end'];
+    for (const name of ['write', 'end'] as const) {
+      const original = socket[name] as (this: Socket, ...args: unknown[]) => unknown;
+      (socket as unknown as Record<typeof name, unknown>)[name] = function (this: Socket, ...args: unknown[]) {
+        takeBack();
+        return original.apply(this, args);
+      };
+    }
     for (const name of ['close', 'reset'] as const) {
       const original = handle[name].bind(handle);
       handle[name] = (cb) => {
