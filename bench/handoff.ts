@@ -36,6 +36,9 @@ import type { Socket } from 'node:net';
 import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
 import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
+import { transcriptMessage, wsTextFrame } from '../src/ws/frames.js';
+
+export { wsTextFrame };
 
 /** tandem's variables for how coarse its waits between steps are: the hand-off follows them when set. */
 const STEP_TIMER_VARS = ['STEP_TIMER_TICK_MS', 'STEP_TIMER_SLACK_PERCENT', 'STEP_TIMER_MAX_SLACK_MS'] as const;
@@ -70,30 +73,9 @@ export const nowMs = () => performance.timeOrigin + performance.now();
 /** The demo pipeline's text, made the same way on both threads from the record's time. */
 export const demoText = (seq: number, producedAt: number) => `Data from producer #${seq} at ${(producedAt / 1000).toFixed(3)}`;
 
-/** A `transcript` frame's text, shaped exactly as tandem's (README "The WebSocket protocol"), the demo pipeline's text as `data`. */
+/** A `transcript` frame's text, made by tandem's own function (src/ws/frames.ts), the demo pipeline's text as `data`. */
 export function transcriptFrame(session: string, seq: number, producedAt = nowMs()): string {
-  const data = JSON.stringify(demoText(seq, producedAt));
-  // Numbers as tandem writes them (src/ws/protocol.ts transcriptMessage), so both send the same bytes.
-  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq.toFixed(0)},"data":${data},"producedAt":${producedAt.toFixed(3)},"timestamp":${(Date.now() / 1000).toFixed(3)}}`;
-}
-
-/** `text` as the bytes of one unmasked WebSocket text frame (RFC 6455, section 5.2), as a server sends it. */
-export function wsTextFrame(text: string): Buffer {
-  const n = Buffer.byteLength(text);
-  const headBytes = n < 126 ? 2 : n < 0x1_0000 ? 4 : 10;
-  // One buffer, header and text written in place: this runs once per frame on the worker.
-  const frame = Buffer.allocUnsafe(headBytes + n);
-  frame[0] = 0x81;
-  if (headBytes === 2) frame[1] = n;
-  else if (headBytes === 4) {
-    frame[1] = 126;
-    frame.writeUInt16BE(n, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeBigUInt64BE(BigInt(n), 2);
-  }
-  frame.write(text, headBytes, 'utf8');
-  return frame;
+  return transcriptMessage(session, seq, JSON.stringify(demoText(seq, producedAt)), producedAt);
 }
 
 /** A connection fed through the hand-off: each frame is sent once it is on disk. */

@@ -28,6 +28,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { serverPathRedactor } from './ws/redact.js';
 import { loadProtocol } from './ws/protocol.js';
 import { mountWebSocket } from './ws/mount.js';
+import { SocketSlots } from './ws/socket-slots.js';
 import type { RelayDeps } from './ws/connection.js';
 import { mountRoutes } from './routes/mount.js';
 import { LiveHub } from './web/live-hub.js';
@@ -91,9 +92,11 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   // every step task that can be in flight (each holds at least one of a session's two sides).
   const flags = new FlagsSlab(2 * config.maxSessions + 16);
   const claims = new ClaimSlab(2 * flags.capacity);
+  // The clients' sockets step threads may write results into (STEP_SENDS).
+  const socketSlots = config.stepSends ? new SocketSlots(config.stepSends) : null;
   const pool = new WorkerPool(
     config.pool,
-    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs },
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs, socketSlots: socketSlots?.buffers ?? null },
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );
@@ -187,6 +190,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     redact: serverPathRedactor(config.dataDir),
     relay: relay ? { ...relay, clientToken: config.clientToken } : cluster?.relay(config.clientToken),
     trustProxy: config.trustProxy,
+    ...(socketSlots ? { socketSlots } : {}),
     refusal: () => (state === 'RUNNING' ? null : state === 'STARTING' ? refusals.starting() : refusals.shuttingDown()),
     opened: () => heldFiles.makeRoom(),
     closed: () => heldFiles.offerRoom(),

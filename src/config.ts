@@ -1,4 +1,5 @@
 import type { ResidentLimits } from './pool/residents.js';
+import type { SocketSlotLimits } from './ws/socket-slots.js';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -188,6 +189,17 @@ const schema = z.object({
   STEP_RESIDENTS_PER_THREAD: intFrom(1, 1_000_000).default(5000),
   /** The least wait between a step producer's steps, in ms, that makes it resident (STEP_RESIDENTS). */
   STEP_RESIDENT_MIN_MS: intFrom(1, 3_600_000).default(10),
+  /**
+   * Whether a step thread writes the `transcript` frames of the results it just appended into the
+   * client's socket itself, rather than the main thread when the step's answer arrives
+   * (ws/socket-slots.ts; docs/PERFORMANCE.md, "The worker writes the frame"). Off: the main thread
+   * sends every frame.
+   */
+  STEP_SENDS: bool.default(true),
+  /** Client sockets step threads may write into at once (STEP_SENDS); past it, a connection's frames go through the main thread. */
+  STEP_SEND_SOCKETS: intFrom(1, 1_000_000).default(32_768),
+  /** The most bytes a step thread writes into a socket in one call (and holds of a half-written frame); longer frames go through the main thread. */
+  STEP_SEND_WRITE_MAX_BYTES: intFrom(256, 1024 * 1024).default(4096),
   /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
   READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),
   /** Whether START may ask to keep its spool after the session ends (`keep: true`); refused when false. */
@@ -300,6 +312,8 @@ export interface Config {
   readonly batch: { readonly maxEntries: number; readonly spreadMin: number; readonly soloMs: number; readonly stallMs: number; readonly timeoutMs: number; readonly answerUs: number };
   /** Step producers kept by step threads (pool/residents.ts, STEP_RESIDENTS); null when off. */
   readonly residents: ResidentLimits | null;
+  /** Step threads write results' frames into clients' sockets (ws/socket-slots.ts, STEP_SENDS); null when off. */
+  readonly stepSends: SocketSlotLimits | null;
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
   readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number; readonly threadWaitMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
@@ -451,6 +465,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepTimer: { tickMs: e.STEP_TIMER_TICK_MS, slackPercent: e.STEP_TIMER_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE, askPatienceMs: e.SPOOL_HELD_FILES_ASK_MS },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerUs: e.STEP_BATCH_ANSWER_US },
+    stepSends: e.STEP_SENDS ? { sockets: e.STEP_SEND_SOCKETS, writeMaxBytes: e.STEP_SEND_WRITE_MAX_BYTES } : null,
     residents: e.STEP_RESIDENTS ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS } : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,

@@ -41,6 +41,11 @@ export function webSocketMetrics(registry: Registry, deps: WebSocketMetricsDeps)
     help: 'WebSocket messages sent to clients (started, transcript, error, stopped).',
     registers: [registry],
   });
+  const byThreads = new Counter({
+    name: METRIC_PREFIX + 'ws_results_sent_by_step_threads_total',
+    help: 'Transcript messages a step thread wrote into the client socket itself (STEP_SENDS); the others the main thread sent.',
+    registers: [registry],
+  });
   const errors = new Counter({
     name: METRIC_PREFIX + 'ws_errors_total',
     help: 'Error messages sent to clients, by error code.',
@@ -52,6 +57,10 @@ export function webSocketMetrics(registry: Registry, deps: WebSocketMetricsDeps)
   return {
     messageReceived: () => received.inc(),
     messageSent: () => sent.inc(),
+    resultSentByThread: () => {
+      sent.inc();
+      byThreads.inc();
+    },
     errorSent: (code: ErrorCode) => errors.inc({ code }),
   };
 }

@@ -62,9 +62,16 @@ export const FLAG = {
    * run a step or hand it back, the main thread to take it back without the thread's help.
    */
   RESIDENT: 22,
+  /**
+   * The socket a step thread may write this session's results into (ws/socket-slots.ts): its slot
+   * + 1 and the slot's id while the session's client is attached and STEP_SENDS is on (0: none;
+   * the main thread sends them).
+   */
+  SEND_SLOT: 23,
+  SEND_ID: 24,
 } as const;
 
-const INT_SLOTS = 24; // even, so the float slots after them are 8-byte aligned
+const INT_SLOTS = 26; // even, so the float slots after them are 8-byte aligned
 const FLOAT_SLOTS = 5;
 
 /** Float slots: epoch ms at which the call of the side's step now running began, or its loop (0: none runs). */

@@ -8,6 +8,7 @@ import type { LogPolicy } from '../spool/appender.js';
 import type { PackedBatch } from './answer-codec.js';
 import type { PackedStepBatch } from './task-codec.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
+import type { SocketSlotBuffers } from '../ws/socket-slots.js';
 
 /** What every task carries about its session. */
 export interface TaskSession {
@@ -187,6 +188,8 @@ export interface PoolWorkerData {
   batchAnswerUs: number;
   /** The step threads' timer tick for resident steps, ms (STEP_TIMER_TICK_MS): due times are rounded up to it. */
   stepTickMs: number;
+  /** The clients' sockets' slots, when step threads write results' frames into them (STEP_SENDS); null when off. */
+  socketSlots?: SocketSlotBuffers | null;
 }
 
 /** What one entry of a batch came to: its result, or what it threw (not a pipeline error: those are in the result). */

@@ -54,10 +54,14 @@ import { unpackStepBatch } from './task-codec.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
 import { ThreadResidents } from './residents-thread.js';
+import { ThreadSocketWriter } from '../ws/socket-slots.js';
+import { transcriptMessage, writeTextFrame } from '../ws/frames.js';
 
 /** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
 const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
-const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs } = workerData as PoolWorkerData;
+const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs, socketSlots } = workerData as PoolWorkerData;
+/** Writes step results' frames into their clients' sockets (STEP_SENDS); null when off. */
+const socketWriter = socketSlots ? new ThreadSocketWriter(socketSlots) : null;
 /** The batched tasks' claim slots (pool/claims.ts). */
 const claims = new Claims(claimSlab);
 /** Views of the flags slab, by slot, made once. */
@@ -399,6 +403,7 @@ async function consumeChunks(
       try {
         appendResults(appender, results, taken);
         out.resultLog = appender.resultEnd;
+        sendResults(task.sessionId, flags, results, taken);
       } finally {
         appender.close();
       }
@@ -416,6 +421,21 @@ async function consumeChunks(
   out.elapsedMs = performance.now() - began;
   if (error) out.error = error;
   return out;
+}
+
+/**
+ * Writes the frames of results just appended into the session's client's socket, when its slot
+ * lets this thread (ws/socket-slots.ts); those it does not write the main thread sends when this
+ * step's answer arrives.
+ */
+function sendResults(sessionId: string, flags: SessionFlags, results: readonly ResultRecord[], chunks: readonly SpooledChunk[]): void {
+  if (!socketWriter) return;
+  const slot = Atomics.load(flags.ints, FLAG.SEND_SLOT) - 1;
+  const first = results[0]!.seq;
+  if (slot < 0 || results[results.length - 1]!.seq - first !== results.length - 1) return;
+  socketWriter.write(slot, Atomics.load(flags.ints, FLAG.SEND_ID), first, results.length, (i, into, at) =>
+    writeTextFrame(transcriptMessage(sessionId, results[i]!.seq, results[i]!.json, chunks[i]!.timeMs), into, at),
+  );
 }
 
 /** Appends results to the results log in one write; each carries its chunk's time. */

@@ -53,6 +53,12 @@ export interface SessionSink {
   resumed?(session: Session, after: number): void;
   /** Another connection resumed the session: this one no longer receives anything. */
   superseded?(session: Session): void;
+  /**
+   * From now on no step thread writes to this client (STEP_SENDS); returns the last result seq it
+   * was sent by either thread, which may be ahead of what the session counts as delivered (a step
+   * thread wrote results whose answer has not arrived).
+   */
+  takeBackSends?(): number;
 }
 
 /** Hooks for metrics; every method optional. Times are in ms. */
@@ -198,6 +204,8 @@ export class Session implements SideHost {
   #sink: SessionSink | null;
   /** A RESUME reading its replay from disk: results wait until it is sent. */
   #replaying = false;
+  /** The last result seq a client no longer attached was sent, by either thread (STEP_SENDS: see attach). */
+  #lostSent = 0;
   #detachTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
 
@@ -466,11 +474,22 @@ export class Session implements SideHost {
   }
 
   /**
+   * Lets step threads write this session's live results into the socket of `slot` (STEP_SENDS:
+   * ws/socket-slots.ts), or no socket (null); what they do not write, its sink is given as always.
+   */
+  sendThrough(slot: { index: number; id: number } | null): void {
+    Atomics.store(this.flags.ints, FLAG.SEND_ID, slot ? slot.id : 0);
+    Atomics.store(this.flags.ints, FLAG.SEND_SLOT, slot ? slot.index + 1 : 0);
+  }
+
+  /**
    * The client's connection dropped without STOP: keep running for the resume window (results
    * wait, chunks spool up to the quota), then end with reason `disconnect`.
    */
   detach(sink: SessionSink): void {
     if (this.#sink !== sink || this.#stopping) return;
+    this.sendThrough(null);
+    this.#lostSent = Math.max(this.#lostSent, sink.takeBackSends?.() ?? 0);
     this.#sink = null;
     const graceMs = this.#init.flow.resumeGraceMs;
     if (graceMs <= 0) {
@@ -496,9 +515,15 @@ export class Session implements SideHost {
   async attach(sink: SessionSink, after: number): Promise<void> {
     if (this.#stopping || this.#state !== 'running') throw tandemError('RESUME_FAILED', 'the session is no longer running');
     if (this.#replaying) throw tandemError('RESUME_FAILED', 'another RESUME of this session is under way; retry');
+    // No step thread writes to the client being replaced from here on; what they sent it counts as
+    // sent, though its answer may not have arrived yet (then it is sent to this client on arrival).
+    this.sendThrough(null);
+    const previousSent = this.#sink?.takeBackSends?.() ?? 0;
+    this.#lostSent = Math.max(this.#lostSent, previousSent);
     const upTo = this.seq.delivered;
-    if (after > upTo) {
-      throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${upTo} results were sent`);
+    const sent = Math.max(upTo, this.#lostSent);
+    if (after > sent) {
+      throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${sent} results were sent`);
     }
     const gap = () =>
       tandemError(

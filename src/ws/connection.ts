@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import { describeError, TandemError, tandemError, type ErrorCode } from '../errors.js';
@@ -8,6 +9,7 @@ import type { FrameSource } from '../sessions/client-producer.js';
 import { clientAddress } from '../net/client-address.js';
 import type { TrustProxy } from '../net/trust-proxy.js';
 import { RateLimit } from './rate-limit.js';
+import type { SocketSlot, SocketSlots } from './socket-slots.js';
 import { ResumeRelay, type SessionOwners } from './relay.js';
 import {
   CLOSE_CODE,
@@ -38,6 +40,8 @@ const CLOSE_ABNORMAL = 1006;
 export interface ConnectionObserver {
   messageReceived?(): void;
   messageSent?(): void;
+  /** A `transcript` message a step thread wrote into the socket itself (STEP_SENDS): it counts as sent too. */
+  resultSentByThread?(): void;
   /** An `error` frame with this code was sent. */
   errorSent?(code: ErrorCode): void;
 }
@@ -53,6 +57,8 @@ export interface ConnectionDeps {
   relay?: RelayDeps;
   /** Proxies whose forwarding headers name the client (TRUST_PROXY); undefined: none. */
   trustProxy?: TrustProxy;
+  /** The sockets step threads may write results into (STEP_SENDS); undefined: the main thread sends every frame. */
+  socketSlots?: SocketSlots;
 }
 
 export interface RelayDeps {
@@ -95,6 +101,8 @@ export class Connection implements SessionSink {
   #oversize = false;
   /** Set in state RELAYED. */
   #relay: ResumeRelay | null = null;
+  /** Who may write the socket: step threads write the session's live results while it lets them (STEP_SENDS); null: the main thread alone. */
+  readonly #slot: SocketSlot | null;
 
   constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
@@ -102,6 +110,8 @@ export class Connection implements SessionSink {
     this.#rate = new RateLimit(limits.maxMessagesPerSecond);
     this.#sendBufferHighBytes = limits.sendBufferHighBytes;
     this.#clientAddress = clientAddress(req, deps.trustProxy);
+    const socket = (ws as unknown as { _socket?: Socket })._socket;
+    this.#slot = socket ? (deps.socketSlots?.attach(socket) ?? null) : null;
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', (code) => this.#onClose(code));
     ws.on('error', (err) => {
@@ -211,6 +221,7 @@ export class Connection implements SessionSink {
       this.#state = 'STARTED';
       this.#feed(session);
       this.#send(startedMessage(session.id, session.entry.name, session.resumeSecret));
+      this.#threadSends(session);
     } catch (err) {
       if (this.#isClosed()) return;
       this.#state = 'IDLE';
@@ -238,11 +249,20 @@ export class Connection implements SessionSink {
       this.#session = session;
       this.#state = 'STARTED';
       this.#feed(session);
+      this.#threadSends(session);
     } catch (err) {
       if (this.#isClosed()) return;
       this.#state = 'IDLE';
       this.#sendError(err);
     }
+  }
+
+  /** From now on step threads write the session's live results into this socket, while its slot lets them. */
+  #threadSends(session: Session): void {
+    const slot = this.#slot;
+    if (!slot) return;
+    session.sendThrough(slot);
+    slot.enable();
   }
 
   /** The instance running `id` when that is another one (and this one is part of a cluster). */
@@ -293,6 +313,7 @@ export class Connection implements SessionSink {
   #onClose(code: number): void {
     const wasOpen = this.#state !== 'CLOSED';
     this.#state = 'CLOSED';
+    this.#slot?.disable();
     this.#closeCode = code;
     this.#relay?.clientClosed(this.#oversize ? 1009 : code);
     if (!wasOpen || !this.#session) return;
@@ -311,10 +332,13 @@ export class Connection implements SessionSink {
   }
 
   resumed(session: Session, after: number): void {
+    // The client has every result up to `after`: those the replay and the session send come after it.
+    if (this.#slot) this.#slot.sent = after;
     this.#send(resumedMessage(session.id, session.entry.name, after, session.clientProducer?.lastSeq));
   }
 
   superseded(session: Session): void {
+    this.#slot?.disable();
     this.#unfeed(session);
     this.#session = null;
     this.#state = 'CLOSED';
@@ -330,6 +354,14 @@ export class Connection implements SessionSink {
    * writes, not one per frame.
    */
   result(session: Session, r: DeliveredResult): void {
+    const slot = this.#slot;
+    if (slot) {
+      // A step thread wrote it already (the main thread then writes the rest it may have left).
+      if (r.seq <= slot.sent) return this.#sentByThread(slot);
+      // Taken, so that no step thread writes meanwhile; then one may have written it just before.
+      slot.take();
+      if (r.seq <= slot.sent) return this.#sentByThread(slot);
+    }
     if (this.#turn === 'none') {
       this.#turn = 'sent';
       process.nextTick(this.#endTurn);
@@ -340,7 +372,20 @@ export class Connection implements SessionSink {
         this.#turn = socket;
       }
     }
-    this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt));
+    if (this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt)) && slot) slot.sent = r.seq;
+  }
+
+  #sentByThread(slot: SocketSlot): void {
+    if (slot.restLeft) slot.take();
+    this.#deps.observer?.resultSentByThread?.();
+  }
+
+  /** The last result seq this client was sent, by either thread; from now on only the main thread writes to it. */
+  takeBackSends(): number {
+    const slot = this.#slot;
+    if (!slot) return 0;
+    slot.disable();
+    return slot.sent;
   }
 
   /** Made once per connection: a closure per turn was one more object for every result sent. */
@@ -356,6 +401,7 @@ export class Connection implements SessionSink {
   }
 
   ended(session: Session, summary: { reason: keyof typeof CLOSE_CODE; chunks: number }): void {
+    this.#slot?.disable();
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     this.#send(stoppedMessage(session.id, summary.reason, summary.chunks));
     this.#state = 'CLOSED';
@@ -375,10 +421,12 @@ export class Connection implements SessionSink {
     return this.#state === 'CLOSED';
   }
 
-  #send(frame: string): void {
-    if (this.#ws.readyState !== this.#ws.OPEN) return;
+  /** Sends a frame if the socket is open; whether it did. */
+  #send(frame: string): boolean {
+    if (this.#ws.readyState !== this.#ws.OPEN) return false;
     this.#ws.send(frame);
     this.#deps.observer?.messageSent?.();
+    return true;
   }
 
   #sendError(err: unknown): void {

@@ -45,6 +45,8 @@ export function mountWebSocket(
   const instance = expressWs(app, server, {
     wsOptions: {
       maxPayload: config.maxMessageBytes,
+      // Never compressed: a step thread writes results' frames into the socket itself (ws/socket-slots.ts).
+      perMessageDeflate: false,
       verifyClient: door.verifyClient,
       handleProtocols: door.handleProtocols,
       clientTracking: true,

@@ -90,18 +90,8 @@ export function resumedMessage(session: string, pipeline: string, after: number,
   return JSON.stringify(audio === undefined ? { type: 'resumed', session, pipeline, after } : { type: 'resumed', session, pipeline, after, audio });
 }
 
-/**
- * `data` is already JSON text (serialised in the pool thread): the frame is assembled, not
- * re-encoded. Its numbers are written with toFixed (`producedAt` to the microsecond), not as
- * `${n}`: V8 keeps every number it turns into text the ordinary way, and the text, in a cache
- * that lives in the old generation, so each frame's three numbers survived the young
- * generation's collections and were copied and promoted: at the crowd's 10,000 results a second
- * they were the largest part (43 %) of what the main thread's scavenges copied
- * (docs/PERFORMANCE.md, "What the main thread's scavenges copied").
- */
-export function transcriptMessage(session: string, seq: number, data: string, producedAt: number): string {
-  return `{"type":"transcript","session":${JSON.stringify(session)},"seq":${seq.toFixed(0)},"data":${data},"producedAt":${producedAt.toFixed(3)},"timestamp":${(Date.now() / 1000).toFixed(3)}}`;
-}
+/** A `transcript` message: made in frames.ts, which a step thread imports too. */
+export { transcriptMessage } from './frames.js';
 
 export function errorMessage(code: ErrorCode, message: string): string {
   return JSON.stringify({ type: 'error', code, message });
