@@ -197,9 +197,9 @@ const schema = z.object({
    */
   STEP_SENDS: bool.default(true),
   /** Client sockets step threads may write into at once (STEP_SENDS); past it, a connection's frames go through the main thread. */
-  STEP_SEND_SOCKETS: intFrom(1, 1_000_000).default(32_768),
+  STEP_SEND_SOCKETS: intFrom(1, 1_000_000).default(16_384),
   /** The most bytes a step thread writes into a socket in one call (and holds of a half-written frame); longer frames go through the main thread. */
-  STEP_SEND_WRITE_MAX_BYTES: intFrom(256, 1024 * 1024).default(4096),
+  STEP_SEND_WRITE_MAX_BYTES: intFrom(256, 1024 * 1024).default(2048),
   /** GET /readyz answers 503 when the step pool does not run a probe task within this many ms. */
   READY_PROBE_TIMEOUT_MS: intFrom(1, 60_000).default(1000),
   /** Whether START may ask to keep its spool after the session ends (`keep: true`); refused when false. */

@@ -605,10 +605,13 @@ export class Session implements SideHost {
     // sent. What it held for admission is released first, then the client is told, so a START
     // sent after `stopped` finds room. The spool's removal and the bookkeeping follow, so a storm
     // of STOPs does not queue every `stopped` behind every folder's removal.
+    // What the client got: a step thread may have written results whose answer was not taken in
+    // (a resident taken back at the stop drops the answer on its way: pool/residents.ts release).
+    const sent = Math.max(this.seq.delivered, this.#lostSent, this.#sink?.takeBackSends?.() ?? 0);
     const summary: SessionSummary = {
       session: this.id,
       reason,
-      chunks: this.seq.delivered,
+      chunks: sent,
       produced: this.seq.produced,
       forced,
       stopMs: nowMs() - began,

@@ -262,7 +262,7 @@ export class Connection implements SessionSink {
     const slot = this.#slot;
     if (!slot) return;
     session.sendThrough(slot);
-    slot.enable();
+    slot.enable(this.#isOpen);
   }
 
   /** The instance running `id` when that is another one (and this one is part of a cluster). */
@@ -415,6 +415,9 @@ export class Connection implements SessionSink {
     const producer = session.clientProducer;
     if (producer?.source === this.#frameSource) producer.setSource(null);
   }
+
+  /** Whether frames may still be sent: not once the close handshake began (a frame after ours breaks the protocol). */
+  readonly #isOpen = (): boolean => this.#ws.readyState === this.#ws.OPEN;
 
   /** Read through a method: the socket may close while START is awaited. */
   #isClosed(): boolean {

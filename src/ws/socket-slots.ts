@@ -122,8 +122,8 @@ export class SocketSlot {
   readonly #socket: Socket;
   readonly #write: (this: Socket, ...args: unknown[]) => unknown;
   readonly #freeSlot: () => void;
-  /** Step threads may write while nothing of the main thread's is queued (enable / disable). */
-  #enabled = false;
+  /** Step threads may write while nothing of the main thread's is queued and this says so (enable / disable). */
+  #enabled: (() => boolean) | null = null;
   #closed = false;
   /** `sent` when the slot closed (its memory may be another socket's since). */
   #sentAtClose = 0;
@@ -174,16 +174,19 @@ export class SocketSlot {
     else Atomics.store(this.#ints, this.#base + SENT, seq);
   }
 
-  /** Step threads may write to the socket from now on, whenever nothing of the main thread's is queued. */
-  enable(): void {
+  /**
+   * Step threads may write to the socket from now on, whenever nothing of the main thread's is
+   * queued and `open()` holds (once the protocol's close has begun, nothing may follow its frame).
+   */
+  enable(open: () => boolean): void {
     if (this.#closed) return;
-    this.#enabled = true;
+    this.#enabled = open;
     this.#scheduleCheck();
   }
 
   /** From now on only the main thread writes: waits out a step thread's write under way, writes its rest. */
   disable(): void {
-    this.#enabled = false;
+    this.#enabled = null;
     this.take();
   }
 
@@ -248,7 +251,7 @@ export class SocketSlot {
     this.#checkScheduled = false;
     if (!this.#enabled || this.#closed) return;
     const socket = this.#socket;
-    if (socket.destroyed || socket.writableEnded) return;
+    if (socket.destroyed || socket.writableEnded || !this.#enabled()) return;
     if (socket.writableLength > 0 || Atomics.load(this.#ints, this.#base + REST) > 0) {
       this.#recheck ??= setTimeout(() => {
         this.#recheck = null;
