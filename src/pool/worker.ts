@@ -403,7 +403,6 @@ async function consumeChunks(
       try {
         appendResults(appender, results, taken);
         out.resultLog = appender.resultEnd;
-        sendResults(task.sessionId, flags, results, taken);
       } finally {
         appender.close();
       }
@@ -418,6 +417,7 @@ async function consumeChunks(
   } finally {
     markRunning(flags, 'consumer', 0);
   }
+  if (out.resultLog) sendResults(task.sessionId, flags, results, taken);
   out.elapsedMs = performance.now() - began;
   if (error) out.error = error;
   return out;
@@ -433,9 +433,13 @@ function sendResults(sessionId: string, flags: SessionFlags, results: readonly R
   const slot = Atomics.load(flags.ints, FLAG.SEND_SLOT) - 1;
   const first = results[0]!.seq;
   if (slot < 0 || results[results.length - 1]!.seq - first !== results.length - 1) return;
-  socketWriter.write(slot, Atomics.load(flags.ints, FLAG.SEND_ID), first, results.length, (i, into, at) =>
-    writeTextFrame(transcriptMessage(sessionId, results[i]!.seq, results[i]!.json, chunks[i]!.timeMs), into, at),
-  );
+  try {
+    socketWriter.write(slot, Atomics.load(flags.ints, FLAG.SEND_ID), first, results.length, (i, into, at) =>
+      writeTextFrame(transcriptMessage(sessionId, results[i]!.seq, results[i]!.json, chunks[i]!.timeMs), into, at),
+    );
+  } catch {
+    // Whatever went wrong here, the main thread sends them (the slot was given back: socket-slots.ts).
+  }
 }
 
 /** Appends results to the results log in one write; each carries its chunk's time. */
