@@ -12,6 +12,8 @@ import type { WheelGranularity } from './sessions/timer-wheel.js';
 
 /** The open-file limit assumed where the process's own cannot be read (POSIX's usual soft default). */
 const FALLBACK_OPEN_FILES_LIMIT = 1024;
+/** The most shared memory STEP_SEND_SOCKETS × STEP_SEND_WRITE_MAX_BYTES may reserve (ws/socket-slots.ts). */
+const STEP_SEND_RESERVE_MAX_BYTES = 1024 * 2 ** 20;
 
 /**
  * Every tunable of the service, read from the environment once at start-up.
@@ -407,6 +409,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (minThreads > e.POOL_MAX_THREADS) {
     throw new ConfigError(
       `invalid configuration: POOL_MIN_THREADS=${e.POOL_MIN_THREADS} is above POOL_MAX_THREADS=${e.POOL_MAX_THREADS}`,
+    );
+  }
+  if (e.STEP_SENDS && e.STEP_SEND_SOCKETS * e.STEP_SEND_WRITE_MAX_BYTES > STEP_SEND_RESERVE_MAX_BYTES) {
+    throw new ConfigError(
+      `invalid configuration: STEP_SEND_SOCKETS=${e.STEP_SEND_SOCKETS} × STEP_SEND_WRITE_MAX_BYTES=${e.STEP_SEND_WRITE_MAX_BYTES} reserves more than ${STEP_SEND_RESERVE_MAX_BYTES / 2 ** 20} MiB of shared memory; lower one of them`,
     );
   }
   if (e.ADMIN_READ_TOKEN !== undefined && e.ADMIN_TOKEN === undefined) {

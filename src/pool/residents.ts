@@ -53,7 +53,8 @@ export interface ResidentHandler {
 
 /** A resident as its side holds it: ended by force (StepRun.abort), or let go at a stop. */
 export interface ResidentRun extends StepRun {
-  release(): void;
+  /** `waitForAnswer`: its thread hands it back (after the answer it may have on its way), never taken back without it. */
+  release(waitForAnswer?: boolean): void;
 }
 
 class Resident implements ResidentRun {
@@ -77,8 +78,8 @@ class Resident implements ResidentRun {
     this.owner.abort(this, reason);
   }
 
-  release(): void {
-    this.owner.release(this);
+  release(waitForAnswer = false): void {
+    this.owner.release(this, waitForAnswer);
   }
 }
 
@@ -223,11 +224,12 @@ export class ResidentSteps implements ResidentListener {
    * A resident's session stops. Between its steps it is taken back at once (its thread drops it at
    * its next tick, finding the token gone; answers still on their way are not taken in, and what
    * they wrote is cut): a stop costs no round trip. While its step runs, the thread hands it back
-   * with that step's answer.
+   * with that step's answer. With `waitForAnswer` (its thread sent results whose answer is on its
+   * way: STEP_SENDS) it is always handed back by its thread, after that answer.
    */
-  release(r: Resident): void {
+  release(r: Resident, waitForAnswer = false): void {
     if (r.done) return;
-    if (endResidency(r.flags, r.token)) {
+    if (!waitForAnswer && endResidency(r.flags, r.token)) {
       this.#end(r);
       markRolledBack(r.flags);
       queueMicrotask(() => r.handler.ended(null, r.expectedAt));

@@ -54,10 +54,11 @@ export interface SessionSink {
   /** Another connection resumed the session: this one no longer receives anything. */
   superseded?(session: Session): void;
   /**
-   * From now on no step thread writes to this client (STEP_SENDS); returns the last result seq it
-   * was sent by either thread, which may be ahead of what the session counts as delivered (a step
-   * thread wrote results whose answer has not arrived).
+   * The last result seq this client was sent, by either thread (STEP_SENDS): it may be ahead of
+   * what the session counts as delivered (a step thread wrote results whose answer has not arrived).
    */
+  sentThrough?(): number;
+  /** From now on no step thread writes to this client; returns sentThrough(). */
   takeBackSends?(): number;
 }
 
@@ -206,6 +207,8 @@ export class Session implements SideHost {
   #replaying = false;
   /** The last result seq a client no longer attached was sent, by either thread (STEP_SENDS: see attach). */
   #lostSent = 0;
+  /** The attached client has every result up to this seq (its RESUME's `after`): those are not sent again. */
+  #clientHas = 0;
   #detachTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
 
@@ -421,6 +424,7 @@ export class Session implements SideHost {
       const next = this.seq.takeNext();
       if (!next) break;
       const { chunk, result } = next;
+      if (chunk.seq <= this.#clientHas) continue;
       sink.result(this, { seq: chunk.seq, json: result.json, producedAt: chunk.producedAt });
       const latencyMs = nowMs() - chunk.producedAt;
       this.latency.record(latencyMs);
@@ -435,6 +439,10 @@ export class Session implements SideHost {
   producerMayRun(): boolean {
     const q = this.#init.flow;
     return this.seq.spooledChunks < q.spoolQuotaChunks && this.seq.spooledBytes < q.spoolQuotaBytes;
+  }
+
+  answerOnItsWay(): boolean {
+    return Math.max(this.#lostSent, this.#sink?.sentThrough?.() ?? 0) > this.seq.delivered;
   }
 
   consumerMayRun(): boolean {
@@ -515,13 +523,9 @@ export class Session implements SideHost {
   async attach(sink: SessionSink, after: number): Promise<void> {
     if (this.#stopping || this.#state !== 'running') throw tandemError('RESUME_FAILED', 'the session is no longer running');
     if (this.#replaying) throw tandemError('RESUME_FAILED', 'another RESUME of this session is under way; retry');
-    // No step thread writes to the client being replaced from here on; what they sent it counts as
-    // sent, though its answer may not have arrived yet (then it is sent to this client on arrival).
-    this.sendThrough(null);
-    const previousSent = this.#sink?.takeBackSends?.() ?? 0;
-    this.#lostSent = Math.max(this.#lostSent, previousSent);
+    // What step threads sent counts as sent, though its answer may not have arrived yet.
     const upTo = this.seq.delivered;
-    const sent = Math.max(upTo, this.#lostSent);
+    const sent = Math.max(upTo, this.#lostSent, this.#sink?.sentThrough?.() ?? 0);
     if (after > sent) {
       throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${sent} results were sent`);
     }
@@ -531,6 +535,9 @@ export class Session implements SideHost {
         `results after ${after} are no longer kept: the resume window (RESUME_RETAIN_BYTES, RESUME_RETAIN_SECONDS) reaches back to seq ${this.resumableFrom}; start a new session`,
       );
     if (after + 1 < this.resumableFrom && after < upTo) throw gap();
+    // No step thread writes to the client being replaced from here on (STEP_SENDS).
+    this.sendThrough(null);
+    this.#lostSent = Math.max(this.#lostSent, this.#sink?.takeBackSends?.() ?? 0);
     // While the replay is read, nothing is sent to anyone: results wait in memory, in order.
     this.#replaying = true;
     const previous = this.#sink;
@@ -553,6 +560,10 @@ export class Session implements SideHost {
     if (this.#detachTimer) clearTimeout(this.#detachTimer);
     this.#detachTimer = null;
     previous?.superseded?.(this);
+    // Results the client has (step threads sent them before their answer arrived) are not sent again;
+    // what it lacks of what the last client was sent, it is sent now.
+    this.#clientHas = after;
+    this.#lostSent = after;
     sink.resumed?.(this, after);
     for (const r of replay) sink.result(this, { seq: r.seq, json: Buffer.from(r.payload).toString('utf8'), producedAt: r.timeMs });
     this.#flush();

@@ -66,6 +66,11 @@ export interface SideHost {
   spoolRoom(): { chunks: number; bytes: number };
   /** False while the client cannot take results: the consumer must not run. */
   consumerMayRun(): boolean;
+  /**
+   * Whether a step thread wrote results to the client whose answer has not been taken in yet
+   * (STEP_SENDS): a resident is then not taken back without its thread, which would drop that answer.
+   */
+  answerOnItsWay(): boolean;
 }
 
 export abstract class Side {
@@ -400,7 +405,7 @@ export class StepProducer extends Side {
 
   override halt(): void {
     super.halt();
-    this.#resident?.release();
+    this.#resident?.release(this.host.answerOnItsWay());
   }
 
   /**

@@ -101,8 +101,13 @@ export class Connection implements SessionSink {
   #oversize = false;
   /** Set in state RELAYED. */
   #relay: ResumeRelay | null = null;
-  /** Who may write the socket: step threads write the session's live results while it lets them (STEP_SENDS); null: the main thread alone. */
-  readonly #slot: SocketSlot | null;
+  /**
+   * Who may write the socket: step threads write the session's live results while it lets them
+   * (STEP_SENDS), from the session's first live result on; null: the main thread alone.
+   */
+  #slot: SocketSlot | null = null;
+  /** The seq of the last result this client got, from the main thread (or its RESUME's `after`). */
+  #lastSeq = 0;
 
   constructor(ws: WebSocket, req: IncomingMessage, deps: ConnectionDeps, limits: ConnectionLimits) {
     this.#ws = ws;
@@ -110,8 +115,6 @@ export class Connection implements SessionSink {
     this.#rate = new RateLimit(limits.maxMessagesPerSecond);
     this.#sendBufferHighBytes = limits.sendBufferHighBytes;
     this.#clientAddress = clientAddress(req, deps.trustProxy);
-    const socket = (ws as unknown as { _socket?: Socket })._socket;
-    this.#slot = socket ? (deps.socketSlots?.attach(socket) ?? null) : null;
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', (code) => this.#onClose(code));
     ws.on('error', (err) => {
@@ -259,8 +262,12 @@ export class Connection implements SessionSink {
 
   /** From now on step threads write the session's live results into this socket, while its slot lets them. */
   #threadSends(session: Session): void {
-    const slot = this.#slot;
+    const socket = (this.#ws as unknown as { _socket?: Socket })._socket;
+    if (this.#slot || !socket || !this.#isOpen()) return;
+    const slot = this.#deps.socketSlots?.attach(socket) ?? null;
     if (!slot) return;
+    this.#slot = slot;
+    slot.sent = this.#lastSeq;
     session.sendThrough(slot);
     slot.enable(this.#isOpen);
   }
@@ -333,7 +340,7 @@ export class Connection implements SessionSink {
 
   resumed(session: Session, after: number): void {
     // The client has every result up to `after`: those the replay and the session send come after it.
-    if (this.#slot) this.#slot.sent = after;
+    this.#lastSeq = after;
     this.#send(resumedMessage(session.id, session.entry.name, after, session.clientProducer?.lastSeq));
   }
 
@@ -372,7 +379,9 @@ export class Connection implements SessionSink {
         this.#turn = socket;
       }
     }
-    if (this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt)) && slot) slot.sent = r.seq;
+    if (!this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt))) return;
+    this.#lastSeq = r.seq;
+    if (slot) slot.sent = r.seq;
   }
 
   #sentByThread(slot: SocketSlot): void {
@@ -380,12 +389,13 @@ export class Connection implements SessionSink {
     this.#deps.observer?.resultSentByThread?.();
   }
 
-  /** The last result seq this client was sent, by either thread; from now on only the main thread writes to it. */
+  sentThrough(): number {
+    return Math.max(this.#lastSeq, this.#slot?.sent ?? 0);
+  }
+
   takeBackSends(): number {
-    const slot = this.#slot;
-    if (!slot) return 0;
-    slot.disable();
-    return slot.sent;
+    this.#slot?.disable();
+    return this.sentThrough();
   }
 
   /** Made once per connection: a closure per turn was one more object for every result sent. */

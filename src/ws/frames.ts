@@ -1,6 +1,6 @@
 /**
  * The bytes of a `transcript` frame, made the same way on the main thread (through `ws`) and on
- * a step thread that writes it into the client's socket itself (pool/frame-writer.ts): its JSON
+ * a step thread that writes it into the client's socket itself (ws/socket-slots.ts, pool/worker.ts): its JSON
  * text, and that text as one WebSocket text frame. Kept apart from protocol.ts, which loads the
  * protocol's schemas, so that a pool thread imports only this.
  */

@@ -61,8 +61,10 @@ const FD = 3;
 const GIVE_BACK_RECHECK_MS = 10;
 /**
  * How long the main thread waits out a step thread's write under way, at most, ms. A write is one
- * non-blocking call; only a thread ended in the middle of one (its step ran past STEP_TIMEOUT_MS
- * as it finished) leaves the slot so for good: then the main thread takes it after this long.
+ * non-blocking call; only a thread ended in the middle of one (terminated as its step finished,
+ * or out of heap) leaves the slot so for good. Past this the main thread takes the slot, and
+ * closes the socket: the stream may hold half a frame. (A thread alive but off its cores this long
+ * in the middle of one call is not a state this waits for.)
  */
 const WRITE_WAIT_MAX_MS = 2000;
 /** Looks at a slot under a write this many times before it sleeps between looks (1 ms each). */
@@ -127,6 +129,8 @@ export class SocketSlot {
   #closed = false;
   /** `sent` when the slot closed (its memory may be another socket's since). */
   #sentAtClose = 0;
+  /** A step thread's write never ended (WRITE_WAIT_MAX_MS): the slot is never used again. */
+  #broken = false;
   #checkScheduled = false;
   #recheck: NodeJS.Timeout | null = null;
 
@@ -211,6 +215,10 @@ export class SocketSlot {
       if (waitedFrom === 0) waitedFrom = now;
       else if (now - waitedFrom >= WRITE_WAIT_MAX_MS) {
         Atomics.store(ints, at, 0);
+        this.#broken = true;
+        this.#enabled = null;
+        // Whatever that write left on the wire may be half a frame: the client resumes on a new connection.
+        process.nextTick(() => this.#socket.destroy());
         break;
       }
       Atomics.wait(ints, at, -id, 1);
@@ -237,7 +245,8 @@ export class SocketSlot {
     if (this.#recheck) clearTimeout(this.#recheck);
     this.#recheck = null;
     Atomics.store(this.#ints, this.#base + STATE, 0);
-    this.#freeSlot();
+    // A broken slot's writer might yet wake: its memory is never given to another socket.
+    if (!this.#broken) this.#freeSlot();
   }
 
   #scheduleCheck(): void {
@@ -252,7 +261,9 @@ export class SocketSlot {
     if (!this.#enabled || this.#closed) return;
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded || !this.#enabled()) return;
-    if (socket.writableLength > 0 || Atomics.load(this.#ints, this.#base + REST) > 0) {
+    // A rest a step thread left goes out now, before the thread's next frame can be due.
+    if (Atomics.load(this.#ints, this.#base + REST) > 0) this.take();
+    if (socket.writableLength > 0) {
       this.#recheck ??= setTimeout(() => {
         this.#recheck = null;
         this.#check();
@@ -309,7 +320,8 @@ export class ThreadSocketWriter {
       } catch {
         // EAGAIN: the socket's buffers are full; or the peer is gone, which the main thread finds too.
       }
-      if (written === 0) return 0;
+      // Taken from this thread meanwhile (its write outlived WRITE_WAIT_MAX_MS): the slot is not its own.
+      if (written === 0 || Atomics.load(ints, base + STATE) !== -id) return 0;
       Atomics.store(ints, base + SENT, firstSeq + from + n - 1);
       if (written < bytes) {
         // A slow client: the rest first, by the main thread, which keeps the slot until it drained.

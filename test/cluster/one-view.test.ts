@@ -40,7 +40,8 @@ describe('cluster: one view', () => {
     let live: ApiResponse | undefined;
     await eventually(async () => {
       live = await api(i2!.httpUrl(''), 'GET', `/api/sessions/${id}`);
-      return live.status === 200 && live.body.snapshotAt === undefined;
+      // (its counters follow a result a step thread wrote within its answer's trip: STEP_SENDS)
+      return live.status === 200 && live.body.snapshotAt === undefined && live.body.counters.delivered >= 3;
     }, 'a live view from the owner');
     assert.equal(live!.body.instance, 'i1');
     assert.equal(live!.body.attached, true);

@@ -85,7 +85,13 @@ describe('REST sessions', () => {
   it('inspects a live session: sides, threads, counters, lag, latency and spool', async () => {
     const { client, id } = await open();
     await client.waitForTranscripts(3);
-    const res = await api(base, 'GET', `/api/sessions/${id}`);
+    // A step thread writes a result before its answer reaches the main thread (STEP_SENDS): the
+    // counters follow within that trip.
+    let res = await api(base, 'GET', `/api/sessions/${id}`);
+    await eventually(async () => {
+      res = await api(base, 'GET', `/api/sessions/${id}`);
+      return res.body.producer?.steps >= 3 && res.body.counters?.delivered >= 3;
+    }, 'the counters of three results');
     assert.equal(res.status, 200);
     const s = res.body;
     assert.equal(s.id, id);
