@@ -35,7 +35,8 @@ export type PackedBatch = [nums: Float64Array, texts: string[], values: unknown[
 type Carries<T, K extends keyof T> = Exclude<keyof T, K> extends never ? true : never;
 const carried: [
   Carries<ProduceStepResult, 'skipped' | 'state' | 'delayMs' | 'done' | 'chunks' | 'calls' | 'threadId' | 'error' | 'timing' | 'consumed' | 'chunkLog'>,
-  Carries<ConsumeStepResult, 'skipped' | 'state' | 'results' | 'threadId' | 'elapsedMs' | 'error' | 'timing' | 'resultLog' | 'readMark'>,
+  // `sentAll` stays on the thread that made it (residents-thread.ts): not carried.
+  Carries<ConsumeStepResult, 'skipped' | 'state' | 'results' | 'threadId' | 'elapsedMs' | 'error' | 'timing' | 'resultLog' | 'readMark' | 'sentAll'>,
   Carries<ChunkRecord, 'seq' | 'producedAt' | 'sizeBytes'>,
   Carries<ResultRecord, 'seq' | 'json' | 'takenAt' | 'doneAt'>,
   Carries<ChunkLogEnd, 'segment' | 'bytes' | 'committed'>,

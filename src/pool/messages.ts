@@ -188,6 +188,11 @@ export interface PoolWorkerData {
   batchAnswerUs: number;
   /** The step threads' timer tick for resident steps, ms (STEP_TIMER_TICK_MS): due times are rounded up to it. */
   stepTickMs: number;
+  /**
+   * How long a step thread gathers its residents' answers whose results it sent itself before it
+   * posts them (STEP_RESIDENT_ANSWER_MS; 0: at the end of every tick).
+   */
+  residentAnswerMs?: number;
   /** The clients' sockets' slots, when step threads write results' frames into them (STEP_SENDS); null when off. */
   socketSlots?: SocketSlotBuffers | null;
 }
@@ -270,6 +275,11 @@ export interface ConsumeStepResult {
   /** Where the results log ends and how far consumption got: the main thread publishes them. */
   resultLog?: ResultLogEnd;
   readMark?: ReadMark;
+  /**
+   * The step thread wrote every result into the client's socket itself (STEP_SENDS), so nobody
+   * waits for this answer to see them. Read on the thread only (residents-thread.ts): never packed.
+   */
+  sentAll?: boolean;
 }
 
 export interface LoopResult {

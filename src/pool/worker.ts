@@ -59,7 +59,7 @@ import { transcriptMessage, writeTextFrame } from '../ws/frames.js';
 
 /** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
 const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
-const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs, socketSlots } = workerData as PoolWorkerData;
+const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs, socketSlots, residentAnswerMs } = workerData as PoolWorkerData;
 /** Writes step results' frames into their clients' sockets (STEP_SENDS); null when off. */
 const socketWriter = socketSlots ? new ThreadSocketWriter(socketSlots) : null;
 /** The batched tasks' claim slots (pool/claims.ts). */
@@ -417,7 +417,7 @@ async function consumeChunks(
   } finally {
     markRunning(flags, 'consumer', 0);
   }
-  if (out.resultLog) sendResults(task.sessionId, flags, results, taken);
+  if (out.resultLog) out.sentAll = sendResults(task.sessionId, flags, results, taken) === results.length;
   out.elapsedMs = performance.now() - began;
   if (error) out.error = error;
   return out;
@@ -428,17 +428,18 @@ async function consumeChunks(
  * lets this thread (ws/socket-slots.ts); those it does not write the main thread sends when this
  * step's answer arrives.
  */
-function sendResults(sessionId: string, flags: SessionFlags, results: readonly ResultRecord[], chunks: readonly SpooledChunk[]): void {
-  if (!socketWriter) return;
+function sendResults(sessionId: string, flags: SessionFlags, results: readonly ResultRecord[], chunks: readonly SpooledChunk[]): number {
+  if (!socketWriter) return 0;
   const slot = Atomics.load(flags.ints, FLAG.SEND_SLOT) - 1;
   const first = results[0]!.seq;
-  if (slot < 0 || results[results.length - 1]!.seq - first !== results.length - 1) return;
+  if (slot < 0 || results[results.length - 1]!.seq - first !== results.length - 1) return 0;
   try {
-    socketWriter.write(slot, Atomics.load(flags.ints, FLAG.SEND_ID), first, results.length, (i, into, at) =>
+    return socketWriter.write(slot, Atomics.load(flags.ints, FLAG.SEND_ID), first, results.length, (i, into, at) =>
       writeTextFrame(transcriptMessage(sessionId, results[i]!.seq, results[i]!.json, chunks[i]!.timeMs), into, at),
     );
   } catch {
     // Whatever went wrong here, the main thread sends them (the slot was given back: socket-slots.ts).
+    return 0;
   }
 }
 
@@ -608,7 +609,7 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
     const packed = packBatch(outcomes, from, to, timing);
     port.postMessage(packed satisfies ChannelAnswer, [packed[0].buffer as ArrayBuffer]);
   };
-  const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError);
+  const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, residentAnswerMs ?? 0, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError);
   port.on('message', (message: ChannelMessage) => {
     // Resident steps are not jobs: they run on this thread's own ticks (residents-thread.ts).
     if (!Array.isArray(message) && (message.kind === 'adopt' || message.kind === 'release')) return residents.handle(message);
