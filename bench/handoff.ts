@@ -37,6 +37,7 @@ import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
 import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
 import { transcriptMessage, wsTextFrame } from '../src/ws/frames.js';
+import type { SocketHandle } from '../src/ws/socket-slots.js';
 
 export { wsTextFrame };
 
@@ -276,13 +277,6 @@ export class Handoff {
     this.#worker.postMessage({ open: id, schedule: this.#timer === 'worker' ? schedule : null, socket: { fd: handle.fd, slot, session: target.session } } satisfies ToWorker);
     return { stop };
   }
-}
-
-/** What the hand-off uses of a net.Socket's libuv handle (Node's internals: its descriptor, and the two ways it closes). */
-interface SocketHandle {
-  fd: number;
-  close(cb?: () => void): unknown;
-  reset(cb?: () => void): unknown;
 }
 
 /**

@@ -71,7 +71,7 @@ const WRITE_WAIT_MAX_MS = 2000;
 const WRITE_WAIT_SPINS = 1000;
 
 /** What the slots use of a net.Socket's libuv handle (Node's internals: its descriptor, and the two ways it closes). */
-interface SocketHandle {
+export interface SocketHandle {
   fd: number;
   close(cb?: () => void): unknown;
   reset(cb?: () => void): unknown;
