@@ -424,7 +424,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `invalid configuration: STEP_SEND_SOCKETS=${e.STEP_SEND_SOCKETS} × STEP_SEND_WRITE_MAX_BYTES=${e.STEP_SEND_WRITE_MAX_BYTES} reserves more than ${STEP_SEND_RESERVE_MAX_BYTES / 2 ** 20} MiB of shared memory; lower one of them`,
     );
   }
-  if (e.STEP_RESIDENT_ANSWER_MS * 2 >= e.STEP_BATCH_STALL_MS && e.STEP_RESIDENT_ANSWER_MS > 0) {
+  if (e.STEP_SENDS && e.STEP_RESIDENTS && e.STEP_RESIDENT_ANSWER_MS > 0 && e.STEP_RESIDENT_ANSWER_MS * 2 >= e.STEP_BATCH_STALL_MS) {
     throw new ConfigError(
       `invalid configuration: STEP_RESIDENT_ANSWER_MS=${e.STEP_RESIDENT_ANSWER_MS} must be below half of STEP_BATCH_STALL_MS=${e.STEP_BATCH_STALL_MS} (a resident whose answer is that late is taken back)`,
     );
@@ -486,7 +486,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE, askPatienceMs: e.SPOOL_HELD_FILES_ASK_MS },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerUs: e.STEP_BATCH_ANSWER_US },
     stepSends: e.STEP_SENDS ? { sockets: e.STEP_SEND_SOCKETS, writeMaxBytes: e.STEP_SEND_WRITE_MAX_BYTES } : null,
-    residentAnswerMs: e.STEP_SENDS ? e.STEP_RESIDENT_ANSWER_MS : 0,
+    residentAnswerMs: e.STEP_SENDS && e.STEP_RESIDENTS ? e.STEP_RESIDENT_ANSWER_MS : 0,
     residents: e.STEP_RESIDENTS ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS } : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,

@@ -50,6 +50,8 @@ export class ThreadResidents {
   #urgent = false;
   /** The gathering's timer (STEP_RESIDENT_ANSWER_MS), while answers wait. */
   #gather: NodeJS.Timeout | null = null;
+  /** When the first answer now waiting was gathered (epoch ms). */
+  #gatherFrom = 0;
   readonly #meta: number[] = [];
   readonly #outcomes: Array<StepOutcome | null> = [];
 
@@ -205,6 +207,7 @@ export class ThreadResidents {
   }
 
   #answer(r: Resident, end: number, dueAt: number, outcome: StepOutcome | null): void {
+    if (this.#meta.length === 0) this.#gatherFrom = nowMs();
     this.#meta.push(r.token, end, dueAt);
     this.#outcomes.push(outcome);
     // Only a step whose results all left by this thread, and that stays with its next step not due
@@ -221,12 +224,19 @@ export class ThreadResidents {
    * (docs/PERFORMANCE.md, "Step threads send").
    */
   #flush(): void {
-    if (this.#meta.length === 0) return;
-    if (this.#urgent || this.gatherMs <= 0) return this.#post(false);
+    if (this.#meta.length === 0 || this.#closed) return;
+    // Timed from the first answer gathered, not from its timer, which a long tick keeps from firing:
+    // the main thread takes a resident back whose answer is STEP_BATCH_STALL_MS late.
+    if (this.#urgent || this.gatherMs <= 0 || nowMs() - this.#gatherFrom >= this.gatherMs) return this.#post(false);
     this.#gather ??= setTimeout(() => {
       this.#gather = null;
       this.#post(false);
     }, this.gatherMs);
+  }
+
+  /** Posts the answers gathered now: this thread is about to run a job, which may hold it longer than the gathering. */
+  postGathered(): void {
+    if (this.#meta.length > 0 && !this.#closed) this.#post(false);
   }
 
   /** Posts the answers gathered (an empty message too when `always`). */
@@ -234,7 +244,7 @@ export class ThreadResidents {
     this.#urgent = false;
     if (this.#gather) clearTimeout(this.#gather);
     this.#gather = null;
-    if (this.#meta.length === 0 && !always) return;
+    if (this.#closed || (this.#meta.length === 0 && !always)) return;
     const meta = new Float64Array(this.#meta);
     const packed = packBatch(this.#outcomes, 0, this.#outcomes.length, null);
     this.#meta.length = 0;

@@ -417,7 +417,8 @@ async function consumeChunks(
   } finally {
     markRunning(flags, 'consumer', 0);
   }
-  if (out.resultLog) out.sentAll = sendResults(task.sessionId, flags, results, taken) === results.length;
+  // Sent whole, every one: nobody waits for this answer to see them (a rest left waits for the main thread).
+  if (out.resultLog) out.sentAll = sendResults(task.sessionId, flags, results, taken) === results.length && !socketWriter?.restLeft;
   out.elapsedMs = performance.now() - began;
   if (error) out.error = error;
   return out;
@@ -614,6 +615,8 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
     // Resident steps are not jobs: they run on this thread's own ticks (residents-thread.ts).
     if (!Array.isArray(message) && (message.kind === 'adopt' || message.kind === 'release')) return residents.handle(message);
     const startedAt = nowMs();
+    // Answers gathered go before the job, which may hold this thread longer than their gathering.
+    residents.postGathered();
     const job = Array.isArray(message) ? unpackStepBatch(message) : message;
     // A batch's parts go as its steps end (runBatch); its last part is posted here.
     let posted = 0;

@@ -37,8 +37,11 @@ export interface DeliveredResult {
  * dropped connection for the resume window, so its sink can be detached and another attached.
  */
 export interface SessionSink {
-  /** Called in chunk order, once per chunk (again for replays after a resume). */
-  result(session: Session, result: DeliveredResult): void;
+  /**
+   * Called in chunk order, once per chunk (again for replays after a resume). Returns true when a
+   * step thread had written it into the client's socket already (STEP_SENDS).
+   */
+  result(session: Session, result: DeliveredResult): boolean | void;
   /** False while the client's send buffer is over its threshold: results wait. */
   writable(): boolean;
   /** The pipeline failed; called once, before `ended`. */
@@ -425,8 +428,9 @@ export class Session implements SideHost {
       if (!next) break;
       const { chunk, result } = next;
       if (chunk.seq <= this.#clientHas) continue;
-      sink.result(this, { seq: chunk.seq, json: result.json, producedAt: chunk.producedAt });
-      const latencyMs = nowMs() - chunk.producedAt;
+      const byThread = sink.result(this, { seq: chunk.seq, json: result.json, producedAt: chunk.producedAt });
+      // A step thread wrote it right after its step ended, before its answer came here.
+      const latencyMs = (byThread === true ? result.doneAt : nowMs()) - chunk.producedAt;
       this.latency.record(latencyMs);
       observer.resultDelivered?.(this, latencyMs, result.takenAt - chunk.producedAt);
     }

@@ -416,7 +416,7 @@ export class StepProducer extends Side {
    */
   leaveThread(): void {
     this.#stayOff = true;
-    this.#resident?.release();
+    this.#resident?.release(this.host.answerOnItsWay());
   }
 
   /** Takes a step's answer in (publishes it, counts it): false when no next step follows. */

@@ -360,7 +360,7 @@ export class Connection implements SessionSink {
    * "The turn's first result at once"). A client with many results a turn still gets them in two
    * writes, not one per frame.
    */
-  result(session: Session, r: DeliveredResult): void {
+  result(session: Session, r: DeliveredResult): boolean {
     const slot = this.#slot;
     if (slot) {
       // A step thread wrote it already (the main thread then writes the rest it may have left).
@@ -379,14 +379,16 @@ export class Connection implements SessionSink {
         this.#turn = socket;
       }
     }
-    if (!this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt))) return;
+    if (!this.#send(transcriptMessage(session.id, r.seq, r.json, r.producedAt))) return false;
     this.#lastSeq = r.seq;
     if (slot) slot.sent = r.seq;
+    return false;
   }
 
-  #sentByThread(slot: SocketSlot): void {
+  #sentByThread(slot: SocketSlot): true {
     if (slot.restLeft) slot.take();
     this.#deps.observer?.resultSentByThread?.();
+    return true;
   }
 
   sentThrough(): number {

@@ -280,6 +280,8 @@ export class ThreadSocketWriter {
   readonly #rests: Uint8Array;
   readonly #writeMaxBytes: number;
   readonly #buf: Buffer;
+  /** The last write left the rest of a frame for the main thread (it has not reached the client yet). */
+  restLeft = false;
 
   constructor(buffers: SocketSlotBuffers) {
     this.#ints = new Int32Array(buffers.ints);
@@ -298,6 +300,7 @@ export class ThreadSocketWriter {
   write(slot: number, id: number, firstSeq: number, count: number, frame: (i: number, into: Buffer, at: number) => number): number {
     const ints = this.#ints;
     const base = slot * SLOT_INTS;
+    this.restLeft = false;
     if (id <= 0 || Atomics.compareExchange(ints, base + STATE, id, -id) !== id) return 0;
     try {
       const sent = Atomics.load(ints, base + SENT);
@@ -328,6 +331,7 @@ export class ThreadSocketWriter {
         this.#rests.set(buf.subarray(written, bytes), slot * this.#writeMaxBytes);
         Atomics.store(ints, base + REST, bytes - written);
         Atomics.store(ints, base + STATE, 0);
+        this.restLeft = true;
       }
       return n;
     } finally {
