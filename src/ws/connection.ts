@@ -392,6 +392,9 @@ export class Connection implements SessionSink {
   }
 
   sentThrough(): number {
+    // A step thread notes what it wrote only after its write returned, still holding the slot: the
+    // client may have the frame already (and RESUME after it). Taking the slot waits that out.
+    this.#slot?.take();
     return Math.max(this.#lastSeq, this.#slot?.sent ?? 0);
   }
 
