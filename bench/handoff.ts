@@ -37,7 +37,7 @@ import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
 import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
 import { transcriptMessage, wsTextFrame } from '../src/ws/frames.js';
-import type { SocketHandle } from '../src/ws/socket-slots.js';
+import { guardSocket, type SocketHandle } from '../src/ws/socket-slots.js';
 
 export { wsTextFrame };
 
@@ -257,22 +257,8 @@ export class Handoff {
       return open.lastSeq;
     };
     // Before this thread writes to the socket itself or ends it, and before its descriptor can
-    // close (every close goes through its handle: `close`, or `reset` for resetAndDestroy), the
-    // worker is off it.
-    for (const name of ['write', 'end'] as const) {
-      const original = socket[name] as (this: Socket, ...args: unknown[]) => unknown;
-      (socket as unknown as Record<typeof name, unknown>)[name] = function (this: Socket, ...args: unknown[]) {
-        takeBack();
-        return original.apply(this, args);
-      };
-    }
-    for (const name of ['close', 'reset'] as const) {
-      const original = handle[name].bind(handle);
-      handle[name] = (cb) => {
-        stop();
-        return original(cb);
-      };
-    }
+    // close, the worker is off it (the same guard as tandem's: src/ws/socket-slots.ts).
+    guardSocket(socket, handle, takeBack, stop);
     if (this.#timer === 'main') this.#schedules.set(id, schedule);
     this.#worker.postMessage({ open: id, schedule: this.#timer === 'worker' ? schedule : null, socket: { fd: handle.fd, slot, session: target.session } } satisfies ToWorker);
     return { stop };

@@ -446,7 +446,21 @@ export class Session implements SideHost {
   }
 
   answerOnItsWay(): boolean {
-    return Math.max(this.#lostSent, this.#sink?.sentThrough?.() ?? 0) > this.seq.delivered;
+    return this.#sentToClients() > this.seq.delivered;
+  }
+
+  /**
+   * The last result seq a client was sent, by either thread: what the session delivered, or more
+   * when a step thread wrote results whose answer has not been taken in (STEP_SENDS).
+   */
+  #sentToClients(): number {
+    return Math.max(this.seq.delivered, this.#lostSent, this.#sink?.sentThrough?.() ?? 0);
+  }
+
+  /** No step thread writes to the attached client from here on; what they sent it is kept in #lostSent. */
+  #takeBackSends(): void {
+    this.sendThrough(null);
+    this.#lostSent = Math.max(this.#lostSent, this.#sink?.takeBackSends?.() ?? 0);
   }
 
   consumerMayRun(): boolean {
@@ -500,8 +514,7 @@ export class Session implements SideHost {
    */
   detach(sink: SessionSink): void {
     if (this.#sink !== sink || this.#stopping) return;
-    this.sendThrough(null);
-    this.#lostSent = Math.max(this.#lostSent, sink.takeBackSends?.() ?? 0);
+    this.#takeBackSends();
     this.#sink = null;
     const graceMs = this.#init.flow.resumeGraceMs;
     if (graceMs <= 0) {
@@ -529,7 +542,7 @@ export class Session implements SideHost {
     if (this.#replaying) throw tandemError('RESUME_FAILED', 'another RESUME of this session is under way; retry');
     // What step threads sent counts as sent, though its answer may not have arrived yet.
     const upTo = this.seq.delivered;
-    const sent = Math.max(upTo, this.#lostSent, this.#sink?.sentThrough?.() ?? 0);
+    const sent = this.#sentToClients();
     if (after > sent) {
       throw tandemError('BAD_MESSAGE', `RESUME: field "after" is ${after} but only ${sent} results were sent`);
     }
@@ -540,8 +553,7 @@ export class Session implements SideHost {
       );
     if (after + 1 < this.resumableFrom && after < upTo) throw gap();
     // No step thread writes to the client being replaced from here on (STEP_SENDS).
-    this.sendThrough(null);
-    this.#lostSent = Math.max(this.#lostSent, this.#sink?.takeBackSends?.() ?? 0);
+    this.#takeBackSends();
     // While the replay is read, nothing is sent to anyone: results wait in memory, in order.
     this.#replaying = true;
     const previous = this.#sink;
@@ -622,7 +634,8 @@ export class Session implements SideHost {
     // of STOPs does not queue every `stopped` behind every folder's removal.
     // What the client got: a step thread may have written results whose answer was not taken in
     // (a resident taken back at the stop drops the answer on its way: pool/residents.ts release).
-    const sent = Math.max(this.seq.delivered, this.#lostSent, this.#sink?.takeBackSends?.() ?? 0);
+    this.#takeBackSends();
+    const sent = Math.max(this.seq.delivered, this.#lostSent);
     const summary: SessionSummary = {
       session: this.id,
       reason,

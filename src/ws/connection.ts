@@ -193,8 +193,8 @@ export class Connection implements SessionSink {
     resume: () => this.#socket()?.resume(),
   };
 
-  #socket(): { pause(): void; resume(): void; cork(): void; uncork(): void } | undefined {
-    return (this.#ws as unknown as { _socket?: { pause(): void; resume(): void; cork(): void; uncork(): void } })._socket;
+  #socket(): Socket | undefined {
+    return (this.#ws as unknown as { _socket?: Socket })._socket;
   }
 
   /** Takes this connection's frames as the session's audio, if the client is its producer. */
@@ -262,7 +262,7 @@ export class Connection implements SessionSink {
 
   /** From now on step threads write the session's live results into this socket, while its slot lets them. */
   #threadSends(session: Session): void {
-    const socket = (this.#ws as unknown as { _socket?: Socket })._socket;
+    const socket = this.#socket();
     if (this.#slot || !socket || !this.#isOpen()) return;
     const slot = this.#deps.socketSlots?.attach(socket) ?? null;
     if (!slot) return;

@@ -77,6 +77,30 @@ export interface SocketHandle {
   reset(cb?: () => void): unknown;
 }
 
+/**
+ * Calls `beforeWrite` before anything is written to `socket` or it is ended by this thread, and
+ * `beforeClose` before its descriptor can close (every close goes through its handle: `close`, or
+ * `reset` for resetAndDestroy). Returns the socket's own `write`, unwrapped.
+ */
+export function guardSocket(socket: Socket, handle: SocketHandle, beforeWrite: () => void, beforeClose: () => void): (this: Socket, ...args: unknown[]) => unknown {
+  const write = socket.write as (this: Socket, ...args: unknown[]) => unknown;
+  for (const name of ['write', 'end'] as const) {
+    const original = socket[name] as (this: Socket, ...args: unknown[]) => unknown;
+    (socket as unknown as Record<typeof name, unknown>)[name] = function (this: Socket, ...args: unknown[]) {
+      beforeWrite();
+      return original.apply(this, args);
+    };
+  }
+  for (const name of ['close', 'reset'] as const) {
+    const original = handle[name].bind(handle);
+    handle[name] = (cb) => {
+      beforeClose();
+      return original(cb);
+    };
+  }
+  return write;
+}
+
 /** The main thread's side: the shared memory, and which slots are free. */
 export class SocketSlots {
   readonly buffers: SocketSlotBuffers;
@@ -147,24 +171,14 @@ export class SocketSlot {
     Atomics.store(ints, this.#base + SENT, 0);
     Atomics.store(ints, this.#base + REST, 0);
     Atomics.store(ints, this.#base + FD, handle.fd);
-    this.#write = socket.write as (this: Socket, ...args: unknown[]) => unknown;
     // Before this thread writes to the socket or ends it, the step threads are off it; and before
-    // its descriptor can close (every close goes through its handle), for good.
-    for (const name of ['write', 'end'] as const) {
-      const original = socket[name] as (this: Socket, ...args: unknown[]) => unknown;
-      const slot = this;
-      (socket as unknown as Record<typeof name, unknown>)[name] = function (this: Socket, ...args: unknown[]) {
-        slot.take();
-        return original.apply(this, args);
-      };
-    }
-    for (const name of ['close', 'reset'] as const) {
-      const original = handle[name].bind(handle);
-      handle[name] = (cb) => {
-        this.close();
-        return original(cb);
-      };
-    }
+    // its descriptor can close, for good.
+    this.#write = guardSocket(
+      socket,
+      handle,
+      () => this.take(),
+      () => this.close(),
+    );
   }
 
   /** The seq of the last result written to this socket, by either thread (0: none). */
