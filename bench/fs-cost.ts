@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { removeSpoolSync } from '../src/sessions/spool.js';
 
 export interface Cost {
   cpuUs: number;
@@ -41,6 +42,12 @@ export interface FsFloor {
   /** Framed record size in bytes (header + payload). */
   recordBytes: number;
   records: RecordCost[];
+  /**
+   * A stopped session's spool folder (two segment files) removed, per folder: the recursive rm the
+   * service used before (an rmdir that fails, an lstat per entry, a readdir, the unlinks, the
+   * rmdir) and the service's own removal (sessions/spool.ts removeSpoolSync).
+   */
+  removal: { spools: number; recursive: Cost; flat: Cost };
 }
 
 export interface FsFloorOptions {
@@ -52,9 +59,11 @@ export interface FsFloorOptions {
   batches: number[];
   /** Bound on each fdatasync variant, ms (its record count is what fits, up to `records`). */
   syncBudgetMs: number;
+  /** Spool folders removed each way. */
+  spools: number;
 }
 
-export const DEFAULT_FS_FLOOR: FsFloorOptions = { chunks: 20_000, records: 65_536, sessions: 20, batches: [1, 16, 64, 256], syncBudgetMs: 1000 };
+export const DEFAULT_FS_FLOOR: FsFloorOptions = { chunks: 20_000, records: 65_536, sessions: 20, batches: [1, 16, 64, 256], syncBudgetMs: 1000, spools: 1000 };
 
 /** The payload: the demo pipeline's chunk text, as one of its chunks reads. */
 const TEXT = `Data from producer #1 at ${(Date.now() / 1000).toFixed(3)}`;
@@ -89,10 +98,26 @@ export function measureFsFloor(root: string, opts: FsFloorOptions = DEFAULT_FS_F
       records.push(appended.cost, readRecords(appended.files, batch));
     }
     for (const batch of opts.batches) records.push(appendRecords(base, opts, batch, true).cost);
-    return { dir: root, fsType: fsTypeOf(root), sessions: opts.sessions, chunk, recordBytes: RECORD_BYTES, records };
+    const removal = {
+      spools: opts.spools,
+      recursive: removeSpools(base, opts.spools, 'recursive', (d) => fs.rmSync(d, { recursive: true, force: true, maxRetries: 3 })),
+      flat: removeSpools(base, opts.spools, 'flat', removeSpoolSync),
+    };
+    return { dir: root, fsType: fsTypeOf(root), sessions: opts.sessions, chunk, recordBytes: RECORD_BYTES, records, removal };
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }
+}
+
+/** Makes `count` spool-like folders (a chunks and a results segment each), then removes them with `remove`: CPU and wall per folder. */
+function removeSpools(base: string, count: number, name: string, remove: (dir: string) => void): Cost {
+  const dirs = Array.from({ length: count }, (_, i) => path.join(base, `spool-${name}-${i}`));
+  for (const d of dirs) {
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'chunks-000000000001.log'), Buffer.alloc(20 * RECORD_BYTES, 1));
+    fs.writeFileSync(path.join(d, 'results-000000000001.log'), Buffer.alloc(20 * RECORD_BYTES, 2));
+  }
+  return per(timed(() => dirs.forEach(remove)), count);
 }
 
 function filePerChunk(base: string, { chunks, sessions }: FsFloorOptions): FsFloor['chunk'] {

@@ -1,6 +1,7 @@
 /**
  * The file-system floors of the spool on given folders (bench/fs-cost.ts says what is timed):
- * a file per chunk, and a framed record appended to an open segment, one write per batch.
+ * a file per chunk, a framed record appended to an open segment, one write per batch, and a
+ * stopped session's spool folder removed.
  * `npm run bench` measures the same on its --data-dir (scenario `fs-floor`); this runs it alone,
  * on any folders, e.g. to compare disks:
  *

@@ -173,7 +173,15 @@ export function renderFsFloor(f: FsFloor): string {
     ]),
   ];
   const title = `File-system floor on ${f.dir} (${f.fsType}), ${f.sessions} sessions round-robin, one thread:`;
-  return `${title}\n${markdown(['a chunk spooled as', 'count', 'CPU µs / chunk', 'wall µs / chunk', 'chunks/s per core (CPU)'], lines)}`;
+  const removal = [
+    ['recursive rm (fs.rmSync, as before 12-05)', ...cost(f.removal.recursive)],
+    ['readdir, an unlink per file, one rmdir (the service: removeSpoolSync)', ...cost(f.removal.flat)],
+  ];
+  return [
+    `${title}\n${markdown(['a chunk spooled as', 'count', 'CPU µs / chunk', 'wall µs / chunk', 'chunks/s per core (CPU)'], lines)}`,
+    `A stopped session's spool folder (two segment files) removed, ${count(f.removal.spools)} folders each way:`,
+    markdown(['removed by', 'CPU µs / folder', 'wall µs / folder', 'folders/s per core (CPU)'], removal),
+  ].join('\n');
 }
 
 /** The wake-up floor: CPU per firing by the gap slept, for an empty timer and for a timer with a round trip to a thread. */
