@@ -52,6 +52,8 @@ export class ThreadResidents {
   #gather: NodeJS.Timeout | null = null;
   /** When the first answer now waiting was gathered (epoch ms). */
   #gatherFrom = 0;
+  /** The flush after this turn's releases (#flushAfterTurn), while one is due. */
+  #afterTurn: NodeJS.Immediate | null = null;
   readonly #meta: number[] = [];
   readonly #outcomes: Array<StepOutcome | null> = [];
 
@@ -61,6 +63,8 @@ export class ThreadResidents {
     private readonly answerUs: number,
     /** How long answers whose results this thread sent itself are gathered before they are posted, ms (0: none). */
     private readonly gatherMs: number,
+    /** The most answers one message carries: a larger one holds the main thread that much longer. */
+    private readonly answersMax: number,
     private readonly runStep: StepRunner,
     private readonly post: (answers: ResidentAnswers, transfer: ArrayBuffer[]) => void,
     private readonly toTaskError: (err: unknown) => TaskError,
@@ -77,7 +81,9 @@ export class ThreadResidents {
   close(): void {
     this.#closed = true;
     if (this.#gather) clearTimeout(this.#gather);
+    if (this.#afterTurn) clearImmediate(this.#afterTurn);
     this.#gather = null;
+    this.#afterTurn = null;
     this.#wheel.close();
     this.#byToken.clear();
   }
@@ -113,7 +119,18 @@ export class ThreadResidents {
       return;
     }
     this.#giveBack(r, null, RESIDENT_END.RETURNED);
-    this.#flush();
+    this.#flushAfterTurn();
+  }
+
+  /**
+   * Posts what was gathered once this turn's messages are all read: the releases of a storm of
+   * STOPs arrive together, and their hand-backs go back in one message, not one each.
+   */
+  #flushAfterTurn(): void {
+    this.#afterTurn ??= setImmediate(() => {
+      this.#afterTurn = null;
+      this.#flush();
+    });
   }
 
   /** A resident fell due: it runs after those already due, in this turn or in the run under way. */
@@ -134,7 +151,10 @@ export class ThreadResidents {
         const r = this.#due[i]!;
         if (r.gone || this.#closed) continue;
         await this.#step(r);
-        if (partMs > 0 && this.#meta.length > 0 && nowMs() - partFrom >= partMs) {
+        if (this.#outcomes.length >= this.answersMax) {
+          this.#post(false);
+          partFrom = nowMs();
+        } else if (partMs > 0 && this.#meta.length > 0 && nowMs() - partFrom >= partMs) {
           this.#flush();
           partFrom = nowMs();
         }
@@ -218,8 +238,9 @@ export class ThreadResidents {
   }
 
   /**
-   * Posts the answers gathered: at once when one is waited for (or gathering is off), else once
-   * STEP_RESIDENT_ANSWER_MS passed since the first of them. With STEP_SENDS a result reaches its
+   * Posts the answers gathered: at once when one is waited for (or gathering is off) or when they
+   * fill a message (STEP_RESIDENT_ANSWER_MAX), else once STEP_RESIDENT_ANSWER_MS passed since the first of
+   * them. With STEP_SENDS a result reaches its
    * client without its answer, so fewer, fuller answers cost the main thread fewer wake-ups
    * (docs/PERFORMANCE.md, "Step threads send").
    */
@@ -227,7 +248,7 @@ export class ThreadResidents {
     if (this.#meta.length === 0 || this.#closed) return;
     // Timed from the first answer gathered, not from its timer, which a long tick keeps from firing:
     // the main thread takes a resident back whose answer is STEP_BATCH_STALL_MS late.
-    if (this.#urgent || this.gatherMs <= 0 || nowMs() - this.#gatherFrom >= this.gatherMs) return this.#post(false);
+    if (this.#urgent || this.gatherMs <= 0 || this.#outcomes.length >= this.answersMax || nowMs() - this.#gatherFrom >= this.gatherMs) return this.#post(false);
     this.#gather ??= setTimeout(() => {
       this.#gather = null;
       this.#post(false);

@@ -9,7 +9,8 @@
  * - A stop releases its resident: the thread drops it and says so (after any answer it posted
  *   for it), and only then does the session's side settle, so `stopped` still means no thread
  *   runs anything of it.
- * - A resident overdue by STEP_BATCH_STALL_MS while its thread is held by something else (another
+ * - A resident overdue by STEP_BATCH_STALL_MS (and STEP_RESIDENT_ANSWER_MS, the longest its thread
+ *   may gather its answer) while its thread is held by something else (another
  *   resident's step, a batch's) is taken back (FLAG.RESIDENT's token, swapped without the thread's
  *   help), rolled back (what it wrote past its published ends is cut by its next writer) and goes on
  *   from its last answer on the main thread's path. A thread held by a resident's own step past
@@ -37,6 +38,12 @@ export interface ResidentLimits {
   stallMs: number;
   /** STEP_TIMEOUT_MS (0: never). */
   timeoutMs: number;
+  /**
+   * How long a thread may gather an answer whose results it sent before posting it, ms
+   * (STEP_RESIDENT_ANSWER_MS; 0 without STEP_SENDS): a resident between steps is overdue only
+   * this much later than STEP_BATCH_STALL_MS.
+   */
+  answerMs: number;
 }
 
 /** What a resident's side hears. */
@@ -257,7 +264,8 @@ export class ResidentSteps implements ResidentListener {
 
   /**
    * Residents whose answer is overdue by STEP_BATCH_STALL_MS: one whose own step runs holds its
-   * thread (marked stuck; ended past STEP_TIMEOUT_MS); the others are taken back. Judged as of
+   * thread (marked stuck; ended past STEP_TIMEOUT_MS); the others are taken back once overdue by
+   * STEP_RESIDENT_ANSWER_MS more, since their thread may be gathering that answer. Judged as of
    * `asOf`, when every answer posted before it was read (pool/watchdog.ts).
    */
   #takeBackOverdue(asOf: number): void {
@@ -265,7 +273,8 @@ export class ResidentSteps implements ResidentListener {
     let taken = 0;
     // #end deletes the one at hand: a Map's iteration goes on past it.
     for (const r of this.#byToken.values()) {
-      if (asOf - r.expectedAt < this.#limits.stallMs) continue;
+      const late = asOf - r.expectedAt;
+      if (late < this.#limits.stallMs) continue;
       if (residentRunning(r.flags, r.token)) {
         r.place.stuck = true;
         if (this.#limits.timeoutMs > 0 && !r.timedOut) {
@@ -278,6 +287,7 @@ export class ResidentSteps implements ResidentListener {
         }
         continue;
       }
+      if (late < this.#limits.stallMs + this.#limits.answerMs) continue;
       if (!endResidency(r.flags, r.token)) continue;
       // Its thread is held (by a batch's step, or is behind): no new resident goes there until
       // it answers again, which it is asked to below.
