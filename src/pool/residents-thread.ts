@@ -239,15 +239,15 @@ export class ThreadResidents {
 
   /**
    * Posts the answers gathered: at once when one is waited for (or gathering is off) or when they
-   * fill a message (STEP_RESIDENT_ANSWER_MAX), else once STEP_RESIDENT_ANSWER_MS passed since the first of
-   * them. With STEP_SENDS a result reaches its
-   * client without its answer, so fewer, fuller answers cost the main thread fewer wake-ups
-   * (docs/PERFORMANCE.md, "Step threads send").
+   * fill a message (STEP_RESIDENT_ANSWER_MAX), else once STEP_RESIDENT_ANSWER_MS passed since the
+   * first of them. With STEP_SENDS a result reaches its client without its answer, so fewer,
+   * fuller answers cost the main thread fewer wake-ups (docs/PERFORMANCE.md, "Fewer, fuller
+   * answers").
    */
   #flush(): void {
     if (this.#meta.length === 0 || this.#closed) return;
     // Timed from the first answer gathered, not from its timer, which a long tick keeps from firing:
-    // the main thread takes a resident back whose answer is STEP_BATCH_STALL_MS late.
+    // the main thread takes a resident back whose answer is STEP_BATCH_STALL_MS + STEP_RESIDENT_ANSWER_MS late.
     if (this.#urgent || this.gatherMs <= 0 || this.#outcomes.length >= this.answersMax || nowMs() - this.#gatherFrom >= this.gatherMs) return this.#post(false);
     this.#gather ??= setTimeout(() => {
       this.#gather = null;
