@@ -453,6 +453,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `refusing to start: HOST=${JSON.stringify(e.HOST)} is not a loopback address and ADMIN_TOKEN is not set, so /api/* would be open to the network; set ADMIN_TOKEN (and optionally ADMIN_READ_TOKEN) or bind HOST=127.0.0.1`,
     );
   }
+  // Gathering needs both: only a resident's answers are gathered, only when its thread sent the results.
+  const residentAnswerMs = e.STEP_SENDS && e.STEP_RESIDENTS ? e.STEP_RESIDENT_ANSWER_MS : 0;
   return deepFreeze({
     port: e.PORT,
     host: e.HOST,
@@ -489,10 +491,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heldFiles: { max: e.SPOOL_HELD_FILES_MAX, openFilesLimit: e.OPEN_FILES_LIMIT || (processOpenFilesLimit() ?? FALLBACK_OPEN_FILES_LIMIT), reserve: e.OPEN_FILES_RESERVE, askPatienceMs: e.SPOOL_HELD_FILES_ASK_MS },
     batch: { maxEntries: e.STEP_BATCH_MAX, spreadMin: e.STEP_BATCH_SPREAD_MIN, soloMs: e.STEP_BATCH_SOLO_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerUs: e.STEP_BATCH_ANSWER_US },
     stepSends: e.STEP_SENDS ? { sockets: e.STEP_SEND_SOCKETS, writeMaxBytes: e.STEP_SEND_WRITE_MAX_BYTES } : null,
-    residentAnswerMs: e.STEP_SENDS && e.STEP_RESIDENTS ? e.STEP_RESIDENT_ANSWER_MS : 0,
+    residentAnswerMs,
     residentAnswerMax: e.STEP_RESIDENT_ANSWER_MAX,
     residents: e.STEP_RESIDENTS
-      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: e.STEP_SENDS ? e.STEP_RESIDENT_ANSWER_MS : 0 }
+      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs }
       : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,

@@ -193,7 +193,7 @@ export interface PoolWorkerData {
    * posts them (STEP_RESIDENT_ANSWER_MS; 0: at the end of every tick).
    */
   residentAnswerMs?: number;
-  /** The most resident answers a step thread posts in one message (STEP_RESIDENT_ANSWER_MAX; default 128). */
+  /** The most resident answers a step thread posts in one message (STEP_RESIDENT_ANSWER_MAX; absent: no cap). */
   residentAnswerMax?: number;
   /** The clients' sockets' slots, when step threads write results' frames into them (STEP_SENDS); null when off. */
   socketSlots?: SocketSlotBuffers | null;

@@ -151,10 +151,8 @@ export class ThreadResidents {
         const r = this.#due[i]!;
         if (r.gone || this.#closed) continue;
         await this.#step(r);
-        if (this.#outcomes.length >= this.answersMax) {
-          this.#post(false);
-          partFrom = nowMs();
-        } else if (partMs > 0 && this.#meta.length > 0 && nowMs() - partFrom >= partMs) {
+        // A full message goes at once (#flush posts it), as does a part past STEP_BATCH_ANSWER_US.
+        if (this.#outcomes.length >= this.answersMax || (partMs > 0 && this.#meta.length > 0 && nowMs() - partFrom >= partMs)) {
           this.#flush();
           partFrom = nowMs();
         }

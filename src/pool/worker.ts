@@ -610,7 +610,7 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
     const packed = packBatch(outcomes, from, to, timing);
     port.postMessage(packed satisfies ChannelAnswer, [packed[0].buffer as ArrayBuffer]);
   };
-  const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, residentAnswerMs ?? 0, residentAnswerMax ?? 128, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError);
+  const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, residentAnswerMs ?? 0, residentAnswerMax ?? Infinity, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError);
   port.on('message', (message: ChannelMessage) => {
     // Resident steps are not jobs: they run on this thread's own ticks (residents-thread.ts).
     if (!Array.isArray(message) && (message.kind === 'adopt' || message.kind === 'release')) return residents.handle(message);
