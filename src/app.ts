@@ -96,7 +96,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   const socketSlots = config.stepSends ? new SocketSlots(config.stepSends) : null;
   const pool = new WorkerPool(
     config.pool,
-    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs, socketSlots: socketSlots?.buffers ?? null, residentAnswerMs: config.residentAnswerMs, residentAnswerMax: config.residentAnswerMax },
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs, socketSlots: socketSlots?.buffers ?? null, residentAnswerMs: config.residentAnswerMs, residentAnswerMax: config.residentAnswerMax, residentGrouping: config.residentGrouping },
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );

@@ -1,4 +1,5 @@
 import type { ResidentLimits } from './pool/residents.js';
+import type { ResidentGrouping } from './pool/residents-thread.js';
 import type { SocketSlotLimits } from './ws/socket-slots.js';
 import net from 'node:net';
 import os from 'node:os';
@@ -192,6 +193,15 @@ const schema = z.object({
   /** The least wait between a step producer's steps, in ms, that makes it resident (STEP_RESIDENTS). */
   STEP_RESIDENT_MIN_MS: intFrom(1, 3_600_000).default(10),
   /**
+   * About how many resident steps a step thread runs per wake-up: while its residents fall due
+   * fewer than this to a STEP_TIMER_TICK_MS tick, their waits end on coarser boundaries (the tick
+   * doubled, within STEP_RESIDENT_SLACK_PERCENT of each wait and STEP_TIMER_MAX_SLACK_MS). 0: every
+   * wait ends on the tick.
+   */
+  STEP_RESIDENT_GROUP_STEPS: intFrom(0, 10_000).default(8),
+  /** How late a resident's wait may end for STEP_RESIDENT_GROUP_STEPS, in percent of its length. */
+  STEP_RESIDENT_SLACK_PERCENT: intFrom(0, 100).default(2),
+  /**
    * Whether a step thread writes the `transcript` frames of the results it just appended into the
    * client's socket itself, rather than the main thread when the step's answer arrives
    * (ws/socket-slots.ts; docs/PERFORMANCE.md, "The worker writes the frame"). Off: the main thread
@@ -332,6 +342,8 @@ export interface Config {
   readonly residentAnswerMs: number;
   /** The most resident answers in one message (STEP_RESIDENT_ANSWER_MAX). */
   readonly residentAnswerMax: number;
+  /** How a step thread groups its residents' waits (STEP_RESIDENT_GROUP_STEPS, STEP_RESIDENT_SLACK_PERCENT, STEP_TIMER_MAX_SLACK_MS). */
+  readonly residentGrouping: ResidentGrouping;
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
   readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number; readonly threadWaitMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
@@ -493,6 +505,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepSends: e.STEP_SENDS ? { sockets: e.STEP_SEND_SOCKETS, writeMaxBytes: e.STEP_SEND_WRITE_MAX_BYTES } : null,
     residentAnswerMs,
     residentAnswerMax: e.STEP_RESIDENT_ANSWER_MAX,
+    residentGrouping: { steps: e.STEP_RESIDENT_GROUP_STEPS, slackPercent: e.STEP_RESIDENT_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     residents: e.STEP_RESIDENTS
       ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs }
       : null,

@@ -9,6 +9,7 @@ import type { PackedBatch } from './answer-codec.js';
 import type { PackedStepBatch } from './task-codec.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
 import type { SocketSlotBuffers } from '../ws/socket-slots.js';
+import type { ResidentGrouping } from './residents-thread.js';
 
 /** What every task carries about its session. */
 export interface TaskSession {
@@ -195,6 +196,8 @@ export interface PoolWorkerData {
   residentAnswerMs?: number;
   /** The most resident answers a step thread posts in one message (STEP_RESIDENT_ANSWER_MAX; absent: no cap). */
   residentAnswerMax?: number;
+  /** How a step thread groups its residents' waits (absent: every wait ends on the tick). */
+  residentGrouping?: ResidentGrouping;
   /** The clients' sockets' slots, when step threads write results' frames into them (STEP_SENDS); null when off. */
   socketSlots?: SocketSlotBuffers | null;
 }

@@ -16,7 +16,7 @@
 import { FLAG, claimResident, endResidency, flagsAt, isStopRequested, nowMs, unclaimResident, type SessionFlags } from './flags.js';
 import { packBatch } from './answer-codec.js';
 import { LEND_CONSUMER_MAX_MS, nextStepDue } from '../sessions/pacing.js';
-import { TimerWheel, type WheelTimer } from '../sessions/timer-wheel.js';
+import { TimerWheel, type WheelGranularity, type WheelTimer } from '../sessions/timer-wheel.js';
 import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type ResidentAdopt, type ResidentAnswers, type ResidentRelease, type StepOutcome, type TaskError } from './messages.js';
 
 interface Resident {
@@ -34,6 +34,39 @@ interface Resident {
   readonly timer: WheelTimer;
   /** Puts it on the list of the due (made once: the wheel calls it at every due time). */
   readonly fire: () => void;
+  /** What it adds to its thread's steps per ms: one step per wait its last step asked for (0 before its first). */
+  perMs: number;
+}
+
+/**
+ * How a step thread groups its residents' waits (config.ts names the variables). Each wake-up of
+ * the thread costs about as much as a step (the timer, the poll, the pass over the due): while
+ * its residents fall due fewer than `steps` to a tick, their waits end on coarser boundaries, the
+ * tick doubled as far as the slack allows, so that about `steps` run per wake-up
+ * (docs/PERFORMANCE.md, "Grouping the residents' waits"). A step producer keeps its rate
+ * whatever the lateness (sessions/pacing.ts).
+ */
+export interface ResidentGrouping {
+  /** About this many residents to a wake-up (STEP_RESIDENT_GROUP_STEPS; 0: every wait ends on the tick). */
+  steps: number;
+  /** A wait may end up to this share of its length late, in percent (STEP_RESIDENT_SLACK_PERCENT). */
+  slackPercent: number;
+  /** But never more than this late, ms (STEP_TIMER_MAX_SLACK_MS). */
+  maxSlackMs: number;
+}
+
+/** Every wait on the tick. */
+export const NO_GROUPING: ResidentGrouping = Object.freeze({ steps: 0, slackPercent: 0, maxSlackMs: 0 });
+
+/**
+ * The most a resident's wait may end late, ms, for a thread whose residents fall due `stepsPerMs`
+ * a ms: the tick, doubled while a group of that span would hold fewer than `grouping.steps`
+ * and its double stays within `grouping.maxSlackMs`. 0 when no slack is wanted (the tick's own).
+ */
+export function groupSlackMs(stepsPerMs: number, tickMs: number, grouping: ResidentGrouping): number {
+  let span = Math.max(1, tickMs);
+  while (span * 2 <= grouping.maxSlackMs && stepsPerMs * span < grouping.steps) span *= 2;
+  return span > tickMs ? span : 0;
 }
 
 export type StepRunner = (step: ProduceStepTask, flags: SessionFlags) => Promise<ProduceStepResult>;
@@ -56,6 +89,10 @@ export class ThreadResidents {
   #afterTurn: NodeJS.Immediate | null = null;
   readonly #meta: number[] = [];
   readonly #outcomes: Array<StepOutcome | null> = [];
+  /** The residents' steps per ms, as their last steps asked (the sum of their `perMs`). */
+  #stepsPerMs = 0;
+  /** The granularity of the next wait (#wait sets its slack): one object, reused. */
+  readonly #waitGranularity: WheelGranularity;
 
   constructor(
     private readonly flagsSlab: SharedArrayBuffer,
@@ -65,11 +102,13 @@ export class ThreadResidents {
     private readonly gatherMs: number,
     /** The most answers one message carries: a larger one holds the main thread that much longer. */
     private readonly answersMax: number,
+    private readonly grouping: ResidentGrouping,
     private readonly runStep: StepRunner,
     private readonly post: (answers: ResidentAnswers, transfer: ArrayBuffer[]) => void,
     private readonly toTaskError: (err: unknown) => TaskError,
   ) {
     this.#wheel = new TimerWheel({ tickMs, slackPercent: 0, maxSlackMs: 0 });
+    this.#waitGranularity = { tickMs, slackPercent: grouping.slackPercent, maxSlackMs: 0 };
   }
 
   handle(message: ResidentAdopt | ResidentRelease): void {
@@ -100,9 +139,24 @@ export class ThreadResidents {
       gone: false,
       timer: { fn: null, due: 0 },
       fire: () => this.#fell(r),
+      perMs: 0,
     };
     this.#byToken.set(r.token, r);
-    this.#wheel.schedule(r.fire, r.dueAt - nowMs(), r.timer);
+    this.#wait(r, r.dueAt - nowMs());
+  }
+
+  /** Waits `delayMs` for `r`'s next step, grouped with the others' as ResidentGrouping says. */
+  #wait(r: Resident, delayMs: number): void {
+    this.#waitGranularity.maxSlackMs = groupSlackMs(this.#stepsPerMs, this.tickMs, this.grouping);
+    this.#wheel.schedule(r.fire, delayMs, r.timer, this.#waitGranularity);
+  }
+
+  /** Sets what `r` adds to the thread's steps per ms (0: it left). */
+  #setRate(r: Resident, perMs: number): void {
+    this.#stepsPerMs += perMs - r.perMs;
+    r.perMs = perMs;
+    // Sums of fractions drift: with no resident left it is 0 again.
+    if (this.#byToken.size === 0 || this.#stepsPerMs < 0) this.#stepsPerMs = 0;
   }
 
   /** The main thread lets go: dropped now and said so, or after the step that runs for it now. */
@@ -200,7 +254,8 @@ export class ThreadResidents {
     }
     r.dueAt = nextStepDue(due, nowMs(), res.delayMs, r.rateSlackMs);
     this.#answer(r, RESIDENT_END.RAN, due, outcome);
-    this.#wheel.schedule(r.fire, r.dueAt - nowMs(), r.timer);
+    this.#setRate(r, 1 / res.delayMs);
+    this.#wait(r, r.dueAt - nowMs());
   }
 
   /** Whether a resident stays after its step's answer `res`, or goes back to the main thread's path with it. */
@@ -222,6 +277,7 @@ export class ThreadResidents {
     r.gone = true;
     this.#wheel.cancel(r.timer);
     this.#byToken.delete(r.token);
+    this.#setRate(r, 0);
   }
 
   #answer(r: Resident, end: number, dueAt: number, outcome: StepOutcome | null): void {

@@ -116,9 +116,10 @@ export class TimerWheel {
    * the caller's that is not waiting (it ran or was cancelled), is scheduled instead of a new one:
    * a step side waits between every two steps, and a timer object made for each wait lives as long
    * as the wait, long enough for the garbage collector to copy it twice (docs/PERFORMANCE.md).
+   * `granularity`, when given, is this wait's in place of the wheel's (its tick stays the wheel's).
    */
-  schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer {
-    const due = waitEnd(performance.now() + Math.max(0, delayMs), waitGranularity(delayMs, this.#granularity));
+  schedule(fn: () => void, delayMs: number, reuse?: WheelTimer, granularity?: WheelGranularity): WheelTimer {
+    const due = waitEnd(performance.now() + Math.max(0, delayMs), waitGranularity(delayMs, granularity ?? this.#granularity));
     const timer = reuse ?? { fn, due };
     timer.fn = fn;
     timer.due = due;
