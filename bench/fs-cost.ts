@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { removeSpoolSync } from '../src/sessions/spool.js';
+import { removeSpoolSync, removeTreeSync } from '../src/sessions/spool.js';
 
 export interface Cost {
   cpuUs: number;
@@ -100,7 +100,7 @@ export function measureFsFloor(root: string, opts: FsFloorOptions = DEFAULT_FS_F
     for (const batch of opts.batches) records.push(appendRecords(base, opts, batch, true).cost);
     const removal = {
       spools: opts.spools,
-      recursive: removeSpools(base, opts.spools, 'recursive', (d) => fs.rmSync(d, { recursive: true, force: true, maxRetries: 3 })),
+      recursive: removeSpools(base, opts.spools, 'recursive', removeTreeSync),
       flat: removeSpools(base, opts.spools, 'flat', removeSpoolSync),
     };
     return { dir: root, fsType: fsTypeOf(root), sessions: opts.sessions, chunk, recordBytes: RECORD_BYTES, records, removal };
