@@ -25,9 +25,10 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { ChannelAnswer, ChannelJob, ResidentAdopt, ResidentAnswers, ResidentRelease, StepBatchResult, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
+import type { ChannelAnswer, ChannelJob, ResidentAdopt, ResidentAnswers, ResidentMessages, ResidentRelease, StepBatchResult, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
 import { unpackBatch } from './answer-codec.js';
+import { TurnQueue } from './turn-queue.js';
 import { packStepBatch } from './task-codec.js';
 
 /** The pool was closed: the job did not run, or its answer will never come. */
@@ -148,6 +149,8 @@ interface Channel extends ResidentPlace {
   /** Aborted by us: its answers no longer count, its job rejects when the thread has exited. */
   aborting: boolean;
   idleTimer: NodeJS.Timeout | null;
+  /** Adoptions and releases asked for this turn, posted together at its end or before its next job (#postOutbox). */
+  outbox: Array<ResidentAdopt | ResidentRelease>;
 }
 
 export class StepChannels {
@@ -164,6 +167,10 @@ export class StepChannels {
   readonly #wait: RecordableHistogram = createHistogram();
   readonly #run: RecordableHistogram = createHistogram();
   #residents: ResidentListener | null = null;
+  /** Channels with an outbox to post at the end of this turn. */
+  readonly #outboxes = new TurnQueue<Channel>((channels) => {
+    for (const c of channels) this.#postOutbox(c);
+  });
 
   constructor(host: ChannelHost, limits: ChannelLimits) {
     this.#host = host;
@@ -204,11 +211,15 @@ export class StepChannels {
     for (const c of this.#channels) {
       if (!c.stuck || c.aborting || c.pinged) continue;
       c.pinged = true;
-      c.port.postMessage({ kind: 'release', token: 0 } satisfies ResidentRelease);
+      this.postResident(c, { kind: 'release', token: 0 });
     }
   }
 
-  /** Posts an adoption or a release to a resident's channel. */
+  /**
+   * Posts an adoption or a release to a resident's channel: at the end of this event-loop turn,
+   * with the others asked of that channel in it (ResidentMessages), or before its next job, so its
+   * thread reads everything in the order it was asked.
+   */
   postResident(place: ResidentPlace, message: ResidentAdopt | ResidentRelease): void {
     const channel = place as Channel;
     if (channel.aborting || !this.#channels.has(channel)) return;
@@ -216,7 +227,17 @@ export class StepChannels {
       clearTimeout(channel.idleTimer);
       channel.idleTimer = null;
     }
-    channel.port.postMessage(message);
+    if (channel.outbox.length === 0) this.#outboxes.push(channel);
+    channel.outbox.push(message);
+  }
+
+  /** Posts what the channel's outbox holds, unless its thread is being ended (its residents then hear `gone`). */
+  #postOutbox(channel: Channel): void {
+    const messages = channel.outbox;
+    if (messages.length === 0) return;
+    channel.outbox = [];
+    if (channel.aborting || !this.#channels.has(channel)) return;
+    channel.port.postMessage({ kind: 'residents', messages } satisfies ResidentMessages);
   }
 
   /**
@@ -317,13 +338,14 @@ export class StepChannels {
     channel.job = job;
     job.channel = channel;
     job.givenAt = nowMs();
+    this.#postOutbox(channel);
     if (job.task.kind === 'step-batch') this.#postBatch(channel, job.task);
     else channel.port.postMessage(job.task);
   }
 
   #open(): Channel {
     const { port1, port2 } = new MessageChannel();
-    const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null, residents: 0, stuck: false, pinged: false };
+    const channel: Channel = { port: port1, controller: new AbortController(), job: null, sessions: [], aborting: false, idleTimer: null, outbox: [], residents: 0, stuck: false, pinged: false };
     this.#channels.add(channel);
     port1.on('message', (answer: ChannelAnswer) => this.#answered(channel, answer));
     this.#host.runHeld({ kind: 'step-channel', port: port2 }, channel.controller.signal, [port2]).then(

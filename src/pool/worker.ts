@@ -613,7 +613,10 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
   const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, residentAnswerMs ?? 0, residentAnswerMax ?? Infinity, residentGrouping ?? NO_GROUPING, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError);
   port.on('message', (message: ChannelMessage) => {
     // Resident steps are not jobs: they run on this thread's own ticks (residents-thread.ts).
-    if (!Array.isArray(message) && (message.kind === 'adopt' || message.kind === 'release')) return residents.handle(message);
+    if (!Array.isArray(message) && message.kind === 'residents') {
+      for (const m of message.messages) residents.handle(m);
+      return;
+    }
     const startedAt = nowMs();
     // Answers gathered go before the job, which may hold this thread longer than their gathering.
     residents.postGathered();

@@ -7,6 +7,9 @@ import { ClaimSlab } from '../../src/pool/claims.js';
 import { FlagsSlab } from '../../src/pool/flags.js';
 import { WorkerPool } from '../../src/pool/worker-pool.js';
 import { StepBatcher } from '../../src/pool/step-batcher.js';
+import { StepChannels } from '../../src/pool/step-channels.js';
+import type { ProduceStepTask, ResidentAdopt, ResidentRelease } from '../../src/pool/messages.js';
+import type { MessagePort } from 'node:worker_threads';
 import { eventually } from '../helpers/server.js';
 
 function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: number }): WorkerPool {
@@ -211,5 +214,60 @@ describe('step channels: how the step pool threads are held and fed', () => {
     assert.equal(out.trim(), 'ran 2');
     assert.equal(signal, null, 'the process ended by itself after close() (it was killed after 15 s)');
     assert.equal(code, 0);
+  });
+});
+
+describe("step channels: what the main thread asks of a step thread's residents", () => {
+  /** Channels whose "thread" is this test: it reads what each channel posts, in order. */
+  function channelsReadHere() {
+    const received: unknown[] = [];
+    const ports: MessagePort[] = [];
+    const channels = new StepChannels(
+      {
+        runHeld: (task) => {
+          ports.push(task.port);
+          task.port.on('message', (m: unknown) => received.push(m));
+          return new Promise(() => {});
+        },
+        threadDied: () => {},
+      },
+      { minChannels: 1, maxChannels: 1, idleTimeoutMs: 60_000 },
+    );
+    const close = () => {
+      channels.close();
+      for (const p of ports) p.close();
+    };
+    return { channels, received, close };
+  }
+
+  const adopt = (token: number) => ({ kind: 'adopt', token, step: {} as ProduceStepTask, dueAt: 0, rateSlackMs: 0 }) satisfies ResidentAdopt;
+  const release = (token: number) => ({ kind: 'release', token }) satisfies ResidentRelease;
+
+  it("posts one turn's adoptions and releases to a thread as one message, in the order asked", async () => {
+    const { channels, received, close } = channelsReadHere();
+    try {
+      const place = channels.placeResident(10)!;
+      // A storm of STOPs: every release of the turn, and an adoption between them.
+      for (const m of [release(1), release(2), adopt(3), release(3), release(4)]) channels.postResident(place, m);
+      await new Promise((r) => setImmediate(r));
+      await eventually(() => received.length > 0, 'the channel posted');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(received, [{ kind: 'residents', messages: [release(1), release(2), adopt(3), release(3), release(4)] }]);
+    } finally {
+      close();
+    }
+  });
+
+  it('posts what it was asked before a job given in the same turn', async () => {
+    const { channels, received, close } = channelsReadHere();
+    try {
+      const place = channels.placeResident(10)!;
+      channels.postResident(place, release(7));
+      void channels.run({ kind: 'probe' }).result.catch(() => {});
+      await eventually(() => received.length === 2, 'both posted');
+      assert.deepEqual(received, [{ kind: 'residents', messages: [release(7)] }, { kind: 'probe' }]);
+    } finally {
+      close();
+    }
   });
 });
