@@ -48,6 +48,12 @@ const schema = z.object({
    * has no thread start-up on the latency path and its thread count is predictable.
    */
   POOL_MIN_THREADS: intFrom(1, 1024).optional(),
+  /**
+   * Step pool: threads given work while none is held (default: the CPU count less one, at least
+   * 1, at most POOL_MAX_THREADS). The rest are spares, used only while a thread is held by a step
+   * past STEP_BATCH_STALL_MS; the main thread keeps a core of its own.
+   */
+  POOL_ACTIVE_THREADS: intFrom(1, 1024).optional(),
   /** Loop pool: each loop-shaped side holds one of these threads for its whole session. */
   LOOP_MAX_THREADS: intFrom(0, 4096).default(64),
   /** How long an idle pool thread above the minimum lives, in ms. */
@@ -312,6 +318,10 @@ export interface Config {
   readonly pool: {
     readonly minThreads: number;
     readonly maxThreads: number;
+    /** POOL_ACTIVE_THREADS, resolved. */
+    readonly activeThreads: number;
+    /** STEP_BATCH_STALL_MS: a step thread running one job this long is held, and a spare may take work. */
+    readonly heldAfterMs: number;
     readonly loopMaxThreads: number;
     readonly idleTimeoutMs: number;
     readonly loopIdleTimeoutMs: number;
@@ -465,6 +475,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `refusing to start: HOST=${JSON.stringify(e.HOST)} is not a loopback address and ADMIN_TOKEN is not set, so /api/* would be open to the network; set ADMIN_TOKEN (and optionally ADMIN_READ_TOKEN) or bind HOST=127.0.0.1`,
     );
   }
+  if (e.POOL_ACTIVE_THREADS !== undefined && e.POOL_ACTIVE_THREADS > e.POOL_MAX_THREADS) {
+    throw new ConfigError(
+      `invalid configuration: POOL_ACTIVE_THREADS=${e.POOL_ACTIVE_THREADS} is above POOL_MAX_THREADS=${e.POOL_MAX_THREADS}`,
+    );
+  }
+  const activeThreads = e.POOL_ACTIVE_THREADS ?? Math.min(e.POOL_MAX_THREADS, Math.max(1, os.availableParallelism() - 1));
   // Gathering needs both: only a resident's answers are gathered, only when its thread sent the results.
   const residentAnswerMs = e.STEP_SENDS && e.STEP_RESIDENTS ? e.STEP_RESIDENT_ANSWER_MS : 0;
   return deepFreeze({
@@ -478,6 +494,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pool: {
       minThreads,
       maxThreads: e.POOL_MAX_THREADS,
+      activeThreads,
+      heldAfterMs: e.STEP_BATCH_STALL_MS,
       loopMaxThreads: e.LOOP_MAX_THREADS,
       idleTimeoutMs: e.POOL_IDLE_TIMEOUT_MS,
       loopIdleTimeoutMs: loopIdleTimeoutMs(e.POOL_IDLE_TIMEOUT_MS, e.SPEECH_IDLE_DECODERS_PER_THREAD, e.SPEECH_DECODER_IDLE_SECONDS * 1000),

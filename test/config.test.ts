@@ -1,3 +1,4 @@
+import os from 'node:os';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,16 @@ describe('configuration', () => {
     assert.ok(framesPerSecond <= c.maxMessagesPerSecond, `${framesPerSecond.toFixed(1)} frames/s fit MAX_MESSAGES_PER_SECOND=${c.maxMessagesPerSecond}`);
   });
 
+  it('gives work to one step thread fewer than the cores, keeping the rest of POOL_MAX_THREADS as spares', () => {
+    const cores = os.availableParallelism();
+    const c = loadConfig({ POOL_MAX_THREADS: '2' });
+    assert.equal(c.pool.maxThreads, 2);
+    assert.equal(c.pool.activeThreads, Math.min(2, Math.max(1, cores - 1)));
+    assert.equal(c.pool.heldAfterMs, c.batch.stallMs, 'a thread is held once a job has run STEP_BATCH_STALL_MS');
+    assert.equal(loadConfig({ POOL_MAX_THREADS: '8', POOL_ACTIVE_THREADS: '8' }).pool.activeThreads, 8);
+    assert.equal(loadConfig({ POOL_MAX_THREADS: '1' }).pool.activeThreads, 1);
+  });
+
   it('names the variable that is wrong', () => {
     for (const [env, name] of [
       [{ PORT: 'eighty' }, 'PORT'],
@@ -32,6 +43,8 @@ describe('configuration', () => {
       [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
       [{ STOP_GRACE_MS: '-1' }, 'STOP_GRACE_MS'],
       [{ POOL_MIN_THREADS: '4', POOL_MAX_THREADS: '2' }, 'POOL_MIN_THREADS'],
+      [{ POOL_ACTIVE_THREADS: '3', POOL_MAX_THREADS: '2' }, 'POOL_ACTIVE_THREADS'],
+      [{ POOL_ACTIVE_THREADS: '0' }, 'POOL_ACTIVE_THREADS'],
       [{ SPOOL_FSYNC: 'maybe' }, 'SPOOL_FSYNC'],
       [{ STOP_GRACE_MS: '20000' }, 'SHUTDOWN_TIMEOUT_MS'],
       [{ CLIENT_TOKEN: 'has a space in it, sadly' }, 'CLIENT_TOKEN'],

@@ -11,6 +11,10 @@
  * - Jobs wait in one queue and go to the first idle channel; up to `maxChannels` channels are
  *   opened as work needs them, and one idle for `idleTimeoutMs` closes while more than
  *   `minChannels` are open, giving its thread back to Piscina (which ends it in turn).
+ * - Only `activeChannels` of them take work (POOL_ACTIVE_THREADS: on 2 cores one, so the main
+ *   thread keeps a core; a second step thread sharing it only made every thread wait for a core).
+ *   The others are spares for a channel whose thread is held (a step past STEP_BATCH_STALL_MS):
+ *   a hung step never stalls the rest.
  * - Aborting a running job terminates its thread (the channel's task is aborted), and the job is
  *   rejected only once that thread has exited (`runHeld` waits for it, as for any aborted task).
  *   The channel leaves the open ones at once, so the queue goes on over a new channel on the
@@ -46,6 +50,13 @@ export interface ChannelLimits {
   maxChannels: number;
   /** An idle channel above the minimum closes after this long, ms. */
   idleTimeoutMs: number;
+  /**
+   * Channels given work while none is held (POOL_ACTIVE_THREADS; default `maxChannels`). The others
+   * are spares: a job or a resident goes to one only while a channel's thread is held.
+   */
+  activeChannels?: number;
+  /** A channel whose job was given this long ago, ms, counts as held (STEP_BATCH_STALL_MS). */
+  heldAfterMs?: number;
 }
 
 /** What the channels need of the pool that owns the threads. */
@@ -167,6 +178,8 @@ export class StepChannels {
   readonly #wait: RecordableHistogram = createHistogram();
   readonly #run: RecordableHistogram = createHistogram();
   #residents: ResidentListener | null = null;
+  /** Looks again, once a busy channel counts as held, for a spare to take the queue (#pump). */
+  #heldTimer: NodeJS.Timeout | null = null;
   /** Channels with an outbox to post at the end of this turn. */
   readonly #outboxes = new TurnQueue<Channel>((channels) => {
     for (const c of channels) this.#postOutbox(c);
@@ -189,12 +202,38 @@ export class StepChannels {
    */
   placeResident(perThread: number): ResidentPlace | null {
     let best: Channel | null = null;
-    for (const c of this.#channels) {
-      if (c.aborting || c.stuck || c.residents >= perThread) continue;
+    const active = this.#activeChannels();
+    for (const c of active) {
+      if (c.residents >= perThread) continue;
       if (!best || c.residents > best.residents) best = c;
     }
     if (best || this.#closed) return best;
-    return this.#channels.size < this.#limits.maxChannels ? this.#open() : null;
+    return this.#mayOpen(active.length) ? this.#open() : null;
+  }
+
+  /**
+   * The channels that take work: the first POOL_ACTIVE_THREADS (in the order they opened) whose
+   * thread is not held. A thread is held while a resident's step or a job runs past
+   * STEP_BATCH_STALL_MS there: then a spare takes its place, so a hung step never stalls the rest.
+   */
+  #activeChannels(): Channel[] {
+    const active: Channel[] = [];
+    const limit = this.#limits.activeChannels ?? this.#limits.maxChannels;
+    const now = nowMs();
+    for (const c of this.#channels) {
+      if (active.length >= limit) break;
+      if (!this.#held(c, now)) active.push(c);
+    }
+    return active;
+  }
+
+  #held(c: Channel, now: number): boolean {
+    return c.aborting || c.stuck || (c.job !== null && now - c.job.givenAt >= (this.#limits.heldAfterMs ?? Infinity));
+  }
+
+  /** Whether one more channel may open, `active` of them taking work. */
+  #mayOpen(active: number): boolean {
+    return active < (this.#limits.activeChannels ?? this.#limits.maxChannels) && this.#channels.size < this.#limits.maxChannels;
   }
 
   /** Whether a channel's thread is held (ResidentPlace.stuck). */
@@ -303,6 +342,8 @@ export class StepChannels {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#heldTimer) clearTimeout(this.#heldTimer);
+    this.#heldTimer = null;
     for (const job of this.#queue) this.#settle(job, null, new PoolClosedError());
     this.#queue = [];
     for (const channel of this.#channels) {
@@ -318,16 +359,28 @@ export class StepChannels {
   /** Gives queued jobs to idle channels, opening channels up to the maximum. */
   #pump(): void {
     while (this.#queue.length > 0 && !this.#closed) {
-      const channel = this.#idleChannel() ?? (this.#channels.size < this.#limits.maxChannels ? this.#open() : null);
-      if (!channel) return;
+      const active = this.#activeChannels();
+      const channel = active.find((c) => !c.job) ?? (this.#mayOpen(active.length) ? this.#open() : null);
+      if (!channel) return this.#lookAgainWhenHeld(active);
       const job = this.#queue.shift()!;
       this.#give(channel, job);
     }
   }
 
-  #idleChannel(): Channel | null {
-    for (const c of this.#channels) if (!c.job && !c.stuck) return c;
-    return null;
+  /**
+   * Jobs wait while every active channel is busy: once the oldest of those jobs has run
+   * STEP_BATCH_STALL_MS, its channel counts as held and a spare may take the queue.
+   */
+  #lookAgainWhenHeld(active: Channel[]): void {
+    const heldAfterMs = this.#limits.heldAfterMs;
+    if (this.#heldTimer || heldAfterMs === undefined) return;
+    let first = Infinity;
+    for (const c of active) if (c.job) first = Math.min(first, c.job.givenAt + heldAfterMs);
+    if (!Number.isFinite(first)) return;
+    this.#heldTimer = setTimeout(() => {
+      this.#heldTimer = null;
+      this.#pump();
+    }, Math.max(1, first - nowMs()));
   }
 
   #give(channel: Channel, job: Job): void {

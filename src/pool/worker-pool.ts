@@ -23,6 +23,13 @@ export interface PoolOptions {
   minThreads: number;
   /** Step pool: most threads at once. */
   maxThreads: number;
+  /**
+   * Step pool: threads given work while none is held (POOL_ACTIVE_THREADS; default `maxThreads`);
+   * the rest are spares for a thread held past `heldAfterMs`.
+   */
+  activeThreads?: number;
+  /** A step thread running one job this long, ms, is held (STEP_BATCH_STALL_MS). */
+  heldAfterMs?: number;
   /** Loop pool: most loop-shaped sides at once (one thread each). */
   loopMaxThreads: number;
   /** Lifetime of an idle thread above the minimum, ms. */
@@ -181,7 +188,13 @@ export class WorkerPool {
         runHeld: (task, signal, transferList) => this.#abortable(signal, () => this.#steps.run(task, { signal, transferList })),
         threadDied: onThreadError,
       },
-      { minChannels: options.minThreads, maxChannels: options.maxThreads, idleTimeoutMs: options.idleTimeoutMs },
+      {
+        minChannels: options.minThreads,
+        maxChannels: options.maxThreads,
+        idleTimeoutMs: options.idleTimeoutMs,
+        activeChannels: options.activeThreads,
+        heldAfterMs: options.heldAfterMs,
+      },
     );
     this.#watchExits(this.#steps);
     // A loop thread's decoders go with it, however it ended (an ended idle thread had freed them
@@ -230,9 +243,9 @@ export class WorkerPool {
     return { result: run.result as Promise<SpoolRemovalResult>, withdraw: () => run.withdraw() };
   }
 
-  /** Threads of the step pool at most: the batcher spreads a turn's steps over this many tasks. */
+  /** Step threads that take work while none is held: the batcher spreads a turn's steps over this many tasks. */
   get stepThreads(): number {
-    return this.#options.maxThreads;
+    return Math.min(this.#options.activeThreads ?? this.#options.maxThreads, this.#options.maxThreads);
   }
 
   /**

@@ -271,3 +271,71 @@ describe("step channels: what the main thread asks of a step thread's residents"
     }
   });
 });
+
+describe('step channels: active threads and spares (POOL_ACTIVE_THREADS)', () => {
+  const HELD_AFTER_MS = 150;
+
+  /** Two channels at most, one active; the test is the threads and never answers. */
+  function oneActive() {
+    const received: Array<{ channel: number; kind: string }> = [];
+    const ports: MessagePort[] = [];
+    const channels = new StepChannels(
+      {
+        runHeld: (task) => {
+          ports.push(task.port);
+          const channel = ports.length;
+          task.port.on('message', (m: { kind: string }) => received.push({ channel, kind: m.kind }));
+          return new Promise(() => {});
+        },
+        threadDied: () => {},
+      },
+      { minChannels: 1, maxChannels: 2, idleTimeoutMs: 60_000, activeChannels: 1, heldAfterMs: HELD_AFTER_MS },
+    );
+    return {
+      channels,
+      received,
+      ports,
+      close: () => {
+        channels.close();
+        for (const p of ports) p.close();
+      },
+    };
+  }
+
+  it('gives work to the active thread only, and to a spare once that thread is held past the stall', async () => {
+    const { channels, received, ports, close } = oneActive();
+    try {
+      const began = Date.now();
+      void channels.run({ kind: 'probe' }).result.catch(() => {});
+      void channels.run({ kind: 'probe' }).result.catch(() => {});
+      // A resident asked for meanwhile goes to the active thread too: the spare stays closed.
+      const place = channels.placeResident(10);
+      assert.ok(place, 'the active thread takes a resident');
+      await eventually(() => received.length === 1, 'the first job posted');
+      await new Promise((r) => setTimeout(r, HELD_AFTER_MS / 3));
+      assert.equal(ports.length, 1, 'no spare opened while the active thread is not held');
+      assert.deepEqual(received, [{ channel: 1, kind: 'probe' }], 'the second job waits for the active thread');
+      // The first job has now run past the stall: its thread counts as held, a spare takes the queue.
+      await eventually(() => received.length === 2, 'the second job posted to a spare', 5000);
+      assert.ok(Date.now() - began >= HELD_AFTER_MS, 'not before the active thread was held');
+      assert.deepEqual(received[1], { channel: 2, kind: 'probe' });
+      assert.equal(ports.length, 2);
+    } finally {
+      close();
+    }
+  });
+
+  it('never opens more than the maximum: with both threads held, work waits', async () => {
+    const { channels, received, ports, close } = oneActive();
+    try {
+      for (let i = 0; i < 3; i++) void channels.run({ kind: 'probe' }).result.catch(() => {});
+      await eventually(() => received.length === 2, 'two jobs posted, one a thread', 5000);
+      await new Promise((r) => setTimeout(r, HELD_AFTER_MS * 2));
+      assert.equal(ports.length, 2);
+      assert.equal(received.length, 2, 'the third job waits for a thread to answer');
+      assert.equal(channels.queued, 1);
+    } finally {
+      close();
+    }
+  });
+});
