@@ -167,6 +167,10 @@ interface Channel extends ResidentPlace {
 export class StepChannels {
   readonly #host: ChannelHost;
   readonly #limits: ChannelLimits;
+  /** Channels that take work while none is held (ChannelLimits.activeChannels, within the maximum). */
+  readonly activeLimit: number;
+  /** ChannelLimits.heldAfterMs (Infinity: a job never makes its channel held). */
+  readonly #heldAfterMs: number;
   /** Open channels: those a job may go to. One aborted leaves at once (its thread is being ended). */
   readonly #channels = new Set<Channel>();
   #queue: Job[] = [];
@@ -188,6 +192,8 @@ export class StepChannels {
   constructor(host: ChannelHost, limits: ChannelLimits) {
     this.#host = host;
     this.#limits = limits;
+    this.activeLimit = Math.min(limits.activeChannels ?? limits.maxChannels, limits.maxChannels);
+    this.#heldAfterMs = limits.heldAfterMs ?? Infinity;
   }
 
   /** Where resident steps hear of their channels (one listener: pool/residents.ts). */
@@ -218,22 +224,21 @@ export class StepChannels {
    */
   #activeChannels(): Channel[] {
     const active: Channel[] = [];
-    const limit = this.#limits.activeChannels ?? this.#limits.maxChannels;
     const now = nowMs();
     for (const c of this.#channels) {
-      if (active.length >= limit) break;
+      if (active.length >= this.activeLimit) break;
       if (!this.#held(c, now)) active.push(c);
     }
     return active;
   }
 
   #held(c: Channel, now: number): boolean {
-    return c.aborting || c.stuck || (c.job !== null && now - c.job.givenAt >= (this.#limits.heldAfterMs ?? Infinity));
+    return c.aborting || c.stuck || (c.job !== null && now - c.job.givenAt >= this.#heldAfterMs);
   }
 
   /** Whether one more channel may open, `active` of them taking work. */
   #mayOpen(active: number): boolean {
-    return active < (this.#limits.activeChannels ?? this.#limits.maxChannels) && this.#channels.size < this.#limits.maxChannels;
+    return active < this.activeLimit && this.#channels.size < this.#limits.maxChannels;
   }
 
   /** Whether a channel's thread is held (ResidentPlace.stuck). */
@@ -372,10 +377,9 @@ export class StepChannels {
    * STEP_BATCH_STALL_MS, its channel counts as held and a spare may take the queue.
    */
   #lookAgainWhenHeld(active: Channel[]): void {
-    const heldAfterMs = this.#limits.heldAfterMs;
-    if (this.#heldTimer || heldAfterMs === undefined) return;
+    if (this.#heldTimer || this.#heldAfterMs === Infinity) return;
     let first = Infinity;
-    for (const c of active) if (c.job) first = Math.min(first, c.job.givenAt + heldAfterMs);
+    for (const c of active) if (c.job) first = Math.min(first, c.job.givenAt + this.#heldAfterMs);
     if (!Number.isFinite(first)) return;
     this.#heldTimer = setTimeout(() => {
       this.#heldTimer = null;

@@ -245,7 +245,7 @@ export class WorkerPool {
 
   /** Step threads that take work while none is held: the batcher spreads a turn's steps over this many tasks. */
   get stepThreads(): number {
-    return Math.min(this.#options.activeThreads ?? this.#options.maxThreads, this.#options.maxThreads);
+    return this.#channels.activeLimit;
   }
 
   /**
