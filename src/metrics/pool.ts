@@ -27,6 +27,8 @@ export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pic
   gauge('pool_idle_threads', 'Threads alive and waiting for a task.', () => pool.stats().idle);
   gauge('pool_loop_threads', 'Threads held by loop-shaped sides for their whole session.', () => pool.stats().loopThreads);
   gauge('pool_max_threads', 'Most threads the step pool grows to (POOL_MAX_THREADS).', () => pool.stats().maxThreads);
+  gauge('pool_active_threads', 'Step threads that take work while none is held (POOL_ACTIVE_THREADS); the rest up to the maximum are spares.', () => pool.stats().activeThreads);
+  gauge('pool_held_threads', 'Step threads held now (a stuck resident, a job past STEP_BATCH_STALL_MS): a spare takes each one\'s place.', () => pool.stats().heldThreads);
   gauge('pool_loop_max_threads', 'Most loop-shaped sides at once (LOOP_MAX_THREADS).', () => pool.stats().loopMaxThreads);
   gauge('pool_queued_tasks', 'Step tasks waiting for a free thread.', () => pool.stats().queueDepth);
   gauge('pool_utilization_ratio', "Share of the step threads' time spent running batches since start (0..1).", () => pool.stats().utilization);

@@ -318,6 +318,14 @@ export class StepChannels {
     return { result, abort: (reason) => this.#abort(job, reason), withdraw: () => this.#withdraw(job), givenAt: () => job.givenAt };
   }
 
+  /** Channels whose thread is held now (a stuck resident, a job past the held time, or being ended): spares take their place. */
+  get held(): number {
+    const now = nowMs();
+    let n = 0;
+    for (const c of this.#channels) if (this.#held(c, now)) n++;
+    return n;
+  }
+
   /** Channels running a job. */
   get busy(): number {
     let n = 0;

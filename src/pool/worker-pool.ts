@@ -67,6 +67,10 @@ export interface PoolStats {
   completed: number;
   minThreads: number;
   maxThreads: number;
+  /** Step threads that take work while none is held (POOL_ACTIVE_THREADS, resolved). */
+  activeThreads: number;
+  /** Step threads held now (a stuck resident, a job past STEP_BATCH_STALL_MS): spares take their place. */
+  heldThreads: number;
   loopMaxThreads: number;
 }
 
@@ -380,6 +384,8 @@ export class WorkerPool {
       completed: this.#channels.completed + this.#loops.completed,
       minThreads: this.#options.minThreads,
       maxThreads: this.#options.maxThreads,
+      activeThreads: this.#channels.activeLimit,
+      heldThreads: this.#channels.held,
       loopMaxThreads: this.#options.loopMaxThreads,
     };
   }

@@ -47,6 +47,8 @@ export function poolView(pool: WorkerPool): Schemas['Pool'] {
     runTimeMs: timing(histogram.runTime),
     minThreads: stats.minThreads,
     maxThreads: stats.maxThreads,
+    activeThreads: stats.activeThreads,
+    heldThreads: stats.heldThreads,
     loopMaxThreads: stats.loopMaxThreads,
   };
 }

@@ -314,12 +314,14 @@ describe('step channels: active threads and spares (POOL_ACTIVE_THREADS)', () =>
       await eventually(() => received.length === 1, 'the first job posted');
       await new Promise((r) => setTimeout(r, HELD_AFTER_MS / 3));
       assert.equal(ports.length, 1, 'no spare opened while the active thread is not held');
+      assert.equal(channels.held, 0, 'a job under the stall does not hold its thread');
       assert.deepEqual(received, [{ channel: 1, kind: 'probe' }], 'the second job waits for the active thread');
       // The first job has now run past the stall: its thread counts as held, a spare takes the queue.
       await eventually(() => received.length === 2, 'the second job posted to a spare', 5000);
       assert.ok(Date.now() - began >= HELD_AFTER_MS, 'not before the active thread was held');
       assert.deepEqual(received[1], { channel: 2, kind: 'probe' });
       assert.equal(ports.length, 2);
+      assert.equal(channels.held, 1, 'the active thread counts as held (GET /api/pool heldThreads)');
     } finally {
       close();
     }
@@ -334,6 +336,7 @@ describe('step channels: active threads and spares (POOL_ACTIVE_THREADS)', () =>
       assert.equal(ports.length, 2);
       assert.equal(received.length, 2, 'the third job waits for a thread to answer');
       assert.equal(channels.queued, 1);
+      assert.equal(channels.held, 2);
     } finally {
       close();
     }

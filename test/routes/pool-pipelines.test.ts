@@ -10,7 +10,7 @@ describe('REST pool, pipelines, probes and spec', () => {
   let server: TestServer;
   let base: string;
   before(async () => {
-    server = await startServer({ POOL_MIN_THREADS: '1', POOL_MAX_THREADS: '2', LOOP_MAX_THREADS: '3' });
+    server = await startServer({ POOL_MIN_THREADS: '1', POOL_MAX_THREADS: '2', POOL_ACTIVE_THREADS: '1', LOOP_MAX_THREADS: '3' });
     base = server.httpUrl('');
   });
   after(() => server.close());
@@ -26,6 +26,8 @@ describe('REST pool, pipelines, probes and spec', () => {
     const p = res.body;
     assert.equal(p.minThreads, 1);
     assert.equal(p.maxThreads, 2);
+    assert.equal(p.activeThreads, 1);
+    assert.equal(p.heldThreads, 0, 'no step is stuck');
     assert.equal(p.loopMaxThreads, 3);
     assert.ok(p.threads.total >= 1);
     assert.equal(p.threads.total, p.threads.busy + p.threads.idle);

@@ -17,6 +17,8 @@ const pool = {
   runTimeMs: { mean: null, p50: null, p90: null, p99: null, max: null },
   minThreads: 2,
   maxThreads: 2,
+  activeThreads: 1,
+  heldThreads: 0,
   loopMaxThreads: 64,
 };
 

@@ -34,7 +34,8 @@ export class PoolView {
       this.#drawCharts();
     }
     const rows: [string, string][] = [
-      ['Threads', `${pool.threads.total} (step pool ${pool.minThreads}–${pool.maxThreads}, loops up to ${pool.loopMaxThreads})`],
+      ['Threads', `${pool.threads.total} (step pool ${pool.minThreads}–${pool.maxThreads}, ${pool.activeThreads} active, loops up to ${pool.loopMaxThreads})`],
+      ['Held step threads', String(pool.heldThreads)],
       ['Busy', String(pool.threads.busy)],
       ['Idle', String(pool.threads.idle)],
       ['Held by loops', String(pool.threads.heldByLoops)],
