@@ -318,7 +318,7 @@ export class StepChannels {
     return { result, abort: (reason) => this.#abort(job, reason), withdraw: () => this.#withdraw(job), givenAt: () => job.givenAt };
   }
 
-  /** Channels whose thread is held now (a stuck resident, a job past the held time, or being ended): spares take their place. */
+  /** Open channels whose thread is held now (a stuck resident, or a job past the held time): spares take their place. */
   get held(): number {
     const now = nowMs();
     let n = 0;
