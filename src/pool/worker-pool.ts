@@ -99,7 +99,8 @@ const CONSUME_LOOP_TASK = 'consumeLoopTask';
 /** Dropped loop threads remembered (WorkerPool.#goneThreads): reports arrive within moments of a drop. */
 const GONE_THREADS_KEPT = 1024;
 
-const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
+/** The file Piscina loads in each pool thread: CommonJS, so its `require()` never loads an ES module (see worker-entry.cts). */
+export const POOL_TASK_FILE = fileURLToPath(new URL('./worker-entry.cjs', import.meta.url));
 
 /**
  * The threads every session shares. Steps run on a small pool sized to the CPU, each of its
@@ -158,7 +159,7 @@ export class WorkerPool {
     // for it (Piscina's default, stated because a forced stop depends on it).
     const trackUnmanagedFds = true;
     this.#steps = new Piscina({
-      filename: workerFile,
+      filename: POOL_TASK_FILE,
       name: 'default',
       minThreads: options.minThreads,
       maxThreads: options.maxThreads,
@@ -171,7 +172,7 @@ export class WorkerPool {
       workerData,
     });
     this.#loops = new Piscina({
-      filename: workerFile,
+      filename: POOL_TASK_FILE,
       minThreads: 0,
       maxThreads: Math.max(1, options.loopMaxThreads),
       idleTimeout: options.loopIdleTimeoutMs,
