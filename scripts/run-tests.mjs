@@ -16,13 +16,22 @@ if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
 }
 const only = process.argv.slice(2);
 const files = [];
+// `tsc` never deletes what it wrote: a test whose source was removed or renamed stays compiled in
+// dist/test and would run. Only compiled tests whose test/**/*.test.ts is still there run.
+const sources = path.resolve('test');
+const leftovers = [];
 (function walk(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);
     if (entry.isDirectory()) walk(p);
-    else if (entry.name.endsWith('.test.js') && (only.length === 0 || only.some((o) => p.includes(o)))) files.push(p);
+    else if (!entry.name.endsWith('.test.js') || (only.length > 0 && !only.some((o) => p.includes(o)))) continue;
+    else if (fs.existsSync(path.join(sources, path.relative(root, p)).replace(/\.js$/, '.ts'))) files.push(p);
+    else leftovers.push(path.relative(process.cwd(), p));
   }
 })(root);
+if (leftovers.length > 0) {
+  console.error(`not run, their sources are gone (left in dist/ by an earlier build): ${leftovers.join(', ')}`);
+}
 files.sort();
 if (files.length === 0) {
   console.error('no test files found under dist/test (did the build run?)');
