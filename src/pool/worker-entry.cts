@@ -8,16 +8,24 @@
  * used on an instantiated module"): a pool that closes, or a thread ended by a stop, right after
  * Piscina started a replacement thread took the service down. `import()` of the same graph ends
  * only the thread. test/pool/thread-start.test.ts terminates threads while they load.
+ *
+ * Each task name Piscina may be asked for (worker.ts's exports) is here under the same name.
  */
-type RunTask = typeof import('./worker.js').default;
+type Worker = typeof import('./worker.js');
+type TaskName = 'default' | 'consumeLoopTask';
 
-let runTask: RunTask | undefined;
-let loading: Promise<RunTask> | undefined;
+let loaded: Worker | undefined;
+let loading: Promise<Worker> | undefined;
 
-function entry(task: Parameters<RunTask>[0]): ReturnType<RunTask> {
-  if (runTask) return runTask(task);
-  loading ??= import('./worker.js').then((m) => (runTask = m.default));
-  return loading.then((run) => run(task));
+/** Runs worker.ts's export `name`, imported at the thread's first task. */
+function forward(name: TaskName): Worker[TaskName] {
+  return (task) => {
+    if (loaded) return loaded[name](task);
+    loading ??= import('./worker.js').then((m) => (loaded = m));
+    return loading.then((m) => m[name](task));
+  };
 }
+
+const entry = Object.assign(forward('default'), { consumeLoopTask: forward('consumeLoopTask') });
 
 export = entry;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, it } from 'node:test';
 import { ClaimSlab } from '../../src/pool/claims.js';
@@ -10,30 +10,36 @@ import { FlagsSlab } from '../../src/pool/flags.js';
 import { POOL_TASK_FILE } from '../../src/pool/worker-pool.js';
 
 const distSrc = fileURLToPath(new URL('../../src/', import.meta.url));
+/** The pool thread's own code, which the task file loads. */
+const threadCode = fileURLToPath(new URL('../../src/pool/worker.js', import.meta.url));
 
 describe('pool threads: ending one while it starts ends only that thread', () => {
   it("Piscina's require() of the pool's task file loads no ES module (Node 20 aborts the process when a thread is terminated inside one)", async () => {
     // Piscina require()s its task file before it tries import(). What that require() loads of
     // the service's own code, in a thread given what a pool thread is given: an ES module among it
     // would be loaded synchronously (require(esm)), the load a terminate must not hit.
+    // Then, once that is noted, what the thread's code exports for Piscina to run by name.
     const probe = `
       const { parentPort } = require('node:worker_threads');
       const entry = require(${JSON.stringify(POOL_TASK_FILE)});
-      parentPort.postMessage({
-        entry: typeof entry,
-        loaded: Object.keys(require.cache).filter((file) => file.startsWith(${JSON.stringify(distSrc)})),
+      const loaded = Object.keys(require.cache).filter((file) => file.startsWith(${JSON.stringify(distSrc)}));
+      const named = (m) => Object.keys(m).filter((k) => k !== 'default' && typeof m[k] === 'function').sort();
+      import(${JSON.stringify(pathToFileURL(threadCode).href)}).then((code) => {
+        parentPort.postMessage({ entry: typeof entry, loaded, names: named(entry), threadNames: named(code) });
       });
     `;
     const workerData = { flagsSlab: new FlagsSlab(4).buffer, claimSlab: new ClaimSlab(8).buffer, batchAnswerUs: 0, stepTickMs: 5 };
     const worker = new Worker(probe, { eval: true, workerData });
     try {
-      const [answer] = (await once(worker, 'message')) as [{ entry: string; loaded: string[] }];
+      const [answer] = (await once(worker, 'message')) as [{ entry: string; loaded: string[]; names: string[]; threadNames: string[] }];
       assert.deepEqual(
         answer.loaded.filter((file) => path.extname(file) !== '.cjs'),
         [],
         'require() of the task file loaded an ES module of the service synchronously',
       );
       assert.equal(answer.entry, 'function', 'the task file exports the task function itself');
+      assert.ok(answer.threadNames.length > 0);
+      assert.deepEqual(answer.names, answer.threadNames, 'every task name the thread code exports (a loop consumer runs by its own) is in the task file');
     } finally {
       await worker.terminate();
     }
