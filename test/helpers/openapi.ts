@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
+import { eventually } from './server.js';
 
 // ajv-formats is CommonJS: under NodeNext its default import is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -109,6 +111,22 @@ export async function api<T = any>(
     throw new Error(`${method} ${path}: problem document carries a stack trace: ${text}`);
   }
   return { status: res.status, headers: res.headers, body: body as T };
+}
+
+/**
+ * `GET /api/sessions/:id` once the session has ended (no longer `stopping`). A client's `stopped`
+ * comes before that: the session counts as ended, with its summary, only once its spool folder is
+ * gone (openapi.yaml: SessionDetail.summary).
+ */
+export async function endedSession(baseUrl: string, id: string): Promise<any> {
+  let body: any;
+  await eventually(async () => {
+    const res = await api(baseUrl, 'GET', `/api/sessions/${id}`, { headers: { connection: 'close' } });
+    assert.equal(res.status, 200);
+    body = res.body;
+    return body.state !== 'stopping';
+  }, `session ${id} ended`);
+  return body;
 }
 
 /** Throws unless `value` matches the schema openapi.yaml names `components/schemas/<name>`. */

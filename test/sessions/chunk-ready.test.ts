@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { api } from '../helpers/openapi.js';
-import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
+import { endedSession } from '../helpers/openapi.js';
+import { FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
 
 /** ctx.chunkReady(timeoutMs): a loop consumer asks whether next() would return a chunk at once. */
 describe('ctx.chunkReady in a loop consumer', () => {
@@ -43,16 +43,8 @@ describe('ctx.chunkReady in a loop consumer', () => {
       client.send({ command: 'STOP' });
       const stopped = await client.waitFor((m) => m.type === 'stopped', 'stopped', 0, 30_000);
       assert.equal(stopped.reason, 'client');
-      // `stopped` goes out once both sides are idle; the session counts as ended, with its summary,
-      // only once its spool folder is gone, a moment later (openapi.yaml: SessionDetail.summary).
-      let summary: { forced: boolean } | null = null;
-      await eventually(async () => {
-        const res = await api(server.httpUrl(''), 'GET', `/api/sessions/${id}`, { headers: { connection: 'close' } });
-        assert.equal(res.status, 200);
-        summary = res.body.summary;
-        return summary !== null;
-      }, 'the session ended, with its summary');
-      assert.equal(summary!.forced, false, 'the loop returned by itself: no thread was terminated');
+      const ended = await endedSession(server.httpUrl(''), id);
+      assert.equal(ended.summary.forced, false, 'the loop returned by itself: no thread was terminated');
     } finally {
       client.terminate();
     }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient, type ServerMessage } from '../helpers/client.js';
 import { LogCapture } from '../helpers/logs.js';
-import { api } from '../helpers/openapi.js';
+import { api, endedSession } from '../helpers/openapi.js';
 import { eventually, FIXTURE_PIPELINES, startServer, threadCount, type TestServer } from '../helpers/server.js';
 
 /** Step pool size of this server; the OOM cases need a small heap cap so they die fast. */
@@ -83,15 +83,6 @@ function describeFaults(title: string, env: Record<string, string>, failing: rea
   describe(title, () => {
     let server: TestServer;
     let base: string;
-    /** Inspect once the session has ended (its state is no longer `stopping`). */
-    async function ended(id: string) {
-      let body: any;
-      await eventually(async () => {
-        body = (await api(base, 'GET', `/api/sessions/${id}`, once)).body;
-        return body.state !== 'stopping';
-      }, 'session ended');
-      return body;
-    }
     const logs = new LogCapture();
     /** Sessions that run through every fault and must never miss a beat. */
     let bystanders: TestClient[];
@@ -168,7 +159,7 @@ function describeFaults(title: string, env: Record<string, string>, failing: rea
         assert.deepEqual(victim.invalid, []);
 
         // The client is told first; the session counts as ended once its folder is gone, a moment later.
-        const inspect = await ended(id);
+        const inspect = await endedSession(base, id);
         assert.equal(inspect.state, 'failed');
         assert.equal(inspect.endReason, 'failed');
         assert.match(inspect.error, c.cause);
@@ -216,7 +207,7 @@ function describeFaults(title: string, env: Record<string, string>, failing: rea
         assert.deepEqual(victim.messages.filter((m) => m.type === 'error'), [], 'a stopped session is not a failed one');
         assertInOrder(victim.transcripts());
 
-        const inspect = await ended(id);
+        const inspect = await endedSession(base, id);
         assert.equal(inspect.state, 'stopped');
         assert.equal(inspect.endReason, c.stop);
         assert.equal(inspect.summary.forced, true, 'the thread was terminated, not waited on');
