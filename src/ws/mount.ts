@@ -7,6 +7,7 @@ import type { TandemError } from '../errors.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { Door } from './door.js';
 import { startHeartbeat } from './heartbeat.js';
+import { skipRepeatedEnds } from './repeated-ends.js';
 import { upgradeRequired } from './upgrade-required.js';
 
 /** The paths that speak the session protocol: `/ws`, and the seed's path so its clients work unchanged. */
@@ -59,6 +60,7 @@ export function mountWebSocket(
       deps.opened?.();
       if (deps.closed) ws.once('close', deps.closed);
       heartbeat.watch(ws);
+      skipRepeatedEnds(ws);
       new Connection(ws, req, deps, {
         maxMessagesPerSecond: config.maxMessagesPerSecond,
         sendBufferHighBytes: config.sendBufferHighBytes,
