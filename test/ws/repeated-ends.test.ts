@@ -16,22 +16,15 @@ interface EndCall {
   finished: boolean;
 }
 
-/** Records each call that reaches `stream`'s own end(), then wraps it as the service does. */
-function spyThenSkip(stream: Writable, reached: EndCall[]): void {
-  const own = stream.end as (this: Writable, ...args: unknown[]) => Writable;
-  stream.end = function (this: Writable, ...args: unknown[]): Writable {
-    reached.push({ args: args.length, finished: this.writableFinished });
-    return own.apply(this, args);
-  } as Writable['end'];
-  skipRepeatedEnds({ _socket: stream } as unknown as WebSocket);
-}
-
-/** Counts each call made on `stream`'s end() from outside (after the wrapping). */
-function countCalls(stream: Writable, calls: EndCall[]): void {
-  const wrapped = stream.end as (this: Writable, ...args: unknown[]) => Writable;
+/**
+ * Records each call of `stream`'s end() as it is now (before the service's wrapping: what reaches
+ * Node's own end(); after it: what ws calls), and whether the stream had finished.
+ */
+function recordEnds(stream: Writable, calls: EndCall[]): void {
+  const end = stream.end as (this: Writable, ...args: unknown[]) => Writable;
   stream.end = function (this: Writable, ...args: unknown[]): Writable {
     calls.push({ args: args.length, finished: this.writableFinished });
-    return wrapped.apply(this, args);
+    return end.apply(this, args);
   } as Writable['end'];
 }
 
@@ -43,7 +36,8 @@ describe('repeated ends', () => {
   it('skips end() with no arguments on a finished stream, and passes every other end() through', async () => {
     const reached: EndCall[] = [];
     const w = sink();
-    spyThenSkip(w, reached);
+    recordEnds(w, reached);
+    skipRepeatedEnds({ _socket: w } as unknown as WebSocket);
 
     w.end();
     await once(w, 'finish');
@@ -65,15 +59,9 @@ describe('repeated ends', () => {
     const serverClosed = new Promise<number>((resolve) => {
       wss.on('connection', (ws: WebSocket) => {
         const internals = ws as unknown as { _socket: Writable; _receiver: Writable };
-        for (const stream of [internals._socket, internals._receiver]) {
-          const own = stream.end as (this: Writable, ...args: unknown[]) => Writable;
-          stream.end = function (this: Writable, ...args: unknown[]): Writable {
-            reached.push({ args: args.length, finished: this.writableFinished });
-            return own.apply(this, args);
-          } as Writable['end'];
-        }
+        for (const stream of [internals._socket, internals._receiver]) recordEnds(stream, reached);
         skipRepeatedEnds(ws);
-        for (const stream of [internals._socket, internals._receiver]) countCalls(stream, calls);
+        for (const stream of [internals._socket, internals._receiver]) recordEnds(stream, calls);
         ws.on('close', (code: number) => resolve(code));
         ws.send(JSON.stringify({ type: 'stopped' }));
         ws.close(1000);
