@@ -22,6 +22,7 @@ import type {
   TaskTiming,
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
+import { consumeStepTask, produceStepTask } from '../pool/messages.js';
 import { LEND_CONSUMER_MAX_MS, nextStepDue } from './pacing.js';
 import type { ResidentHandler, ResidentRun } from '../pool/residents.js';
 
@@ -260,16 +261,14 @@ export class StepProducer extends Side {
   }
 
   start(): void {
-    this.#task = {
-      ...this.host.stepRef(),
-      kind: 'produce-step',
+    this.#task = produceStepTask(this.host.stepRef(), {
       state: undefined,
       nextSeq: 1,
       consumeAfter: false,
       consumerState: undefined,
       roomChunks: 0,
       roomBytes: 0,
-    };
+    });
     this.#dueAt = nowMs();
     this.#run();
   }
@@ -348,13 +347,14 @@ export class StepProducer extends Side {
       const task = this.#task!;
       const room = this.host.spoolRoom();
       // The task carries the session's description (stepRef): the thread keeps it for the residency.
-      const step: ProduceStepTask = {
-        ...task,
+      const step = produceStepTask(task, {
+        state: task.state,
+        nextSeq: task.nextSeq,
         consumeAfter: true,
         consumerState: partner.pipelineState,
         roomChunks: room.chunks,
         roomBytes: room.bytes,
-      };
+      });
       const run = this.host.adopt(step, dueAt, this.#residentHandler);
       if (run) {
         this.#dueAt = dueAt;
@@ -526,7 +526,7 @@ export class StepConsumer extends Side {
       this.state = 'paused';
       return;
     }
-    const task = (this.#task ??= { ...this.host.stepRef(), kind: 'consume-step', state: undefined, seqs: [] });
+    const task = (this.#task ??= consumeStepTask(this.host.stepRef(), undefined, []));
     task.state = this.#consumerState;
     task.seqs = this.#queue.length <= this.#batchMax ? this.#queue : this.#queue.slice(0, this.#batchMax);
     this.#queue = this.#queue.length <= this.#batchMax ? [] : this.#queue.slice(this.#batchMax);
