@@ -33,6 +33,7 @@ import type { ChannelAnswer, ChannelJob, ResidentAdopt, ResidentAnswers, Residen
 import { nowMs } from './flags.js';
 import { unpackBatch } from './answer-codec.js';
 import { TurnQueue } from './turn-queue.js';
+import { Watchdog } from './watchdog.js';
 import { packStepBatch } from './task-codec.js';
 
 /** The pool was closed: the job did not run, or its answer will never come. */
@@ -144,6 +145,8 @@ interface Job {
   settled: boolean;
   /** When a channel was given it, epoch ms (0: still queued). */
   givenAt: number;
+  /** Its thread counts as held: it was unanswered STEP_BATCH_STALL_MS after it was given (#judgeHeld). */
+  held: boolean;
   /** Set once aborted: the reason it rejects with. */
   aborted: Error | null;
 }
@@ -182,8 +185,8 @@ export class StepChannels {
   readonly #wait: RecordableHistogram = createHistogram();
   readonly #run: RecordableHistogram = createHistogram();
   #residents: ResidentListener | null = null;
-  /** Looks again, once a busy channel counts as held, for a spare to take the queue (#pump). */
-  #heldTimer: NodeJS.Timeout | null = null;
+  /** Runs while a job is unanswered and not yet held (#judgeHeld); null when a job never holds its thread. */
+  readonly #heldWatch: Watchdog | null;
   /** Channels with an outbox to post at the end of this turn. */
   readonly #outboxes = new TurnQueue<Channel>((channels) => {
     for (const c of channels) this.#postOutbox(c);
@@ -194,6 +197,7 @@ export class StepChannels {
     this.#limits = limits;
     this.activeLimit = Math.min(limits.activeChannels ?? limits.maxChannels, limits.maxChannels);
     this.#heldAfterMs = limits.heldAfterMs ?? Infinity;
+    this.#heldWatch = Number.isFinite(this.#heldAfterMs) ? new Watchdog(this.#heldAfterMs, (asOf) => this.#judgeHeld(asOf)) : null;
   }
 
   /** Where resident steps hear of their channels (one listener: pool/residents.ts). */
@@ -224,16 +228,35 @@ export class StepChannels {
    */
   #activeChannels(): Channel[] {
     const active: Channel[] = [];
-    const now = nowMs();
     for (const c of this.#channels) {
       if (active.length >= this.activeLimit) break;
-      if (!this.#held(c, now)) active.push(c);
+      if (!this.#held(c)) active.push(c);
     }
     return active;
   }
 
-  #held(c: Channel, now: number): boolean {
-    return c.aborting || c.stuck || (c.job !== null && now - c.job.givenAt >= this.#heldAfterMs);
+  #held(c: Channel): boolean {
+    return c.aborting || c.stuck || (c.job?.held ?? false);
+  }
+
+  /**
+   * Marks held each job still unanswered STEP_BATCH_STALL_MS after it was given, judged as of
+   * `asOf`, when every answer posted before it was read (pool/watchdog.ts), and lets spares take
+   * the queue. Judged by the clock alone, a job that answered while the main thread was busy past
+   * the stall looked held until its answer was read, and the work asked for in between went to a
+   * spare, which took it back unbegun a stall later (a race found by the step-batcher test "a
+   * main thread busy past the stall").
+   */
+  #judgeHeld(asOf: number): void {
+    let waiting = false;
+    for (const c of this.#channels) {
+      const job = c.job;
+      if (!job || job.held) continue;
+      if (asOf - job.givenAt >= this.#heldAfterMs) job.held = true;
+      else waiting = true;
+    }
+    if (!waiting) this.#heldWatch!.disarm();
+    this.#pump();
   }
 
   /** Whether one more channel may open, `active` of them taking work. */
@@ -308,7 +331,7 @@ export class StepChannels {
   run(task: ChannelJob, onPart: PartHandler | null = null): ChannelRun {
     let job!: Job;
     const result = new Promise<TaskResult>((resolve, reject) => {
-      job = { task, onPart, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, givenAt: 0, aborted: null };
+      job = { task, onPart, resolve, reject, submittedAt: nowMs(), channel: null, settled: false, givenAt: 0, held: false, aborted: null };
     });
     if (this.#closed) this.#settle(job, null, new PoolClosedError());
     else {
@@ -320,9 +343,8 @@ export class StepChannels {
 
   /** Open channels whose thread is held now (a stuck resident, or a job past the held time): spares take their place. */
   get held(): number {
-    const now = nowMs();
     let n = 0;
-    for (const c of this.#channels) if (this.#held(c, now)) n++;
+    for (const c of this.#channels) if (this.#held(c)) n++;
     return n;
   }
 
@@ -355,8 +377,7 @@ export class StepChannels {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#heldTimer) clearTimeout(this.#heldTimer);
-    this.#heldTimer = null;
+    this.#heldWatch?.close();
     for (const job of this.#queue) this.#settle(job, null, new PoolClosedError());
     this.#queue = [];
     for (const channel of this.#channels) {
@@ -374,25 +395,12 @@ export class StepChannels {
     while (this.#queue.length > 0 && !this.#closed) {
       const active = this.#activeChannels();
       const channel = active.find((c) => !c.job) ?? (this.#mayOpen(active.length) ? this.#open() : null);
-      if (!channel) return this.#lookAgainWhenHeld(active);
+      // Jobs wait while every active channel is busy: once one of theirs is judged held, a spare
+      // may take the queue (#judgeHeld).
+      if (!channel) return;
       const job = this.#queue.shift()!;
       this.#give(channel, job);
     }
-  }
-
-  /**
-   * Jobs wait while every active channel is busy: once the oldest of those jobs has run
-   * STEP_BATCH_STALL_MS, its channel counts as held and a spare may take the queue.
-   */
-  #lookAgainWhenHeld(active: Channel[]): void {
-    if (this.#heldTimer || this.#heldAfterMs === Infinity) return;
-    let first = Infinity;
-    for (const c of active) if (c.job) first = Math.min(first, c.job.givenAt + this.#heldAfterMs);
-    if (!Number.isFinite(first)) return;
-    this.#heldTimer = setTimeout(() => {
-      this.#heldTimer = null;
-      this.#pump();
-    }, Math.max(1, first - nowMs()));
   }
 
   #give(channel: Channel, job: Job): void {
@@ -403,6 +411,7 @@ export class StepChannels {
     channel.job = job;
     job.channel = channel;
     job.givenAt = nowMs();
+    this.#heldWatch?.arm();
     this.#postOutbox(channel);
     if (job.task.kind === 'step-batch') this.#postBatch(channel, job.task);
     else channel.port.postMessage(job.task);

@@ -11,6 +11,7 @@ import { StepChannels } from '../../src/pool/step-channels.js';
 import type { ProduceStepTask, ResidentAdopt, ResidentRelease } from '../../src/pool/messages.js';
 import type { MessagePort } from 'node:worker_threads';
 import { eventually } from '../helpers/server.js';
+import { holdMainThread } from '../helpers/event-loop.js';
 
 function newPool(over: { minThreads: number; maxThreads: number; idleTimeoutMs: number }): WorkerPool {
   return new WorkerPool(
@@ -322,6 +323,28 @@ describe('step channels: active threads and spares (POOL_ACTIVE_THREADS)', () =>
       assert.deepEqual(received[1], { channel: 2, kind: 'probe' });
       assert.equal(ports.length, 2);
       assert.equal(channels.held, 1, 'the active thread counts as held (GET /api/pool heldThreads)');
+    } finally {
+      close();
+    }
+  });
+
+  it('a job that answered while the main thread was busy past the stall leaves its thread active: work asked for then waits for that answer', async () => {
+    const { channels, received, ports, close } = oneActive();
+    try {
+      const first = channels.run({ kind: 'probe' }).result;
+      await eventually(() => received.length === 1, 'the first job posted');
+      // The thread answers at once; the main thread reads that answer only after a turn longer
+      // than the stall, in which more work is asked for.
+      ports[0]!.postMessage({ ok: { threadId: 1 } });
+      holdMainThread(HELD_AFTER_MS * 2);
+      const second = channels.run({ kind: 'probe' }).result;
+      assert.equal(channels.held, 0, 'a job whose answer waits unread does not hold its thread');
+      await first;
+      await eventually(() => received.length === 2, 'the second job posted');
+      assert.deepEqual(received[1], { channel: 1, kind: 'probe' }, 'the second job went to the thread that answered');
+      assert.equal(ports.length, 1, 'no spare opened');
+      ports[0]!.postMessage({ ok: { threadId: 1 } });
+      await second;
     } finally {
       close();
     }
