@@ -56,7 +56,10 @@ export interface ChannelLimits {
    * are spares: a job or a resident goes to one only while a channel's thread is held.
    */
   activeChannels?: number;
-  /** A channel whose job was given this long ago, ms, counts as held (STEP_BATCH_STALL_MS). */
+  /**
+   * A channel whose job is still unanswered this long after it was given, ms, counts as held
+   * (STEP_BATCH_STALL_MS); judged every as long, as of when the answers were read (#judgeHeld).
+   */
   heldAfterMs?: number;
 }
 
