@@ -2,8 +2,8 @@
  * When the step threads' watchdogs look (pool/residents.ts, pool/step-batcher.ts, and
  * pool/step-channels.ts for when a thread counts as held), and as of what moment they judge. A
  * thread's answer is a message, read in the event loop's poll phase. A timer runs before that
- * phase, so a check made in a timer after a long turn of the main thread found
- * the answers posted during the turn unread, and took back work that had answered. An immediate,
+ * phase, so a check made in a timer after a long turn of the main thread found the answers posted
+ * during the turn unread, and took back work that had answered. An immediate,
  * which runs after the phase, is not enough either: when the long turn is itself a callback of the
  * poll phase (a client's frames), the answers posted during it may wait for the next poll phase,
  * and the immediate runs first.

@@ -8,21 +8,22 @@ import type { StepDone, StepResult, StepRun } from '../pool/step-batcher.js';
 import type { SessionFlags } from '../pool/flags.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeft } from '../spool/progress.js';
 import type { WheelTimer } from './timer-wheel.js';
-import type {
-  ChunkRecord,
-  ConsumeStepResult,
-  ConsumeStepTask,
-  LoopResult,
-  ProduceStepResult,
-  ProduceStepTask,
-  ResultRecord,
-  TaskError,
-  StepSessionRef,
-  TaskSession,
-  TaskTiming,
+import {
+  consumeStepTask,
+  produceStepTask,
+  type ChunkRecord,
+  type ConsumeStepResult,
+  type ConsumeStepTask,
+  type LoopResult,
+  type ProduceStepResult,
+  type ProduceStepTask,
+  type ResultRecord,
+  type TaskError,
+  type StepSessionRef,
+  type TaskSession,
+  type TaskTiming,
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
-import { consumeStepTask, produceStepTask } from '../pool/messages.js';
 import { LEND_CONSUMER_MAX_MS, nextStepDue } from './pacing.js';
 import type { ResidentHandler, ResidentRun } from '../pool/residents.js';
 

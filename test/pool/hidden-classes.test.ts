@@ -34,7 +34,8 @@ const refs: StepSessionRef[] = Array.from({ length: 200 }, (_, i) => ({
 describe('one hidden class per kind of step object', () => {
   it('the spread this replaces does make a map per object here (if not, the builders may go)', () => {
     const spread = refs.map((ref) => ({ ...ref, kind: 'consume-step', state: undefined, seqs: [] }));
-    assert.ok(otherMaps(spread) > 100, `spread objects with other maps: ${otherMaps(spread)} of ${spread.length}`);
+    const other = otherMaps(spread);
+    assert.ok(other > 100, `spread objects with other maps: ${other} of ${spread.length}`);
   });
 
   it("every session's produce task shares one map, as a new task and as one handed to a step thread", () => {
