@@ -22,8 +22,10 @@
  *   steady-handoff bare ws, the same load, each frame made on a worker thread, its chunk and its
  *                result appended to two files before it is sent, on a 5 ms tick (bench/handoff.ts):
  *                a thread hop and tandem's two appends per result with none of its machinery
+ *   steady-thread bare ws, the same, but the worker keeps the schedule and writes each frame into
+ *                its socket itself: tandem's shape (residents, STEP_SENDS) with none of its machinery
  *   steady       tandem, 1,000 demo sessions × 1 result / 1.5 s
- *                (the three steady scenarios measure after --steady-warmup-seconds, 30: warm code)
+ *                (the four steady scenarios measure after --steady-warmup-seconds, 30: warm code)
  *   saturation   tandem, 20 demo sessions at intervalMs 0
  *   crowd-floor  bare ws, the crowd's load: 10,000 sockets × 1 frame/s, a timer per socket
  *   crowd        tandem, 10,000 demo sessions × 1 result/s
@@ -59,7 +61,7 @@ import { checkTargets } from './targets.js';
 import { runTranscribe, type TranscribeResult, type TranscribeSpec } from './transcribe.js';
 import { measureWakeFloor, type WakeCost } from './wake-cost.js';
 
-const ALL = ['ceiling', 'steady-floor', 'steady-handoff', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'wake-floor', 'transcribe'] as const;
+const ALL = ['ceiling', 'steady-floor', 'steady-handoff', 'steady-thread', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'wake-floor', 'transcribe'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -72,7 +74,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     'warmup-seconds': { type: 'string' },
     /**
-     * Warm-up of the steady scenarios (steady-floor, steady-handoff, steady), s: long enough for
+     * Warm-up of the steady scenarios (steady-floor, steady-handoff, steady-thread, steady), s: long enough for
      * V8 to have optimised the step path, so the window measures a service in its steady state
      * rather than its first seconds (docs/PERFORMANCE.md, "Steady measured warm").
      */
@@ -143,7 +145,7 @@ const dataRoot = path.resolve(values['data-dir']);
 const demo = (intervalMs: number) => ({ url: 'demo://bench', pipeline: 'demo', options: { intervalMs } });
 const crowd = { sessions: num(values['crowd-sessions'], 10_000, 3000), start: demo(num(values['crowd-interval-ms'], 1000, 1000)) };
 const steadyIntervalMs = num(values['steady-interval-ms'], 1500, 1500);
-/** The three steady scenarios send their STARTs evenly over three intervals (bench/load.ts STEADY_OPEN_SPREAD_INTERVALS). */
+/** The four steady scenarios send their STARTs evenly over three intervals (bench/load.ts STEADY_OPEN_SPREAD_INTERVALS). */
 const steady = {
   sessions: num(values['steady-sessions'], 1000, 1000),
   start: demo(steadyIntervalMs),
@@ -172,6 +174,12 @@ const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   // The hand-off gathers its frames on tandem's timer wheel's boundaries: it follows --env's STEP_TIMER_*
   // (and BARE_WS_HANDOFF_TIMER / _SEND choose a variant: bench/handoff.ts).
   'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...handoffEnv(env), BARE_WS_HANDOFF: '2' } }),
+  // The same hand-off in tandem's own shape: its thread keeps the schedule and sends (whatever --env's variant says).
+  'steady-thread': load('steady-thread', 'steady, thread + disk (bare ws)', {
+    kind: 'bare-ws',
+    ...steady,
+    env: { ...handoffEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker' },
+  }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),

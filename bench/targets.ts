@@ -92,6 +92,9 @@ const TARGETS: NumberTarget[] = [
       const hop = byKey(rows, 'steady-handoff');
       const us = hop ? cpuPerResult(hop) : null;
       if (us !== null) notes.push(`a thread hop and two appends per result alone (steady-handoff): ${round(us)} µs`);
+      const thread = byKey(rows, 'steady-thread');
+      const threadUs = thread ? cpuPerResult(thread) : null;
+      if (threadUs !== null) notes.push(`the same with the thread keeping the schedule and sending, tandem's shape alone (steady-thread): ${round(threadUs)} µs`);
       // What a tick (STEP_TIMER_TICK_MS's default) costs before any work (wake-floor), shared by the results that fall due in it.
       const tick = wake?.find((c) => c.shape === 'hop' && c.gapMs === TICK_MS);
       const steady = byKey(rows, 'steady');

@@ -102,6 +102,12 @@ describe('bench targets', () => {
     const withWake = find(checkTargets([floor, hop, steady], null, null, wake), 'steady', 'server CPU');
     assert.match(withWake.note, /empty 5 ms tick \(STEP_TIMER_TICK_MS's default\) with a round trip to a thread \(wake-floor\): 165 µs, 50 µs per result at 3\.30 results a tick/);
     assert.match(withWake.note, /steady-handoff/, 'beside the hand-off floor, not instead of it');
+    assert.doesNotMatch(withWake.note, /steady-thread/, 'no thread-shaped floor ran');
+    const thread = row('steady-thread', { kind: 'bare-ws', resultsPerSecond: 660, serverCpuPercent: 2.64 });
+    const withThread = find(checkTargets([floor, hop, thread, steady], null), 'steady', 'server CPU');
+    assert.match(withThread.note, /thread keeping the schedule and sending, tandem's shape alone \(steady-thread\): 40 µs/);
+    assert.match(withThread.note, /steady-handoff\): 50 µs; the same/, 'after the hand-off it varies');
+    assert.equal(withThread.verdict, 'not met', 'a figure to read beside, not the floor the verdict uses');
   });
 
   it('does not judge saturation against a ceiling that was not measured', () => {
