@@ -194,12 +194,8 @@ const schema = z.object({
    * thread's timer and a batch.
    */
   STEP_RESIDENTS: bool.default(true),
-  /**
-   * Most resident step producers one step thread keeps (they fill one thread before the next). One
-   * active thread (two cores) keeps the crowd's 10,000; past the cap, sessions run on the main
-   * thread's path, which batches their steps to the same threads.
-   */
-  STEP_RESIDENTS_PER_THREAD: intFrom(1, 1_000_000).default(10_000),
+  /** Most resident step producers one step thread keeps (they fill one thread before the next). */
+  STEP_RESIDENTS_PER_THREAD: intFrom(1, 1_000_000).default(5000),
   /** The least wait between a step producer's steps, in ms, that makes it resident (STEP_RESIDENTS). */
   STEP_RESIDENT_MIN_MS: intFrom(1, 3_600_000).default(10),
   /**

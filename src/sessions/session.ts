@@ -342,10 +342,9 @@ export class Session implements SideHost {
   }
 
   adopt(task: ProduceStepTask, dueAt: number, handler: ResidentHandler): ResidentRun | null {
-    // A session holding no log files (no room under OPEN_FILES_LIMIT) is kept too: its steps there
-    // open and close their files, as they would in a batch, and spare the main thread its timer and
-    // batch (the crowd's CPU per result 67.5 against 74.5 µs: docs/PERFORMANCE.md, "Every session resident").
-    if (!this.#files) return null;
+    // Only a session holding its log files is kept by a step thread: one whose steps open their
+    // files (no room under OPEN_FILES_LIMIT) runs on the main thread's path, its steps batched.
+    if (!this.#files?.holdsAll) return null;
     return this.#init.residents?.adopt(task, dueAt, this.#init.burst.rateSlackMs, handler) ?? null;
   }
 

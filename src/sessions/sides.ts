@@ -412,8 +412,8 @@ export class StepProducer extends Side {
   /**
    * Handed back now if it is resident, and its next step runs on the main thread's path: the
    * session's held log descriptors are wanted back (spool/log-files.ts), which a side gives only
-   * between steps, and a resident is always on its way. After that one step it may be kept by a
-   * thread again, holding them or not (its steps there then open their files themselves).
+   * between steps, and a resident is always on its way. Once it gave them back it stays on that
+   * path (Session.adopt keeps only sessions holding their files) until it holds them again.
    */
   leaveThread(): void {
     this.#stayOff = true;

@@ -82,6 +82,11 @@ export class LogFiles implements FileHolder {
     this.#flags.floats[LOG_TIME.resultSegmentOpenedAt] = nowMs();
   }
 
+  /** Whether it holds a descriptor for each log its steps append to (none: no step log, or given back). */
+  get holdsAll(): boolean {
+    return this.#wanted.length > 0 && this.#held.length === this.#wanted.length;
+  }
+
   /** A step began `kind`'s segment `segment` and it was published: hold that one instead. */
   follow(kind: LogKind, segment: number): void {
     if (this.#closed || !this.#held.includes(kind) || Atomics.load(this.#flags.ints, SLOTS[kind].segment) === segment) return;
