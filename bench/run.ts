@@ -53,7 +53,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_FS_FLOOR, measureFsFloor, type FsFloor } from './fs-cost.js';
 import { envPairs } from './child.js';
 import { steadySpreadMs } from './load.js';
-import { handoffEnv } from './handoff.js';
+import { handoffEnv, stepTimerEnv } from './handoff.js';
 import { runResume, type ResumeResult, type ResumeSpec } from './resume.js';
 import { runScenario, type Row, type ScenarioSpec } from './scenario.js';
 import { renderFsFloor, renderResume, renderTable, renderTargets, renderTranscribe, renderWakeFloor } from './table.js';
@@ -174,11 +174,11 @@ const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   // The hand-off gathers its frames on tandem's timer wheel's boundaries: it follows --env's STEP_TIMER_*
   // (and BARE_WS_HANDOFF_TIMER / _SEND choose a variant: bench/handoff.ts).
   'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...handoffEnv(env), BARE_WS_HANDOFF: '2' } }),
-  // The same hand-off in tandem's own shape: its thread keeps the schedule and sends (whatever --env's variant says).
+  // The same hand-off in tandem's own shape: its thread keeps the schedule and sends (--env's variant is ignored).
   'steady-thread': load('steady-thread', 'steady, thread + disk (bare ws)', {
     kind: 'bare-ws',
     ...steady,
-    env: { ...handoffEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker' },
+    env: { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker' },
   }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),

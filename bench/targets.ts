@@ -47,6 +47,12 @@ const deliveredPercent = (r: Row) => (r.offeredPerSecond && r.windowSeconds > 0 
 const byKey = (rows: Row[], key: string | undefined) => (key ? rows.find((r) => r.key === key) : undefined);
 
 /** The issue's list, in its order. */
+/** The bare ws hand-offs read beside steady's CPU per result, and what each is. */
+const STEADY_YARDSTICKS = [
+  ['steady-handoff', 'a thread hop and two appends per result alone'],
+  ['steady-thread', "the same with the thread keeping the schedule and sending, tandem's shape alone"],
+] as const;
+
 const TARGETS: NumberTarget[] = [
   {
     scenario: 'saturation',
@@ -89,12 +95,11 @@ const TARGETS: NumberTarget[] = [
     value: cpuPerResult,
     beside: (rows, wake) => {
       const notes: string[] = [];
-      const hop = byKey(rows, 'steady-handoff');
-      const us = hop ? cpuPerResult(hop) : null;
-      if (us !== null) notes.push(`a thread hop and two appends per result alone (steady-handoff): ${round(us)} µs`);
-      const thread = byKey(rows, 'steady-thread');
-      const threadUs = thread ? cpuPerResult(thread) : null;
-      if (threadUs !== null) notes.push(`the same with the thread keeping the schedule and sending, tandem's shape alone (steady-thread): ${round(threadUs)} µs`);
+      for (const [key, what] of STEADY_YARDSTICKS) {
+        const yardstick = byKey(rows, key);
+        const us = yardstick ? cpuPerResult(yardstick) : null;
+        if (us !== null) notes.push(`${what} (${key}): ${round(us)} µs`);
+      }
       // What a tick (STEP_TIMER_TICK_MS's default) costs before any work (wake-floor), shared by the results that fall due in it.
       const tick = wake?.find((c) => c.shape === 'hop' && c.gapMs === TICK_MS);
       const steady = byKey(rows, 'steady');
