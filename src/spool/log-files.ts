@@ -24,8 +24,12 @@ const SLOTS = {
 /** The descriptor the main thread holds on `kind`'s segment `segment`, or null. */
 export function heldFd(flags: SessionFlags, kind: LogKind, segment: number): number | null {
   const slots = SLOTS[kind];
-  // The segment is stored after its fd (and cleared before it): a match means the fd is its.
-  return segment !== 0 && Atomics.load(flags.ints, slots.segment) === segment ? Atomics.load(flags.ints, slots.fd) : null;
+  const ints = flags.ints;
+  if (segment === 0 || Atomics.load(ints, slots.segment) !== segment) return null;
+  // The segment is stored after its fd and cleared before it: still the same once the fd is read,
+  // the fd is its (not a 0 or a successor read halfway through a change).
+  const fd = Atomics.load(ints, slots.fd);
+  return Atomics.load(ints, slots.segment) === segment ? fd : null;
 }
 
 /** What a session's log files ask of its steps before closing a held descriptor. */
@@ -166,16 +170,23 @@ export class LogFiles implements FileHolder {
     const n = this.#wanted.length;
     if (this.#closed || this.#retired || this.#held.length > 0 || !this.#budget.take(n, this)) return 0;
     const ints = this.#flags.ints;
+    // Every descriptor is opened before any is published: a step on its way may write through one
+    // as soon as it is, so none may be closed again when a later one fails to open.
+    const opened: Array<{ kind: LogKind; segment: number; fd: number }> = [];
     try {
-      for (const kind of this.#wanted) this.#hold(kind, Atomics.load(ints, kind === 'chunks' ? FLAG.CHUNK_SEGMENT : FLAG.RESULT_SEGMENT));
-      this.#held = this.#wanted;
-      return n;
+      for (const kind of this.#wanted) {
+        const segment = Atomics.load(ints, kind === 'chunks' ? FLAG.CHUNK_SEGMENT : FLAG.RESULT_SEGMENT);
+        opened.push({ kind, segment, fd: openSegment(this.#dir, kind, segment) });
+      }
     } catch {
       // A segment cannot be opened: its steps go on opening their own files.
-      for (const kind of this.#wanted) this.#release(kind);
+      for (const o of opened) closeQuietly(o.fd);
       this.#budget.give(n, this);
       return 0;
     }
+    for (const o of opened) this.#publish(o.kind, o.segment, o.fd);
+    this.#held = this.#wanted;
+    return n;
   }
 
   #releaseAll(): number {
@@ -192,7 +203,11 @@ export class LogFiles implements FileHolder {
    * rarely (a log's size or a resume window's quarter), and the open costs ~10 µs.
    */
   #hold(kind: LogKind, segment: number): void {
-    const fd = fs.openSync(segmentPath(this.#dir, kind, segment), 'a');
+    this.#publish(kind, segment, openSegment(this.#dir, kind, segment));
+  }
+
+  /** Names `fd` as `kind`'s descriptor on `segment`, closing the one it held before. */
+  #publish(kind: LogKind, segment: number, fd: number): void {
     this.#release(kind);
     const slots = SLOTS[kind];
     Atomics.store(this.#flags.ints, slots.fd, fd);
@@ -214,6 +229,11 @@ export class LogFiles implements FileHolder {
     const fd = this.#unhold(kind);
     if (fd !== null) closeQuietly(fd);
   }
+}
+
+/** Opens `kind`'s segment `segment` for appending. */
+function openSegment(dir: string, kind: LogKind, segment: number): number {
+  return fs.openSync(segmentPath(dir, kind, segment), 'a');
 }
 
 /**

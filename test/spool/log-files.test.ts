@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { FlagsSlab } from '../../src/pool/flags.js';
 import { HeldFilesBudget } from '../../src/spool/held-files.js';
 import { heldFd, LogFiles } from '../../src/spool/log-files.js';
+import { segmentPath } from '../../src/spool/log.js';
 import { openFilesIn } from '../helpers/proc.js';
 
 /** Steps that are never on their way. */
@@ -115,5 +116,40 @@ describe('LogFiles', () => {
     files.close();
     assert.equal(budget.held, 0, 'closing after giving back gives nothing twice');
   });
-});
 
+  it('takes room back only when it can open every log: a step never sees a descriptor that is closed again', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 's-'));
+    const { flags } = slab.alloc()!;
+    const budget = newBudget();
+    const files = new LogFiles(dir, flags, budget, ['chunks', 'results'], IDLE);
+    await files.open();
+    assert.equal(files.giveBack(), 2);
+    // The results segment cannot be opened for appending any more.
+    fs.rmSync(segmentPath(dir, 'results', 1));
+    fs.mkdirSync(segmentPath(dir, 'results', 1));
+    // What a step thread would find for the chunks log while the results segment is being opened.
+    const seenByAStep: Array<number | null> = [];
+    const openSync = fs.openSync;
+    fs.openSync = ((...args: Parameters<typeof fs.openSync>) => {
+      if (String(args[0]) === segmentPath(dir, 'results', 1)) seenByAStep.push(heldFd(flags, 'chunks', 1));
+      return openSync(...args);
+    }) as typeof fs.openSync;
+    try {
+      assert.equal(files.retake(), 0, 'nothing taken');
+    } finally {
+      fs.openSync = openSync;
+    }
+    assert.deepEqual(seenByAStep, [null], 'the chunks descriptor was not published before the results one opened');
+    assert.equal(heldFd(flags, 'chunks', 1), null);
+    assert.equal(budget.held, 0, 'the room went back to the budget');
+    assert.deepEqual(openFilesIn(dir), [], 'no descriptor left open');
+    // Once it can open both, it holds both.
+    fs.rmdirSync(segmentPath(dir, 'results', 1));
+    fs.writeFileSync(segmentPath(dir, 'results', 1), '');
+    assert.equal(files.retake(), 2);
+    assert.notEqual(heldFd(flags, 'chunks', 1), null);
+    assert.notEqual(heldFd(flags, 'results', 1), null);
+    files.close();
+    assert.deepEqual(openFilesIn(dir), []);
+  });
+});
