@@ -10,9 +10,16 @@
  * Each round starts a fresh child of each build, opens `--sessions` demo sessions on each from
  * one client process (the bench's Load; their STARTs spread evenly over `--open-spread-ms`,
  * three intervals by default), waits `--warmup-seconds`, then measures both over the
- * same `--seconds` window: server CPU per result (every thread), latency, results. The rounds
- * alternate which build starts first. It prints each round and, at the end, the ratio B / A of
- * the CPU per result, round by round and overall.
+ * same `--seconds` window: server CPU per result (every thread, and the main thread alone),
+ * latency, results. The rounds alternate which build starts first. It prints each round and, at
+ * the end, the ratio B / A of the CPU per result, round by round and overall, and of the main
+ * thread's overall.
+ *
+ * The main thread's figure is the steadier one: two identical builds differed by about 2 % in it
+ * over 45 s windows, against up to 4 % in the whole process's (docs/PERFORMANCE.md, "The main
+ * thread by its own clock"). A change to what the main thread does is read from it; a
+ * `--cpu-prof` of a thread idle 98 % of the time does not resolve a path of a few µs. Its clock
+ * ticks every 10 ms: give it windows of 30 s or more (`--seconds 60 --rounds 2`).
  *
  *   node dist/bench/side-by-side.js --b /path/to/other/checkout      # this build (A) against another, built (B)
  *   node dist/bench/side-by-side.js --b-env STEP_TIMER_TICK_MS=10     # one build, two configurations
@@ -32,7 +39,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { childScriptIn, envPairs, startFreshChild, type BenchChild, type ChildKind } from './child.js';
 import { Load, steadySpreadMs } from './load.js';
-import { sampleProcess } from './proc.js';
+import { sampleProcess, threadCpuMs } from './proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -88,6 +95,8 @@ const start = { url: 'demo://bench', pipeline: 'demo', options: { intervalMs } }
 
 interface Measured {
   cpuUsPerResult: number;
+  /** The main thread's alone (its thread id is the process's). */
+  mainUsPerResult: number;
   resultsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -118,18 +127,21 @@ async function round(order: Build[]): Promise<Map<Build, Measured>> {
     await Promise.all(running.map((r) => r.load.open()));
     await sleep(warmupSeconds * 1000);
     const before = running.map((r) => sampleProcess(r.child.pid)!);
+    const mainBefore = running.map((r) => mainThreadCpuMs(r.child.pid));
     for (const r of running) r.load.startRecording();
     const t0 = performance.now();
     await sleep(seconds * 1000);
     for (const r of running) r.load.stopRecording();
     const windowSeconds = (performance.now() - t0) / 1000;
     const after = running.map((r) => sampleProcess(r.child.pid)!);
+    const mainAfter = running.map((r) => mainThreadCpuMs(r.child.pid));
     const out = new Map<Build, Measured>();
     running.forEach((r, i) => {
       const results = r.load.received;
       const h = r.load.latencyUs;
       out.set(r.build, {
         cpuUsPerResult: results > 0 ? ((after[i]!.cpuMs - before[i]!.cpuMs) * 1000) / results : NaN,
+        mainUsPerResult: results > 0 ? ((mainAfter[i]! - mainBefore[i]!) * 1000) / results : NaN,
         resultsPerSecond: results / windowSeconds,
         p50Ms: h.percentile(50) / 1000,
         p99Ms: h.percentile(99) / 1000,
@@ -143,12 +155,17 @@ async function round(order: Build[]): Promise<Map<Build, Measured>> {
   }
 }
 
+/** The CPU time so far of `pid`'s main thread, ms (NaN once it is gone). */
+function mainThreadCpuMs(pid: number): number {
+  return threadCpuMs(pid).get(pid) ?? NaN;
+}
+
 const describe = (b: Build) =>
   `${b.label}: ${b.kind === 'tandem' ? '' : 'the bare ws server of '}${b.root ?? 'this checkout'}${Object.keys(b.env).length > 0 ? ` with ${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
 console.log(`side by side, ${rounds} rounds of ${sessions} demo sessions × 1 result / ${intervalMs} ms on each, ${seconds} s windows after ${warmupSeconds} s`);
 for (const b of builds) console.log(`  ${describe(b)}`);
 const ratios: number[] = [];
-const totals = new Map<Build, { cpuUs: number; results: number }>(builds.map((b) => [b, { cpuUs: 0, results: 0 }]));
+const totals = new Map<Build, { cpuUs: number; mainUs: number; results: number }>(builds.map((b) => [b, { cpuUs: 0, mainUs: 0, results: 0 }]));
 let streamErrors = 0;
 for (let i = 0; i < rounds; i++) {
   const order = i % 2 === 0 ? builds : [...builds].reverse();
@@ -160,17 +177,21 @@ for (let i = 0; i < rounds; i++) {
     const r = m.get(x)!;
     const t = totals.get(x)!;
     t.cpuUs += r.cpuUsPerResult * r.resultsPerSecond;
+    t.mainUs += r.mainUsPerResult * r.resultsPerSecond;
     t.results += r.resultsPerSecond;
     streamErrors += r.gaps;
   }
-  const cell = (r: Measured) => `${r.cpuUsPerResult.toFixed(1)} µs/result, ${r.resultsPerSecond.toFixed(0)}/s, p50/p99 ${r.p50Ms.toFixed(2)}/${r.p99Ms.toFixed(2)} ms`;
+  const cell = (r: Measured) =>
+    `${r.cpuUsPerResult.toFixed(1)} µs/result (main thread ${r.mainUsPerResult.toFixed(1)}), ${r.resultsPerSecond.toFixed(0)}/s, p50/p99 ${r.p50Ms.toFixed(2)}/${r.p99Ms.toFixed(2)} ms`;
   console.log(`round ${i + 1} (${order[0]!.label} first): A ${cell(a!)} | B ${cell(b!)} | B/A ${ratio.toFixed(3)}`);
 }
 const overall = builds.map((b) => totals.get(b)!.cpuUs / totals.get(b)!.results);
+const overallMain = builds.map((b) => totals.get(b)!.mainUs / totals.get(b)!.results);
 const sorted = [...ratios].sort((x, y) => x - y);
 console.log(
   `overall: A ${overall[0]!.toFixed(1)} µs/result, B ${overall[1]!.toFixed(1)}; B/A ${(overall[1]! / overall[0]!).toFixed(3)} (rounds from ${sorted[0]!.toFixed(3)} to ${sorted[sorted.length - 1]!.toFixed(3)})`,
 );
+console.log(`main thread: A ${overallMain[0]!.toFixed(1)} µs/result, B ${overallMain[1]!.toFixed(1)}; B/A ${(overallMain[1]! / overallMain[0]!).toFixed(3)}`);
 if (streamErrors > 0) {
   console.log(`${streamErrors} gaps, reorders or duplicates in the streams`);
   process.exitCode = 1;
