@@ -46,13 +46,13 @@ const cpuPerResult = (r: Row) => (r.resultsPerSecond > 0 ? (r.serverCpuPercent *
 const deliveredPercent = (r: Row) => (r.offeredPerSecond && r.windowSeconds > 0 ? (100 * r.resultsPerSecond) / r.offeredPerSecond : null);
 const byKey = (rows: Row[], key: string | undefined) => (key ? rows.find((r) => r.key === key) : undefined);
 
-/** The list, in its order. */
 /** The bare ws hand-offs read beside steady's CPU per result, and what each is. */
 const STEADY_YARDSTICKS = [
   ['steady-handoff', 'a thread hop and two appends per result alone'],
   ['steady-thread', "the same with the thread keeping the schedule and sending, tandem's shape alone"],
 ] as const;
 
+/** The list, in its order. */
 const TARGETS: NumberTarget[] = [
   {
     scenario: 'saturation',
