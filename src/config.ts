@@ -196,6 +196,14 @@ const schema = z.object({
   STEP_RESIDENTS: bool.default(true),
   /** Most resident step producers one step thread keeps (they fill one thread before the next). */
   STEP_RESIDENTS_PER_THREAD: intFrom(1, 1_000_000).default(5000),
+  /**
+   * Step producers' steps a second, all of them together (resident or not) and per active step
+   * thread, above which no producer is made resident; past it by a quarter, residents go back to
+   * the main thread's path. Residents pay where the steps are few (steady: 667 a second) and cost
+   * the crowd's tail and CPU where they are many (10,000): docs/PERFORMANCE.md, "Fewer residents,
+   * a lower crowd tail". 0: no limit.
+   */
+  STEP_RESIDENTS_MAX_LOAD: intFrom(0, 10_000_000).default(3000),
   /** The least wait between a step producer's steps, in ms, that makes it resident (STEP_RESIDENTS). */
   STEP_RESIDENT_MIN_MS: intFrom(1, 3_600_000).default(10),
   /**
@@ -525,7 +533,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     residentAnswerMax: e.STEP_RESIDENT_ANSWER_MAX,
     residentGrouping: { steps: e.STEP_RESIDENT_GROUP_STEPS, slackPercent: e.STEP_RESIDENT_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     residents: e.STEP_RESIDENTS
-      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs }
+      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, maxLoadPerS: e.STEP_RESIDENTS_MAX_LOAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs }
       : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,

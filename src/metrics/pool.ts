@@ -37,6 +37,7 @@ export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pic
 
   // Resident steps (STEP_RESIDENTS, pool/residents.ts): sessions whose steps a step thread keeps.
   gauge('step_residents', 'Sessions whose steps a step thread keeps and runs on its own timer (STEP_RESIDENTS).', () => pool.residentStats().residents);
+  gauge('step_producer_load', "Step producers' steps a second, resident or not (STEP_RESIDENTS): none is made resident above STEP_RESIDENTS_MAX_LOAD per active step thread.", () => pool.residentStats().loadPerS);
   totalCounter(registry, METRIC_PREFIX + 'step_residents_adopted_total', 'Residencies begun: a session handed to a step thread.', () => pool.residentStats().adopted);
   totalCounter(registry, METRIC_PREFIX + 'step_residents_taken_back_total', "Residents taken back because their answer was overdue while their thread was held.", () => pool.residentStats().takenBack);
   totalCounter(registry, METRIC_PREFIX + 'step_residents_rolled_back_total', 'Residents rolled back to their last answer because their thread went.', () => pool.residentStats().rolledBack);

@@ -32,6 +32,11 @@ import { Watchdog } from './watchdog.js';
 export interface ResidentLimits {
   /** Most residents one step thread keeps (STEP_RESIDENTS_PER_THREAD). */
   perThread: number;
+  /**
+   * Step producers' steps a second per active step thread, above which none is made resident and,
+   * past it by a quarter, residents go back (STEP_RESIDENTS_MAX_LOAD; 0: no limit).
+   */
+  maxLoadPerS: number;
   /** The least wait between a producer's steps that makes it resident, ms (STEP_RESIDENT_MIN_MS). */
   minWaitMs: number;
   /** STEP_BATCH_STALL_MS. */
@@ -90,6 +95,9 @@ class Resident implements ResidentRun {
   }
 }
 
+/** How long the load is counted over before it is read again, ms. */
+const LOAD_SAMPLE_MS = 500;
+
 export class ResidentSteps implements ResidentListener {
   readonly #channels: StepChannels;
   readonly #flagsSlab: SharedArrayBuffer;
@@ -102,6 +110,10 @@ export class ResidentSteps implements ResidentListener {
   /** Runs while a resident lives or a thread is held. */
   readonly #watchdog: Watchdog;
   #closed = false;
+  /** Step producers' steps taken in since #loadFrom (stepTaken), and the rate of the last sample, a second. */
+  #steps = 0;
+  #loadFrom = nowMs();
+  #loadPerS = 0;
 
   constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}) {
     this.#channels = channels;
@@ -116,6 +128,36 @@ export class ResidentSteps implements ResidentListener {
     return this.#limits.minWaitMs;
   }
 
+  /** A step producer's step was taken in (resident or not): what the load is counted from. */
+  stepTaken(): void {
+    this.#steps++;
+  }
+
+  /**
+   * Step producers' steps a second, sampled over LOAD_SAMPLE_MS: counted as they are taken in, not
+   * from the waits they ask for, which a producer on the wall clock's multiples makes short now and then.
+   */
+  get loadPerS(): number {
+    const now = nowMs();
+    const elapsed = now - this.#loadFrom;
+    if (elapsed >= LOAD_SAMPLE_MS) {
+      this.#loadPerS = (this.#steps * 1000) / elapsed;
+      this.#steps = 0;
+      this.#loadFrom = now;
+    }
+    return this.#loadPerS;
+  }
+
+  /** The load STEP_RESIDENTS_MAX_LOAD allows residents under, for the threads that take work (Infinity: no limit). */
+  #maxLoad(): number {
+    return this.#limits.maxLoadPerS > 0 ? this.#limits.maxLoadPerS * this.#channels.activeLimit : Infinity;
+  }
+
+  /** The load passed STEP_RESIDENTS_MAX_LOAD by a quarter: residents go back to the main thread's path. */
+  get crowded(): boolean {
+    return this.loadPerS > this.#maxLoad() * 1.25;
+  }
+
   /** Residents kept by the step threads. */
   get count(): number {
     return this.#byToken.size;
@@ -127,7 +169,7 @@ export class ResidentSteps implements ResidentListener {
    * no thread has room.
    */
   adopt(step: ProduceStepTask, dueAt: number, rateSlackMs: number, handler: ResidentHandler): ResidentRun | null {
-    if (this.#closed) return null;
+    if (this.#closed || this.loadPerS > this.#maxLoad()) return null;
     const place = this.#channels.placeResident(this.#limits.perThread);
     if (!place) return null;
     const token = this.#nextToken;

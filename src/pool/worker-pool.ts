@@ -234,9 +234,9 @@ export class WorkerPool {
   }
 
   /** Sessions resident on the step threads now, and the residencies' totals (zeros without STEP_RESIDENTS). */
-  residentStats(): { residents: number; adopted: number; takenBack: number; rolledBack: number } {
+  residentStats(): { residents: number; loadPerS: number; adopted: number; takenBack: number; rolledBack: number } {
     const r = this.#residents;
-    return r ? { residents: r.count, ...r.totals } : { residents: 0, adopted: 0, takenBack: 0, rolledBack: 0 };
+    return r ? { residents: r.count, loadPerS: r.loadPerS, ...r.totals } : { residents: 0, loadPerS: 0, adopted: 0, takenBack: 0, rolledBack: 0 };
   }
 
   /**

@@ -341,6 +341,14 @@ export class Session implements SideHost {
     return this.#init.residents?.minWaitMs ?? Infinity;
   }
 
+  stepTaken(): void {
+    this.#init.residents?.stepTaken();
+  }
+
+  residentsCrowded(): boolean {
+    return this.#init.residents?.crowded ?? false;
+  }
+
   adopt(task: ProduceStepTask, dueAt: number, handler: ResidentHandler): ResidentRun | null {
     // Only a session holding its log files is kept by a step thread: one whose steps open their
     // files (no room under OPEN_FILES_LIMIT) runs on the main thread's path, its steps batched.

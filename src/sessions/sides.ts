@@ -46,7 +46,11 @@ export interface SideHost {
    * (pool/residents.ts; Infinity: resident steps are off, STEP_RESIDENTS).
    */
   readonly residentMinMs: number;
-  /** Hands a step producer, its consumer lent, to a step thread to keep: null when none has room. */
+  /** A step producer's step was taken in (resident or not): the residents' load counts it (pool/residents.ts). */
+  stepTaken(): void;
+  /** The step producers' load passed STEP_RESIDENTS_MAX_LOAD by a quarter: a resident goes back to the main thread's path. */
+  residentsCrowded(): boolean;
+  /** Hands a step producer, its consumer lent, to a step thread to keep: null when none has room (or the load is past STEP_RESIDENTS_MAX_LOAD). */
   adopt(task: ProduceStepTask, dueAt: number, handler: ResidentHandler): ResidentRun | null;
   /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts), through `reuse` if given. */
   schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer;
@@ -250,6 +254,8 @@ export class StepProducer extends Side {
   #adoptAfter = -1;
   /** Set by leaveThread(): the next answer's step runs on the main thread's path, not resident. */
   #stayOff = false;
+  /** Asked to be handed back (#handBack): asked once, until the residency ends. */
+  #handingBack = false;
 
   /** Whether a step thread keeps it now (pool/residents.ts). */
   get resident(): boolean {
@@ -376,9 +382,13 @@ export class StepProducer extends Side {
       this.#timed(r, dueAt);
       this.#take(r);
       if (r.consumed) this.#lent?.lentRan(r.consumed);
+      // The step producers' load is past what residents pay for: this one goes back to the main
+      // thread's path, as the others do at their next step.
+      if (this.host.residentsCrowded()) this.#handBack();
     },
     ended: (r, dueAt, error) => {
       this.#resident = null;
+      this.#handingBack = false;
       this.#dueAt = dueAt;
       if (r) {
         // Timed from its due time here: Side would time it from the adoption.
@@ -417,12 +427,20 @@ export class StepProducer extends Side {
    */
   leaveThread(): void {
     this.#stayOff = true;
-    this.#resident?.release(this.host.answerOnItsWay());
+    this.#handBack();
+  }
+
+  /** Asks the step thread for this resident back (once), after the answer it may have on its way. */
+  #handBack(): void {
+    if (!this.#resident || this.#handingBack) return;
+    this.#handingBack = true;
+    this.#resident.release(this.host.answerOnItsWay());
   }
 
   /** Takes a step's answer in (publishes it, counts it): false when no next step follows. */
   #take(r: ProduceStepResult): boolean {
     if (r.skipped) return false;
+    this.host.stepTaken();
     const task = this.#task!;
     // The step's answer is in: its chunks become visible to the consumer (spool/progress.ts).
     if (r.chunkLog) {

@@ -174,3 +174,30 @@ describe('a resident step past STEP_TIMEOUT_MS', () => {
     await stopAll(bystanders);
   });
 });
+
+describe("the step producers' load (STEP_RESIDENTS_MAX_LOAD): residents only while the steps are few", () => {
+  let server: TestServer;
+  before(async () => {
+    // 200 steps a second on the one thread that takes work: two sessions stepping every 20 ms
+    // (100 a second) are under it; ten (500) are past it by more than the quarter.
+    server = await startServer({ ...RESIDENTS_ENV, POOL_ACTIVE_THREADS: '1', STEP_RESIDENTS_MAX_LOAD: '200', STOP_GRACE_MS: '300' });
+  });
+  after(() => server.close());
+
+  it('hands every resident back once the load passes the limit, and takes them again once it falls', async () => {
+    const few: TestClient[] = [];
+    for (let i = 0; i < 2; i++) few.push((await startLockstep(server)).client);
+    await eventually(() => residents(server) === 2, 'both sessions resident under the limit');
+    const more: TestClient[] = [];
+    for (let i = 0; i < 8; i++) more.push((await startLockstep(server)).client);
+    await eventually(() => residents(server) === 0, 'every resident handed back past the limit');
+    assert.ok((server.app.residents?.loadPerS ?? 0) > 250, 'the load counted past the limit by a quarter');
+    await goOn([...few, ...more], 10);
+    await stopAll(more);
+    await eventually(() => residents(server) === 2, 'resident again once the load fell');
+    await goOn(few, 10);
+    // Every result once and in order, across both hand-overs (stopAll checks the lockstep text).
+    for (const c of few) assertConsecutive(c, 1);
+    await stopAll(few);
+  });
+});
