@@ -204,6 +204,12 @@ const schema = z.object({
    * a lower crowd tail". 0: no limit.
    */
   STEP_RESIDENTS_MAX_LOAD: intFrom(0, 10_000_000).default(3000),
+  /**
+   * How long the step producers' load must stay at or under STEP_RESIDENTS_MAX_LOAD, after it was
+   * last above it, before producers are made resident again, ms: a load that swings around the
+   * limit (a crowd starting) does not make thousands of producers come and go (pool/step-load.ts).
+   */
+  STEP_RESIDENTS_LOAD_HOLD_MS: intFrom(0, 3_600_000).default(10_000),
   /** The least wait between a step producer's steps, in ms, that makes it resident (STEP_RESIDENTS). */
   STEP_RESIDENT_MIN_MS: intFrom(1, 3_600_000).default(10),
   /**
@@ -533,7 +539,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     residentAnswerMax: e.STEP_RESIDENT_ANSWER_MAX,
     residentGrouping: { steps: e.STEP_RESIDENT_GROUP_STEPS, slackPercent: e.STEP_RESIDENT_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     residents: e.STEP_RESIDENTS
-      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, maxLoadPerS: e.STEP_RESIDENTS_MAX_LOAD, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs }
+      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, maxLoadPerS: e.STEP_RESIDENTS_MAX_LOAD, loadHoldMs: e.STEP_RESIDENTS_LOAD_HOLD_MS, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs }
       : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,

@@ -27,6 +27,7 @@ import { PoolClosedError, type ResidentListener, type ResidentPlace, type StepCh
 import { StepThrew, StepTimedOutError, type BatchObserver, type StepRun } from './step-batcher.js';
 import { nextStepDue } from '../sessions/pacing.js';
 import { Watchdog } from './watchdog.js';
+import { LOAD_SAMPLE_MS, StepLoad } from './step-load.js';
 
 /** Resident limits (config.ts names the variables). */
 export interface ResidentLimits {
@@ -37,6 +38,8 @@ export interface ResidentLimits {
    * past it by a quarter, residents go back (STEP_RESIDENTS_MAX_LOAD; 0: no limit).
    */
   maxLoadPerS: number;
+  /** How long the load stays at or under the limit before producers are made resident again, ms (STEP_RESIDENTS_LOAD_HOLD_MS). */
+  loadHoldMs: number;
   /** The least wait between a producer's steps that makes it resident, ms (STEP_RESIDENT_MIN_MS). */
   minWaitMs: number;
   /** STEP_BATCH_STALL_MS. */
@@ -95,9 +98,6 @@ class Resident implements ResidentRun {
   }
 }
 
-/** How long the load is counted over before it is read again, ms. */
-const LOAD_SAMPLE_MS = 500;
-
 export class ResidentSteps implements ResidentListener {
   readonly #channels: StepChannels;
   readonly #flagsSlab: SharedArrayBuffer;
@@ -110,10 +110,9 @@ export class ResidentSteps implements ResidentListener {
   /** Runs while a resident lives or a thread is held. */
   readonly #watchdog: Watchdog;
   #closed = false;
-  /** Step producers' steps taken in since #loadFrom (stepTaken), and the rate of the last sample, a second. */
-  #steps = 0;
-  #loadFrom = nowMs();
-  #loadPerS = 0;
+  /** The step producers' load (STEP_RESIDENTS_MAX_LOAD), and the timer that closes its samples (none without a limit). */
+  readonly #load: StepLoad;
+  readonly #loadTimer: NodeJS.Timeout | null;
 
   constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}) {
     this.#channels = channels;
@@ -121,6 +120,10 @@ export class ResidentSteps implements ResidentListener {
     this.#limits = limits;
     this.#observer = observer;
     this.#watchdog = new Watchdog(limits.stallMs, (asOf) => this.#takeBackOverdue(asOf));
+    // The limit is for the threads that take work: each runs its residents beside the main thread.
+    const limited = limits.maxLoadPerS > 0;
+    this.#load = new StepLoad(limited ? limits.maxLoadPerS * channels.activeLimit : Infinity, limits.loadHoldMs, nowMs());
+    this.#loadTimer = limited ? setInterval(() => this.#load.close(nowMs()), LOAD_SAMPLE_MS).unref() : null;
     channels.listenResidents(this);
   }
 
@@ -130,32 +133,22 @@ export class ResidentSteps implements ResidentListener {
 
   /** A step producer's step was taken in (resident or not): what the load is counted from. */
   stepTaken(): void {
-    this.#steps++;
+    this.#load.taken();
   }
 
-  /**
-   * Step producers' steps a second, sampled over LOAD_SAMPLE_MS: counted as they are taken in, not
-   * from the waits they ask for, which a producer on the wall clock's multiples makes short now and then.
-   */
+  /** Step producers' steps a second, over the load's last sample (pool/step-load.ts). */
   get loadPerS(): number {
-    const now = nowMs();
-    const elapsed = now - this.#loadFrom;
-    if (elapsed >= LOAD_SAMPLE_MS) {
-      this.#loadPerS = (this.#steps * 1000) / elapsed;
-      this.#steps = 0;
-      this.#loadFrom = now;
-    }
-    return this.#loadPerS;
+    return this.#load.perS;
   }
 
-  /** The load STEP_RESIDENTS_MAX_LOAD allows residents under, for the threads that take work (Infinity: no limit). */
-  #maxLoad(): number {
-    return this.#limits.maxLoadPerS > 0 ? this.#limits.maxLoadPerS * this.#channels.activeLimit : Infinity;
+  /** The load allows a producer to be made resident (STEP_RESIDENTS_MAX_LOAD). */
+  get welcome(): boolean {
+    return !this.#closed && this.#load.welcome;
   }
 
   /** The load passed STEP_RESIDENTS_MAX_LOAD by a quarter: residents go back to the main thread's path. */
   get crowded(): boolean {
-    return this.loadPerS > this.#maxLoad() * 1.25;
+    return this.#load.crowded;
   }
 
   /** Residents kept by the step threads. */
@@ -169,7 +162,7 @@ export class ResidentSteps implements ResidentListener {
    * no thread has room.
    */
   adopt(step: ProduceStepTask, dueAt: number, rateSlackMs: number, handler: ResidentHandler): ResidentRun | null {
-    if (this.#closed || this.loadPerS > this.#maxLoad()) return null;
+    if (!this.welcome) return null;
     const place = this.#channels.placeResident(this.#limits.perThread);
     if (!place) return null;
     const token = this.#nextToken;
@@ -290,6 +283,7 @@ export class ResidentSteps implements ResidentListener {
   close(): void {
     this.#closed = true;
     this.#watchdog.close();
+    if (this.#loadTimer) clearInterval(this.#loadTimer);
   }
 
   #end(r: Resident): void {

@@ -338,14 +338,15 @@ export class Session implements SideHost {
   }
 
   get residentMinMs(): number {
-    return this.#init.residents?.minWaitMs ?? Infinity;
+    const residents = this.#init.residents;
+    return residents?.welcome ? residents.minWaitMs : Infinity;
   }
 
   stepTaken(): void {
     this.#init.residents?.stepTaken();
   }
 
-  residentsCrowded(): boolean {
+  get residentsCrowded(): boolean {
     return this.#init.residents?.crowded ?? false;
   }
 

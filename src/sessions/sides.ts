@@ -43,14 +43,15 @@ export interface SideHost {
   runStep(task: ProduceStepTask | ConsumeStepTask, done: StepDone): StepRun;
   /**
    * The least wait between a step producer's steps that makes it resident on a step thread
-   * (pool/residents.ts; Infinity: resident steps are off, STEP_RESIDENTS).
+   * (pool/residents.ts; Infinity: resident steps are off, STEP_RESIDENTS, or the step producers'
+   * load does not allow more now, STEP_RESIDENTS_MAX_LOAD: pool/step-load.ts).
    */
   readonly residentMinMs: number;
   /** A step producer's step was taken in (resident or not): the residents' load counts it (pool/residents.ts). */
   stepTaken(): void;
   /** The step producers' load passed STEP_RESIDENTS_MAX_LOAD by a quarter: a resident goes back to the main thread's path. */
-  residentsCrowded(): boolean;
-  /** Hands a step producer, its consumer lent, to a step thread to keep: null when none has room (or the load is past STEP_RESIDENTS_MAX_LOAD). */
+  readonly residentsCrowded: boolean;
+  /** Hands a step producer, its consumer lent, to a step thread to keep: null when none has room. */
   adopt(task: ProduceStepTask, dueAt: number, handler: ResidentHandler): ResidentRun | null;
   /** Calls `fn` after `delayMs` (one timer for all sessions: timer-wheel.ts), through `reuse` if given. */
   schedule(fn: () => void, delayMs: number, reuse?: WheelTimer): WheelTimer;
@@ -384,7 +385,7 @@ export class StepProducer extends Side {
       if (r.consumed) this.#lent?.lentRan(r.consumed);
       // The step producers' load is past what residents pay for: this one goes back to the main
       // thread's path, as the others do at their next step.
-      if (this.host.residentsCrowded()) this.#handBack();
+      if (this.host.residentsCrowded) this.#handBack();
     },
     ended: (r, dueAt, error) => {
       this.#resident = null;
