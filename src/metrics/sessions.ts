@@ -7,6 +7,11 @@ const END_REASONS: readonly EndReason[] = ['client', 'admin', 'disconnect', 'fai
 /** States a live session can be in; stopped and failed sessions leave the registry at once. */
 const LIVE_STATES: readonly SessionState[] = ['starting', 'running', 'stopping'];
 
+/** Every live state at 0: each pipeline's series exist before any session is in them. */
+function zeroByState(): Record<string, number> {
+  return Object.fromEntries(LIVE_STATES.map((state) => [state, 0]));
+}
+
 export interface SessionMetricsDeps {
   catalog: PipelineCatalog;
   /** The live sessions, read at scrape time. */
@@ -23,9 +28,16 @@ export function sessionMetrics(registry: Registry, deps: SessionMetricsDeps): Pi
     labelNames: ['pipeline', 'state'] as const,
     registers: [registry],
     collect() {
+      // Counted in plain objects, then set once per pipeline and state: prom-client hashes the
+      // labels of every inc(), and a crowd has 10,000 sessions to count each scrape.
+      const counts = new Map<string, Record<string, number>>(pipelines.map((p) => [p, zeroByState()]));
+      for (const s of deps.sessions()) {
+        let byState = counts.get(s.entry.name);
+        if (!byState) counts.set(s.entry.name, (byState = zeroByState()));
+        byState[s.state] = (byState[s.state] ?? 0) + 1;
+      }
       this.reset();
-      for (const pipeline of pipelines) for (const state of LIVE_STATES) this.set({ pipeline, state }, 0);
-      for (const s of deps.sessions()) this.inc({ pipeline: s.entry.name, state: s.state });
+      for (const [pipeline, byState] of counts) for (const state of Object.keys(byState)) this.set({ pipeline, state }, byState[state]!);
     },
   });
   const started = new Counter({
