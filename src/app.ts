@@ -109,6 +109,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     sockets: () => sockets ?? [],
     heldFiles,
     clustered: config.cluster !== undefined,
+    loopDelayResolutionMs: config.loopDelayResolutionMs,
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
   const residents = config.residents ? pool.residents(flags.buffer, config.residents, metrics.batchObserver) : null;

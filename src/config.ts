@@ -293,6 +293,12 @@ const schema = z.object({
   LIVE_INTERVAL_MS: intFrom(100, 60_000).default(500),
   /** Live view: viewers streaming at once; one more is refused with 503 TOO_MANY_VIEWERS (0 = the stream is off). */
   LIVE_MAX_VIEWERS: intFrom(0, 10_000).default(16),
+  /**
+   * How often the event loop's lag is sampled for the `tandem_nodejs_eventloop_lag_*` metrics, ms:
+   * each sample wakes the main thread, and prom-client's 10 ms cost steady's main thread some 30 %
+   * of its CPU per result (docs/PERFORMANCE.md, "The loop-delay sampler woke the main thread").
+   */
+  METRICS_LOOP_DELAY_RESOLUTION_MS: intFrom(1, 60_000).default(100),
   /** Live view: bytes a viewer may leave unread; a viewer over this (slow, stalled) is dropped. */
   LIVE_VIEWER_BUFFER_BYTES: intFrom(1024, 256 * 1024 * 1024).default(1024 * 1024),
   /** Live view: a comment line is sent after this many ms without an event, so idle viewers and proxies see the stream alive. */
@@ -377,6 +383,8 @@ export interface Config {
   readonly maxSessionsPerClient: number;
   readonly maxMessagesPerSecond: number;
   readonly heartbeatIntervalMs: number;
+  /** METRICS_LOOP_DELAY_RESOLUTION_MS (metrics/event-loop.ts). */
+  readonly loopDelayResolutionMs: number;
   readonly sendBufferHighBytes: number;
   readonly readyProbeTimeoutMs: number;
   /**
@@ -548,6 +556,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
     maxMessagesPerSecond: e.MAX_MESSAGES_PER_SECOND,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    loopDelayResolutionMs: e.METRICS_LOOP_DELAY_RESOLUTION_MS,
     sendBufferHighBytes: e.SEND_BUFFER_HIGH_BYTES,
     readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS,
     allowedHosts: isLoopback(e.HOST)

@@ -35,6 +35,8 @@ export interface MetricsDeps {
   heldFiles: HeldFilesBudget;
   /** This instance runs in a cluster on Redis (REDIS_URL set); default false. */
   clustered?: boolean;
+  /** How often the event loop's lag is sampled, ms (METRICS_LOOP_DELAY_RESOLUTION_MS). */
+  loopDelayResolutionMs: number;
 }
 
 export interface Metrics {
@@ -52,7 +54,7 @@ export interface Metrics {
 
 /** Registers every metric of the service on `registry` (never the global one). */
 export function createMetrics(registry: Registry, deps: MetricsDeps): Metrics {
-  processMetrics(registry);
+  processMetrics(registry, deps.loopDelayResolutionMs);
   speechMetrics(registry, deps);
   spoolMetrics(registry, deps);
   return {

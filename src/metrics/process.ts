@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { collectDefaultMetrics, Gauge, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from './buckets.js';
+import { EVENT_LOOP_LAG_METRICS, eventLoopMetrics } from './event-loop.js';
 
 /**
  * prom-client's defaults that `promtool check metrics` rejects: gauges whose names end in
@@ -8,15 +9,21 @@ import { METRIC_PREFIX } from './buckets.js';
  */
 const NON_COUNTERS_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 const OPEN_FDS = 'process_open_fds';
+/** The longest interval a loop-delay sampler takes (int32 ms, some 24 days): prom-client's own never fires. */
+const PARKED_MS = 2 ** 31 - 1;
 const FD_DIR = '/proc/self/fd';
 
 /**
  * Process and Node.js metrics (CPU, memory, file descriptors, heap, GC, event-loop lag) from
- * prom-client's defaults, under the service prefix; the open descriptors counted by openFds().
+ * prom-client's defaults, under the service prefix; the open descriptors counted by openFds(),
+ * and the event loop's lag sampled every `loopDelayResolutionMs` (event-loop.ts). prom-client
+ * always starts its own loop-delay sampler: it is given the longest interval there is, and its
+ * gauges make way for event-loop.ts's.
  */
-export function processMetrics(registry: Registry): void {
-  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
-  for (const name of NON_COUNTERS_NAMED_TOTAL) registry.removeSingleMetric(METRIC_PREFIX + name);
+export function processMetrics(registry: Registry, loopDelayResolutionMs: number): void {
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: PARKED_MS });
+  for (const name of [...NON_COUNTERS_NAMED_TOTAL, ...EVENT_LOOP_LAG_METRICS]) registry.removeSingleMetric(METRIC_PREFIX + name);
+  eventLoopMetrics(registry, loopDelayResolutionMs);
   if (!registry.getSingleMetric(METRIC_PREFIX + OPEN_FDS)) return; // not Linux: prom-client has none either
   registry.removeSingleMetric(METRIC_PREFIX + OPEN_FDS);
   new Gauge({

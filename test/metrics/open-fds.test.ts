@@ -28,7 +28,7 @@ describe('open file descriptors', () => {
 
   it('reach a scrape once, as tandem_process_open_fds, with the count of the moment', async () => {
     const registry = new Registry();
-    processMetrics(registry);
+    processMetrics(registry, 100);
     const fds = Array.from({ length: 100 }, () => fs.openSync('/dev/null', 'r'));
     try {
       const text = await registry.metrics();
