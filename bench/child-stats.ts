@@ -5,7 +5,13 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-const RESOLUTION_MS = 10;
+/**
+ * How often the child samples its event loop, ms: the service's own default
+ * (METRICS_LOOP_DELAY_RESOLUTION_MS). At 10 ms this sampler woke an idle main thread 100 times a
+ * second, which cost the child as much CPU as the service's own sampler it hid (docs/PERFORMANCE.md,
+ * "The loop-delay sampler woke the main thread"). A 20 s window still gives 200 samples.
+ */
+const RESOLUTION_MS = 100;
 
 export type ChildRequest = { type: 'stats'; id: number; reset: boolean } | { type: 'gc'; id: number } | { type: 'close' };
 
@@ -39,8 +45,7 @@ function collectGarbage(): boolean {
  */
 export function serveChildStats(port: number, extra: () => Record<string, unknown>, close: () => Promise<void>): void {
   if (!process.send) throw new Error('bench child must be spawned with an IPC channel');
-  // 10 ms resolution: the sampler itself costs nothing measurable at that rate. The histogram
-  // records the whole interval between samples, so the resolution is subtracted to get the lag.
+  // The histogram records the whole interval between samples, so the resolution is subtracted to get the lag.
   const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   delay.enable();
   let closing = false;
