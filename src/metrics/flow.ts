@@ -32,38 +32,37 @@ export function flowMetrics(registry: Registry, deps: FlowMetricsDeps): FlowHook
 
   const pipelines = deps.catalog.list().map((e) => e.name);
   // Both lag gauges come from one pass over the live sessions (a crowd's 10,000 are read once a
-  // scrape, not once a gauge). A scrape calls every metric's collect in one synchronous pass
-  // (prom-client's Registry.metrics), so what the first gauge read serves the second until that
-  // pass ends, and the next scrape reads afresh.
-  let lags: Map<string, { chunks: number; ageSeconds: number }> | null = null;
-  const readLags = (): Map<string, { chunks: number; ageSeconds: number }> => {
-    if (lags) return lags;
-    const byPipeline = new Map(pipelines.map((p) => [p, { chunks: 0, ageSeconds: 0 }]));
-    for (const s of deps.sessions()) {
-      const p = s.entry.name;
-      let sum = byPipeline.get(p);
-      if (!sum) byPipeline.set(p, (sum = { chunks: 0, ageSeconds: 0 }));
-      const lag = s.lag();
-      sum.chunks += lag.chunks;
-      sum.ageSeconds = Math.max(sum.ageSeconds, lag.ageSeconds);
-    }
-    lags = byPipeline;
-    queueMicrotask(() => (lags = null));
-    return byPipeline;
-  };
-  const lagGauge = (name: string, help: string, read: (sum: { chunks: number; ageSeconds: number }) => number) =>
-    new Gauge({
-      name: METRIC_PREFIX + name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [pipeline, sum] of readLags()) this.set({ pipeline }, read(sum));
-      },
-    });
-  lagGauge('consumer_lag_chunks', 'Chunks written but not yet delivered, summed over live sessions.', (sum) => sum.chunks);
-  lagGauge('consumer_lag_seconds', 'Age of the oldest chunk written but not yet delivered, over live sessions.', (sum) => sum.ageSeconds);
+  // scrape, not once a gauge): the chunks gauge, registered first, sets the seconds gauge too, as
+  // a scrape reads the gauges in the order they were registered (so does event-loop.ts).
+  new Gauge({
+    name: METRIC_PREFIX + 'consumer_lag_chunks',
+    help: 'Chunks written but not yet delivered, summed over live sessions.',
+    labelNames,
+    registers: [registry],
+    collect() {
+      const byPipeline = new Map(pipelines.map((p) => [p, { chunks: 0, ageSeconds: 0 }]));
+      for (const s of deps.sessions()) {
+        const p = s.entry.name;
+        let sum = byPipeline.get(p);
+        if (!sum) byPipeline.set(p, (sum = { chunks: 0, ageSeconds: 0 }));
+        const lag = s.lag();
+        sum.chunks += lag.chunks;
+        sum.ageSeconds = Math.max(sum.ageSeconds, lag.ageSeconds);
+      }
+      this.reset();
+      lagSeconds.reset();
+      for (const [pipeline, sum] of byPipeline) {
+        this.set({ pipeline }, sum.chunks);
+        lagSeconds.set({ pipeline }, sum.ageSeconds);
+      }
+    },
+  });
+  const lagSeconds = new Gauge({
+    name: METRIC_PREFIX + 'consumer_lag_seconds',
+    help: 'Age of the oldest chunk written but not yet delivered, over live sessions.',
+    labelNames,
+    registers: [registry],
+  });
 
   for (const pipeline of pipelines) {
     for (const c of [produced, producedBytes, consumed, delivered]) c.zero(pipeline);

@@ -3,12 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { clusterMetrics } from '../../src/metrics/cluster.js';
+import { seriesValue } from '../helpers/exposition.js';
 
 /** The value of one series in the registry's exposition text, or undefined when it is absent. */
 async function sample(registry: Registry, series: string): Promise<number | undefined> {
-  const text = await registry.metrics();
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  return seriesValue(await registry.metrics(), series);
 }
 
 describe('cluster metrics', () => {

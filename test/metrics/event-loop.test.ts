@@ -4,17 +4,13 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { eventLoopMetrics, EVENT_LOOP_LAG_METRICS } from '../../src/metrics/event-loop.js';
 import { processMetrics } from '../../src/metrics/process.js';
+import { holdMainThread } from '../helpers/event-loop.js';
+import { seriesValue } from '../helpers/exposition.js';
 
 function gauge(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line, `the scrape has ${name}`);
-  return Number(line.slice(name.length + 1));
-}
-
-/** Holds the main thread for `ms`. */
-function block(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until);
+  const value = seriesValue(text, name);
+  assert.ok(value !== undefined, `the scrape has ${name}`);
+  return value;
 }
 
 describe('event-loop lag', () => {
@@ -25,7 +21,7 @@ describe('event-loop lag', () => {
     await registry.metrics(); // the samples so far are spent
     // Node's histogram drops the interval a reset falls in: the block comes a few samples later.
     await sleep(100);
-    block(250);
+    holdMainThread(250);
     await sleep(100);
     const busy = await registry.metrics();
     assert.ok(gauge(busy, 'tandem_nodejs_eventloop_lag_max_seconds') >= 0.2, `a 250 ms block shows in the max: ${busy}`);

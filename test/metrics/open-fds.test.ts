@@ -3,15 +3,11 @@ import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { openFds, processMetrics } from '../../src/metrics/process.js';
+import { seriesValue } from '../helpers/exposition.js';
 
 /** The descriptors open now, listed: the listing's own is closed again when it returns. */
 const listed = (): number => fs.readdirSync('/proc/self/fd').length - 1;
 
-/** The value of an unlabelled gauge in a scrape, or null if the scrape has none. */
-function gauge(text: string, name: string): number | null {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? null : Number(line.slice(name.length + 1));
-}
 
 describe('open file descriptors', () => {
   it('are counted as the process has them, and followed as they open and close', async () => {
@@ -33,10 +29,10 @@ describe('open file descriptors', () => {
     try {
       const text = await registry.metrics();
       assert.equal(text.split('\n').filter((l) => l.startsWith('tandem_process_open_fds ')).length, 1, 'one sample');
-      assert.equal(gauge(text, 'tandem_process_open_fds'), listed());
+      assert.equal(seriesValue(text, 'tandem_process_open_fds'), listed());
     } finally {
       for (const fd of fds) fs.closeSync(fd);
     }
-    assert.equal(gauge(await registry.metrics(), 'tandem_process_open_fds'), listed());
+    assert.equal(seriesValue(await registry.metrics(), 'tandem_process_open_fds'), listed());
   });
 });

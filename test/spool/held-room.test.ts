@@ -3,6 +3,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
 import { eventually, startServer, type TestServer } from '../helpers/server.js';
+import { seriesValue } from '../helpers/exposition.js';
 import { openFilesIn } from '../helpers/proc.js';
 import type { StepProducer } from '../../src/sessions/sides.js';
 
@@ -11,9 +12,9 @@ const heldSegments = (root: string) => openFilesIn(root).filter((t) => t.endsWit
 
 async function metric(server: TestServer, name: string): Promise<number> {
   const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line, `${name} is exported`);
-  return Number(line.split(' ')[1]);
+  const value = seriesValue(text, name);
+  assert.ok(value !== undefined, `${name} is exported`);
+  return value;
 }
 
 describe('held log files leave room under the open-file limit for sockets', () => {

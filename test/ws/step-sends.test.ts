@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, assertInOrder } from '../helpers/client.js';
+import { seriesValue } from '../helpers/exposition.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 /** A counter's value in the server's /metrics. */
 async function metric(server: TestServer, name: string): Promise<number> {
   const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  assert.ok(line, `${name} is exported`);
-  return Number(line.slice(name.length + 1));
+  const value = seriesValue(text, name);
+  assert.ok(value !== undefined, `${name} is exported`);
+  return value;
 }
 
 /**
