@@ -164,7 +164,10 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     maxBytes: config.keptSpools.maxBytes,
     maxAgeMs: config.keptSpools.maxAgeMs,
     sweepIntervalMs: config.keptSpools.sweepIntervalMs,
-    isLive: (id) => registry.get(id) !== undefined,
+    live: (id) => {
+      const session = registry.get(id);
+      return session ? { keep: session.keep } : null;
+    },
     logger,
   });
   let dataLock: DataDirLock | null = null;

@@ -25,8 +25,13 @@ export interface KeptSpoolsOptions {
   maxAgeMs: number;
   /** KEPT_SPOOLS_SWEEP_INTERVAL_SECONDS, in ms. */
   sweepIntervalMs: number;
-  /** Whether the session that writes this spool still runs. */
-  isLive(id: string): boolean;
+  /**
+   * The running session that writes this spool, as the registry knows it: null when none runs,
+   * else whether it keeps its spool (START `keep`). A running session's folder is a kept spool
+   * only if it keeps it, so the others are never read: a sweep or a listing reads only folders
+   * that may be kept, not every running session's (10,000 of them in a crowd).
+   */
+  live(id: string): { keep: boolean } | null;
   logger: Logger;
 }
 
@@ -69,15 +74,20 @@ export class KeptSpools {
     this.#timer = setInterval(() => void this.sweep(), this.#opts.sweepIntervalMs).unref();
   }
 
-  /** Kept spools on disk, oldest first. */
-  async list(): Promise<KeptSpool[]> {
+  /** Kept spools on disk, oldest first: the running sessions' that keep theirs too (`live`). */
+  list(): Promise<KeptSpool[]> {
+    return this.#list((id) => this.#opts.live(id)?.keep !== false);
+  }
+
+  /** The kept spools among the folders whose id `mayBeKept`, oldest first. */
+  async #list(mayBeKept: (id: string) => boolean): Promise<KeptSpool[]> {
     let names: string[];
     try {
       names = await fs.promises.readdir(this.#root);
     } catch {
       return [];
     }
-    const found = await Promise.all(names.filter((n) => SPOOL_ID.test(n)).map((n) => this.#read(n)));
+    const found = await Promise.all(names.filter((n) => SPOOL_ID.test(n) && mayBeKept(n)).map((n) => this.#read(n)));
     return found.filter((s): s is KeptSpool => s !== null).sort((a, b) => a.keptAtMs - b.keptAtMs || (a.id < b.id ? -1 : 1));
   }
 
@@ -139,7 +149,8 @@ export class KeptSpools {
 
   async #sweepOnce(): Promise<string[]> {
     const now = Date.now();
-    const candidates = (await this.list()).filter((s) => !s.live);
+    // A running session's spool is never expired, counted or removed: its folder is not read.
+    const candidates = (await this.#list((id) => this.#opts.live(id) === null)).filter((s) => !s.live);
     const removed: string[] = [];
     const reasons: Array<{ spool: string; reason: string }> = [];
     let total = candidates.reduce((n, s) => n + s.sizeBytes, 0);
@@ -170,6 +181,6 @@ export class KeptSpools {
       sizeBytes += st.size;
       files++;
     }
-    return { id, live: this.#opts.isLive(id), sizeBytes, files, keptAtMs: marker.mtimeMs };
+    return { id, live: this.#opts.live(id) !== null, sizeBytes, files, keptAtMs: marker.mtimeMs };
   }
 }

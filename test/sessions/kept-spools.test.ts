@@ -14,11 +14,14 @@ const HOUR_MS = 3600_000;
 describe('kept spools policy', () => {
   let dataDir: string;
   let kept: KeptSpools | null = null;
+  /** Running sessions that keep their spool, and running ones that do not. */
   const live = new Set<string>();
+  const running = new Set<string>();
 
   beforeEach(() => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-kept-'));
     live.clear();
+    running.clear();
   });
   afterEach(async () => {
     await kept?.close();
@@ -45,7 +48,7 @@ describe('kept spools policy', () => {
       maxBytes: 1 << 30,
       maxAgeMs: 24 * HOUR_MS,
       sweepIntervalMs: 60_000,
-      isLive: (id) => live.has(id),
+      live: (id) => (live.has(id) ? { keep: true } : running.has(id) ? { keep: false } : null),
       logger: createLogger('silent'),
       ...opts,
     });
@@ -87,6 +90,35 @@ describe('kept spools policy', () => {
     assert.equal((await k.remove(ids[0]!)).sizeBytes, 5000);
     await assert.rejects(k.remove(ids[0]!), { code: 'SPOOL_NOT_FOUND' });
     await assert.rejects(k.remove('../../etc'), { code: 'VALIDATION' });
+  });
+
+  it("reads no folder of a running session that does not keep its spool, and a sweep no running session's at all", async () => {
+    spool(ids[0]!, 100, 2 * HOUR_MS); // kept; its session ended
+    spool(ids[1]!, 300, 1 * HOUR_MS); // kept by a session still running
+    live.add(ids[1]!);
+    const others = Array.from({ length: 50 }, (_, i) => `44444444-4444-4444-8444-${String(i).padStart(12, '0')}`);
+    for (const id of others) {
+      spool(id, 10, 0, false);
+      running.add(id);
+    }
+    const stat = fs.promises.stat;
+    const read: string[] = [];
+    fs.promises.stat = ((p: fs.PathLike, ...rest: []) => (read.push(String(p)), stat(p, ...rest))) as typeof stat;
+    const readOf = (id: string) => read.some((p) => p.includes(id));
+    try {
+      const k = open({ maxAgeMs: 90 * 60_000 });
+      assert.deepEqual((await k.list()).map((s) => [s.id, s.live]), [
+        [ids[0], false],
+        [ids[1], true],
+      ]);
+      assert.ok(!others.some(readOf), 'the listing read no folder of a running session that does not keep its spool');
+      read.length = 0;
+      assert.deepEqual(await k.sweep(), [ids[0]], 'the ended spool older than 90 minutes');
+      assert.ok(readOf(ids[0]!), "the sweep read the ended session's spool");
+      assert.ok(!readOf(ids[1]!) && !others.some(readOf), "the sweep read no running session's folder");
+    } finally {
+      fs.promises.stat = stat;
+    }
   });
 
   it('starts with a sweep and keeps sweeping on its interval', async () => {
