@@ -15,8 +15,9 @@
  * (bench/handoff.ts): the cheapest shape of tandem's data path, to read tandem's CPU per result
  * against. BARE_WS_HANDOFF=1 appends the frame alone, once (the floor before 2026-12-03), and
  * BARE_WS_HANDOFF=0 nothing (the hop alone); BARE_WS_HANDOFF_TIMER=worker lets the worker keep
- * the schedule and tick, and BARE_WS_HANDOFF_SEND=worker lets it write each frame into the socket
- * itself (bench/handoff.ts).
+ * the schedule and tick, BARE_WS_HANDOFF_SEND=worker lets it write each frame into the socket
+ * itself, and BARE_WS_HANDOFF_LOG=thread appends every connection's records to one log, a tick's
+ * chunks in one write and its results in another (bench/handoff.ts).
  *
  * The frames are made here and in bench/handoff.ts rather than imported from src/ so the floor
  * does not move when the service's internals do; only the wire format, which the client checks, is
@@ -26,7 +27,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { serveChildStats } from './child-stats.js';
-import { Handoff, transcriptFrame, type HandoffAppends, type HandoffFeed, type HandoffSend, type HandoffTimer } from './handoff.js';
+import { Handoff, transcriptFrame, type HandoffAppends, type HandoffFeed, type HandoffLog, type HandoffSend, type HandoffTimer } from './handoff.js';
 
 /** Stop queuing frames on a socket above this many unsent bytes (the ceiling's pump). */
 const HIGH_WATER_BYTES = 256 * 1024;
@@ -44,7 +45,11 @@ const handoffTimer = HANDOFF_TIMERS[process.env.BARE_WS_HANDOFF_TIMER ?? ''];
 if (handoffTimer === undefined) throw new Error(`BARE_WS_HANDOFF_TIMER is main or worker, got ${process.env.BARE_WS_HANDOFF_TIMER}`);
 const handoffSend = HANDOFF_SENDS[process.env.BARE_WS_HANDOFF_SEND ?? ''];
 if (handoffSend === undefined) throw new Error(`BARE_WS_HANDOFF_SEND is main or worker, got ${process.env.BARE_WS_HANDOFF_SEND}`);
-const handoff = handoffAppends !== undefined ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends, handoffTimer, handoffSend) : null;
+/** BARE_WS_HANDOFF_LOG: where the hand-off's records go (bench/handoff.ts); unset, each connection's own files. */
+const HANDOFF_LOGS: Record<string, HandoffLog | undefined> = { '': 'connection', connection: 'connection', thread: 'thread' };
+const handoffLog = HANDOFF_LOGS[process.env.BARE_WS_HANDOFF_LOG ?? ''];
+if (handoffLog === undefined) throw new Error(`BARE_WS_HANDOFF_LOG is connection or thread, got ${process.env.BARE_WS_HANDOFF_LOG}`);
+const handoff = handoffAppends !== undefined ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends, handoffTimer, handoffSend, handoffLog) : null;
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });
 await new Promise<void>((resolve) => wss.once('listening', resolve));

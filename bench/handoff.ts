@@ -13,12 +13,14 @@
  * floor of the same load, is what a thread hop and tandem's two appends cost on this machine: the
  * part of tandem's CPU per result that any design keeping its guarantees pays.
  *
- * Three variants answer what a redesign would buy (docs/PERFORMANCE.md, "Even phases", "The
- * worker writes the frame"): with `appends` 0 the worker writes nothing (the hop alone); with
- * `timer` 'worker' the worker keeps the schedule and its own tick, so a tick wakes one thread and
- * the answer the main thread, where the main thread's tick, the worker and the answer wake three;
- * and with `send` 'worker' the worker writes each frame into its socket's descriptor itself
- * (framed as `ws` frames it), so no answer goes back and the main thread takes no part in a frame.
+ * Four variants answer what a redesign would buy (docs/PERFORMANCE.md, "Even phases", "The
+ * worker writes the frame", "A log per thread"): with `appends` 0 the worker writes nothing (the
+ * hop alone); with `timer` 'worker' the worker keeps the schedule and its own tick, so a tick
+ * wakes one thread and the answer the main thread, where the main thread's tick, the worker and
+ * the answer wake three; with `send` 'worker' the worker writes each frame into its socket's
+ * descriptor itself (framed as `ws` frames it), so no answer goes back and the main thread takes
+ * no part in a frame; and with `log` 'thread' every connection's records go to one log the worker
+ * holds, a tick's chunks in one `write` and then its results in another, before its frames.
  *
  * With `send` 'worker', a slot in shared memory says which thread may write a connection's
  * socket. The worker takes it for one non-blocking write at a time, and never waits holding it.
@@ -50,7 +52,7 @@ export function stepTimerEnv(env: Record<string, string | undefined>): Record<st
 }
 
 /** The bare ws server's variables that choose a hand-off variant (bench/bare-ws-child.ts); BARE_WS_HANDOFF itself is the scenario's. */
-const VARIANT_VARS = ['BARE_WS_HANDOFF_TIMER', 'BARE_WS_HANDOFF_SEND'] as const;
+const VARIANT_VARS = ['BARE_WS_HANDOFF_TIMER', 'BARE_WS_HANDOFF_SEND', 'BARE_WS_HANDOFF_LOG'] as const;
 
 /** What the `steady-handoff` floor takes from the bench's --env: the STEP_TIMER_* variables and the variant's. */
 export function handoffEnv(env: Record<string, string | undefined>): Record<string, string> {
@@ -91,6 +93,12 @@ export type HandoffAppends = 0 | 1 | 2;
 export type HandoffTimer = 'main' | 'worker';
 /** Which thread writes a frame to its socket: the main thread with the worker's answer, or the worker itself. */
 export type HandoffSend = 'main' | 'worker';
+/**
+ * Where the records go: each connection's own files, one `write` per record (tandem's spool), or
+ * one log the worker shares between every connection, one `write` for a tick's chunk records and
+ * one for its result records, in that order (the issue's "many records can share a write").
+ */
+export type HandoffLog = 'connection' | 'thread';
 /**
  * Where a connection's frames go: to `send` on the main thread, or (with `send` 'worker') into
  * `socket`, made for `session`, for as long as `isOpen()` (a frame after a close frame breaks the protocol).
@@ -140,6 +148,7 @@ interface HandoffData {
   dir: string;
   appends: HandoffAppends;
   timer: HandoffTimer;
+  log: HandoffLog;
   /**
    * With `send` 'worker', SLOT_INTS Int32s per socket: first the connection's id while the worker
    * may write to its descriptor, minus the id during one write, 0 once the main thread has taken
@@ -167,7 +176,7 @@ export class Handoff {
   readonly #freeSlots: number[] = [];
   #nextId = 1;
 
-  constructor(dir: string, appends: HandoffAppends, timer: HandoffTimer = 'main', send: HandoffSend = 'main') {
+  constructor(dir: string, appends: HandoffAppends, timer: HandoffTimer = 'main', send: HandoffSend = 'main', log: HandoffLog = 'connection') {
     fs.mkdirSync(dir, { recursive: true });
     this.#timer = timer;
     const slots = send === 'worker' ? new SharedArrayBuffer(4 * SLOT_INTS * SOCKET_SLOTS) : null;
@@ -175,7 +184,7 @@ export class Handoff {
     this.#slots = slots ? new Int32Array(slots) : null;
     this.#rests = rests ? new Uint8Array(rests) : null;
     if (slots) for (let i = SOCKET_SLOTS - 1; i >= 0; i--) this.#freeSlots.push(i * SLOT_INTS);
-    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends, timer, slots, rests } satisfies HandoffData });
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { dir, appends, timer, log, slots, rests } satisfies HandoffData });
     this.#worker.on('message', (m: ToMain) => {
       if (m instanceof Float64Array) {
         for (let i = 0; i < m.length; i += 3) this.#sends.get(m[i]!)?.(m[i + 1]!, m[i + 2]!);
@@ -302,23 +311,41 @@ function writeFrame(slots: Int32Array, rests: Uint8Array, id: number, s: NonNull
 
 const EMPTY = Buffer.alloc(0);
 
-/** The worker's side: held files per connection, its records appended per frame; the schedules too with its own timer. */
-function serveWorker({ dir, appends, timer, slots: slotsBuffer, rests: restsBuffer }: HandoffData): void {
+/** The worker's side: held files per connection (or one for all), its records appended per frame (or per tick); the schedules too with its own timer. */
+function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: restsBuffer }: HandoffData): void {
   const fds = new Map<number, number[]>();
   const sockets = new Map<number, NonNullable<OpenMessage['socket']>>();
   const slots = slotsBuffer ? new Int32Array(slotsBuffer) : null;
   const rests = restsBuffer ? new Uint8Array(restsBuffer) : null;
   const schedules = new Map<number, Schedule>();
-  const buf = Buffer.allocUnsafe(HEADER_BYTES + 256);
+  let buf = Buffer.allocUnsafe(HEADER_BYTES + 256);
   const logs = appends === 2 ? ['chunks', 'results'] : appends === 1 ? ['log'] : [];
+  /** With `log` 'thread', the one log every connection's records go to (appends 1 or 2: its frames' records, in one or two writes a tick). */
+  const shared = log === 'thread' && appends > 0 ? fs.openSync(path.join(dir, 'thread.log'), 'a') : null;
+  /** Appends the records of a tick's frames to the shared log: every chunk in one write, then (appends 2) every result in another. */
+  const appendShared = (fd: number, due: ArrayLike<number>, times: Float64Array) => {
+    const frames = due.length / 2;
+    if (buf.length < frames * (HEADER_BYTES + 256)) buf = Buffer.allocUnsafe(frames * 2 * (HEADER_BYTES + 256));
+    for (let pass = 0; pass < appends; pass++) {
+      let at = 0;
+      for (let i = 0; i < due.length; i += 2) {
+        const text = demoText(due[i + 1]!, times[i / 2]!);
+        at += frameRecord(buf, at, due[i + 1]!, pass === 0 ? text : JSON.stringify(text));
+      }
+      fs.writeSync(fd, buf, 0, at);
+    }
+  };
   /** Appends the frames of id, seq pairs and sends them, or tells the main thread their times to send them. */
   const make = (due: ArrayLike<number>) => {
     const done = slots ? null : new Float64Array((due.length / 2) * 3);
     let handedBack: Array<[number, number, Uint8Array]> | null = null;
+    // A shared log's records are made before any frame: a tick's chunks are on disk before its results, and both before its frames.
+    const times = shared !== null ? new Float64Array(due.length / 2).map(nowMs) : null;
+    if (shared !== null) appendShared(shared, due, times!);
     for (let i = 0, j = 0; i < due.length; i += 2, j += 3) {
       const id = due[i]!;
       const seq = due[i + 1]!;
-      const producedAt = nowMs();
+      const producedAt = times ? times[i / 2]! : nowMs();
       const text = demoText(seq, producedAt);
       const [chunks, results] = fds.get(id)!;
       // The chunk as the demo producer writes it, then (with two logs) the result as tandem logs it: its JSON.
@@ -346,7 +373,7 @@ function serveWorker({ dir, appends, timer, slots: slotsBuffer, rests: restsBuff
   parentPort!.on('message', (m: ToWorker) => {
     if (m instanceof Float64Array) return make(m);
     if ('open' in m) {
-      fds.set(m.open, logs.map((log) => fs.openSync(path.join(dir, `${m.open}.${log}`), 'a')));
+      fds.set(m.open, shared !== null ? [] : logs.map((name) => fs.openSync(path.join(dir, `${m.open}.${name}`), 'a')));
       if (m.schedule) schedules.set(m.open, m.schedule);
       if (m.socket) sockets.set(m.open, m.socket);
       return;

@@ -24,6 +24,8 @@
  *                a thread hop and tandem's two appends per result with none of its machinery
  *   steady-thread bare ws, the same, but the worker keeps the schedule and writes each frame into
  *                its socket itself: tandem's shape (residents, STEP_SENDS) with none of its machinery
+ *   steady-log   bare ws, steady-thread with one log for every socket's records, a tick's chunks in
+ *                one write and its results in another: that shape with a log per step thread
  *   steady       tandem, 1,000 demo sessions × 1 result / 1.5 s
  *                (the four steady scenarios measure after --steady-warmup-seconds, 30: warm code)
  *   saturation   tandem, 20 demo sessions at intervalMs 0
@@ -61,7 +63,7 @@ import { checkTargets } from './targets.js';
 import { runTranscribe, type TranscribeResult, type TranscribeSpec } from './transcribe.js';
 import { measureWakeFloor, type WakeCost } from './wake-cost.js';
 
-const ALL = ['ceiling', 'steady-floor', 'steady-handoff', 'steady-thread', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'wake-floor', 'transcribe'] as const;
+const ALL = ['ceiling', 'steady-floor', 'steady-handoff', 'steady-thread', 'steady-log', 'steady', 'saturation', 'crowd-floor', 'crowd', 'storm-floor', 'storm', 'resume', 'fs-floor', 'wake-floor', 'transcribe'] as const;
 type ScenarioName = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -74,7 +76,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     'warmup-seconds': { type: 'string' },
     /**
-     * Warm-up of the steady scenarios (steady-floor, steady-handoff, steady-thread, steady), s: long enough for
+     * Warm-up of the steady scenarios (steady-floor, steady-handoff, steady-thread, steady-log, steady), s: long enough for
      * V8 to have optimised the step path, so the window measures a service in its steady state
      * rather than its first seconds (docs/PERFORMANCE.md, "Steady measured warm").
      */
@@ -179,6 +181,12 @@ const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
     kind: 'bare-ws',
     ...steady,
     env: { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker' },
+  }),
+  // The same shape with a log per thread: the records of a tick share two writes (the "many records can share a write").
+  'steady-log': load('steady-log', 'steady, thread + one log (bare ws)', {
+    kind: 'bare-ws',
+    ...steady,
+    env: { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker', BARE_WS_HANDOFF_LOG: 'thread' },
   }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),

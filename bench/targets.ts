@@ -50,6 +50,7 @@ const byKey = (rows: Row[], key: string | undefined) => (key ? rows.find((r) => 
 const STEADY_YARDSTICKS = [
   ['steady-handoff', 'a thread hop and two appends per result alone'],
   ['steady-thread', "the same with the thread keeping the schedule and sending, tandem's shape alone"],
+  ['steady-log', 'that shape with one log per thread, a tick\'s records in two writes'],
 ] as const;
 
 /** The issue's list, in its order. */

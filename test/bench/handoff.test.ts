@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { Handoff, wsTextFrame } from '../../bench/handoff.js';
+import { Handoff, demoText, wsTextFrame } from '../../bench/handoff.js';
 import type { ChildMessage } from '../../bench/child-stats.js';
 import { assertServerMessage } from '../helpers/client.js';
 
@@ -187,6 +188,55 @@ describe("the hand-off's worker and a descriptor the main thread closed (bench/h
       fs.closeSync(reused);
       client.destroy();
       server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the hand-off's log per thread (bench/handoff.ts, BARE_WS_HANDOFF_LOG=thread)", () => {
+  it("puts every connection's chunk and result records in one log, whole, the chunk first, both before the frame is sent", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-handoff-log-'));
+    const file = path.join(dir, 'thread.log');
+    const handoff = new Handoff(dir, 2, 'worker', 'main', 'thread');
+    /** Per connection, each frame sent: its seq, its time, and the log's size when it was sent. */
+    const sent = new Map<number, Array<{ seq: number; producedAt: number; logBytes: number }>>();
+    const feeds = [1, 2, 3].map((c) => {
+      sent.set(c, []);
+      return handoff.feed(5, { send: (seq, producedAt) => sent.get(c)!.push({ seq, producedAt, logBytes: fs.statSync(file).size }) });
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while ([...sent.values()].some((frames) => frames.length < 10) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const feed of feeds) feed.stop();
+      await new Promise((r) => setTimeout(r, 50)); // an answer on its way is sent, then nothing more
+
+      // Every record whole: its length, seq and checksum hold.
+      const bytes = fs.readFileSync(file);
+      const records: Array<{ seq: number; text: string; end: number }> = [];
+      for (let at = 0; at < bytes.length; ) {
+        assert.ok(at + 16 <= bytes.length, `a torn header at ${at}`);
+        const length = bytes.readUInt32LE(at);
+        const payload = bytes.subarray(at + 16, at + 16 + length);
+        assert.equal(payload.length, length, `a torn payload at ${at}`);
+        assert.equal(bytes.readUInt32LE(at + 12), zlib.crc32(payload), `the checksum of the record at ${at}`);
+        records.push({ seq: bytes.readUInt32LE(at + 4) + bytes.readUInt32LE(at + 8) * 0x1_0000_0000, text: payload.toString('utf8'), end: at + 16 + length });
+        at += 16 + length;
+      }
+      for (const [c, frames] of sent) {
+        assert.ok(frames.length >= 10, `connection ${c} got 10 frames`);
+        frames.forEach((f, i) => assert.equal(f.seq, i + 1, `connection ${c}'s frames in order`));
+        for (const f of frames) {
+          const text = demoText(f.seq, f.producedAt);
+          const chunk = records.findIndex((r) => r.seq === f.seq && r.text === text);
+          const result = records.findIndex((r) => r.seq === f.seq && r.text === JSON.stringify(text));
+          assert.ok(chunk >= 0 && result >= 0, `connection ${c}'s frame ${f.seq} has its chunk and result records`);
+          assert.ok(chunk < result, `frame ${f.seq}: the chunk before the result`);
+          assert.ok(records[result]!.end <= f.logBytes, `frame ${f.seq} was sent after both its records were in the log`);
+        }
+      }
+      // One log for all: no file of a connection's own.
+      assert.deepEqual(fs.readdirSync(dir), ['thread.log']);
+    } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

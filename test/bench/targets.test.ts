@@ -108,6 +108,10 @@ describe('bench targets', () => {
     assert.match(withThread.note, /thread keeping the schedule and sending, tandem's shape alone \(steady-thread\): 40 µs/);
     assert.match(withThread.note, /steady-handoff\): 50 µs; the same/, 'after the hand-off it varies');
     assert.equal(withThread.verdict, 'not met', 'a figure to read beside, not the floor the verdict uses');
+    const log = row('steady-log', { kind: 'bare-ws', resultsPerSecond: 660, serverCpuPercent: 2.31 });
+    const withLog = find(checkTargets([floor, hop, thread, log, steady], null), 'steady', 'server CPU');
+    assert.match(withLog.note, /\(steady-thread\): 40 µs; that shape with one log per thread, a tick's records in two writes \(steady-log\): 35 µs/);
+    assert.equal(withLog.verdict, 'not met', 'a figure to read beside, not the floor the verdict uses');
   });
 
   it('does not judge saturation against a ceiling that was not measured', () => {
