@@ -36,19 +36,19 @@ const BURST = 64;
 
 /** BARE_WS_HANDOFF: records the hand-off appends per frame; unset, no hand-off. */
 const HANDOFF_APPENDS: Record<string, HandoffAppends | undefined> = { '0': 0, '1': 1, '2': 2 };
+/** The value `choices` gives the variable `name` (unset: its '' entry); an unknown one stops the child, naming what is allowed. */
+function variant<T>(name: string, choices: Record<string, T | undefined>): T {
+  const value = choices[process.env[name] ?? ''];
+  if (value === undefined) throw new Error(`${name} is ${Object.keys(choices).filter(Boolean).join(' or ')}, got ${process.env[name]}`);
+  return value;
+}
 /** BARE_WS_HANDOFF_TIMER: which thread keeps the hand-off's schedule (bench/handoff.ts); unset, the main thread. */
-const HANDOFF_TIMERS: Record<string, HandoffTimer | undefined> = { '': 'main', main: 'main', worker: 'worker' };
+const handoffTimer = variant<HandoffTimer>('BARE_WS_HANDOFF_TIMER', { '': 'main', main: 'main', worker: 'worker' });
 /** BARE_WS_HANDOFF_SEND: which thread writes a hand-off's frames to their sockets (bench/handoff.ts); unset, the main thread. */
-const HANDOFF_SENDS: Record<string, HandoffSend | undefined> = { '': 'main', main: 'main', worker: 'worker' };
-const handoffAppends = HANDOFF_APPENDS[process.env.BARE_WS_HANDOFF ?? ''];
-const handoffTimer = HANDOFF_TIMERS[process.env.BARE_WS_HANDOFF_TIMER ?? ''];
-if (handoffTimer === undefined) throw new Error(`BARE_WS_HANDOFF_TIMER is main or worker, got ${process.env.BARE_WS_HANDOFF_TIMER}`);
-const handoffSend = HANDOFF_SENDS[process.env.BARE_WS_HANDOFF_SEND ?? ''];
-if (handoffSend === undefined) throw new Error(`BARE_WS_HANDOFF_SEND is main or worker, got ${process.env.BARE_WS_HANDOFF_SEND}`);
+const handoffSend = variant<HandoffSend>('BARE_WS_HANDOFF_SEND', { '': 'main', main: 'main', worker: 'worker' });
 /** BARE_WS_HANDOFF_LOG: where the hand-off's records go (bench/handoff.ts); unset, each connection's own files. */
-const HANDOFF_LOGS: Record<string, HandoffLog | undefined> = { '': 'connection', connection: 'connection', thread: 'thread' };
-const handoffLog = HANDOFF_LOGS[process.env.BARE_WS_HANDOFF_LOG ?? ''];
-if (handoffLog === undefined) throw new Error(`BARE_WS_HANDOFF_LOG is connection or thread, got ${process.env.BARE_WS_HANDOFF_LOG}`);
+const handoffLog = variant<HandoffLog>('BARE_WS_HANDOFF_LOG', { '': 'connection', connection: 'connection', thread: 'thread' });
+const handoffAppends = HANDOFF_APPENDS[process.env.BARE_WS_HANDOFF ?? ''];
 const handoff = handoffAppends !== undefined ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends, handoffTimer, handoffSend, handoffLog) : null;
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, path: '/ws' });

@@ -322,35 +322,40 @@ function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: rest
   const logs = appends === 2 ? ['chunks', 'results'] : appends === 1 ? ['log'] : [];
   /** With `log` 'thread', the one log every connection's records go to (appends 1 or 2: its frames' records, in one or two writes a tick). */
   const shared = log === 'thread' && appends > 0 ? fs.openSync(path.join(dir, 'thread.log'), 'a') : null;
-  /** Appends the records of a tick's frames to the shared log: every chunk in one write, then (appends 2) every result in another. */
-  const appendShared = (fd: number, due: ArrayLike<number>, times: Float64Array) => {
+  /**
+   * Appends the records of a tick's frames to the shared log, every chunk in one write, then
+   * (appends 2) every result in another; returns each frame's time, taken before any is written.
+   */
+  const appendShared = (fd: number, due: ArrayLike<number>): Float64Array => {
     const frames = due.length / 2;
+    const times = new Float64Array(frames);
+    const texts = new Array<string>(frames);
+    for (let k = 0; k < frames; k++) texts[k] = demoText(due[2 * k + 1]!, (times[k] = nowMs()));
     if (buf.length < frames * (HEADER_BYTES + 256)) buf = Buffer.allocUnsafe(frames * 2 * (HEADER_BYTES + 256));
     for (let pass = 0; pass < appends; pass++) {
       let at = 0;
-      for (let i = 0; i < due.length; i += 2) {
-        const text = demoText(due[i + 1]!, times[i / 2]!);
-        at += frameRecord(buf, at, due[i + 1]!, pass === 0 ? text : JSON.stringify(text));
-      }
+      for (let k = 0; k < frames; k++) at += frameRecord(buf, at, due[2 * k + 1]!, pass === 0 ? texts[k]! : JSON.stringify(texts[k]));
       fs.writeSync(fd, buf, 0, at);
     }
+    return times;
   };
   /** Appends the frames of id, seq pairs and sends them, or tells the main thread their times to send them. */
   const make = (due: ArrayLike<number>) => {
     const done = slots ? null : new Float64Array((due.length / 2) * 3);
     let handedBack: Array<[number, number, Uint8Array]> | null = null;
-    // A shared log's records are made before any frame: a tick's chunks are on disk before its results, and both before its frames.
-    const times = shared !== null ? new Float64Array(due.length / 2).map(nowMs) : null;
-    if (shared !== null) appendShared(shared, due, times!);
+    // A shared log's records are written before any frame: a tick's chunks are on disk before its results, and both before its frames.
+    const times = shared !== null ? appendShared(shared, due) : null;
     for (let i = 0, j = 0; i < due.length; i += 2, j += 3) {
       const id = due[i]!;
       const seq = due[i + 1]!;
       const producedAt = times ? times[i / 2]! : nowMs();
-      const text = demoText(seq, producedAt);
       const [chunks, results] = fds.get(id)!;
       // The chunk as the demo producer writes it, then (with two logs) the result as tandem logs it: its JSON.
-      if (chunks !== undefined) fs.writeSync(chunks, buf, 0, frameRecord(buf, 0, seq, text));
-      if (results !== undefined) fs.writeSync(results, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
+      if (chunks !== undefined) {
+        const text = demoText(seq, producedAt);
+        fs.writeSync(chunks, buf, 0, frameRecord(buf, 0, seq, text));
+        if (results !== undefined) fs.writeSync(results, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
+      }
       if (done) {
         done[j] = id;
         done[j + 1] = seq;

@@ -155,6 +155,8 @@ const steady = {
   openSpreadMs: steadySpreadMs(steadyIntervalMs),
 };
 const storm = { sessions: num(values['storm-sessions'], 1000, 1000), start: demo(num(values['storm-interval-ms'], 1000, 1000)) };
+/** The hand-off in tandem's shape (bench/handoff.ts): its worker keeps the schedule, appends and sends. */
+const threadShapeEnv = { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker' };
 /** A measured load; the floors run the tandem scenario's load against the bare ws server. */
 const load = (key: ScenarioName, name: string, over: Partial<ScenarioSpec>): ScenarioSpec => ({
   key,
@@ -177,17 +179,9 @@ const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   // (and BARE_WS_HANDOFF_TIMER / _SEND choose a variant: bench/handoff.ts).
   'steady-handoff': load('steady-handoff', 'steady, hop + disk (bare ws)', { kind: 'bare-ws', ...steady, env: { ...handoffEnv(env), BARE_WS_HANDOFF: '2' } }),
   // The same hand-off in tandem's own shape: its thread keeps the schedule and sends (--env's variant is ignored).
-  'steady-thread': load('steady-thread', 'steady, thread + disk (bare ws)', {
-    kind: 'bare-ws',
-    ...steady,
-    env: { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker' },
-  }),
+  'steady-thread': load('steady-thread', 'steady, thread + disk (bare ws)', { kind: 'bare-ws', ...steady, env: threadShapeEnv }),
   // The same shape with a log per thread: the records of a tick share two writes (the "many records can share a write").
-  'steady-log': load('steady-log', 'steady, thread + one log (bare ws)', {
-    kind: 'bare-ws',
-    ...steady,
-    env: { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker', BARE_WS_HANDOFF_LOG: 'thread' },
-  }),
+  'steady-log': load('steady-log', 'steady, thread + one log (bare ws)', { kind: 'bare-ws', ...steady, env: { ...threadShapeEnv, BARE_WS_HANDOFF_LOG: 'thread' } }),
   steady: load('steady', 'steady', steady),
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),

@@ -8,7 +8,6 @@ import { seriesValue } from '../helpers/exposition.js';
 /** The descriptors open now, listed: the listing's own is closed again when it returns. */
 const listed = (): number => fs.readdirSync('/proc/self/fd').length - 1;
 
-
 describe('open file descriptors', () => {
   it('are counted as the process has them, and followed as they open and close', async () => {
     const before = await openFds();

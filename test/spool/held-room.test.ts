@@ -3,19 +3,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInOrder, TestClient } from '../helpers/client.js';
 import { eventually, startServer, type TestServer } from '../helpers/server.js';
-import { seriesValue } from '../helpers/exposition.js';
+import { scrapedValue } from '../helpers/exposition.js';
 import { openFilesIn } from '../helpers/proc.js';
 import type { StepProducer } from '../../src/sessions/sides.js';
 
 /** Descriptors of this process open on spool segments under `root`. */
 const heldSegments = (root: string) => openFilesIn(root).filter((t) => t.endsWith('.seg')).length;
 
-async function metric(server: TestServer, name: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const value = seriesValue(text, name);
-  assert.ok(value !== undefined, `${name} is exported`);
-  return value;
-}
+const metric = (server: TestServer, name: string): Promise<number> => scrapedValue(server.httpUrl('/metrics'), name);
 
 describe('held log files leave room under the open-file limit for sockets', () => {
   let server: TestServer;

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, assertInOrder } from '../helpers/client.js';
-import { seriesValue } from '../helpers/exposition.js';
+import { scrapedValue } from '../helpers/exposition.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 /** A counter's value in the server's /metrics. */
-async function metric(server: TestServer, name: string): Promise<number> {
-  const text = await (await fetch(server.httpUrl('/metrics'))).text();
-  const value = seriesValue(text, name);
-  assert.ok(value !== undefined, `${name} is exported`);
-  return value;
-}
+const metric = (server: TestServer, name: string): Promise<number> => scrapedValue(server.httpUrl('/metrics'), name);
 
 /**
  * Runs `clients` demo sessions until each got `n` transcripts, then STOPs them: every stream in
