@@ -47,7 +47,7 @@ const handoffTimer = variant<HandoffTimer>('BARE_WS_HANDOFF_TIMER', { '': 'main'
 /** BARE_WS_HANDOFF_SEND: which thread writes a hand-off's frames to their sockets (bench/handoff.ts); unset, the main thread. */
 const handoffSend = variant<HandoffSend>('BARE_WS_HANDOFF_SEND', { '': 'main', main: 'main', worker: 'worker' });
 /** BARE_WS_HANDOFF_LOG: where the hand-off's records go (bench/handoff.ts); unset, each connection's own files. */
-const handoffLog = variant<HandoffLog>('BARE_WS_HANDOFF_LOG', { '': 'connection', connection: 'connection', thread: 'thread' });
+const handoffLog = variant<HandoffLog>('BARE_WS_HANDOFF_LOG', { '': 'connection', connection: 'connection', thread: 'thread', mapped: 'mapped' });
 const handoffAppends = HANDOFF_APPENDS[process.env.BARE_WS_HANDOFF ?? ''];
 const handoff = handoffAppends !== undefined ? new Handoff(process.env.DATA_DIR ?? 'data', handoffAppends, handoffTimer, handoffSend, handoffLog) : null;
 

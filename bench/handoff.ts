@@ -13,14 +13,16 @@
  * floor of the same load, is what a thread hop and tandem's two appends cost on this machine: the
  * part of tandem's CPU per result that any design keeping its guarantees pays.
  *
- * Four variants answer what a redesign would buy (docs/PERFORMANCE.md, "Even phases", "The
- * worker writes the frame", "A log per thread"): with `appends` 0 the worker writes nothing (the
+ * Five variants answer what a redesign would buy (docs/PERFORMANCE.md, "Even phases", "The
+ * worker writes the frame", "A log per thread", "Records through a mapping"): with `appends` 0 the worker writes nothing (the
  * hop alone); with `timer` 'worker' the worker keeps the schedule and its own tick, so a tick
  * wakes one thread and the answer the main thread, where the main thread's tick, the worker and
  * the answer wake three; with `send` 'worker' the worker writes each frame into its socket's
  * descriptor itself (framed as `ws` frames it), so no answer goes back and the main thread takes
  * no part in a frame; and with `log` 'thread' every connection's records go to one log the worker
- * holds, a tick's chunks in one `write` and then its results in another, before its frames.
+ * holds, a tick's chunks in one `write` and then its results in another, before its frames; with
+ * `log` 'mapped' each connection keeps its own two files, but a record is copied into a shared
+ * mapping of the file's pages (MappedLog) instead of written with a system call.
  *
  * With `send` 'worker', a slot in shared memory says which thread may write a connection's
  * socket. The worker takes it for one non-blocking write at a time, and never waits holding it.
@@ -35,6 +37,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Socket } from 'node:net';
+import koffi from 'koffi';
 import { HEADER_BYTES, frameRecord } from './fs-cost.js';
 import { loadConfig } from '../src/config.js';
 import { waitEnd, waitGranularity } from '../src/sessions/timer-wheel.js';
@@ -96,9 +99,11 @@ export type HandoffSend = 'main' | 'worker';
 /**
  * Where the records go: each connection's own files, one `write` per record (tandem's spool), or
  * one log the worker shares between every connection, one `write` for a tick's chunk records and
- * one for its result records, in that order (the issue's "many records can share a write").
+ * one for its result records, in that order (the issue's "many records can share a write"); or
+ * each connection's own files, each record copied into the file's pages through a shared mapping
+ * (`mmap`, no system call a record: MappedLog).
  */
-export type HandoffLog = 'connection' | 'thread';
+export type HandoffLog = 'connection' | 'thread' | 'mapped';
 /**
  * Where a connection's frames go: to `send` on the main thread, or (with `send` 'worker') into
  * `socket`, made for `session`, for as long as `isOpen()` (a frame after a close frame breaks the protocol).
@@ -311,9 +316,88 @@ function writeFrame(slots: Int32Array, rests: Uint8Array, id: number, s: NonNull
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The bytes of a file a MappedLog reserves and maps at a time: blocks are allocated for them first
+ * (`fallocate`), so a store into the mapping never needs a block the disk no longer has (that
+ * would kill the process with SIGBUS, where `write` returns ENOSPC). A multiple of the page size.
+ */
+export const MAP_WINDOW_BYTES = 64 * 1024;
+
+/** libc's calls a MappedLog makes, loaded on first use (koffi, in the thread that uses them). */
+let libc: { mmap: koffi.KoffiFunction; munmap: koffi.KoffiFunction; fallocate: koffi.KoffiFunction } | null = null;
+function loadLibc(): NonNullable<typeof libc> {
+  const lib = koffi.load('libc.so.6');
+  return (libc ??= {
+    mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+    munmap: lib.func('int munmap(void *addr, size_t len)'),
+    fallocate: lib.func('int fallocate(int fd, int mode, int64_t off, int64_t len)'),
+  });
+}
+const PROT_READ_WRITE = 3;
+const MAP_SHARED = 1;
+
+/**
+ * A file appended to through a shared mapping of its pages: a record is copied into the page
+ * cache with no system call, as durable as a `write` without fsync (the pages survive the process
+ * being killed, not the machine losing power). The file is reserved and mapped MAP_WINDOW_BYTES at
+ * a time; a record that crosses a window's end is split across two; close() cuts the file to what
+ * was appended. Readers read it with `read`, as the same page cache.
+ */
+export class MappedLog {
+  readonly #fd: number;
+  #window: Uint8Array | null = null;
+  #pointer: unknown = null;
+  /** The file offset the window maps, and the bytes appended in all. */
+  #base = 0;
+  #length = 0;
+
+  constructor(file: string) {
+    this.#fd = fs.openSync(file, 'w+');
+    this.#map(0);
+  }
+
+  append(bytes: Uint8Array): void {
+    let from = 0;
+    while (from < bytes.length) {
+      if (this.#length - this.#base === MAP_WINDOW_BYTES) this.#map(this.#base + MAP_WINDOW_BYTES);
+      const n = Math.min(bytes.length - from, MAP_WINDOW_BYTES - (this.#length - this.#base));
+      this.#window!.set(bytes.subarray(from, from + n), this.#length - this.#base);
+      from += n;
+      this.#length += n;
+    }
+  }
+
+  close(): void {
+    this.#unmap();
+    fs.ftruncateSync(this.#fd, this.#length);
+    fs.closeSync(this.#fd);
+  }
+
+  #map(base: number): void {
+    const c = (libc ??= loadLibc());
+    this.#unmap();
+    if (c.fallocate(this.#fd, 0, base, MAP_WINDOW_BYTES) !== 0) throw new Error(`fallocate of ${MAP_WINDOW_BYTES} bytes at ${base} failed (errno ${koffi.errno()})`);
+    const p = c.mmap(null, MAP_WINDOW_BYTES, PROT_READ_WRITE, MAP_SHARED, this.#fd, base);
+    if (koffi.address(p) === BigInt.asUintN(64, -1n)) throw new Error(`mmap of ${MAP_WINDOW_BYTES} bytes at ${base} failed (errno ${koffi.errno()})`);
+    this.#pointer = p;
+    this.#window = new Uint8Array(koffi.view(p, MAP_WINDOW_BYTES));
+    this.#base = base;
+  }
+
+  #unmap(): void {
+    if (!this.#pointer) return;
+    // The view goes first: no store may reach the pages once they are unmapped.
+    this.#window = null;
+    libc!.munmap(this.#pointer, MAP_WINDOW_BYTES);
+    this.#pointer = null;
+  }
+}
+
 /** The worker's side: held files per connection (or one for all), its records appended per frame (or per tick); the schedules too with its own timer. */
 function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: restsBuffer }: HandoffData): void {
   const fds = new Map<number, number[]>();
+  /** With `log` 'mapped', each connection's logs (in place of `fds`). */
+  const mapped = new Map<number, MappedLog[]>();
   const sockets = new Map<number, NonNullable<OpenMessage['socket']>>();
   const slots = slotsBuffer ? new Int32Array(slotsBuffer) : null;
   const rests = restsBuffer ? new Uint8Array(restsBuffer) : null;
@@ -349,9 +433,14 @@ function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: rest
       const id = due[i]!;
       const seq = due[i + 1]!;
       const producedAt = times ? times[i / 2]! : nowMs();
-      const [chunks, results] = fds.get(id)!;
+      const [chunks, results] = fds.get(id) ?? [];
+      const maps = mapped.get(id);
       // The chunk as the demo producer writes it, then (with two logs) the result as tandem logs it: its JSON.
-      if (chunks !== undefined) {
+      if (maps !== undefined && maps.length > 0) {
+        const text = demoText(seq, producedAt);
+        maps[0]!.append(buf.subarray(0, frameRecord(buf, 0, seq, text)));
+        if (maps.length > 1) maps[1]!.append(buf.subarray(0, frameRecord(buf, 0, seq, JSON.stringify(text))));
+      } else if (chunks !== undefined) {
         const text = demoText(seq, producedAt);
         fs.writeSync(chunks, buf, 0, frameRecord(buf, 0, seq, text));
         if (results !== undefined) fs.writeSync(results, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
@@ -378,7 +467,8 @@ function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: rest
   parentPort!.on('message', (m: ToWorker) => {
     if (m instanceof Float64Array) return make(m);
     if ('open' in m) {
-      fds.set(m.open, shared !== null ? [] : logs.map((name) => fs.openSync(path.join(dir, `${m.open}.${name}`), 'a')));
+      if (log === 'mapped') mapped.set(m.open, logs.map((name) => new MappedLog(path.join(dir, `${m.open}.${name}`))));
+      else fds.set(m.open, shared !== null ? [] : logs.map((name) => fs.openSync(path.join(dir, `${m.open}.${name}`), 'a')));
       if (m.schedule) schedules.set(m.open, m.schedule);
       if (m.socket) sockets.set(m.open, m.socket);
       return;
@@ -387,6 +477,8 @@ function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: rest
     sockets.delete(m.close);
     for (const fd of fds.get(m.close) ?? []) fs.closeSync(fd);
     fds.delete(m.close);
+    for (const l of mapped.get(m.close) ?? []) l.close();
+    mapped.delete(m.close);
   });
 }
 

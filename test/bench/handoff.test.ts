@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { Handoff, demoText, wsTextFrame } from '../../bench/handoff.js';
+import { Handoff, MAP_WINDOW_BYTES, MappedLog, demoText, wsTextFrame } from '../../bench/handoff.js';
 import type { ChildMessage } from '../../bench/child-stats.js';
 import { assertServerMessage } from '../helpers/client.js';
 
@@ -193,6 +193,22 @@ describe("the hand-off's worker and a descriptor the main thread closed (bench/h
   });
 });
 
+/** The records of a log file (bench/fs-cost.ts's frame), up to its end or the zeros of a reserved tail; each checked whole. */
+function readRecords(bytes: Buffer): Array<{ seq: number; text: string; end: number }> {
+  const records: Array<{ seq: number; text: string; end: number }> = [];
+  for (let at = 0; at < bytes.length; ) {
+    assert.ok(at + 16 <= bytes.length, `a torn header at ${at}`);
+    const length = bytes.readUInt32LE(at);
+    if (length === 0 && bytes.readUInt32LE(at + 12) === 0) break; // the reserved, unwritten rest of a mapped window
+    const payload = bytes.subarray(at + 16, at + 16 + length);
+    assert.equal(payload.length, length, `a torn payload at ${at}`);
+    assert.equal(bytes.readUInt32LE(at + 12), zlib.crc32(payload), `the checksum of the record at ${at}`);
+    records.push({ seq: bytes.readUInt32LE(at + 4) + bytes.readUInt32LE(at + 8) * 0x1_0000_0000, text: payload.toString('utf8'), end: at + 16 + length });
+    at += 16 + length;
+  }
+  return records;
+}
+
 describe("the hand-off's log per thread (bench/handoff.ts, BARE_WS_HANDOFF_LOG=thread)", () => {
   it("puts every connection's chunk and result records in one log, whole, the chunk first, both before the frame is sent", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-handoff-log-'));
@@ -212,16 +228,8 @@ describe("the hand-off's log per thread (bench/handoff.ts, BARE_WS_HANDOFF_LOG=t
 
       // Every record whole: its length, seq and checksum hold.
       const bytes = fs.readFileSync(file);
-      const records: Array<{ seq: number; text: string; end: number }> = [];
-      for (let at = 0; at < bytes.length; ) {
-        assert.ok(at + 16 <= bytes.length, `a torn header at ${at}`);
-        const length = bytes.readUInt32LE(at);
-        const payload = bytes.subarray(at + 16, at + 16 + length);
-        assert.equal(payload.length, length, `a torn payload at ${at}`);
-        assert.equal(bytes.readUInt32LE(at + 12), zlib.crc32(payload), `the checksum of the record at ${at}`);
-        records.push({ seq: bytes.readUInt32LE(at + 4) + bytes.readUInt32LE(at + 8) * 0x1_0000_0000, text: payload.toString('utf8'), end: at + 16 + length });
-        at += 16 + length;
-      }
+      const records = readRecords(bytes);
+      assert.equal(records.at(-1)?.end, bytes.length, 'the log ends at its last record');
       for (const [c, frames] of sent) {
         assert.ok(frames.length >= 10, `connection ${c} got 10 frames`);
         frames.forEach((f, i) => assert.equal(f.seq, i + 1, `connection ${c}'s frames in order`));
@@ -236,6 +244,76 @@ describe("the hand-off's log per thread (bench/handoff.ts, BARE_WS_HANDOFF_LOG=t
       }
       // One log for all: no file of a connection's own.
       assert.deepEqual(fs.readdirSync(dir), ['thread.log']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a log appended through a mapping (bench/handoff.ts MappedLog, BARE_WS_HANDOFF_LOG=mapped)', () => {
+  it('holds every byte appended, in order, across windows, as `read` sees it before close, and is cut to them at close', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-mapped-'));
+    const file = path.join(dir, 'log');
+    try {
+      const log = new MappedLog(file);
+      const parts: Buffer[] = [];
+      // Lengths that never divide the window: records cross its end, and the last spans a whole window.
+      for (let i = 0; i < 700; i++) parts.push(Buffer.alloc(97 + (i % 13) * 11, i % 251));
+      parts.push(Buffer.alloc(MAP_WINDOW_BYTES + 5, 7));
+      for (const p of parts) log.append(p);
+      const expected = Buffer.concat(parts);
+      assert.ok(expected.length > 2 * MAP_WINDOW_BYTES, 'the appends span more than two windows');
+      // Before close: `read` sees every byte through the same page cache; the file holds the reserved window's zeros past them.
+      const before = fs.readFileSync(file);
+      assert.ok(before.subarray(0, expected.length).equals(expected), 'every byte appended, in order, seen by read before close');
+      assert.equal(before.length % MAP_WINDOW_BYTES, 0, 'the file is reserved a window at a time');
+      assert.ok(before.subarray(expected.length).every((b) => b === 0), 'nothing but zeros past the appended bytes');
+      log.close();
+      const after = fs.readFileSync(file);
+      assert.equal(after.length, expected.length, 'close cuts the file to the bytes appended');
+      assert.ok(after.equals(expected));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("puts each connection's chunk and result records in its own two files, whole, both before the frame is sent", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-handoff-mapped-'));
+    const handoff = new Handoff(dir, 2, 'worker', 'main', 'mapped');
+    /** Per connection, each frame sent: its seq, its time, and the records its two files held when it was sent. */
+    const sent = new Map<number, Array<{ seq: number; producedAt: number; chunks: string[]; results: string[] }>>();
+    const texts = (c: number, name: string) => readRecords(fs.readFileSync(path.join(dir, `${c}.${name}`))).map((r) => `${r.seq} ${r.text}`);
+    const feeds = [1, 2, 3].map((c) => {
+      sent.set(c, []);
+      return handoff.feed(5, { send: (seq, producedAt) => sent.get(c)!.push({ seq, producedAt, chunks: texts(c, 'chunks'), results: texts(c, 'results') }) });
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while ([...sent.values()].some((frames) => frames.length < 10) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const feed of feeds) feed.stop();
+      // The worker closes each connection's files when its stop reaches it: wait for all six to be cut.
+      const cut = (c: number, name: string) => {
+        const bytes = fs.readFileSync(path.join(dir, `${c}.${name}`));
+        return readRecords(bytes).at(-1)?.end === bytes.length;
+      };
+      const closedBy = Date.now() + 10_000;
+      while (![1, 2, 3].every((c) => cut(c, 'chunks') && cut(c, 'results')) && Date.now() < closedBy) await new Promise((r) => setTimeout(r, 10));
+      for (const [c, frames] of sent) {
+        assert.ok(frames.length >= 10, `connection ${c} got 10 frames`);
+        frames.forEach((f, i) => assert.equal(f.seq, i + 1, `connection ${c}'s frames in order`));
+        for (const f of frames) {
+          const text = demoText(f.seq, f.producedAt);
+          assert.ok(f.chunks.includes(`${f.seq} ${text}`), `connection ${c}'s frame ${f.seq}: its chunk record was in its chunks file before it was sent`);
+          assert.ok(f.results.includes(`${f.seq} ${JSON.stringify(text)}`), `connection ${c}'s frame ${f.seq}: its result record was in its results file before it was sent`);
+        }
+        // Closed at stop: each file cut to its records, no reserved zeros left.
+        for (const name of ['chunks', 'results']) {
+          const bytes = fs.readFileSync(path.join(dir, `${c}.${name}`));
+          const records = readRecords(bytes);
+          assert.equal(records.at(-1)?.end, bytes.length, `connection ${c}'s ${name} file ends at its last record once closed`);
+          assert.ok(records.length >= frames.length, `connection ${c}'s ${name} file holds a record per frame`);
+        }
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
