@@ -323,11 +323,17 @@ const EMPTY = Buffer.alloc(0);
  */
 export const MAP_WINDOW_BYTES = 64 * 1024;
 
-/** libc's calls a MappedLog makes, loaded on first use (koffi, in the thread that uses them). */
-let libc: { mmap: koffi.KoffiFunction; munmap: koffi.KoffiFunction; fallocate: koffi.KoffiFunction } | null = null;
-function loadLibc(): NonNullable<typeof libc> {
+/** libc's calls a MappedLog makes (koffi), loaded once per thread on first use. */
+interface Libc {
+  mmap: koffi.KoffiFunction;
+  munmap: koffi.KoffiFunction;
+  fallocate: koffi.KoffiFunction;
+}
+let loaded: Libc | null = null;
+function libc(): Libc {
+  if (loaded) return loaded;
   const lib = koffi.load('libc.so.6');
-  return (libc ??= {
+  return (loaded = {
     mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
     munmap: lib.func('int munmap(void *addr, size_t len)'),
     fallocate: lib.func('int fallocate(int fd, int mode, int64_t off, int64_t len)'),
@@ -352,8 +358,14 @@ export class MappedLog {
   #length = 0;
 
   constructor(file: string) {
+    // Read and write: a shared mapping for writing needs both (one opened to append is refused).
     this.#fd = fs.openSync(file, 'w+');
-    this.#map(0);
+    try {
+      this.#map(0);
+    } catch (err) {
+      fs.closeSync(this.#fd);
+      throw err;
+    }
   }
 
   append(bytes: Uint8Array): void {
@@ -374,7 +386,7 @@ export class MappedLog {
   }
 
   #map(base: number): void {
-    const c = (libc ??= loadLibc());
+    const c = libc();
     this.#unmap();
     if (c.fallocate(this.#fd, 0, base, MAP_WINDOW_BYTES) !== 0) throw new Error(`fallocate of ${MAP_WINDOW_BYTES} bytes at ${base} failed (errno ${koffi.errno()})`);
     const p = c.mmap(null, MAP_WINDOW_BYTES, PROT_READ_WRITE, MAP_SHARED, this.#fd, base);
@@ -388,7 +400,7 @@ export class MappedLog {
     if (!this.#pointer) return;
     // The view goes first: no store may reach the pages once they are unmapped.
     this.#window = null;
-    libc!.munmap(this.#pointer, MAP_WINDOW_BYTES);
+    libc().munmap(this.#pointer, MAP_WINDOW_BYTES);
     this.#pointer = null;
   }
 }
