@@ -349,7 +349,7 @@ const MAP_SHARED = 1;
  * a time; a record that crosses a window's end is split across two; close() cuts the file to what
  * was appended. Readers read it with `read`, as the same page cache.
  */
-export class MappedLog {
+export class MappedLog implements RecordSink {
   readonly #fd: number;
   #window: Uint8Array | null = null;
   #pointer: unknown = null;
@@ -405,11 +405,33 @@ export class MappedLog {
   }
 }
 
+/** Where a connection's records go: one of its own files, appended to with `write` (tandem's spool) or through a mapping (MappedLog). */
+interface RecordSink {
+  append(bytes: Uint8Array): void;
+  close(): void;
+}
+
+/** A file held open for appending, a `write` per record. */
+class AppendedFile implements RecordSink {
+  readonly #fd: number;
+
+  constructor(file: string) {
+    this.#fd = fs.openSync(file, 'a');
+  }
+
+  append(bytes: Uint8Array): void {
+    fs.writeSync(this.#fd, bytes);
+  }
+
+  close(): void {
+    fs.closeSync(this.#fd);
+  }
+}
+
 /** The worker's side: held files per connection (or one for all), its records appended per frame (or per tick); the schedules too with its own timer. */
 function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: restsBuffer }: HandoffData): void {
-  const fds = new Map<number, number[]>();
-  /** With `log` 'mapped', each connection's logs (in place of `fds`). */
-  const mapped = new Map<number, MappedLog[]>();
+  /** Each connection's own files (none with `log` 'thread', or `appends` 0): its chunks', then its results'. */
+  const files = new Map<number, RecordSink[]>();
   const sockets = new Map<number, NonNullable<OpenMessage['socket']>>();
   const slots = slotsBuffer ? new Int32Array(slotsBuffer) : null;
   const rests = restsBuffer ? new Uint8Array(restsBuffer) : null;
@@ -445,17 +467,12 @@ function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: rest
       const id = due[i]!;
       const seq = due[i + 1]!;
       const producedAt = times ? times[i / 2]! : nowMs();
-      const [chunks, results] = fds.get(id) ?? [];
-      const maps = mapped.get(id);
+      const [chunks, results] = files.get(id)!;
       // The chunk as the demo producer writes it, then (with two logs) the result as tandem logs it: its JSON.
-      if (maps !== undefined && maps.length > 0) {
+      if (chunks !== undefined) {
         const text = demoText(seq, producedAt);
-        maps[0]!.append(buf.subarray(0, frameRecord(buf, 0, seq, text)));
-        if (maps.length > 1) maps[1]!.append(buf.subarray(0, frameRecord(buf, 0, seq, JSON.stringify(text))));
-      } else if (chunks !== undefined) {
-        const text = demoText(seq, producedAt);
-        fs.writeSync(chunks, buf, 0, frameRecord(buf, 0, seq, text));
-        if (results !== undefined) fs.writeSync(results, buf, 0, frameRecord(buf, 0, seq, JSON.stringify(text)));
+        chunks.append(buf.subarray(0, frameRecord(buf, 0, seq, text)));
+        results?.append(buf.subarray(0, frameRecord(buf, 0, seq, JSON.stringify(text))));
       }
       if (done) {
         done[j] = id;
@@ -479,18 +496,16 @@ function serveWorker({ dir, appends, timer, log, slots: slotsBuffer, rests: rest
   parentPort!.on('message', (m: ToWorker) => {
     if (m instanceof Float64Array) return make(m);
     if ('open' in m) {
-      if (log === 'mapped') mapped.set(m.open, logs.map((name) => new MappedLog(path.join(dir, `${m.open}.${name}`))));
-      else fds.set(m.open, shared !== null ? [] : logs.map((name) => fs.openSync(path.join(dir, `${m.open}.${name}`), 'a')));
+      const File = log === 'mapped' ? MappedLog : AppendedFile;
+      files.set(m.open, shared !== null ? [] : logs.map((name) => new File(path.join(dir, `${m.open}.${name}`))));
       if (m.schedule) schedules.set(m.open, m.schedule);
       if (m.socket) sockets.set(m.open, m.socket);
       return;
     }
     schedules.delete(m.close);
     sockets.delete(m.close);
-    for (const fd of fds.get(m.close) ?? []) fs.closeSync(fd);
-    fds.delete(m.close);
-    for (const l of mapped.get(m.close) ?? []) l.close();
-    mapped.delete(m.close);
+    for (const f of files.get(m.close) ?? []) f.close();
+    files.delete(m.close);
   });
 }
 
