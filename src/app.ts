@@ -18,6 +18,7 @@ import { poolView } from './routes/pool.js';
 import { StepBatcher } from './pool/step-batcher.js';
 import type { ResidentSteps } from './pool/residents.js';
 import { FlagsSlab } from './pool/flags.js';
+import { QuietReader, quietSlab } from './pool/quiet-steps.js';
 import { ClaimSlab } from './pool/claims.js';
 import { HeldFilesBudget } from './spool/held-files.js';
 import { SpoolRemover } from './sessions/spool-remover.js';
@@ -94,9 +95,11 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   const claims = new ClaimSlab(2 * flags.capacity);
   // The clients' sockets step threads may write results into (STEP_SENDS).
   const socketSlots = config.stepSends ? new SocketSlots(config.stepSends) : null;
+  // What residents' quiet steps publish, a slot beside each session's flags (pool/quiet-steps.ts).
+  const quiet = quietSlab(flags.capacity, config.quiet);
   const pool = new WorkerPool(
     config.pool,
-    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs, socketSlots: socketSlots?.buffers ?? null, residentAnswerMs: config.residentAnswerMs, residentAnswerMax: config.residentAnswerMax, residentGrouping: config.residentGrouping },
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs, socketSlots: socketSlots?.buffers ?? null, residentAnswerMs: config.residentAnswerMs, residentAnswerMax: config.residentAnswerMax, residentGrouping: config.residentGrouping, quietSlab: quiet },
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );
@@ -112,7 +115,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
     loopDelayResolutionMs: config.loopDelayResolutionMs,
   });
   const steps = new StepBatcher(pool, config.batch, { flags: flags.buffer, claims }, metrics.batchObserver);
-  const residents = config.residents ? pool.residents(flags.buffer, config.residents, metrics.batchObserver) : null;
+  const residents = config.residents ? pool.residents(flags.buffer, config.residents, metrics.batchObserver, config.quiet.stateBytes > 0 ? new QuietReader(quiet) : null) : null;
   const timers = new TimerWheel(config.stepTimer);
   const spools = new SpoolRemover(pool, config.batch, config.spoolRemoval);
   // Only with REDIS_URL: alone, nothing of src/cluster exists.

@@ -1,5 +1,6 @@
 import type { ResidentLimits } from './pool/residents.js';
 import type { ResidentGrouping } from './pool/residents-thread.js';
+import { QUIET_OFF, type QuietLimits } from './pool/quiet-steps.js';
 import type { SocketSlotLimits } from './ws/socket-slots.js';
 import net from 'node:net';
 import os from 'node:os';
@@ -240,6 +241,17 @@ const schema = z.object({
    * thread fewer wake-ups and holds it longer (about 16 µs an answer here) once it arrives.
    */
   STEP_RESIDENT_ANSWER_MAX: intFrom(1, 10_000).default(128),
+  /**
+   * With STEP_SENDS, a resident step whose thread sent all its results and that needs nothing else
+   * of the main thread is not answered: its thread publishes it and writes what it came to into
+   * shared memory, with the pipeline's two states as JSON of at most this many bytes (0: every
+   * step is answered). A step whose states are larger, or not plain JSON, is answered as before.
+   */
+  STEP_QUIET_STATE_BYTES: intFrom(0, 65_536).default(512),
+  /** How many results of quiet steps may wait for the main thread to read their timings; a step past it is answered. */
+  STEP_QUIET_SAMPLES: intFrom(1, 4096).default(64),
+  /** How often the main thread reads what the residents' quiet steps came to (counts, metrics, inspect), ms. */
+  STEP_QUIET_CATCH_UP_MS: intFrom(10, 60_000).default(500),
   /** Client sockets step threads may write into at once (STEP_SENDS); past it, a connection's frames go through the main thread. */
   STEP_SEND_SOCKETS: intFrom(1, 1_000_000).default(16_384),
   /** The most bytes a step thread writes into a socket in one call (and holds of a half-written frame); longer frames go through the main thread. */
@@ -372,6 +384,8 @@ export interface Config {
   readonly residentAnswerMs: number;
   /** The most resident answers in one message (STEP_RESIDENT_ANSWER_MAX). */
   readonly residentAnswerMax: number;
+  /** Resident steps that need no answer (pool/quiet-steps.ts; STEP_QUIET_STATE_BYTES, STEP_QUIET_SAMPLES): off without STEP_SENDS and STEP_RESIDENTS. */
+  readonly quiet: QuietLimits;
   /** How a step thread groups its residents' waits (STEP_RESIDENT_GROUP_STEPS, STEP_RESIDENT_SLACK_PERCENT, STEP_TIMER_MAX_SLACK_MS). */
   readonly residentGrouping: ResidentGrouping;
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
@@ -545,9 +559,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stepSends: e.STEP_SENDS ? { sockets: e.STEP_SEND_SOCKETS, writeMaxBytes: e.STEP_SEND_WRITE_MAX_BYTES } : null,
     residentAnswerMs,
     residentAnswerMax: e.STEP_RESIDENT_ANSWER_MAX,
+    quiet: e.STEP_SENDS && e.STEP_RESIDENTS && e.STEP_QUIET_STATE_BYTES > 0 ? { stateBytes: e.STEP_QUIET_STATE_BYTES, samples: e.STEP_QUIET_SAMPLES } : QUIET_OFF,
     residentGrouping: { steps: e.STEP_RESIDENT_GROUP_STEPS, slackPercent: e.STEP_RESIDENT_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
     residents: e.STEP_RESIDENTS
-      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, maxLoadPerS: e.STEP_RESIDENTS_MAX_LOAD, loadHoldMs: e.STEP_RESIDENTS_LOAD_HOLD_MS, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs }
+      ? { perThread: e.STEP_RESIDENTS_PER_THREAD, maxLoadPerS: e.STEP_RESIDENTS_MAX_LOAD, loadHoldMs: e.STEP_RESIDENTS_LOAD_HOLD_MS, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs, catchUpMs: e.STEP_QUIET_CATCH_UP_MS }
       : null,
     spoolRemoval: { stormSessions: e.SPOOL_REMOVAL_STORM_SESSIONS, quietMs: e.SPOOL_REMOVAL_QUIET_MS, maxMs: e.SPOOL_REMOVAL_MAX_DELAY_MS, threadWaitMs: e.SPOOL_REMOVAL_THREAD_WAIT_MS },
     allowedOrigins: e.ALLOWED_ORIGINS,

@@ -3,6 +3,7 @@ import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { Session, SessionObserver } from '../sessions/session.js';
 import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
 import { TallyCounter, TallyHistogram } from './tally.js';
+import { SAMPLE } from '../pool/quiet-steps.js';
 
 export interface FlowMetricsDeps {
   catalog: PipelineCatalog;
@@ -10,7 +11,7 @@ export interface FlowMetricsDeps {
   sessions: () => Iterable<Session>;
 }
 
-type FlowHooks = Pick<SessionObserver, 'chunkProduced' | 'resultsConsumed' | 'resultDelivered'>;
+type FlowHooks = Pick<SessionObserver, 'chunkProduced' | 'resultsConsumed' | 'resultDelivered' | 'quietSteps'>;
 
 /**
  * What flows through sessions, by pipeline: chunks and bytes written, chunks consumed, results
@@ -85,6 +86,19 @@ export function flowMetrics(registry: Registry, deps: FlowMetricsDeps): FlowHook
       delivered.add(pipeline);
       endToEnd.observe(pipeline, Math.max(0, latencyMs) / 1000);
       pickup.observe(pipeline, Math.max(0, pickupMs) / 1000);
+    },
+    quietSteps(session, q) {
+      const pipeline = session.entry.name;
+      produced.add(pipeline, q.chunks);
+      producedBytes.add(pipeline, q.bytes);
+      consumed.add(pipeline, q.results);
+      delivered.add(pipeline, q.results);
+      const s = q.samples;
+      for (let at = 0, end = q.results * 5; at < end; at += 5) {
+        consumerRun.observe(pipeline, Math.max(0, s[at + SAMPLE.CONSUMER_RUN]!) / 1000);
+        endToEnd.observe(pipeline, Math.max(0, s[at + SAMPLE.LATENCY]!) / 1000);
+        pickup.observe(pipeline, Math.max(0, s[at + SAMPLE.PICKUP]!) / 1000);
+      }
     },
   };
 }

@@ -41,6 +41,7 @@ export function poolMetrics(registry: Registry, deps: { pool: WorkerPool }): Pic
   totalCounter(registry, METRIC_PREFIX + 'step_residents_adopted_total', 'Residencies begun: a session handed to a step thread.', () => pool.residentStats().adopted);
   totalCounter(registry, METRIC_PREFIX + 'step_residents_taken_back_total', "Residents taken back because their answer was overdue while their thread was held.", () => pool.residentStats().takenBack);
   totalCounter(registry, METRIC_PREFIX + 'step_residents_rolled_back_total', 'Residents rolled back to their last answer because their thread went.', () => pool.residentStats().rolledBack);
+  totalCounter(registry, METRIC_PREFIX + 'step_residents_quiet_steps_total', 'Resident steps that needed no answer: their step thread published them and sent their results (STEP_QUIET_STATE_BYTES).', () => pool.residentStats().quietSteps);
 
   // Observed for every step on the main thread: tallied (tally.ts), one series key per side and shape.
   const histogram = (name: string, help: string) => new TallyHistogram(registry, METRIC_PREFIX + name, help, LATENCY_BUCKETS_SECONDS, ['side', 'shape']);

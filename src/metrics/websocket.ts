@@ -57,9 +57,9 @@ export function webSocketMetrics(registry: Registry, deps: WebSocketMetricsDeps)
   return {
     messageReceived: () => received.inc(),
     messageSent: () => sent.inc(),
-    resultSentByThread: () => {
-      sent.inc();
-      byThreads.inc();
+    resultSentByThread: (count = 1) => {
+      sent.inc(count);
+      byThreads.inc(count);
     },
     errorSent: (code: ErrorCode) => errors.inc({ code }),
   };

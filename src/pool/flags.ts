@@ -69,10 +69,37 @@ export const FLAG = {
    */
   SEND_SLOT: 23,
   SEND_ID: 24,
+  /** A sequence lock over a resident's quiet steps' numbers (pool/quiet-steps.ts): odd while its step thread writes them. */
+  QUIET_VERSION: 25,
+  /** The step number of the last resident answer the main thread took in: its next step waits for it (pool/quiet-steps.ts). */
+  RESIDENT_ACK: 26,
+  /** The last result seq the main thread delivered (sent, or counted as sent by a step thread): a quiet step must follow it or a quiet one. */
+  DELIVERED: 27,
 } as const;
 
-const INT_SLOTS = 26; // even, so the float slots after them are 8-byte aligned
-const FLOAT_SLOTS = 5;
+const INT_SLOTS = 28; // even, so the float slots after them are 8-byte aligned
+
+/**
+ * Float slots of a resident's quiet steps (pool/quiet-steps.ts owns what they mean): the step
+ * number of the last one, the producer's next seq, when the next step is due, the totals since the
+ * residency began, the consumer's run per result, samples written and taken, the states' length.
+ */
+export const QUIET = {
+  STEP: 5,
+  NEXT_SEQ: 6,
+  DUE_AT: 7,
+  CHUNKS: 8,
+  BYTES: 9,
+  RESULTS: 10,
+  CALLS: 11,
+  ELAPSED: 12,
+  SAMPLES: 13,
+  STATE_LENGTH: 14,
+  SAMPLES_TAKEN: 15,
+  STEPS: 16,
+} as const;
+
+const FLOAT_SLOTS = 17;
 
 /** Float slots: epoch ms at which the call of the side's step now running began, or its loop (0: none runs). */
 const STARTED_AT = { producer: 0, consumer: 1 } as const;

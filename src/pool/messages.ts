@@ -10,6 +10,7 @@ import type { PackedStepBatch } from './task-codec.js';
 import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
 import type { SocketSlotBuffers } from '../ws/socket-slots.js';
 import type { ResidentGrouping } from './residents-thread.js';
+import type { QuietSlabInfo } from './quiet-steps.js';
 
 /** What every task carries about its session. */
 export interface TaskSession {
@@ -197,9 +198,13 @@ export interface ResidentMessages {
 
 /**
  * What a step thread posts for its residents: per answer its token, how it ended (residents.ts
- * RESIDENT_END), and when the step was due (or, for one handed back unrun, when it falls due),
- * then the answers packed as a batch's (pool/answer-codec.ts), null where no step ran.
+ * RESIDENT_END), when the step was due (or, for one handed back unrun, when it falls due) and the
+ * residency's step number of it (pool/quiet-steps.ts), then the answers packed as a batch's
+ * (pool/answer-codec.ts), null where no step ran.
  */
+/** Numbers per answer in ResidentAnswers' meta: token, how it ended, when due, its step number. */
+export const RESIDENT_META = 4;
+
 export interface ResidentAnswers {
   residents: [meta: Float64Array, answers: PackedBatch];
 }
@@ -238,6 +243,8 @@ export interface PoolWorkerData {
   residentGrouping?: ResidentGrouping;
   /** The clients' sockets' slots, when step threads write results' frames into them (STEP_SENDS); null when off. */
   socketSlots?: SocketSlotBuffers | null;
+  /** Where residents' quiet steps are published (pool/quiet-steps.ts; absent, or no state bytes: every step answered). */
+  quietSlab?: QuietSlabInfo;
 }
 
 /** What one entry of a batch came to: its result, or what it threw (not a pipeline error: those are in the result). */

@@ -14,6 +14,8 @@
  * its consumer was slow; the main thread's path goes on from there.
  */
 import { FLAG, claimResident, endResidency, flagsAt, isStopRequested, nowMs, unclaimResident, type SessionFlags } from './flags.js';
+import { SAMPLE, answerTaken, followsDelivered, type QuietProgress, type QuietWriter } from './quiet-steps.js';
+import { publishChunks, publishConsumed, publishResults } from '../spool/progress.js';
 import { packBatch } from './answer-codec.js';
 import { LEND_CONSUMER_MAX_MS, nextStepDue } from '../sessions/pacing.js';
 import { TimerWheel, type WheelGranularity, type WheelTimer } from '../sessions/timer-wheel.js';
@@ -36,6 +38,11 @@ interface Resident {
   readonly fire: () => void;
   /** What it adds to its thread's steps per ms: one step per wait its last step asked for (0 before its first). */
   perMs: number;
+  /** Its steps run here, numbered from 1; the last one answered (its next step waits until the main thread took that answer in). */
+  stepNo: number;
+  answered: number;
+  /** What its quiet steps came to (pool/quiet-steps.ts): the totals the thread publishes. */
+  readonly quiet: QuietProgress;
 }
 
 /**
@@ -106,6 +113,8 @@ export class ThreadResidents {
     private readonly runStep: StepRunner,
     private readonly post: (answers: ResidentAnswers, transfer: ArrayBuffer[]) => void,
     private readonly toTaskError: (err: unknown) => TaskError,
+    /** Writes the steps that need no answer (pool/quiet-steps.ts); null: every step is answered. */
+    private readonly quietWriter: QuietWriter | null = null,
   ) {
     this.#wheel = new TimerWheel({ tickMs, slackPercent: 0, maxSlackMs: 0 });
     this.#waitGranularity = { tickMs, slackPercent: grouping.slackPercent, maxSlackMs: 0 };
@@ -140,6 +149,9 @@ export class ThreadResidents {
       timer: { fn: null, due: 0 },
       fire: () => this.#fell(r),
       perMs: 0,
+      stepNo: 0,
+      answered: 0,
+      quiet: { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 },
     };
     this.#byToken.set(r.token, r);
     this.#wait(r, r.dueAt - nowMs());
@@ -225,8 +237,9 @@ export class ThreadResidents {
     if (isStopRequested(r.flags) || Atomics.load(ints, FLAG.PAUSE_PRODUCER) === 1 || Atomics.load(ints, FLAG.PAUSE_CONSUMER) === 1) {
       return this.#giveBack(r, null, RESIDENT_END.RETURNED);
     }
-    // Its last step is not published yet (the main thread is behind): look again next tick.
-    if (Atomics.load(ints, FLAG.CONSUMED) < r.lastSeq) {
+    // Its last step is not published yet, or its last answer not taken in (the main thread is
+    // behind): look again next tick.
+    if (Atomics.load(ints, FLAG.CONSUMED) < r.lastSeq || (r.answered > 0 && !answerTaken(r.flags, r.answered))) {
       this.#wheel.schedule(r.fire, this.tickMs, r.timer);
       return;
     }
@@ -240,6 +253,9 @@ export class ThreadResidents {
     } catch (err) {
       outcome = { thrown: this.toTaskError(err) };
     }
+    r.stepNo++;
+    // Still claimed: published before the main thread may take it back.
+    if ('ok' in outcome && this.#quietly(r, outcome.ok as ProduceStepResult)) return;
     unclaimResident(r.flags, r.token);
     const due = r.dueAt;
     if (!('ok' in outcome) || !this.#staysAfter(r, outcome.ok as ProduceStepResult)) return this.#giveBack(r, outcome, RESIDENT_END.HANDED_BACK);
@@ -253,9 +269,78 @@ export class ThreadResidents {
       r.lastSeq = last.seq;
     }
     r.dueAt = nextStepDue(due, nowMs(), res.delayMs, r.rateSlackMs);
+    this.quietWriter?.setDueAt(r.flags, r.dueAt);
+    r.answered = r.stepNo;
     this.#answer(r, RESIDENT_END.RAN, due, outcome);
     this.#setRate(r, 1 / res.delayMs);
     this.#wait(r, r.dueAt - nowMs());
+  }
+
+  /**
+   * Publishes a step that needs no answer (pool/quiet-steps.ts) and waits for the next; false when
+   * it needs one. Called while the step's claim is held; unclaims when it publishes.
+   */
+  #quietly(r: Resident, res: ProduceStepResult): boolean {
+    const q = this.quietWriter;
+    const c = res.consumed;
+    if (!q?.enabled || !c?.sentAll || !this.#staysAfter(r, res)) return false;
+    const n = res.chunks.length;
+    const cl = res.chunkLog;
+    const rl = c.resultLog;
+    const rm = c.readMark;
+    if (n === 0 || c.results.length !== n || !cl || !rl || !rm || rm.left.length > 0) return false;
+    // A new segment is the main thread's to follow (it holds the open one's file).
+    const ints = r.flags.ints;
+    if (cl.segment !== ints[FLAG.CHUNK_SEGMENT] || rl.segment !== ints[FLAG.RESULT_SEGMENT]) return false;
+    // Nothing of the session waits on the main thread to be sent before these.
+    if (!followsDelivered(r.flags, res.chunks[0]!.seq, r.quiet.nextSeq - 1)) return false;
+    if (!q.hasRoom(r.flags, r.quiet.samples, n) || !q.stage(res.state, c.state)) return false;
+    const due = r.dueAt;
+    const next = nextStepDue(due, nowMs(), res.delayMs, r.rateSlackMs);
+    const p = r.quiet;
+    let bytes = 0;
+    for (const chunk of res.chunks) bytes += chunk.sizeBytes;
+    p.step = r.stepNo;
+    p.nextSeq = res.chunks[n - 1]!.seq + 1;
+    p.dueAt = next;
+    p.steps++;
+    p.chunks += n;
+    p.bytes += bytes;
+    p.results += n;
+    p.calls += res.calls;
+    p.elapsedPerResult = c.elapsedMs / n;
+    p.samples += n;
+    const t = res.timing;
+    q.write(
+      r.flags,
+      r.step.flagsSlot,
+      p,
+      n,
+      (i, into, at) => {
+        const chunk = res.chunks[i]!;
+        const result = c.results[i]!;
+        into[at + SAMPLE.LATENCY] = result.doneAt - chunk.producedAt;
+        into[at + SAMPLE.PICKUP] = result.takenAt - chunk.producedAt;
+        into[at + SAMPLE.CONSUMER_RUN] = result.doneAt - result.takenAt;
+        into[at + SAMPLE.STEP_WAIT] = i === 0 && t ? t.startedAt - due : NaN;
+        into[at + SAMPLE.STEP_RUN] = i === 0 && t ? t.finishedAt - t.startedAt : NaN;
+      },
+      () => {
+        publishChunks(r.flags, cl);
+        publishResults(r.flags, rl);
+        publishConsumed(r.flags, rm);
+      },
+    );
+    unclaimResident(r.flags, r.token);
+    const step = r.step;
+    step.state = res.state;
+    step.consumerState = c.state;
+    step.nextSeq = p.nextSeq;
+    r.lastSeq = p.nextSeq - 1;
+    r.dueAt = next;
+    this.#setRate(r, 1 / res.delayMs);
+    this.#wait(r, r.dueAt - nowMs());
+    return true;
   }
 
   /** Whether a resident stays after its step's answer `res`, or goes back to the main thread's path with it. */
@@ -282,7 +367,7 @@ export class ThreadResidents {
 
   #answer(r: Resident, end: number, dueAt: number, outcome: StepOutcome | null): void {
     if (this.#meta.length === 0) this.#gatherFrom = nowMs();
-    this.#meta.push(r.token, end, dueAt);
+    this.#meta.push(r.token, end, dueAt, r.stepNo);
     this.#outcomes.push(outcome);
     // Only a step whose results all left by this thread, and that stays with its next step not due
     // within the gathering, may wait: anything else (a hand-back, a result the main thread is to

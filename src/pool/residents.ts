@@ -22,12 +22,13 @@
 import { FLAG, endResidency, flagsAt, nowMs, residentRunning, stepStartedAt, type SessionFlags } from './flags.js';
 import { markRolledBack } from '../spool/progress.js';
 import { unpackBatch } from './answer-codec.js';
-import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type ResidentAnswers } from './messages.js';
+import { RESIDENT_END, RESIDENT_META, type ProduceStepResult, type ProduceStepTask, type ResidentAnswers } from './messages.js';
 import { PoolClosedError, type ResidentListener, type ResidentPlace, type StepChannels } from './step-channels.js';
 import { StepThrew, StepTimedOutError, type BatchObserver, type StepRun } from './step-batcher.js';
 import { nextStepDue } from '../sessions/pacing.js';
 import { Watchdog } from './watchdog.js';
 import { LOAD_SAMPLE_MS, StepLoad } from './step-load.js';
+import { ackAnswer, quietDueAt, quietStep, quietTorn, resetQuiet, type QuietProgress, type QuietReader } from './quiet-steps.js';
 
 /** Resident limits (config.ts names the variables). */
 export interface ResidentLimits {
@@ -52,6 +53,8 @@ export interface ResidentLimits {
    * this much later than STEP_BATCH_STALL_MS.
    */
   answerMs: number;
+  /** How often the main thread reads what its residents' quiet steps came to, ms (STEP_QUIET_CATCH_UP_MS; default 500). */
+  catchUpMs?: number;
 }
 
 /** What a resident's side hears. */
@@ -64,12 +67,51 @@ export interface ResidentHandler {
    * or with `error` (its step failed on the thread, or was ended).
    */
   ended(result: ProduceStepResult | null, dueAt: number, error?: unknown): void;
+  /**
+   * Steps that needed no answer ran (pool/quiet-steps.ts): what they came to since the last time
+   * told, before any answer of a later step and before the residency ends. `states` are given
+   * when the residency ends without an answer: the side goes on from them.
+   */
+  quiet(q: QuietSteps): void;
+}
+
+/** What a resident's quiet steps came to since its side was last told. */
+export interface QuietSteps {
+  steps: number;
+  calls: number;
+  chunks: number;
+  bytes: number;
+  /**
+   * Results, each delivered by the step thread; one sample each in `samples` (quiet-steps.ts SAMPLE),
+   * 5 numbers a sample, the first `results` of them (the array is reused: it may be longer).
+   */
+  results: number;
+  samples: Float64Array;
+  /** The producer's next seq, the consumer's run per result in the last of them (ms). */
+  nextSeq: number;
+  elapsedPerResult: number;
+  states: { state: unknown; consumerState: unknown } | null;
+}
+
+function copyProgress(from: QuietProgress, to: QuietProgress): void {
+  to.step = from.step;
+  to.nextSeq = from.nextSeq;
+  to.dueAt = from.dueAt;
+  to.steps = from.steps;
+  to.chunks = from.chunks;
+  to.bytes = from.bytes;
+  to.results = from.results;
+  to.calls = from.calls;
+  to.elapsedPerResult = from.elapsedPerResult;
+  to.samples = from.samples;
 }
 
 /** A resident as its side holds it: ended by force (StepRun.abort), or let go at a stop. */
 export interface ResidentRun extends StepRun {
   /** `waitForAnswer`: its thread hands it back (after the answer it may have on its way), never taken back without it. */
   release(waitForAnswer?: boolean): void;
+  /** Its side is told now what its quiet steps came to (pool/quiet-steps.ts), not at the next catch-up. */
+  catchUp(): void;
 }
 
 class Resident implements ResidentRun {
@@ -87,7 +129,14 @@ class Resident implements ResidentRun {
     /** When its next answer is due, as far as the main thread knows (its thread's own clock decides). */
     public expectedAt: number,
     readonly owner: ResidentSteps,
+    readonly slot: number,
   ) {}
+
+  /** The last step whose states its side has: an answer's, or a quiet step's read at the residency's end. */
+  statesStep = 0;
+
+  /** Its quiet steps as far as its side was told (pool/quiet-steps.ts); `step` also counts the answers taken in. */
+  readonly applied: QuietProgress = { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 };
 
   abort(reason: Error): void {
     this.owner.abort(this, reason);
@@ -95,6 +144,10 @@ class Resident implements ResidentRun {
 
   release(waitForAnswer = false): void {
     this.owner.release(this, waitForAnswer);
+  }
+
+  catchUp(): void {
+    this.owner.catchUp(this);
   }
 }
 
@@ -105,17 +158,25 @@ export class ResidentSteps implements ResidentListener {
   readonly #observer: BatchObserver;
   readonly #byToken = new Map<number, Resident>();
   #nextToken = 1;
-  /** Residencies begun; taken back overdue; rolled back when their thread went. */
-  readonly totals = { adopted: 0, takenBack: 0, rolledBack: 0 };
+  /** Residencies begun; taken back overdue; rolled back when their thread went; steps that needed no answer (pool/quiet-steps.ts). */
+  readonly totals = { adopted: 0, takenBack: 0, rolledBack: 0, quietSteps: 0 };
   /** Runs while a resident lives or a thread is held. */
   readonly #watchdog: Watchdog;
   #closed = false;
   /** The step producers' load (STEP_RESIDENTS_MAX_LOAD), and the timer that closes its samples (none without a limit). */
   readonly #load: StepLoad;
   readonly #loadTimer: NodeJS.Timeout | null;
+  /** Reads the residents' quiet steps (null: every step is answered), and the timer that does it now and then. */
+  readonly #quiet: QuietReader | null;
+  readonly #catchUpTimer: NodeJS.Timeout | null;
+  readonly #read: QuietProgress = { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 };
+  #samples = new Float64Array(5 * 64);
+  /** What #catchUp tells a side: one object, reused (a side reads it at once). */
+  readonly #told: QuietSteps = { steps: 0, calls: 0, chunks: 0, bytes: 0, results: 0, samples: new Float64Array(0), nextSeq: 0, elapsedPerResult: 0, states: null };
 
-  constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}) {
+  constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}, quiet: QuietReader | null = null) {
     this.#channels = channels;
+    this.#quiet = quiet;
     this.#flagsSlab = flagsSlab;
     this.#limits = limits;
     this.#observer = observer;
@@ -123,7 +184,16 @@ export class ResidentSteps implements ResidentListener {
     // The limit is for the threads that take work: each runs its residents beside the main thread.
     const limited = limits.maxLoadPerS > 0;
     this.#load = new StepLoad(limited ? limits.maxLoadPerS * channels.activeLimit : Infinity, limits.loadHoldMs, nowMs());
-    this.#loadTimer = limited ? setInterval(() => this.#load.close(nowMs()), LOAD_SAMPLE_MS).unref() : null;
+    // A sample closes with every quiet step taken in (the catch-up counts them): none falls in the next.
+    this.#loadTimer = limited
+      ? setInterval(() => {
+          this.catchUpAll();
+          this.#load.close(nowMs());
+        }, LOAD_SAMPLE_MS).unref()
+      : null;
+    // The load's samples catch up as often as this already.
+    const catchUpMs = limits.catchUpMs ?? LOAD_SAMPLE_MS;
+    this.#catchUpTimer = quiet && !(limited && catchUpMs >= LOAD_SAMPLE_MS) ? setInterval(() => this.catchUpAll(), catchUpMs).unref() : null;
     channels.listenResidents(this);
   }
 
@@ -168,8 +238,9 @@ export class ResidentSteps implements ResidentListener {
     const token = this.#nextToken;
     this.#nextToken = token >= 0x7fff_ffff ? 1 : token + 1;
     const flags = flagsAt(this.#flagsSlab, step.flagsSlot);
+    resetQuiet(flags);
     Atomics.store(flags.ints, FLAG.RESIDENT, token);
-    const r = new Resident(token, place, flags, handler, rateSlackMs, dueAt, this);
+    const r = new Resident(token, place, flags, handler, rateSlackMs, dueAt, this, step.flagsSlot);
     place.residents++;
     this.totals.adopted++;
     this.#byToken.set(token, r);
@@ -182,17 +253,28 @@ export class ResidentSteps implements ResidentListener {
     const [meta, packed] = answers.residents;
     const outcomes = unpackBatch(packed).outcomes;
     let thrown: { error: unknown } | null = null;
-    for (let i = 0; i * 3 < meta.length; i++) {
-      const r = this.#byToken.get(meta[i * 3]!);
+    for (let i = 0; i * RESIDENT_META < meta.length; i++) {
+      const at = i * RESIDENT_META;
+      const r = this.#byToken.get(meta[at]!);
       if (!r || r.place !== place) continue; // taken back: its answer no longer counts
-      const end = meta[i * 3 + 1]!;
-      const dueAt = meta[i * 3 + 2]!;
+      const end = meta[at + 1]!;
+      const dueAt = meta[at + 2]!;
+      const stepNo = meta[at + 3]!;
       const o = outcomes[i] ?? null;
       try {
+        // The quiet steps before this answer come first; with none run, it goes on from theirs.
+        this.#catchUp(r, o === null);
+        if (stepNo > r.applied.step) r.applied.step = stepNo;
+        if (o !== null && stepNo > r.statesStep) r.statesStep = stepNo;
         if (end === RESIDENT_END.RAN && o && 'ok' in o) {
           const res = o.ok as ProduceStepResult;
           r.expectedAt = nextStepDue(dueAt, nowMs(), res.delayMs, r.rateSlackMs);
-          r.handler.ran(res, dueAt);
+          try {
+            r.handler.ran(res, dueAt);
+          } finally {
+            // Taken in: its next step may run.
+            ackAnswer(r.flags, stepNo);
+          }
         } else {
           this.#end(r);
           if (o && 'thrown' in o) r.handler.ended(null, dueAt, new StepThrew(o.thrown));
@@ -227,8 +309,11 @@ export class ResidentSteps implements ResidentListener {
       // The resident whose step ran when its thread died, or that the thread was ended for,
       // fails, as a batch's running step does; one whose step ran when its thread was ended for
       // another (a job's, or a resident's that had just finished) goes on like the rest.
-      if (residentRunning(r.flags, r.token) && (!endedByUs || r.aborted || r.timedOut)) {
+      if (residentRunning(r.flags, r.token) && (!endedByUs || r.aborted || r.timedOut || quietTorn(r.flags))) {
+        // (A thread ended while it published a quiet step leaves no state to go on from: it fails too.)
         const why = r.aborted ?? (r.timedOut ? new StepTimedOutError(this.#limits.timeoutMs) : err);
+        // What its quiet steps before this one sent is counted (none of them is half written).
+        if (!quietTorn(r.flags)) this.#catchUp(r, false);
         queueMicrotask(() => r.handler.ended(null, r.expectedAt, why));
         continue;
       }
@@ -237,6 +322,7 @@ export class ResidentSteps implements ResidentListener {
       Atomics.store(r.flags.ints, FLAG.RESIDENT, 0);
       markRolledBack(r.flags);
       rolledBack++;
+      this.#catchUp(r, true);
       queueMicrotask(() => r.handler.ended(null, nowMs(), r.aborted ?? undefined));
     }
     place.residents = 0;
@@ -254,6 +340,7 @@ export class ResidentSteps implements ResidentListener {
     if (endResidency(r.flags, r.token)) {
       this.#end(r);
       markRolledBack(r.flags);
+      this.#catchUp(r, true);
       queueMicrotask(() => r.handler.ended(null, r.expectedAt, reason));
       return;
     }
@@ -274,6 +361,7 @@ export class ResidentSteps implements ResidentListener {
     if (!waitForAnswer && endResidency(r.flags, r.token)) {
       this.#end(r);
       markRolledBack(r.flags);
+      this.#catchUp(r, true);
       queueMicrotask(() => r.handler.ended(null, r.expectedAt));
       return;
     }
@@ -284,6 +372,75 @@ export class ResidentSteps implements ResidentListener {
     this.#closed = true;
     this.#watchdog.close();
     if (this.#loadTimer) clearInterval(this.#loadTimer);
+    if (this.#catchUpTimer) clearInterval(this.#catchUpTimer);
+  }
+
+  /** Tells `r`'s side what its quiet steps came to since it was last told. */
+  catchUp(r: Resident): void {
+    if (!r.done) this.#catchUp(r, false);
+  }
+
+  /** Tells every resident's side what its quiet steps came to since it was last told (STEP_QUIET_CATCH_UP_MS). */
+  catchUpAll(): void {
+    let thrown: { error: unknown } | null = null;
+    for (const r of this.#byToken.values()) {
+      try {
+        this.#catchUp(r, false);
+      } catch (err) {
+        thrown ??= { error: err };
+      }
+    }
+    if (thrown) {
+      const { error } = thrown;
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+
+  /**
+   * Tells `r`'s side what its quiet steps came to since it was last told, if anything; with
+   * `states` (its residency ended without an answer, so its thread writes no more), the
+   * pipeline's states of the last of them too.
+   */
+  #catchUp(r: Resident, states: boolean): void {
+    const reader = this.#quiet;
+    if (!reader) return;
+    const last = quietStep(r.flags);
+    const news = last > r.applied.step;
+    const wantStates = states && last > r.statesStep;
+    if (!news && !wantStates) return;
+    const a = r.applied;
+    const p = this.#read;
+    if (news && reader.progress(r.flags, p) && p.step > a.step) {
+      const n = p.samples - a.samples;
+      if (this.#samples.length < n * 5) this.#samples = new Float64Array(n * 5);
+      reader.takeSamples(r.flags, r.slot, a.samples, p.samples, this.#samples);
+      const q = this.#told;
+      q.steps = p.steps - a.steps;
+      q.calls = p.calls - a.calls;
+      q.chunks = p.chunks - a.chunks;
+      q.bytes = p.bytes - a.bytes;
+      q.results = p.results - a.results;
+      q.samples = this.#samples;
+      copyProgress(p, a);
+      if (p.dueAt > r.expectedAt) r.expectedAt = p.dueAt;
+      for (let i = 0; i < q.steps; i++) this.#load.taken();
+      this.totals.quietSteps += q.steps;
+    } else {
+      const q = this.#told;
+      q.steps = q.calls = q.chunks = q.bytes = q.results = 0;
+      q.samples = this.#samples;
+    }
+    const q = this.#told;
+    q.nextSeq = a.nextSeq;
+    q.elapsedPerResult = a.elapsedPerResult;
+    q.states = null;
+    if (wantStates) {
+      q.states = reader.states(r.flags, r.slot);
+      r.statesStep = last;
+    }
+    r.handler.quiet(q);
   }
 
   #end(r: Resident): void {
@@ -309,8 +466,13 @@ export class ResidentSteps implements ResidentListener {
     let taken = 0;
     // #end deletes the one at hand: a Map's iteration goes on past it.
     for (const r of this.#byToken.values()) {
-      const late = asOf - r.expectedAt;
+      let late = asOf - r.expectedAt;
       if (late < this.#limits.stallMs) continue;
+      // Its quiet steps moved its due time on without an answer (pool/quiet-steps.ts).
+      if (this.#quiet) {
+        late = asOf - Math.max(r.expectedAt, quietDueAt(r.flags));
+        if (late < this.#limits.stallMs) continue;
+      }
       if (residentRunning(r.flags, r.token)) {
         r.place.stuck = true;
         if (this.#limits.timeoutMs > 0 && !r.timedOut) {
@@ -331,6 +493,7 @@ export class ResidentSteps implements ResidentListener {
       this.#end(r);
       markRolledBack(r.flags);
       taken++;
+      this.#catchUp(r, true);
       queueMicrotask(() => r.handler.ended(null, now));
     }
     this.#channels.pingStuck();

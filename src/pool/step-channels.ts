@@ -29,7 +29,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { ChannelAnswer, ChannelJob, ResidentAdopt, ResidentAnswers, ResidentMessages, ResidentRelease, StepBatchResult, StepBatchTask, StepChannelTask, TaskResult } from './messages.js';
+import { RESIDENT_META, type ChannelAnswer, type ChannelJob, type ResidentAdopt, type ResidentAnswers, type ResidentMessages, type ResidentRelease, type StepBatchResult, type StepBatchTask, type StepChannelTask, type TaskResult } from './messages.js';
 import { nowMs } from './flags.js';
 import { unpackBatch } from './answer-codec.js';
 import { TurnQueue } from './turn-queue.js';
@@ -460,7 +460,7 @@ export class StepChannels {
       this.#pump();
     }
     if ('residents' in answer) {
-      this.#completed += answer.residents[0].length / 3;
+      this.#completed += answer.residents[0].length / RESIDENT_META;
       this.#residents?.answered(channel, answer);
       return;
     }

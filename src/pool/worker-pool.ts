@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { StepChannels, type PartHandler, type TimingSummary } from './step-channels.js';
 import type { BatchObserver, BatchRun } from './step-batcher.js';
+import type { QuietReader } from './quiet-steps.js';
 import { ResidentSteps, type ResidentLimits } from './residents.js';
 import type {
   ChannelClosed,
@@ -228,15 +229,15 @@ export class WorkerPool {
   }
 
   /** Resident steps on this pool's step threads (pool/residents.ts): made once, when STEP_RESIDENTS is on. */
-  residents(flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver): ResidentSteps {
-    this.#residents = new ResidentSteps(this.#channels, flagsSlab, limits, observer);
+  residents(flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver, quiet: QuietReader | null = null): ResidentSteps {
+    this.#residents = new ResidentSteps(this.#channels, flagsSlab, limits, observer, quiet);
     return this.#residents;
   }
 
   /** Sessions resident on the step threads now, and the residencies' totals (zeros without STEP_RESIDENTS). */
-  residentStats(): { residents: number; loadPerS: number; adopted: number; takenBack: number; rolledBack: number } {
+  residentStats(): { residents: number; loadPerS: number; adopted: number; takenBack: number; rolledBack: number; quietSteps: number } {
     const r = this.#residents;
-    return r ? { residents: r.count, loadPerS: r.loadPerS, ...r.totals } : { residents: 0, loadPerS: 0, adopted: 0, takenBack: 0, rolledBack: 0 };
+    return r ? { residents: r.count, loadPerS: r.loadPerS, ...r.totals } : { residents: 0, loadPerS: 0, adopted: 0, takenBack: 0, rolledBack: 0, quietSteps: 0 };
   }
 
   /**
@@ -382,7 +383,8 @@ export class WorkerPool {
       loopThreads: this.#runningLoops,
       queueDepth: this.#channels.queued,
       utilization: this.#channels.utilization,
-      completed: this.#channels.completed + this.#loops.completed,
+      // A resident's quiet step is a step done as much as an answered one (pool/quiet-steps.ts).
+      completed: this.#channels.completed + this.#loops.completed + (this.#residents?.totals.quietSteps ?? 0),
       minThreads: this.#options.minThreads,
       maxThreads: this.#options.maxThreads,
       activeThreads: this.#channels.activeLimit,

@@ -54,14 +54,17 @@ import { unpackStepBatch } from './task-codec.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
 import { NO_GROUPING, ThreadResidents } from './residents-thread.js';
+import { QuietWriter } from './quiet-steps.js';
 import { ThreadSocketWriter } from '../ws/socket-slots.js';
 import { transcriptMessage, writeTextFrame } from '../ws/frames.js';
 
 /** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
 const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
-const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs, socketSlots, residentAnswerMs, residentAnswerMax, residentGrouping } = workerData as PoolWorkerData;
+const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs, socketSlots, residentAnswerMs, residentAnswerMax, residentGrouping, quietSlab } = workerData as PoolWorkerData;
 /** Writes step results' frames into their clients' sockets (STEP_SENDS); null when off. */
 const socketWriter = socketSlots ? new ThreadSocketWriter(socketSlots) : null;
+/** Resident steps need no answer when this thread sent their results itself (pool/quiet-steps.ts). */
+const quietWriter = quietSlab && socketWriter && quietSlab.limits.stateBytes > 0 ? new QuietWriter(quietSlab) : null;
 /** The batched tasks' claim slots (pool/claims.ts). */
 const claims = new Claims(claimSlab);
 /** Views of the flags slab, by slot, made once. */
@@ -610,7 +613,7 @@ function serveChannel(task: StepChannelTask): Promise<ChannelClosed> {
     const packed = packBatch(outcomes, from, to, timing);
     port.postMessage(packed satisfies ChannelAnswer, [packed[0].buffer as ArrayBuffer]);
   };
-  const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, residentAnswerMs ?? 0, residentAnswerMax ?? Infinity, residentGrouping ?? NO_GROUPING, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError);
+  const residents = new ThreadResidents(flagsSlab, stepTickMs, batchAnswerUs, residentAnswerMs ?? 0, residentAnswerMax ?? Infinity, residentGrouping ?? NO_GROUPING, produceStep, (a, transfer) => port.postMessage(a satisfies ChannelAnswer, transfer), toTaskError, quietWriter);
   port.on('message', (message: ChannelMessage) => {
     // Resident steps are not jobs: they run on this thread's own ticks (residents-thread.ts).
     if (!Array.isArray(message) && message.kind === 'residents') {

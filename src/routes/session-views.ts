@@ -8,6 +8,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 /** A session as GET /api/sessions lists it (also a row of the live view). */
 export function listItem(s: Session): Schemas['SessionSummaryItem'] {
+  s.catchUp();
   return {
     id: s.id,
     pipeline: s.entry.name,
@@ -45,6 +46,7 @@ export function itemOfDetail(d: Schemas['SessionDetail']): Schemas['SessionSumma
 
 /** A session as GET /api/sessions/{id} shows it. */
 export async function detail(s: Session): Promise<Schemas['SessionDetail']> {
+  s.catchUp();
   return {
     id: s.id,
     pipeline: s.entry.name,

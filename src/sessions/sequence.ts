@@ -130,6 +130,23 @@ export class SessionSequence {
     }
   }
 
+  /**
+   * A resident's quiet steps (pool/quiet-steps.ts) wrote `chunks` chunks of `bytes` bytes, and
+   * their results were consumed and sent by its step thread, every seq up to `lastSeq`: nothing of
+   * them waits in the queues. They follow what was delivered: a quiet step runs only once every
+   * result before it was sent.
+   */
+  passQuiet(lastSeq: number, chunks: number, bytes: number): void {
+    if (this.#chunks.length > 0 || this.#results.length > 0 || lastSeq - chunks !== this.delivered) {
+      throw new Error(`quiet steps through seq ${lastSeq} (${chunks} chunks) do not follow seq ${this.delivered}, the last delivered, with nothing queued`);
+    }
+    this.produced = lastSeq;
+    this.bytesProduced += bytes;
+    this.consumed += chunks;
+    this.lastResultSeq = lastSeq;
+    this.delivered = lastSeq;
+  }
+
   /** The next result to send, taken off the queues (null until both its records are in). */
   takeNext(): Deliverable | null {
     const chunk = this.#chunks.peek();

@@ -14,7 +14,8 @@ import type { PipelineEntry } from '../pipelines/catalog.js';
 import { tandemError, type TandemError } from '../errors.js';
 import { createSpool } from './spool.js';
 import type { SpoolRemover } from './spool-remover.js';
-import type { ResidentHandler, ResidentRun, ResidentSteps } from '../pool/residents.js';
+import type { QuietSteps, ResidentHandler, ResidentRun, ResidentSteps } from '../pool/residents.js';
+import { SAMPLE, markDelivered } from '../pool/quiet-steps.js';
 import { LoopConsumer, LoopProducer, StepConsumer, StepProducer, type Side, type SideHost, type SideName } from './sides.js';
 import { LatencyWindow } from './latency-window.js';
 import { ClientProducer } from './client-producer.js';
@@ -63,6 +64,8 @@ export interface SessionSink {
   sentThrough?(): number;
   /** From now on no step thread writes to this client; returns sentThrough(). */
   takeBackSends?(): number;
+  /** A step thread's quiet steps sent this client `count` results (pool/quiet-steps.ts), counted now. */
+  sentByThread?(count: number): void;
 }
 
 /** Hooks for metrics; every method optional. Times are in ms. */
@@ -77,6 +80,12 @@ export interface SessionObserver {
    * `pickupMs`: chunk written → the consumer began on it.
    */
   resultDelivered?(session: Session, latencyMs: number, pickupMs: number): void;
+  /**
+   * A resident's quiet steps (pool/quiet-steps.ts) wrote, consumed and delivered `q.chunks` chunks
+   * (`q.bytes` bytes), their samples in `q.samples` (SAMPLE's five numbers a result); their
+   * producer's timings also come to taskTimed, their latencies to the session's window.
+   */
+  quietSteps?(session: Session, q: QuietSteps): void;
   /** A pool task of one side returned: time queued for a thread, time run on it. */
   taskTimed?(session: Session, side: SideName, shape: 'step' | 'loop', waitMs: number, runMs: number): void;
   sessionEnded?(session: Session, summary: SessionSummary): void;
@@ -385,6 +394,24 @@ export class Session implements SideHost {
     this.#onLateEvent?.();
   }
 
+  /** Counts what a resident's quiet steps came to now (pool/quiet-steps.ts): inspect reads it fresh. */
+  catchUp(): void {
+    if (this.producer instanceof StepProducer) this.producer.catchUp();
+  }
+
+  onQuietSteps(q: QuietSteps, lastSeq: number): void {
+    if (q.chunks === 0) return;
+    this.seq.passQuiet(lastSeq, q.chunks, q.bytes);
+    const s = q.samples;
+    for (let at = 0, end = q.results * 5; at < end; at += 5) {
+      this.latency.record(s[at + SAMPLE.LATENCY]!);
+      if (!Number.isNaN(s[at + SAMPLE.STEP_WAIT]!)) this.onTaskTimed('producer', 'step', s[at + SAMPLE.STEP_WAIT]!, s[at + SAMPLE.STEP_RUN]!);
+    }
+    this.#init.observer.quietSteps?.(this, q);
+    this.#sink?.sentByThread?.(q.results);
+    this.#onLateEvent?.();
+  }
+
   onProducerDone(lastSeq: number): void {
     this.seq.producerLastSeq = lastSeq;
     this.#checkComplete();
@@ -436,6 +463,7 @@ export class Session implements SideHost {
       const next = this.seq.takeNext();
       if (!next) break;
       const { chunk, result } = next;
+      markDelivered(this.flags, chunk.seq);
       if (chunk.seq <= this.#clientHas) continue;
       const byThread = sink.result(this, { seq: chunk.seq, json: result.json, producedAt: chunk.producedAt });
       // A step thread wrote it right after its step ended, before its answer came here.
@@ -549,6 +577,17 @@ export class Session implements SideHost {
   async attach(sink: SessionSink, after: number): Promise<void> {
     if (this.#stopping || this.#state !== 'running') throw tandemError('RESUME_FAILED', 'the session is no longer running');
     if (this.#replaying) throw tandemError('RESUME_FAILED', 'another RESUME of this session is under way; retry');
+    // A step thread keeping the producer sends results the main thread hears of later (quiet
+    // steps: pool/quiet-steps.ts): it hands the producer back first, so that all it sent is counted.
+    if (this.producer instanceof StepProducer && this.producer.resident) {
+      this.#replaying = true;
+      try {
+        await this.producer.leaveResidency();
+      } finally {
+        this.#replaying = false;
+      }
+      if (this.#stopping || this.#state !== 'running') throw tandemError('RESUME_FAILED', 'the session is no longer running');
+    }
     // What step threads sent counts as sent, though its answer may not have arrived yet.
     const upTo = this.seq.delivered;
     const sent = this.#sentToClients();

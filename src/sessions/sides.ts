@@ -25,7 +25,7 @@ import {
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
 import { LEND_CONSUMER_MAX_MS, nextStepDue } from './pacing.js';
-import type { ResidentHandler, ResidentRun } from '../pool/residents.js';
+import type { QuietSteps, ResidentHandler, ResidentRun } from '../pool/residents.js';
 
 export type SideName = 'producer' | 'consumer';
 export type SideState = 'idle' | 'running' | 'waiting' | 'paused' | 'done' | 'stopped' | 'failed';
@@ -60,6 +60,8 @@ export interface SideHost {
   stepRef(): StepSessionRef;
   onChunks(chunks: ChunkRecord[]): void;
   onResults(results: ResultRecord[]): void;
+  /** A resident's quiet steps (pool/quiet-steps.ts) wrote, consumed and delivered every seq up to `lastSeq`. */
+  onQuietSteps(q: QuietSteps, lastSeq: number): void;
   /** The producer will write nothing after `lastSeq`. */
   onProducerDone(lastSeq: number): void;
   /** A loop consumer returned by itself. */
@@ -387,9 +389,29 @@ export class StepProducer extends Side {
       // thread's path, as the others do at their next step.
       if (this.host.residentsCrowded) this.#handBack();
     },
+    quiet: (q) => {
+      const task = this.#task!;
+      this.steps += q.calls;
+      task.nextSeq = q.nextSeq;
+      if (q.states) task.state = q.states.state;
+      this.#lent?.lentQuiet(q);
+      try {
+        this.host.onQuietSteps(q, q.nextSeq - 1);
+      } catch (err) {
+        // A bug on this session's path ends it, never the process or the other residents.
+        this.fail({ name: 'InternalError', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+        return;
+      }
+      if (this.host.residentsCrowded) this.#handBack();
+    },
     ended: (r, dueAt, error) => {
       this.#resident = null;
       this.#handingBack = false;
+      if (this.#residencyEnded.length > 0) {
+        const waiters = this.#residencyEnded;
+        this.#residencyEnded = [];
+        for (const w of waiters) queueMicrotask(w);
+      }
       this.#dueAt = dueAt;
       if (r) {
         // Timed from its due time here: Side would time it from the adoption.
@@ -417,8 +439,31 @@ export class StepProducer extends Side {
 
   override halt(): void {
     super.halt();
+    // What its quiet steps sent counts as delivered: only an answer truly on its way is waited for.
+    this.#resident?.catchUp();
     this.#resident?.release(this.host.answerOnItsWay());
   }
+
+  /** Its side is told now what its quiet steps came to (pool/quiet-steps.ts), if it is resident. */
+  catchUp(): void {
+    this.#resident?.catchUp();
+  }
+
+  /**
+   * Resolves once no step thread keeps it: handed back now if it is resident (it may become
+   * resident again later). A RESUME waits for it, so that every result a step thread sent is
+   * counted before the replay is chosen.
+   */
+  leaveResidency(): Promise<void> {
+    if (!this.#resident) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#residencyEnded.push(resolve);
+      this.#handBack();
+    });
+  }
+
+  /** Who waits for the residency to end (leaveResidency). */
+  #residencyEnded: Array<() => void> = [];
 
   /**
    * Handed back now if it is resident, and its next step runs on the main thread's path: the
@@ -557,6 +602,15 @@ export class StepConsumer extends Side {
   readonly #stepDone: StepDone = (result: StepResult | null, error?: unknown): void => {
     this.stepEnded(result === null, result as ConsumeStepResult | null, error, this.#settled);
   };
+
+  /** Quiet steps of the producer this side is lent to consumed every chunk they wrote (pool/quiet-steps.ts). */
+  lentQuiet(q: QuietSteps): void {
+    this.steps += q.results;
+    if (q.states) this.#consumerState = q.states.consumerState;
+    this.#lastElapsedMs = q.elapsedPerResult;
+    const last = q.nextSeq - 1;
+    if (last > this.#taken) this.#taken = last;
+  }
 
   /** A resident step of the producer this side is lent to ran: its results are taken in; it stays lent. */
   lentRan(r: ConsumeStepResult): void {

@@ -41,7 +41,8 @@ export interface ConnectionObserver {
   messageReceived?(): void;
   messageSent?(): void;
   /** A `transcript` message a step thread wrote into the socket itself (STEP_SENDS): it counts as sent too. */
-  resultSentByThread?(): void;
+  /** `count` results (1 if not given) a step thread wrote into this client's socket (STEP_SENDS). */
+  resultSentByThread?(count?: number): void;
   /** An `error` frame with this code was sent. */
   errorSent?(code: ErrorCode): void;
 }
@@ -383,6 +384,10 @@ export class Connection implements SessionSink {
     this.#lastSeq = r.seq;
     if (slot) slot.sent = r.seq;
     return false;
+  }
+
+  sentByThread(count: number): void {
+    this.#deps.observer?.resultSentByThread?.(count);
   }
 
   #sentByThread(slot: SocketSlot): true {

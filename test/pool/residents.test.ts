@@ -11,6 +11,7 @@ import { TestClient } from '../helpers/client.js';
 import { assertFailed, goOn, stopAll, stopHung } from '../helpers/lockstep.js';
 import { holdMainThread, holdTwoTurns } from '../helpers/event-loop.js';
 import { eventually, FIXTURE_PIPELINES, startServer, type TestServer } from '../helpers/server.js';
+import { scrapedValue } from '../helpers/exposition.js';
 
 const BYSTANDERS = 5;
 const PERIOD_MS = 20;
@@ -134,6 +135,8 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
     await eventually(() => (session.sideInfo('producer').currentStepSeconds ?? 0) > 0.3, 'the victim is hung in its step');
     await goOn(bystanders, 10);
     assert.ok(totals(server).takenBack > before.takenBack, 'residents of the hung thread were taken back');
+    // Their steps before it needed no answer: taken back, each went on from its last quiet step's state.
+    assert.ok(totals(server).quietSteps > before.quietSteps, 'the bystanders stepped quietly before');
     await stopHung(victim, session);
     await goOn(bystanders, 5);
     await stopAll(bystanders);
@@ -144,6 +147,7 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
     const { bystanders, victim } = await startAll(server, 'exit');
     await assertFailed(victim, /its worker thread exited with code 3/);
     assert.ok(totals(server).rolledBack > before.rolledBack, 'residents of the dead thread were rolled back');
+    assert.ok(totals(server).quietSteps > before.quietSteps, 'the bystanders stepped quietly before');
     await goOn(bystanders, 10);
     await stopAll(bystanders);
   });
@@ -203,5 +207,83 @@ describe("the step producers' load (STEP_RESIDENTS_MAX_LOAD): residents only whi
     // Every result once and in order, across both hand-overs (stopAll checks the lockstep text).
     for (const c of few) assertConsecutive(c, 1);
     await stopAll(few);
+  });
+});
+
+describe('quiet resident steps (STEP_QUIET_STATE_BYTES): a step thread publishes the steps that need no answer', () => {
+  let server: TestServer;
+  before(async () => {
+    // No periodic catch-up (nor the load's, which comes with its limit): the main thread hears of
+    // quiet steps only when something asks (inspect, a RESUME, a stop), and these tests ask.
+    server = await startServer({ ...RESIDENTS_ENV, STOP_GRACE_MS: '300', STEP_QUIET_CATCH_UP_MS: '60000', STEP_RESIDENTS_MAX_LOAD: '0' });
+  });
+  after(() => server.close());
+
+  const metric = (series: string) => scrapedValue(server.httpUrl('/metrics'), series);
+
+  it('every result once and in order; inspect, `stopped` and the metrics count each one', async () => {
+    const before = totals(server);
+    const started = await Promise.all([0, 1, 2, 3].map(() => startLockstep(server)));
+    const clients = started.map((s) => s.client);
+    await eventually(() => residents(server) === 4, 'the four sessions are resident');
+    await goOn(clients, 30);
+    // Inspect counts what the quiet steps sent up to the moment it is asked, not the last catch-up.
+    const { client, id } = started[0]!;
+    const had = client.transcripts().length;
+    const detail = (await (await fetch(server.httpUrl(`/api/sessions/${id}`))).json()) as { counters: { produced: number; delivered: number } };
+    const has = client.transcripts().length;
+    assert.ok(detail.counters.delivered >= had && detail.counters.delivered <= has, `delivered ${detail.counters.delivered}, the client had ${had}–${has}`);
+    assert.ok(detail.counters.produced >= detail.counters.delivered);
+    // `stopped` counts every result each client got, and the texts show no step run twice or lost.
+    await stopAll(clients);
+    const quiet = totals(server).quietSteps - before.quietSteps;
+    assert.ok(quiet >= 80, `most of the 120+ steps were quiet, and counted by the stops (${quiet})`);
+    // The metrics count each result once: delivered as the clients got them, the rest at least
+    // that (a step the stop caught may have written a chunk whose result was never sent).
+    const total = clients.reduce((n, c) => n + c.transcripts().length, 0);
+    assert.equal(await metric('tandem_results_delivered_total{pipeline="lockstep"}'), total);
+    assert.equal(await metric('tandem_end_to_end_latency_seconds_count{pipeline="lockstep"}'), total);
+    assert.ok((await metric('tandem_chunks_produced_total{pipeline="lockstep"}')) >= total);
+    assert.ok((await metric('tandem_chunks_consumed_total{pipeline="lockstep"}')) >= total);
+    assert.ok((await metric('tandem_consumer_run_seconds_count{pipeline="lockstep"}')) >= total);
+    assert.ok((await metric('tandem_ws_results_sent_by_step_threads_total')) >= quiet);
+    assert.equal(await metric('tandem_step_residents_quiet_steps_total'), totals(server).quietSteps);
+  });
+
+  it('a RESUME while the old connection still receives quiet results gets every later one once, in order', async () => {
+    const { client, id } = await startLockstep(server);
+    await eventually(() => residents(server) === 1, 'resident');
+    await goOn([client], 20);
+    const session = server.app.sessions.get(id)!;
+    session.catchUp();
+    const quietBefore = totals(server).quietSteps;
+    await goOn([client], 5);
+    session.catchUp();
+    assert.ok(totals(server).quietSteps > quietBefore, 'stepping quietly');
+    // Quiet steps the main thread has not heard of when the RESUME comes (none asked since).
+    await goOn([client], 15);
+    // The client lost its last ten frames in flight: they come again, from the log.
+    const after = client.transcripts().length - 10;
+    const again = await TestClient.open(server.wsUrl());
+    again.send({ command: 'RESUME', session: id, resume: session.resumeSecret, after });
+    await again.waitFor((m) => m.type === 'resumed', 'resumed');
+    assert.equal(await client.waitClose(), 4001, 'the old connection is superseded');
+    await again.waitForTranscripts(15);
+    assertConsecutive(again, after + 1);
+    again.send({ command: 'STOP' });
+    const stopped = await again.waitFor((m) => m.type === 'stopped', 'stopped');
+    // Every seq went out: to the old connection up to `after` (and the ten it lost), then to the new one.
+    assert.equal(stopped.chunks, after + again.transcripts().length);
+    assertConsecutive(again, after + 1);
+  });
+
+  it('a state JSON cannot carry keeps every step answered, and loses nothing', async () => {
+    const before = totals(server);
+    const client = await TestClient.open(server.wsUrl());
+    await client.start({ pipeline: 'map-state', options: { periodMs: PERIOD_MS } });
+    await eventually(() => residents(server) === 1, 'resident');
+    await client.waitForTranscripts(30);
+    assert.equal(totals(server).quietSteps, before.quietSteps, 'no step of it was quiet');
+    await stopAll([client]);
   });
 });

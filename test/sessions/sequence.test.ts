@@ -89,4 +89,25 @@ describe('session sequence numbers', () => {
     assert.deepEqual(delivered, Array.from({ length: produced + 40 }, (_, i) => i + 1));
     assert.equal(s.delivered, produced + 40);
   });
+
+  it("counts a resident's quiet steps as written, consumed and delivered, only right after what was delivered", () => {
+    const s = new SessionSequence();
+    s.addChunk(chunk(1, 100));
+    s.addResult(result(1));
+    assert.deepEqual(drain(s), [1]);
+    // Seqs 2–4, 30 bytes, delivered by the step thread: nothing queued, counts moved on.
+    s.passQuiet(4, 3, 30);
+    assert.deepEqual([s.produced, s.bytesProduced, s.consumed, s.lastResultSeq, s.delivered], [4, 130, 4, 4, 4]);
+    assert.deepEqual([s.spooledChunks, s.spooledBytes], [0, 0]);
+    assert.deepEqual(s.lag(), { chunks: 0, oldestAt: 0 });
+    // The main thread's path goes on after them.
+    s.addChunk(chunk(5));
+    s.addResult(result(5));
+    assert.deepEqual(drain(s), [5]);
+    // Quiet steps that would skip seq 6, or pass a result still queued, are refused.
+    assert.throws(() => s.passQuiet(8, 2, 20), /do not follow seq 5/);
+    s.addChunk(chunk(6));
+    assert.throws(() => s.passQuiet(7, 2, 20), /nothing queued/);
+    assert.equal(s.delivered, 5, 'nothing counted by a refused pass');
+  });
 });
