@@ -3,7 +3,7 @@ import type { PipelineCatalog } from '../pipelines/catalog.js';
 import type { Session, SessionObserver } from '../sessions/session.js';
 import { LATENCY_BUCKETS_SECONDS, METRIC_PREFIX } from './buckets.js';
 import { TallyCounter, TallyHistogram } from './tally.js';
-import { SAMPLE } from '../pool/quiet-steps.js';
+import { SAMPLE, SAMPLE_FIELDS } from '../pool/quiet-steps.js';
 
 export interface FlowMetricsDeps {
   catalog: PipelineCatalog;
@@ -94,7 +94,7 @@ export function flowMetrics(registry: Registry, deps: FlowMetricsDeps): FlowHook
       consumed.add(pipeline, q.results);
       delivered.add(pipeline, q.results);
       const s = q.samples;
-      for (let at = 0, end = q.results * 5; at < end; at += 5) {
+      for (let at = 0, end = q.results * SAMPLE_FIELDS; at < end; at += SAMPLE_FIELDS) {
         consumerRun.observe(pipeline, Math.max(0, s[at + SAMPLE.CONSUMER_RUN]!) / 1000);
         endToEnd.observe(pipeline, Math.max(0, s[at + SAMPLE.LATENCY]!) / 1000);
         pickup.observe(pipeline, Math.max(0, s[at + SAMPLE.PICKUP]!) / 1000);

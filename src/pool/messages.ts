@@ -196,15 +196,15 @@ export interface ResidentMessages {
   messages: Array<ResidentAdopt | ResidentRelease>;
 }
 
+/** Numbers per answer in ResidentAnswers' meta: token, how it ended, when due, its step number. */
+export const RESIDENT_META = 4;
+
 /**
  * What a step thread posts for its residents: per answer its token, how it ended (residents.ts
  * RESIDENT_END), when the step was due (or, for one handed back unrun, when it falls due) and the
  * residency's step number of it (pool/quiet-steps.ts), then the answers packed as a batch's
  * (pool/answer-codec.ts), null where no step ran.
  */
-/** Numbers per answer in ResidentAnswers' meta: token, how it ended, when due, its step number. */
-export const RESIDENT_META = 4;
-
 export interface ResidentAnswers {
   residents: [meta: Float64Array, answers: PackedBatch];
 }

@@ -28,7 +28,7 @@
 import { FLAG, QUIET, type SessionFlags } from './flags.js';
 
 /** Numbers a sample holds per result. */
-const SAMPLE_FIELDS = 5;
+export const SAMPLE_FIELDS = 5;
 /** Sample fields: chunk written → result sent, chunk written → consumer began, the consumer's run, the step's wait, the producer's run (ms; the last two on a step's first result only, NaN on the others). */
 export const SAMPLE = { LATENCY: 0, PICKUP: 1, CONSUMER_RUN: 2, STEP_WAIT: 3, STEP_RUN: 4 } as const;
 
@@ -89,10 +89,15 @@ export interface QuietProgress {
   samples: number;
 }
 
+/** Progress with nothing in it: a residency's before its first quiet step. */
+export function noQuietProgress(): QuietProgress {
+  return { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 };
+}
+
 /** A residency begins: nothing quiet of it yet (the main thread, before the thread is told). */
 export function resetQuiet(flags: SessionFlags): void {
   const f = flags.floats;
-  for (let i = QUIET.STEP; i <= QUIET.STEPS; i++) f[i] = 0;
+  for (const i of Object.values(QUIET)) f[i] = 0;
   Atomics.store(flags.ints, FLAG.RESIDENT_ACK, 0);
   // A thread ended in the middle of a write may have left the lock odd.
   Atomics.store(flags.ints, FLAG.QUIET_VERSION, 0);
@@ -140,10 +145,6 @@ export class QuietWriter {
     this.#staged = new Uint8Array(slab.limits.stateBytes);
   }
 
-  get enabled(): boolean {
-    return this.#slab.limits.stateBytes > 0;
-  }
-
   /** Whether `results` more samples fit before the main thread read those written. */
   hasRoom(flags: SessionFlags, written: number, results: number): boolean {
     return written + results - flags.floats[QUIET.SAMPLES_TAKEN]! <= this.#slab.limits.samples;
@@ -165,16 +166,17 @@ export class QuietWriter {
   /**
    * Writes a quiet step of the session in `slot`: its samples (`sample(i, into, at)` fills result
    * i's), the numbers and the states staged; then `publish()` makes the step visible (the logs'
-   * ends). All under the sequence lock: a reader never sees the numbers of a step not yet published.
+   * ends). All under the sequence lock, the states too: a thread ended anywhere in here leaves it
+   * odd (quietTorn), never the last step's numbers beside the next one's states.
    */
   write(flags: SessionFlags, slot: number, p: QuietProgress, results: number, sample: (i: number, into: Float64Array, at: number) => void, publish: () => void): void {
     const v = (this.#views[slot] ??= views(this.#slab, slot));
+    Atomics.add(flags.ints, FLAG.QUIET_VERSION, 1);
     const ring = this.#slab.limits.samples;
     const first = p.samples - results;
     for (let i = 0; i < results; i++) sample(i, v.samples, ((first + i) % ring) * SAMPLE_FIELDS);
     v.state.set(this.#staged.subarray(0, this.#stagedLength));
     const f = flags.floats;
-    Atomics.add(flags.ints, FLAG.QUIET_VERSION, 1);
     f[QUIET.NEXT_SEQ] = p.nextSeq;
     f[QUIET.DUE_AT] = p.dueAt;
     f[QUIET.STEPS] = p.steps;
@@ -188,11 +190,6 @@ export class QuietWriter {
     f[QUIET.STEP] = p.step;
     publish();
     Atomics.add(flags.ints, FLAG.QUIET_VERSION, 1);
-  }
-
-  /** When the resident's next step is due, for the main thread's watchdog (an answered step's too). */
-  setDueAt(flags: SessionFlags, dueAt: number): void {
-    flags.floats[QUIET.DUE_AT] = dueAt;
   }
 
 }
@@ -223,7 +220,21 @@ export function answerTaken(flags: SessionFlags, step: number): boolean {
 
 // ---- the main thread's side ----
 
-/** When the resident's next step is due, as its thread wrote it last (0: none written). */
+/** Copies progress `from` into `to`. */
+export function copyQuietProgress(from: QuietProgress, to: QuietProgress): void {
+  to.step = from.step;
+  to.nextSeq = from.nextSeq;
+  to.dueAt = from.dueAt;
+  to.steps = from.steps;
+  to.chunks = from.chunks;
+  to.bytes = from.bytes;
+  to.results = from.results;
+  to.calls = from.calls;
+  to.elapsedPerResult = from.elapsedPerResult;
+  to.samples = from.samples;
+}
+
+/** When the resident's next quiet step is due, as its thread wrote it last (0: none written). */
 export function quietDueAt(flags: SessionFlags): number {
   return flags.floats[QUIET.DUE_AT]!;
 }

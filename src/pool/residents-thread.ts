@@ -14,7 +14,7 @@
  * its consumer was slow; the main thread's path goes on from there.
  */
 import { FLAG, claimResident, endResidency, flagsAt, isStopRequested, nowMs, unclaimResident, type SessionFlags } from './flags.js';
-import { SAMPLE, answerTaken, followsDelivered, type QuietProgress, type QuietWriter } from './quiet-steps.js';
+import { SAMPLE, answerTaken, followsDelivered, noQuietProgress, type QuietProgress, type QuietWriter } from './quiet-steps.js';
 import { publishChunks, publishConsumed, publishResults } from '../spool/progress.js';
 import { packBatch } from './answer-codec.js';
 import { LEND_CONSUMER_MAX_MS, nextStepDue } from '../sessions/pacing.js';
@@ -151,7 +151,7 @@ export class ThreadResidents {
       perMs: 0,
       stepNo: 0,
       answered: 0,
-      quiet: { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 },
+      quiet: noQuietProgress(),
     };
     this.#byToken.set(r.token, r);
     this.#wait(r, r.dueAt - nowMs());
@@ -269,7 +269,6 @@ export class ThreadResidents {
       r.lastSeq = last.seq;
     }
     r.dueAt = nextStepDue(due, nowMs(), res.delayMs, r.rateSlackMs);
-    this.quietWriter?.setDueAt(r.flags, r.dueAt);
     r.answered = r.stepNo;
     this.#answer(r, RESIDENT_END.RAN, due, outcome);
     this.#setRate(r, 1 / res.delayMs);
@@ -283,7 +282,7 @@ export class ThreadResidents {
   #quietly(r: Resident, res: ProduceStepResult): boolean {
     const q = this.quietWriter;
     const c = res.consumed;
-    if (!q?.enabled || !c?.sentAll || !this.#staysAfter(r, res)) return false;
+    if (!q || !c?.sentAll || !this.#staysAfter(r, res)) return false;
     const n = res.chunks.length;
     const cl = res.chunkLog;
     const rl = c.resultLog;

@@ -28,7 +28,7 @@ import { StepThrew, StepTimedOutError, type BatchObserver, type StepRun } from '
 import { nextStepDue } from '../sessions/pacing.js';
 import { Watchdog } from './watchdog.js';
 import { LOAD_SAMPLE_MS, StepLoad } from './step-load.js';
-import { ackAnswer, quietDueAt, quietStep, quietTorn, resetQuiet, type QuietProgress, type QuietReader } from './quiet-steps.js';
+import { SAMPLE_FIELDS, ackAnswer, copyQuietProgress, noQuietProgress, quietDueAt, quietStep, quietTorn, resetQuiet, type QuietProgress, type QuietReader } from './quiet-steps.js';
 
 /** Resident limits (config.ts names the variables). */
 export interface ResidentLimits {
@@ -53,8 +53,8 @@ export interface ResidentLimits {
    * this much later than STEP_BATCH_STALL_MS.
    */
   answerMs: number;
-  /** How often the main thread reads what its residents' quiet steps came to, ms (STEP_QUIET_CATCH_UP_MS; default 500). */
-  catchUpMs?: number;
+  /** How often the main thread reads what its residents' quiet steps came to, ms (STEP_QUIET_CATCH_UP_MS). */
+  catchUpMs: number;
 }
 
 /** What a resident's side hears. */
@@ -93,19 +93,6 @@ export interface QuietSteps {
   states: { state: unknown; consumerState: unknown } | null;
 }
 
-function copyProgress(from: QuietProgress, to: QuietProgress): void {
-  to.step = from.step;
-  to.nextSeq = from.nextSeq;
-  to.dueAt = from.dueAt;
-  to.steps = from.steps;
-  to.chunks = from.chunks;
-  to.bytes = from.bytes;
-  to.results = from.results;
-  to.calls = from.calls;
-  to.elapsedPerResult = from.elapsedPerResult;
-  to.samples = from.samples;
-}
-
 /** A resident as its side holds it: ended by force (StepRun.abort), or let go at a stop. */
 export interface ResidentRun extends StepRun {
   /** `waitForAnswer`: its thread hands it back (after the answer it may have on its way), never taken back without it. */
@@ -132,11 +119,12 @@ class Resident implements ResidentRun {
     readonly slot: number,
   ) {}
 
+  /** The last step its side knows of: a quiet one caught up with, or an answer taken in (pool/quiet-steps.ts). */
+  knownStep = 0;
   /** The last step whose states its side has: an answer's, or a quiet step's read at the residency's end. */
   statesStep = 0;
-
-  /** Its quiet steps as far as its side was told (pool/quiet-steps.ts); `step` also counts the answers taken in. */
-  readonly applied: QuietProgress = { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 };
+  /** Its quiet steps' totals as far as its side was told: what the next catch-up counts from. */
+  readonly applied: QuietProgress = noQuietProgress();
 
   abort(reason: Error): void {
     this.owner.abort(this, reason);
@@ -169,8 +157,8 @@ export class ResidentSteps implements ResidentListener {
   /** Reads the residents' quiet steps (null: every step is answered), and the timer that does it now and then. */
   readonly #quiet: QuietReader | null;
   readonly #catchUpTimer: NodeJS.Timeout | null;
-  readonly #read: QuietProgress = { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 };
-  #samples = new Float64Array(5 * 64);
+  readonly #read: QuietProgress = noQuietProgress();
+  #samples = new Float64Array(SAMPLE_FIELDS * 64);
   /** What #catchUp tells a side: one object, reused (a side reads it at once). */
   readonly #told: QuietSteps = { steps: 0, calls: 0, chunks: 0, bytes: 0, results: 0, samples: new Float64Array(0), nextSeq: 0, elapsedPerResult: 0, states: null };
 
@@ -192,8 +180,7 @@ export class ResidentSteps implements ResidentListener {
         }, LOAD_SAMPLE_MS).unref()
       : null;
     // The load's samples catch up as often as this already.
-    const catchUpMs = limits.catchUpMs ?? LOAD_SAMPLE_MS;
-    this.#catchUpTimer = quiet && !(limited && catchUpMs >= LOAD_SAMPLE_MS) ? setInterval(() => this.catchUpAll(), catchUpMs).unref() : null;
+    this.#catchUpTimer = quiet && !(limited && limits.catchUpMs >= LOAD_SAMPLE_MS) ? setInterval(() => this.catchUpAll(), limits.catchUpMs).unref() : null;
     channels.listenResidents(this);
   }
 
@@ -261,20 +248,16 @@ export class ResidentSteps implements ResidentListener {
       const dueAt = meta[at + 2]!;
       const stepNo = meta[at + 3]!;
       const o = outcomes[i] ?? null;
+      const ran = end === RESIDENT_END.RAN && o !== null && 'ok' in o;
       try {
         // The quiet steps before this answer come first; with none run, it goes on from theirs.
         this.#catchUp(r, o === null);
-        if (stepNo > r.applied.step) r.applied.step = stepNo;
+        if (stepNo > r.knownStep) r.knownStep = stepNo;
         if (o !== null && stepNo > r.statesStep) r.statesStep = stepNo;
-        if (end === RESIDENT_END.RAN && o && 'ok' in o) {
+        if (ran) {
           const res = o.ok as ProduceStepResult;
           r.expectedAt = nextStepDue(dueAt, nowMs(), res.delayMs, r.rateSlackMs);
-          try {
-            r.handler.ran(res, dueAt);
-          } finally {
-            // Taken in: its next step may run.
-            ackAnswer(r.flags, stepNo);
-          }
+          r.handler.ran(res, dueAt);
         } else {
           this.#end(r);
           if (o && 'thrown' in o) r.handler.ended(null, dueAt, new StepThrew(o.thrown));
@@ -283,6 +266,9 @@ export class ResidentSteps implements ResidentListener {
       } catch (err) {
         // A bug on one session's path must not leave the others of this message unheard.
         thrown ??= { error: err };
+      } finally {
+        // Taken in (or failed in the taking): its next step may run.
+        if (ran) ackAnswer(r.flags, stepNo);
       }
     }
     if (thrown) {
@@ -313,7 +299,7 @@ export class ResidentSteps implements ResidentListener {
         // (A thread ended while it published a quiet step leaves no state to go on from: it fails too.)
         const why = r.aborted ?? (r.timedOut ? new StepTimedOutError(this.#limits.timeoutMs) : err);
         // What its quiet steps before this one sent is counted (none of them is half written).
-        if (!quietTorn(r.flags)) this.#catchUp(r, false);
+        if (!quietTorn(r.flags)) this.#catchUpAtEnd(r);
         queueMicrotask(() => r.handler.ended(null, r.expectedAt, why));
         continue;
       }
@@ -322,8 +308,8 @@ export class ResidentSteps implements ResidentListener {
       Atomics.store(r.flags.ints, FLAG.RESIDENT, 0);
       markRolledBack(r.flags);
       rolledBack++;
-      this.#catchUp(r, true);
-      queueMicrotask(() => r.handler.ended(null, nowMs(), r.aborted ?? undefined));
+      const failed = this.#catchUpAtEnd(r);
+      queueMicrotask(() => r.handler.ended(null, nowMs(), r.aborted ?? failed));
     }
     place.residents = 0;
     if (rolledBack > 0) {
@@ -340,7 +326,7 @@ export class ResidentSteps implements ResidentListener {
     if (endResidency(r.flags, r.token)) {
       this.#end(r);
       markRolledBack(r.flags);
-      this.#catchUp(r, true);
+      this.#catchUpAtEnd(r);
       queueMicrotask(() => r.handler.ended(null, r.expectedAt, reason));
       return;
     }
@@ -361,8 +347,8 @@ export class ResidentSteps implements ResidentListener {
     if (!waitForAnswer && endResidency(r.flags, r.token)) {
       this.#end(r);
       markRolledBack(r.flags);
-      this.#catchUp(r, true);
-      queueMicrotask(() => r.handler.ended(null, r.expectedAt));
+      const failed = this.#catchUpAtEnd(r);
+      queueMicrotask(() => r.handler.ended(null, r.expectedAt, failed));
       return;
     }
     this.#channels.postResident(r.place, { kind: 'release', token: r.token });
@@ -407,32 +393,35 @@ export class ResidentSteps implements ResidentListener {
     const reader = this.#quiet;
     if (!reader) return;
     const last = quietStep(r.flags);
-    const news = last > r.applied.step;
+    const news = last > r.knownStep;
     const wantStates = states && last > r.statesStep;
     if (!news && !wantStates) return;
     const a = r.applied;
-    const p = this.#read;
-    if (news && reader.progress(r.flags, p) && p.step > a.step) {
+    const q = this.#told;
+    q.steps = q.calls = q.chunks = q.bytes = q.results = 0;
+    if (news) {
+      const p = this.#read;
+      if (!reader.progress(r.flags, p)) {
+        // Its thread is in the middle of a write: the next catch-up reads it. At the residency's
+        // end no thread writes: a write left half done has no state to go on from.
+        if (!wantStates) return;
+        throw new Error('its step thread ended while it published a step');
+      }
       const n = p.samples - a.samples;
-      if (this.#samples.length < n * 5) this.#samples = new Float64Array(n * 5);
+      if (this.#samples.length < n * SAMPLE_FIELDS) this.#samples = new Float64Array(n * SAMPLE_FIELDS);
       reader.takeSamples(r.flags, r.slot, a.samples, p.samples, this.#samples);
-      const q = this.#told;
       q.steps = p.steps - a.steps;
       q.calls = p.calls - a.calls;
       q.chunks = p.chunks - a.chunks;
       q.bytes = p.bytes - a.bytes;
       q.results = p.results - a.results;
-      q.samples = this.#samples;
-      copyProgress(p, a);
+      copyQuietProgress(p, a);
+      r.knownStep = p.step;
       if (p.dueAt > r.expectedAt) r.expectedAt = p.dueAt;
       for (let i = 0; i < q.steps; i++) this.#load.taken();
       this.totals.quietSteps += q.steps;
-    } else {
-      const q = this.#told;
-      q.steps = q.calls = q.chunks = q.bytes = q.results = 0;
-      q.samples = this.#samples;
     }
-    const q = this.#told;
+    q.samples = this.#samples;
     q.nextSeq = a.nextSeq;
     q.elapsedPerResult = a.elapsedPerResult;
     q.states = null;
@@ -441,6 +430,20 @@ export class ResidentSteps implements ResidentListener {
       r.statesStep = last;
     }
     r.handler.quiet(q);
+  }
+
+  /**
+   * Catches `r` up at the end of its residency, states and all (#catchUp): what went wrong in it
+   * (a write its thread left half done, a bug on its session's path) is what its session fails
+   * with, never a throw out of the take-back that would leave other residents unheard.
+   */
+  #catchUpAtEnd(r: Resident): Error | undefined {
+    try {
+      this.#catchUp(r, true);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
   }
 
   #end(r: Resident): void {
@@ -468,9 +471,12 @@ export class ResidentSteps implements ResidentListener {
     for (const r of this.#byToken.values()) {
       let late = asOf - r.expectedAt;
       if (late < this.#limits.stallMs) continue;
-      // Its quiet steps moved its due time on without an answer (pool/quiet-steps.ts).
+      // Its quiet steps moved its due time on without an answer (pool/quiet-steps.ts). Kept, so
+      // that the next passes do not read it again (another core wrote it: each read is a miss).
       if (this.#quiet) {
-        late = asOf - Math.max(r.expectedAt, quietDueAt(r.flags));
+        const dueAt = quietDueAt(r.flags);
+        if (dueAt > r.expectedAt) r.expectedAt = dueAt;
+        late = asOf - r.expectedAt;
         if (late < this.#limits.stallMs) continue;
       }
       if (residentRunning(r.flags, r.token)) {
@@ -493,8 +499,8 @@ export class ResidentSteps implements ResidentListener {
       this.#end(r);
       markRolledBack(r.flags);
       taken++;
-      this.#catchUp(r, true);
-      queueMicrotask(() => r.handler.ended(null, now));
+      const failed = this.#catchUpAtEnd(r);
+      queueMicrotask(() => r.handler.ended(null, now, failed));
     }
     this.#channels.pingStuck();
     this.#disarmIfDone();

@@ -15,7 +15,7 @@ import { tandemError, type TandemError } from '../errors.js';
 import { createSpool } from './spool.js';
 import type { SpoolRemover } from './spool-remover.js';
 import type { QuietSteps, ResidentHandler, ResidentRun, ResidentSteps } from '../pool/residents.js';
-import { SAMPLE, markDelivered } from '../pool/quiet-steps.js';
+import { SAMPLE, SAMPLE_FIELDS, markDelivered } from '../pool/quiet-steps.js';
 import { LoopConsumer, LoopProducer, StepConsumer, StepProducer, type Side, type SideHost, type SideName } from './sides.js';
 import { LatencyWindow } from './latency-window.js';
 import { ClientProducer } from './client-producer.js';
@@ -65,7 +65,7 @@ export interface SessionSink {
   /** From now on no step thread writes to this client; returns sentThrough(). */
   takeBackSends?(): number;
   /** A step thread's quiet steps sent this client `count` results (pool/quiet-steps.ts), counted now. */
-  sentByThread?(count: number): void;
+  countQuietResults?(count: number): void;
 }
 
 /** Hooks for metrics; every method optional. Times are in ms. */
@@ -402,13 +402,14 @@ export class Session implements SideHost {
   onQuietSteps(q: QuietSteps, lastSeq: number): void {
     if (q.chunks === 0) return;
     this.seq.passQuiet(lastSeq, q.chunks, q.bytes);
+    markDelivered(this.flags, lastSeq);
     const s = q.samples;
-    for (let at = 0, end = q.results * 5; at < end; at += 5) {
+    for (let at = 0, end = q.results * SAMPLE_FIELDS; at < end; at += SAMPLE_FIELDS) {
       this.latency.record(s[at + SAMPLE.LATENCY]!);
       if (!Number.isNaN(s[at + SAMPLE.STEP_WAIT]!)) this.onTaskTimed('producer', 'step', s[at + SAMPLE.STEP_WAIT]!, s[at + SAMPLE.STEP_RUN]!);
     }
     this.#init.observer.quietSteps?.(this, q);
-    this.#sink?.sentByThread?.(q.results);
+    this.#sink?.countQuietResults?.(q.results);
     this.#onLateEvent?.();
   }
 
@@ -551,6 +552,8 @@ export class Session implements SideHost {
    */
   detach(sink: SessionSink): void {
     if (this.#sink !== sink || this.#stopping) return;
+    // What quiet steps sent it is counted to it (pool/quiet-steps.ts).
+    this.catchUp();
     this.#takeBackSends();
     this.#sink = null;
     const graceMs = this.#init.flow.resumeGraceMs;
@@ -579,6 +582,7 @@ export class Session implements SideHost {
     if (this.#replaying) throw tandemError('RESUME_FAILED', 'another RESUME of this session is under way; retry');
     // A step thread keeping the producer sends results the main thread hears of later (quiet
     // steps: pool/quiet-steps.ts): it hands the producer back first, so that all it sent is counted.
+    // Not made resident again meanwhile: #replaying keeps the consumer from being lent.
     if (this.producer instanceof StepProducer && this.producer.resident) {
       this.#replaying = true;
       try {

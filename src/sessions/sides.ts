@@ -402,7 +402,7 @@ export class StepProducer extends Side {
         this.fail({ name: 'InternalError', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
         return;
       }
-      if (this.host.residentsCrowded) this.#handBack();
+      if (this.host.residentsCrowded && !this.halted) this.#handBack();
     },
     ended: (r, dueAt, error) => {
       this.#resident = null;
@@ -480,7 +480,9 @@ export class StepProducer extends Side {
   #handBack(): void {
     if (!this.#resident || this.#handingBack) return;
     this.#handingBack = true;
-    this.#resident.release(this.host.answerOnItsWay());
+    // What its quiet steps sent counts as delivered: only an answer truly on its way is waited for.
+    this.#resident.catchUp();
+    this.#resident?.release(this.host.answerOnItsWay());
   }
 
   /** Takes a step's answer in (publishes it, counts it): false when no next step follows. */

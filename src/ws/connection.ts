@@ -40,8 +40,7 @@ const CLOSE_ABNORMAL = 1006;
 export interface ConnectionObserver {
   messageReceived?(): void;
   messageSent?(): void;
-  /** A `transcript` message a step thread wrote into the socket itself (STEP_SENDS): it counts as sent too. */
-  /** `count` results (1 if not given) a step thread wrote into this client's socket (STEP_SENDS). */
+  /** `count` (1 if not given) `transcript` messages a step thread wrote into the socket itself (STEP_SENDS): they count as sent too. */
   resultSentByThread?(count?: number): void;
   /** An `error` frame with this code was sent. */
   errorSent?(code: ErrorCode): void;
@@ -386,7 +385,7 @@ export class Connection implements SessionSink {
     return false;
   }
 
-  sentByThread(count: number): void {
+  countQuietResults(count: number): void {
     this.#deps.observer?.resultSentByThread?.(count);
   }
 
