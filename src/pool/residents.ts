@@ -418,7 +418,7 @@ export class ResidentSteps implements ResidentListener {
       copyQuietProgress(p, a);
       r.knownStep = p.step;
       if (p.dueAt > r.expectedAt) r.expectedAt = p.dueAt;
-      for (let i = 0; i < q.steps; i++) this.#load.taken();
+      this.#load.taken(q.steps);
       this.totals.quietSteps += q.steps;
     }
     q.samples = this.#samples;

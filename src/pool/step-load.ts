@@ -43,9 +43,9 @@ export class StepLoad {
     this.#from = now;
   }
 
-  /** A step producer's step was taken in. */
-  taken(): void {
-    this.#steps++;
+  /** A step producer's steps were taken in (`n`: a catch-up's quiet steps, pool/quiet-steps.ts). */
+  taken(n = 1): void {
+    this.#steps += n;
   }
 
   /** Closes the sample begun at the last close: the load becomes its steps a second. */
