@@ -53,6 +53,16 @@ export function webSocketMetrics(registry: Registry, deps: WebSocketMetricsDeps)
     registers: [registry],
   });
   for (const code of Object.keys(ERRORS)) errors.inc({ code }, 0);
+  const pings = new Counter({
+    name: METRIC_PREFIX + 'ws_pings_total',
+    help: 'Heartbeat pings sent to clients, by how: written straight into the socket (direct: step threads may write it, nothing else is queued) or queued through the WebSocket stream (queued).',
+    labelNames: ['written'] as const,
+    registers: [registry],
+  });
+  const pingsDirect = pings.labels({ written: 'direct' });
+  const pingsQueued = pings.labels({ written: 'queued' });
+  pingsDirect.inc(0);
+  pingsQueued.inc(0);
 
   return {
     messageReceived: () => received.inc(),
@@ -62,5 +72,6 @@ export function webSocketMetrics(registry: Registry, deps: WebSocketMetricsDeps)
       byThreads.inc(count);
     },
     errorSent: (code: ErrorCode) => errors.inc({ code }),
+    pingSent: (direct: boolean) => (direct ? pingsDirect : pingsQueued).inc(),
   };
 }

@@ -44,6 +44,8 @@ export interface ConnectionObserver {
   resultSentByThread?(count?: number): void;
   /** An `error` frame with this code was sent. */
   errorSent?(code: ErrorCode): void;
+  /** The heartbeat pinged the client: straight into the socket's descriptor (`direct`), or through `ws` and the stream. */
+  pingSent?(direct: boolean): void;
 }
 
 export interface ConnectionDeps {
@@ -437,6 +439,16 @@ export class Connection implements SessionSink {
 
   /** Whether frames may still be sent: not once the close handshake began (a frame after ours breaks the protocol). */
   readonly #isOpen = (): boolean => this.#ws.readyState === this.#ws.OPEN;
+
+  /**
+   * Pings the client for the heartbeat (heartbeat.ts): while step threads may write the socket,
+   * the ping frame goes straight into its descriptor (SocketSlot.ping), else through `ws`.
+   */
+  ping(): void {
+    const direct = this.#slot?.ping() ?? false;
+    if (!direct) this.#ws.ping();
+    this.#deps.observer?.pingSent?.(direct);
+  }
 
   /** Read through a method: the socket may close while START is awaited. */
   #isClosed(): boolean {

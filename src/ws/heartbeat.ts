@@ -11,8 +11,8 @@ const SLICES = 50;
 const MIN_SLICE_MS = 10;
 
 export interface Heartbeat {
-  /** Starts pinging `ws` once an interval from now. */
-  watch(ws: WebSocket): void;
+  /** Starts pinging `ws` once an interval from now, with `ping` (by default `ws.ping()`). */
+  watch(ws: WebSocket, ping?: () => void): void;
   /** Stops pinging anyone. */
   close(): void;
 }
@@ -26,14 +26,15 @@ export interface Heartbeat {
 export function startHeartbeat(intervalMs: number): Heartbeat {
   if (intervalMs <= 0) return { watch() {}, close() {} };
   const slices = Math.max(1, Math.min(SLICES, Math.floor(intervalMs / MIN_SLICE_MS)));
-  const ring = Array.from({ length: slices }, () => new Set<WebSocket>());
+  // Each slice's sockets, with how each is pinged.
+  const ring = Array.from({ length: slices }, () => new Map<WebSocket, () => void>());
   const alive = new WeakSet<WebSocket>();
   let cursor = 0;
 
   const tick = (): void => {
     const slice = ring[cursor]!;
     cursor = (cursor + 1) % slices;
-    for (const ws of slice) {
+    for (const [ws, ping] of slice) {
       // A socket the server stopped reading (a client-fed session's spool is full: client-producer.ts)
       // cannot deliver its pong; it is known to be there, and it is read again once there is room.
       if (isPausedByUs(ws)) {
@@ -46,17 +47,17 @@ export function startHeartbeat(intervalMs: number): Heartbeat {
         continue;
       }
       alive.delete(ws);
-      ws.ping();
+      ping();
     }
   };
   const timer = setInterval(tick, intervalMs / slices);
   timer.unref();
 
   return {
-    watch(ws) {
+    watch(ws, ping = () => ws.ping()) {
       // The slice that comes round last: its first ping is a whole interval away.
       const slice = ring[(cursor + slices - 1) % slices]!;
-      slice.add(ws);
+      slice.set(ws, ping);
       alive.add(ws);
       ws.on('pong', () => alive.add(ws));
       ws.once('close', () => slice.delete(ws));

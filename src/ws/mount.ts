@@ -59,12 +59,12 @@ export function mountWebSocket(
       door.track(req, (fn) => ws.once('close', fn));
       deps.opened?.();
       if (deps.closed) ws.once('close', deps.closed);
-      heartbeat.watch(ws);
       skipRepeatedEnds(ws);
-      new Connection(ws, req, deps, {
+      const connection = new Connection(ws, req, deps, {
         maxMessagesPerSecond: config.maxMessagesPerSecond,
         sendBufferHighBytes: config.sendBufferHighBytes,
       });
+      heartbeat.watch(ws, () => connection.ping());
     });
   }
   // express-ws routes upgrades to `<path>/.websocket`: these see only plain HTTP.

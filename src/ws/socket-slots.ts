@@ -69,6 +69,8 @@ const GIVE_BACK_RECHECK_MS = 10;
 const WRITE_WAIT_MAX_MS = 2000;
 /** Looks at a slot under a write this many times before it sleeps between looks (1 ms each). */
 const WRITE_WAIT_SPINS = 1000;
+/** A server's ping frame with no payload (RFC 6455 5.5.2: FIN, opcode 0x9, unmasked, length 0). */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
 
 /** What the slots use of a net.Socket's libuv handle (Node's internals: its descriptor, and the two ways it closes). */
 export interface SocketHandle {
@@ -243,6 +245,38 @@ export class SocketSlot {
       if (!this.#socket.destroyed) this.#write.call(this.#socket, Buffer.from(this.#rests.subarray(this.#restAt, this.#restAt + rest)));
     }
     this.#scheduleCheck();
+  }
+
+  /**
+   * Writes a ping frame straight into the descriptor, as a step thread writes a result's frame:
+   * only while the slot is the step threads' (nothing of this thread's is queued, the protocol's
+   * close has not begun) and the socket takes the frame now. Returns false, having written
+   * nothing, otherwise; the caller then pings through `ws`, which queues the frame. Written so, a
+   * ping costs one system call, and none of the stream's and `ws`'s machinery
+   * (docs/PERFORMANCE.md, "The heartbeat's pings straight into the descriptor").
+   */
+  ping(): boolean {
+    if (this.#closed || !this.#enabled?.()) return false;
+    const ints = this.#ints;
+    const at = this.#base + STATE;
+    const id = this.id;
+    // As a step thread does: the slot is this thread's for one call (a step thread meanwhile finds it taken and leaves its frames to the answer).
+    if (Atomics.compareExchange(ints, at, id, -id) !== id) return false;
+    let written = 0;
+    try {
+      written = fs.writeSync(Atomics.load(ints, this.#base + FD), PING_FRAME, 0, PING_FRAME.length);
+    } catch {
+      // EAGAIN: the socket's buffers are full; or the peer is gone, which `ws` finds too.
+    }
+    if (written === PING_FRAME.length || written === 0) {
+      Atomics.store(ints, at, id);
+      return written > 0;
+    }
+    // Half a frame went out: its rest goes first, by the stream, and the slot is the main thread's until it drained.
+    Atomics.store(ints, at, 0);
+    this.#write.call(this.#socket, PING_FRAME.subarray(written));
+    this.#scheduleCheck();
+    return true;
   }
 
   /** Whether a step thread left the rest of a frame for the main thread to write. */

@@ -57,3 +57,35 @@ describe('step threads write live results into the client socket (STEP_SENDS)', 
     assert.equal(await metric(off, 'tandem_ws_messages_sent_total'), received + 2 * 2);
   });
 });
+
+describe('heartbeat pings written straight into the socket while step threads write it', () => {
+  const HEARTBEAT_MS = 300;
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) });
+  });
+  after(() => server.close());
+
+  it('pings a client between its results without splitting a frame, and keeps it while it answers', async () => {
+    const client = await TestClient.open(server.wsUrl());
+    let pings = 0;
+    client.ws.on('ping', () => pings++);
+    const id = await client.start({ pipeline: 'demo', options: { intervalMs: 15 } });
+    const directBefore = await metric(server, 'tandem_ws_pings_total{written="direct"}');
+    // Results keep coming through several heartbeats: each ping lands between two whole frames.
+    await client.waitForTranscripts(20);
+    const from = client.transcripts().length;
+    const until = Date.now() + 6 * HEARTBEAT_MS;
+    while (Date.now() < until) await new Promise((r) => setTimeout(r, HEARTBEAT_MS));
+    assert.ok(pings >= 3, `the client was pinged through the heartbeats (${pings} pings)`);
+    assert.ok(client.transcripts().length > from, 'results went on');
+    assert.ok((await metric(server, 'tandem_ws_pings_total{written="direct"}')) > directBefore, 'pings went straight into the socket');
+    assert.equal(server.app.sessions.get(id)?.summary, null, 'a client that answers is kept');
+    client.send({ command: 'STOP' });
+    assert.equal(await client.waitClose(), 1000);
+    const transcripts = client.transcripts();
+    assertInOrder(transcripts);
+    assert.deepEqual(client.invalid, [], 'every frame whole');
+    assert.equal(client.messages[client.messages.length - 1]!.type, 'stopped');
+  });
+});
