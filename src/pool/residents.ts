@@ -95,8 +95,12 @@ export interface QuietSteps {
 
 /** A resident as its side holds it: ended by force (StepRun.abort), or let go at a stop. */
 export interface ResidentRun extends StepRun {
-  /** `waitForAnswer`: its thread hands it back (after the answer it may have on its way), never taken back without it. */
-  release(waitForAnswer?: boolean): void;
+  /**
+   * `waitForAnswer`: its thread hands it back (after the answer it may have on its way), never
+   * taken back without it. `ending`: its session ends, no step follows, so the states of its last
+   * quiet steps are not read.
+   */
+  release(waitForAnswer?: boolean, ending?: boolean): void;
   /** Its side is told now what its quiet steps came to (pool/quiet-steps.ts), not at the next catch-up. */
   catchUp(): void;
 }
@@ -130,8 +134,8 @@ class Resident implements ResidentRun {
     this.owner.abort(this, reason);
   }
 
-  release(waitForAnswer = false): void {
-    this.owner.release(this, waitForAnswer);
+  release(waitForAnswer = false, ending = false): void {
+    this.owner.release(this, waitForAnswer, ending);
   }
 
   catchUp(): void {
@@ -342,12 +346,12 @@ export class ResidentSteps implements ResidentListener {
    * with that step's answer. With `waitForAnswer` (its thread sent results whose answer is on its
    * way: STEP_SENDS) it is always handed back by its thread, after that answer.
    */
-  release(r: Resident, waitForAnswer = false): void {
+  release(r: Resident, waitForAnswer = false, ending = false): void {
     if (r.done) return;
     if (!waitForAnswer && endResidency(r.flags, r.token)) {
       this.#end(r);
       markRolledBack(r.flags);
-      const failed = this.#catchUpAtEnd(r);
+      const failed = this.#catchUpAtEnd(r, !ending);
       queueMicrotask(() => r.handler.ended(null, r.expectedAt, failed));
       return;
     }
@@ -437,9 +441,9 @@ export class ResidentSteps implements ResidentListener {
    * (a write its thread left half done, a bug on its session's path) is what its session fails
    * with, never a throw out of the take-back that would leave other residents unheard.
    */
-  #catchUpAtEnd(r: Resident): Error | undefined {
+  #catchUpAtEnd(r: Resident, states = true): Error | undefined {
     try {
-      this.#catchUp(r, true);
+      this.#catchUp(r, states);
       return undefined;
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));

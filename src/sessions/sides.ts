@@ -441,7 +441,8 @@ export class StepProducer extends Side {
     super.halt();
     // What its quiet steps sent counts as delivered: only an answer truly on its way is waited for.
     this.#resident?.catchUp();
-    this.#resident?.release(this.host.answerOnItsWay());
+    // No step follows a halt: the states its quiet steps left are not read.
+    this.#resident?.release(this.host.answerOnItsWay(), true);
   }
 
   /** Its side is told now what its quiet steps came to (pool/quiet-steps.ts), if it is resident. */
