@@ -33,6 +33,8 @@
  *   crowd        tandem, 10,000 demo sessions × 1 result/s
  *   storm-floor  bare ws, 1,000 sockets sent STOP at once: `stopped`, then close 1000
  *   storm        tandem, 1,000 demo sessions sent STOP at once
+ *                (both measure each server's second storm: a first of --storm-warmup-sessions,
+ *                1,000, compiles the stop path; its p99 is kept as the cold figure)
  *   resume       tandem, one demo session at intervalMs 0: its link stalls 1 s, dies without a
  *                close frame, and RESUMEs on a new connection 3 s later
  *   fs-floor     the file calls of a chunk, and an appended framed record, on --data-dir
@@ -91,6 +93,8 @@ const { values } = parseArgs({
     /** Sessions of the stop storm and of its bare ws floor. */
     'storm-sessions': { type: 'string' },
     'storm-interval-ms': { type: 'string' },
+    /** Sessions of the warm-up storm each storm server gets first (default: --storm-sessions; 0: the measured storm is the first, cold). */
+    'storm-warmup-sessions': { type: 'string' },
     'resume-stall-seconds': { type: 'string' },
     'resume-down-seconds': { type: 'string' },
     /** How long results are received after RESUME before STOP, s. */
@@ -154,7 +158,13 @@ const steady = {
   warmupSeconds: steadyWarmupSeconds,
   openSpreadMs: steadySpreadMs(steadyIntervalMs),
 };
-const storm = { sessions: num(values['storm-sessions'], 1000, 1000), start: demo(num(values['storm-interval-ms'], 1000, 1000)) };
+const stormSessions = num(values['storm-sessions'], 1000, 1000);
+const storm = {
+  sessions: stormSessions,
+  start: demo(num(values['storm-interval-ms'], 1000, 1000)),
+  // The measured storm is each server's second: the first, as large, compiles the stop path.
+  warmupStormSessions: num(values['storm-warmup-sessions'], stormSessions, 0),
+};
 /** The hand-off in tandem's shape (bench/handoff.ts): its worker keeps the schedule, appends and sends. */
 const threadShapeEnv = { ...stepTimerEnv(env), BARE_WS_HANDOFF: '2', BARE_WS_HANDOFF_TIMER: 'worker', BARE_WS_HANDOFF_SEND: 'worker' };
 /** A measured load; the floors run the tandem scenario's load against the bare ws server. */
@@ -186,8 +196,9 @@ const loads: Partial<Record<ScenarioName, ScenarioSpec>> = {
   saturation: load('saturation', 'saturation', { sessions: num(values['saturation-sessions'], 20, 20), warmupSeconds: 1 }),
   'crowd-floor': load('crowd-floor', 'crowd floor (bare ws)', { kind: 'bare-ws', ...crowd, env: {} }),
   crowd: load('crowd', 'crowd', crowd),
-  'storm-floor': load('storm-floor', 'stop storm floor (bare ws)', { kind: 'bare-ws', ...storm, warmupSeconds: 0, measureSeconds: 0, firstResultTimeoutMs: 10_000, env: {} }),
-  storm: load('storm', 'stop storm', { ...storm, warmupSeconds: 0, measureSeconds: 0, firstResultTimeoutMs: 10_000 }),
+  // --expose-gc: after the warm-up storm, each server collects its garbage before the measured one (bench/scenario.ts warmupStorm).
+  'storm-floor': load('storm-floor', 'stop storm floor (bare ws)', { kind: 'bare-ws', ...storm, warmupSeconds: 0, measureSeconds: 0, firstResultTimeoutMs: 10_000, env: {}, execArgv: ['--expose-gc'] }),
+  storm: load('storm', 'stop storm', { ...storm, warmupSeconds: 0, measureSeconds: 0, firstResultTimeoutMs: 10_000, execArgv: [...execArgvFor('storm'), '--expose-gc'] }),
 };
 const resumeSpec: ResumeSpec = {
   key: 'resume',

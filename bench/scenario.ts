@@ -28,6 +28,12 @@ export interface ScenarioSpec {
   dataRoot: string;
   /** STARTs sent evenly over this long, ms (Load's openSpreadMs); 0 or absent: as fast as the server takes them. */
   openSpreadMs?: number;
+  /**
+   * A stop scenario only: this many sessions are started and stopped at once before the measured
+   * ones, and the measured storm is the server's second (0 or absent: its first, cold). Both the
+   * storm and its floor get the same one, so both are measured with their stop paths compiled.
+   */
+  warmupStormSessions?: number;
 }
 
 export interface Percentiles {
@@ -67,6 +73,8 @@ export interface Row {
   stopCloseMs: Percentiles | null;
   /** Client STOP → client receives `stopped` (sent just before the close), ms. */
   stopStoppedMs: Percentiles | null;
+  /** STOP → close of the warm-up storm (ScenarioSpec.warmupStormSessions): the server's first, cold; null without one. */
+  coldStopCloseMs: Percentiles | null;
   /** Sessions that took longer than 100 ms (or never closed). */
   stopsOver100Ms: number;
   /** Server CPU (all threads) from the first STOP until every session closed, per STOP, µs. */
@@ -90,6 +98,44 @@ function offered(spec: ScenarioSpec): number | null {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1024 * 1024;
 
+/** After the warm-up storm, the server's deferred work (its spools' removal) is waited out for at most this long, ms. */
+const STORM_SETTLE_MAX_MS = 30_000;
+/** And then this long more, for both servers alike (a collection, the sockets' last closes), ms. */
+const STORM_SETTLE_MS = 1000;
+
+/**
+ * A storm of spec.warmupStormSessions started and stopped at once, before the measured one: the
+ * code a stop runs is compiled by the end of it (a first storm spends a core's worth of V8's
+ * compiler threads on it, docs/PERFORMANCE.md "The storm, measured warm"). Waits until tandem
+ * lists no session still stopping. Returns its STOP → close times.
+ */
+async function warmupStorm(spec: ScenarioSpec, child: BenchChild, log: (line: string) => void): Promise<Percentiles | null> {
+  const warm = new Load({ url: child.wsUrl('/ws'), sessions: spec.warmupStormSessions!, start: spec.start });
+  try {
+    await warm.open();
+    if (spec.firstResultTimeoutMs > 0) await warm.waitForResults(1, spec.firstResultTimeoutMs);
+    const cold = percentiles((await warm.stopAll(30_000)).closeMs);
+    log(`  ${spec.name}: warm-up storm of ${warm.size}, STOP → close p99 ${cold ? cold.p99.toFixed(1) : '–'} ms (cold)`);
+    if (spec.kind === 'tandem') {
+      const deadline = Date.now() + STORM_SETTLE_MAX_MS;
+      while (Date.now() < deadline && (await sessionsListed(child.port, 'stopping')) + (await sessionsListed(child.port, 'running')) > 0) await sleep(100);
+    }
+    await sleep(STORM_SETTLE_MS);
+    // Its garbage is not the measured storm's to collect (both servers run with --expose-gc).
+    await child.collectGarbage();
+    return cold;
+  } finally {
+    warm.terminate();
+  }
+}
+
+/** How many sessions in `state` tandem lists (GET /api/sessions, open on loopback). */
+async function sessionsListed(port: number, state: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/sessions?state=${state}&limit=1`);
+  if (!res.ok) throw new Error(`GET /api/sessions?state=${state}: ${res.status}`);
+  return ((await res.json()) as { total: number }).total;
+}
+
 export async function runScenario(spec: ScenarioSpec, log: (line: string) => void): Promise<Row> {
   let child: BenchChild | undefined;
   let load: Load | undefined;
@@ -110,6 +156,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       if (inWindow) windowRssPeak = Math.max(windowRssPeak, s.rssBytes);
     }, 200);
 
+    const coldStopCloseMs = spec.measureSeconds === 0 && (spec.warmupStormSessions ?? 0) > 0 ? await warmupStorm(spec, child, log) : null;
     load = new Load({ url: child.wsUrl('/ws'), sessions: spec.sessions, start: spec.start, openSpreadMs: spec.openSpreadMs ?? 0 });
     const openedAt = Date.now();
     await load.open();
@@ -186,6 +233,7 @@ export async function runScenario(spec: ScenarioSpec, log: (line: string) => voi
       eventLoopP99Ms,
       stopCloseMs,
       stopStoppedMs,
+      coldStopCloseMs,
       stopsOver100Ms,
       stopCpuUsPerStop,
       serverCpuPercent,

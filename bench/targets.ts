@@ -126,6 +126,12 @@ const TARGETS: NumberTarget[] = [
       return { value: 1.25 * f, note: `1.25 × the floor's ${f.toFixed(1)} ms (above 100 ms)` };
     },
     value: (r) => r.stopCloseMs?.p99 ?? null,
+    beside: (rows) => {
+      const cold = byKey(rows, 'storm')?.coldStopCloseMs?.p99;
+      const coldFloor = byKey(rows, 'storm-floor')?.coldStopCloseMs?.p99;
+      if (cold === undefined) return null;
+      return `the warm-up storm before it, each server's first (cold): ${cold.toFixed(1)} ms, the floor's ${coldFloor === undefined ? '–' : coldFloor.toFixed(1) + ' ms'}`;
+    },
   },
 ];
 

@@ -31,6 +31,7 @@ function row(key: string, over: Partial<Row> = {}): Row {
     eventLoopP99Ms: 1,
     stopCloseMs: null,
     stopStoppedMs: null,
+    coldStopCloseMs: null,
     stopsOver100Ms: 0,
     stopCpuUsPerStop: null,
     serverCpuPercent: 0,
@@ -58,6 +59,14 @@ describe('bench targets', () => {
     const c = find(checkTargets([row('storm-floor', storm(160)), row('storm', storm(190))], null), 'storm', 'STOP');
     assert.equal(c.limit, '≤ 200 ms');
     assert.equal(c.verdict, 'met');
+  });
+
+  it("judges the measured storm, and names each server's first (cold) storm beside it", () => {
+    const cold = (p99: number) => ({ coldStopCloseMs: { p50: p99 / 2, p99, max: p99 } });
+    const c = find(checkTargets([row('storm-floor', { ...storm(160), ...cold(170) }), row('storm', { ...storm(190), ...cold(400) })], null), 'storm', 'STOP');
+    assert.equal(c.value, 190);
+    assert.equal(c.verdict, 'met');
+    assert.match(c.note, /first \(cold\): 400\.0 ms, the floor's 170\.0 ms/);
   });
 
   it('says when the bare ws floor of the same run misses a target too', () => {
