@@ -175,7 +175,7 @@ const schema = z.object({
   /** A longer wait between steps may end up to this share of its length late, in percent (its tick doubled as often as that allows): fuller tasks for slow producers. */
   STEP_TIMER_SLACK_PERCENT: intFrom(0, 100).default(0),
   /** The most a wait between steps may end late for STEP_TIMER_SLACK_PERCENT, in ms. */
-  STEP_TIMER_MAX_SLACK_MS: intFrom(0, 60_000).default(20),
+  STEP_TIMER_MAX_SLACK_MS: intFrom(0, 60_000).default(40),
   /** Most steps (of different sessions) sent to a pool thread in one task. */
   STEP_BATCH_MAX: intFrom(1, 10_000).default(64),
   /** The steps of one turn are spread over several threads only when each task gets at least this many. */
@@ -219,9 +219,9 @@ const schema = z.object({
    * doubled, within STEP_RESIDENT_SLACK_PERCENT of each wait and STEP_TIMER_MAX_SLACK_MS). 0: every
    * wait ends on the tick.
    */
-  STEP_RESIDENT_GROUP_STEPS: intFrom(0, 10_000).default(8),
+  STEP_RESIDENT_GROUP_STEPS: intFrom(0, 10_000).default(16),
   /** How late a resident's wait may end for STEP_RESIDENT_GROUP_STEPS, in percent of its length. */
-  STEP_RESIDENT_SLACK_PERCENT: intFrom(0, 100).default(2),
+  STEP_RESIDENT_SLACK_PERCENT: intFrom(0, 100).default(3),
   /**
    * Whether a step thread writes the `transcript` frames of the results it just appended into the
    * client's socket itself, rather than the main thread when the step's answer arrives
