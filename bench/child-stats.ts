@@ -13,7 +13,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
  */
 const RESOLUTION_MS = 100;
 
-export type ChildRequest = { type: 'stats'; id: number; reset: boolean } | { type: 'gc'; id: number } | { type: 'close' };
+export type ChildRequest = { type: 'stats'; id: number; reset: boolean } | { type: 'gc'; id: number; flavor: GcFlavor } | { type: 'close' };
 
 export interface ChildStats {
   /** Event-loop lag (delay beyond the sampling interval) since the last reset, in ms. */
@@ -28,14 +28,19 @@ export type ChildMessage =
   | { type: 'gc'; id: number; collected: boolean };
 
 /**
- * A full, memory-reducing collection of the main isolate (V8's "last resort" flavour: the young
+ * How the main isolate is collected: `memory-reducing`, V8's "last resort" flavour (the young
  * generation is shrunk and freed pages are given back), so two RSS samples compare what is live
- * and what the allocators keep, not where V8's heap sizing happened to be. Needs --expose-gc.
+ * and what the allocators keep, not where V8's heap sizing happened to be; `major`, a full
+ * collection that leaves the heap sized as it was, so the next work starts with no garbage and its
+ * usual young generation.
  */
-function collectGarbage(): boolean {
+export type GcFlavor = 'memory-reducing' | 'major';
+
+/** Collects the main isolate's garbage; false without --expose-gc. */
+function collectGarbage(flavor: GcFlavor): boolean {
   const gc = (globalThis as { gc?: (options?: object) => void }).gc;
   if (!gc) return false;
-  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  gc(flavor === 'memory-reducing' ? { type: 'major', execution: 'sync', flavor: 'last-resort' } : { type: 'major', execution: 'sync' });
   return true;
 }
 
@@ -62,7 +67,7 @@ export function serveChildStats(port: number, extra: () => Record<string, unknow
   };
   process.on('message', (msg: ChildRequest) => {
     if (msg.type === 'close') return end();
-    if (msg.type === 'gc') return void process.send!({ type: 'gc', id: msg.id, collected: collectGarbage() } satisfies ChildMessage);
+    if (msg.type === 'gc') return void process.send!({ type: 'gc', id: msg.id, collected: collectGarbage(msg.flavor) } satisfies ChildMessage);
     const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - RESOLUTION_MS) : 0);
     const stats: ChildStats = {
       eventLoop: { p50Ms: ms(delay.percentile(50)), p99Ms: ms(delay.percentile(99)), maxMs: ms(delay.max) },

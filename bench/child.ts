@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChildMessage, ChildRequest, ChildStats } from './child-stats.js';
+import type { ChildMessage, ChildRequest, ChildStats, GcFlavor } from './child-stats.js';
 import { openFilesLimit } from './proc.js';
 import { serviceNodeFlags } from './service-flags.js';
 
@@ -20,8 +20,8 @@ export interface BenchChild {
   wsUrl(path?: string): string;
   /** Event-loop delay since the last reset (and resets it when asked). */
   stats(reset: boolean): Promise<ChildStats>;
-  /** A memory-reducing GC of the main isolate (child-stats.ts); false when it was started without --expose-gc. */
-  collectGarbage(): Promise<boolean>;
+  /** A GC of the main isolate (child-stats.ts; memory-reducing unless told); false when it was started without --expose-gc. */
+  collectGarbage(flavor?: GcFlavor): Promise<boolean>;
   /** Asks for a clean exit (the profile gets written), killing it after `timeoutMs`. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -91,8 +91,8 @@ export async function startChild(kind: ChildKind, env: Record<string, string>, e
     async stats(reset) {
       return (await ask({ type: 'stats', id: nextId++, reset }, 'stats')).stats;
     },
-    async collectGarbage() {
-      return (await ask({ type: 'gc', id: nextId++ }, 'gc')).collected;
+    async collectGarbage(flavor = 'memory-reducing') {
+      return (await ask({ type: 'gc', id: nextId++, flavor }, 'gc')).collected;
     },
     async close(timeoutMs = 20_000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -109,6 +109,8 @@ export interface FreshChildOptions {
   dataRoot: string;
   /** Sessions the scenario opens (sizes MAX_SESSIONS and the open-files check). */
   sessions: number;
+  /** Sessions of a warm-up storm opened before them (closed before they open), if any. */
+  warmupStormSessions?: number;
   /** Extra environment (tandem configuration). */
   env: Record<string, string>;
   execArgv: string[];
@@ -125,8 +127,9 @@ const fdsNeeded = (sessions: number) => sessions + 512;
  */
 export async function startFreshChild(kind: ChildKind, opts: FreshChildOptions): Promise<BenchChild> {
   const limit = openFilesLimit();
-  if (fdsNeeded(opts.sessions) > limit) {
-    throw new Error(`${opts.sessions} sessions need ${fdsNeeded(opts.sessions)} open files per process; the soft limit is ${limit} (raise it with \`ulimit -n ${fdsNeeded(opts.sessions)}\`)`);
+  const sessions = Math.max(opts.sessions, opts.warmupStormSessions ?? 0);
+  if (fdsNeeded(sessions) > limit) {
+    throw new Error(`${sessions} sessions need ${fdsNeeded(sessions)} open files per process; the soft limit is ${limit} (raise it with \`ulimit -n ${fdsNeeded(sessions)}\`)`);
   }
   fs.mkdirSync(opts.dataRoot, { recursive: true });
   const base = fs.mkdtempSync(path.join(opts.dataRoot, 'tandem-bench-'));

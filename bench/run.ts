@@ -34,7 +34,7 @@
  *   storm-floor  bare ws, 1,000 sockets sent STOP at once: `stopped`, then close 1000
  *   storm        tandem, 1,000 demo sessions sent STOP at once
  *                (both measure each server's second storm: a first of --storm-warmup-sessions,
- *                1,000, compiles the stop path; its p99 is kept as the cold figure)
+ *                1,000 (0 with --quick), compiles the stop path; its p99 is kept as the cold figure)
  *   resume       tandem, one demo session at intervalMs 0: its link stalls 1 s, dies without a
  *                close frame, and RESUMEs on a new connection 3 s later
  *   fs-floor     the file calls of a chunk, and an appended framed record, on --data-dir

@@ -111,18 +111,25 @@ const STORM_SETTLE_MS = 1000;
  */
 async function warmupStorm(spec: ScenarioSpec, child: BenchChild, log: (line: string) => void): Promise<Percentiles | null> {
   const warm = new Load({ url: child.wsUrl('/ws'), sessions: spec.warmupStormSessions!, start: spec.start });
+  // (Tandem keeps up to SESSION_RETAIN_COUNT ended sessions listed: after the warm-up the list is
+  // full, and each measured stop drops the oldest, as in a service that has run a while.)
   try {
     await warm.open();
     if (spec.firstResultTimeoutMs > 0) await warm.waitForResults(1, spec.firstResultTimeoutMs);
-    const cold = percentiles((await warm.stopAll(30_000)).closeMs);
-    log(`  ${spec.name}: warm-up storm of ${warm.size}, STOP → close p99 ${cold ? cold.p99.toFixed(1) : '–'} ms (cold)`);
+    const { closeMs } = await warm.stopAll(30_000);
+    // Whatever did not close is cut now, not in the measured storm.
+    warm.terminate();
+    const cold = percentiles(closeMs);
+    const unclosed = closeMs.filter((t) => !Number.isFinite(t)).length;
+    log(`  ${spec.name}: warm-up storm of ${warm.size}, STOP → close p99 ${cold ? cold.p99.toFixed(1) : '–'} ms (cold)${unclosed > 0 ? `; ${unclosed} did not close` : ''}`);
     if (spec.kind === 'tandem') {
       const deadline = Date.now() + STORM_SETTLE_MAX_MS;
       while (Date.now() < deadline && (await sessionsListed(child.port, 'stopping')) + (await sessionsListed(child.port, 'running')) > 0) await sleep(100);
     }
     await sleep(STORM_SETTLE_MS);
-    // Its garbage is not the measured storm's to collect (both servers run with --expose-gc).
-    await child.collectGarbage();
+    // Its garbage is not the measured storm's to collect (both servers run with --expose-gc): a
+    // plain major collection, which leaves the young generation's size as the warm-up grew it.
+    if (!(await child.collectGarbage('major'))) log(`  ${spec.name}: no collection after the warm-up storm (no --expose-gc)`);
     return cold;
   } finally {
     warm.terminate();
@@ -131,7 +138,7 @@ async function warmupStorm(spec: ScenarioSpec, child: BenchChild, log: (line: st
 
 /** How many sessions in `state` tandem lists (GET /api/sessions, open on loopback). */
 async function sessionsListed(port: number, state: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${port}/api/sessions?state=${state}&limit=1`);
+  const res = await fetch(`http://127.0.0.1:${port}/api/sessions?state=${state}&limit=1`, { signal: AbortSignal.timeout(5000) });
   if (!res.ok) throw new Error(`GET /api/sessions?state=${state}: ${res.status}`);
   return ((await res.json()) as { total: number }).total;
 }

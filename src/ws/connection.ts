@@ -445,6 +445,8 @@ export class Connection implements SessionSink {
    * the ping frame goes straight into its descriptor (SocketSlot.ping), else through `ws`.
    */
   ping(): void {
+    // A closing socket is not pinged (ws would send nothing): its close ends it.
+    if (!this.#isOpen()) return;
     const direct = this.#slot?.ping() ?? false;
     if (!direct) this.#ws.ping();
     this.#deps.observer?.pingSent?.(direct);

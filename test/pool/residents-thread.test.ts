@@ -7,12 +7,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NO_GROUPING, groupSlackMs, type ResidentGrouping } from '../../src/pool/residents-thread.js';
 import { waitEnd, waitGranularity } from '../../src/sessions/timer-wheel.js';
+import { loadConfig } from '../../src/config.js';
 
 const TICK_MS = 5;
-/** The service's defaults (config.ts): STEP_RESIDENT_GROUP_STEPS, STEP_RESIDENT_SLACK_PERCENT, STEP_TIMER_MAX_SLACK_MS. */
-const DEFAULTS: ResidentGrouping = { steps: 16, slackPercent: 3, maxSlackMs: 40 };
+/** The service's defaults (config.ts: STEP_RESIDENT_GROUP_STEPS, STEP_RESIDENT_SLACK_PERCENT, STEP_TIMER_MAX_SLACK_MS). */
+const DEFAULTS: ResidentGrouping = loadConfig({}).residentGrouping;
 
 describe('grouping resident waits (STEP_RESIDENT_GROUP_STEPS)', () => {
+  it('has the defaults these cases assume', () => {
+    assert.deepEqual(DEFAULTS, { steps: 16, slackPercent: 3, maxSlackMs: 40 });
+  });
+
   it('coarsens the waits of a sparse thread until a group holds the steps wanted, within the cap', () => {
     // Steady: 1,000 residents every 1.5 s, 0.67 a ms: 3.3 to a 5 ms tick, 6.7 to 10 ms, 13 to 20 ms, 27 to 40 ms.
     assert.equal(groupSlackMs(1000 / 1500, TICK_MS, DEFAULTS), 40);
