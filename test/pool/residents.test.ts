@@ -257,9 +257,14 @@ describe('quiet resident steps (STEP_QUIET_STATE_BYTES): a step thread publishes
     const session = server.app.sessions.get(id)!;
     session.catchUp();
     const quietBefore = totals(server).quietSteps;
-    await goOn([client], 5);
-    session.catchUp();
-    assert.ok(totals(server).quietSteps > quietBefore, 'stepping quietly');
+    // Stepping quietly: on a busy machine its steps may be answered for a while (a thread held
+    // past STEP_BATCH_STALL_MS has its residents taken back, and they are adopted again later),
+    // which is what a RESUME must also survive, but not what this test is about.
+    for (let rounds = 0; totals(server).quietSteps === quietBefore; rounds++) {
+      assert.ok(rounds < 100, 'stepping quietly');
+      await goOn([client], 5);
+      session.catchUp();
+    }
     // Quiet steps the main thread has not heard of when the RESUME comes (none asked since).
     await goOn([client], 15);
     // The client lost its last ten frames in flight: they come again, from the log.

@@ -140,6 +140,48 @@ describe('socket slots: which thread writes a client socket', () => {
     srv.destroy();
   });
 
+  it("writes the main thread's ping straight in between whole frames, only while the slot is the threads' and the socket takes it", async () => {
+    const { srv, client, received } = await socketPair(server);
+    const slot = slots.attach(srv)!;
+    let open = true;
+    // Held by the main thread until enabled: the ping is left to ws (which queues it).
+    assert.equal(slot.ping(), false);
+    slot.enable(() => open);
+    await tick();
+    assert.equal(writer.write(slot.index, slot.id, 1, 2, frameOf([1, 2])), 2);
+    assert.equal(slot.ping(), true);
+    assert.equal(writer.write(slot.index, slot.id, 3, 1, frameOf([3])), 1, 'the slot is the threads\' again after the ping');
+    const want = Buffer.concat([wsTextFrame(text(1)), wsTextFrame(text(2)), Buffer.from([0x89, 0x00]), wsTextFrame(text(3))]);
+    for (let i = 0; i < 400 && Buffer.concat(received).length < want.length; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(Buffer.concat(received), want, 'the ping frame whole, between two whole frames');
+    // Once the protocol's close began (the socket is no longer open), no ping.
+    open = false;
+    assert.equal(slot.ping(), false);
+    open = true;
+    // While the main thread holds the slot (its own bytes may be queued), no ping.
+    slot.take();
+    assert.equal(slot.ping(), false);
+    await tick();
+    // A socket whose buffers are full takes nothing: no ping, and the slot stays the threads'.
+    client.pause();
+    const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
+    const filler = Buffer.alloc(64 * 1024);
+    for (let i = 0; ; i++) {
+      assert.ok(i < 10_000, 'the socket never filled');
+      try {
+        fs.writeSync(fd, filler);
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EAGAIN');
+        break;
+      }
+    }
+    assert.equal(slot.ping(), false);
+    assert.equal(writer.write(slot.index, slot.id, 4, 1, frameOf([4])), 0, 'the socket takes nothing');
+    assert.equal(slot.restLeft, false, 'and no rest was left: the slot is still the threads\'');
+    client.destroy();
+    srv.destroy();
+  });
+
   it('writes nothing once the socket closed, not even into the file that gets its descriptor number next', async () => {
     const { srv, client } = await socketPair(server);
     const slot: SocketSlot = slots.attach(srv)!;
