@@ -113,27 +113,27 @@ async function warmupStorm(spec: ScenarioSpec, child: BenchChild, log: (line: st
   const warm = new Load({ url: child.wsUrl('/ws'), sessions: spec.warmupStormSessions!, start: spec.start });
   // (Tandem keeps up to SESSION_RETAIN_COUNT ended sessions listed: after the warm-up the list is
   // full, and each measured stop drops the oldest, as in a service that has run a while.)
+  let closeMs: number[];
   try {
     await warm.open();
     if (spec.firstResultTimeoutMs > 0) await warm.waitForResults(1, spec.firstResultTimeoutMs);
-    const { closeMs } = await warm.stopAll(30_000);
+    ({ closeMs } = await warm.stopAll(30_000));
+  } finally {
     // Whatever did not close is cut now, not in the measured storm.
     warm.terminate();
-    const cold = percentiles(closeMs);
-    const unclosed = closeMs.filter((t) => !Number.isFinite(t)).length;
-    log(`  ${spec.name}: warm-up storm of ${warm.size}, STOP → close p99 ${cold ? cold.p99.toFixed(1) : '–'} ms (cold)${unclosed > 0 ? `; ${unclosed} did not close` : ''}`);
-    if (spec.kind === 'tandem') {
-      const deadline = Date.now() + STORM_SETTLE_MAX_MS;
-      while (Date.now() < deadline && (await sessionsListed(child.port, 'stopping')) + (await sessionsListed(child.port, 'running')) > 0) await sleep(100);
-    }
-    await sleep(STORM_SETTLE_MS);
-    // Its garbage is not the measured storm's to collect (both servers run with --expose-gc): a
-    // plain major collection, which leaves the young generation's size as the warm-up grew it.
-    if (!(await child.collectGarbage('major'))) log(`  ${spec.name}: no collection after the warm-up storm (no --expose-gc)`);
-    return cold;
-  } finally {
-    warm.terminate();
   }
+  const cold = percentiles(closeMs);
+  const unclosed = closeMs.filter((t) => !Number.isFinite(t)).length;
+  log(`  ${spec.name}: warm-up storm of ${warm.size}, STOP → close p99 ${cold ? cold.p99.toFixed(1) : '–'} ms (cold)${unclosed > 0 ? `; ${unclosed} did not close` : ''}`);
+  if (spec.kind === 'tandem') {
+    const deadline = Date.now() + STORM_SETTLE_MAX_MS;
+    while (Date.now() < deadline && (await sessionsListed(child.port, 'stopping')) + (await sessionsListed(child.port, 'running')) > 0) await sleep(100);
+  }
+  await sleep(STORM_SETTLE_MS);
+  // Its garbage is not the measured storm's to collect (both servers run with --expose-gc): a
+  // plain major collection, which leaves the young generation's size as the warm-up grew it.
+  if (!(await child.collectGarbage('major'))) log(`  ${spec.name}: no collection after the warm-up storm (no --expose-gc)`);
+  return cold;
 }
 
 /** How many sessions in `state` tandem lists (GET /api/sessions, open on loopback). */

@@ -257,9 +257,10 @@ describe('quiet resident steps (STEP_QUIET_STATE_BYTES): a step thread publishes
     const session = server.app.sessions.get(id)!;
     session.catchUp();
     const quietBefore = totals(server).quietSteps;
-    // Stepping quietly: on a busy machine its steps may be answered for a while (a thread held
-    // past STEP_BATCH_STALL_MS has its residents taken back, and they are adopted again later),
-    // which is what a RESUME must also survive, but not what this test is about.
+    // Stepping quietly: on a busy machine its steps were once answered for longer than five
+    // (beside two spinners; not traced to its cause: a resident taken back past
+    // STEP_BATCH_STALL_MS and adopted again answers its first steps), which is not what this
+    // test is about.
     for (let rounds = 0; totals(server).quietSteps === quietBefore; rounds++) {
       assert.ok(rounds < 100, 'stepping quietly');
       await goOn([client], 5);
