@@ -99,7 +99,7 @@ export async function createApp({ config, logger, registry: metricsRegistry = ne
   const quiet = quietSlab(flags.capacity, config.quiet);
   const pool = new WorkerPool(
     config.pool,
-    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs, socketSlots: socketSlots?.buffers ?? null, residentAnswerMs: config.residentAnswerMs, residentAnswerMax: config.residentAnswerMax, residentGrouping: config.residentGrouping, quietSlab: quiet },
+    { flagsSlab: flags.buffer, claimSlab: claims.buffer, batchAnswerUs: config.batch.answerUs, stepTickMs: config.stepTimer.tickMs, socketSlots: socketSlots?.buffers ?? null, residentAnswerMs: config.residentAnswerMs, residentAnswerMax: config.residentAnswerMax, residentGrouping: config.residentGrouping, quietSlab: quiet, lendConsumer: config.lendConsumer },
     (event) => sessions?.route(event),
     (err) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'a pool thread died outside a task; it is replaced'),
   );

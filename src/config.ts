@@ -1,5 +1,6 @@
 import type { ResidentLimits } from './pool/residents.js';
 import type { ResidentGrouping } from './pool/residents-thread.js';
+import type { LendLimits } from './sessions/pacing.js';
 import { QUIET_OFF, type QuietLimits } from './pool/quiet-steps.js';
 import type { SocketSlotLimits } from './ws/socket-slots.js';
 import net from 'node:net';
@@ -188,6 +189,17 @@ const schema = z.object({
   STEP_BATCH_STALL_MS: intFrom(1, 600_000).default(100),
   /** One call of a step-shaped producer's or consumer's step still running after this many ms is ended and fails its session; 0: never. */
   STEP_TIMEOUT_MS: intFrom(0, 3_600_000).default(60_000),
+  /**
+   * A step consumer is lent to its producer's tasks (and kept with a resident) only while it is
+   * quick: a run is slow when the consumer's own calls took more than this per chunk, ms
+   * (sessions/pacing.ts). A slow consumer runs in tasks of its own, so it never delays its producer.
+   */
+  STEP_LEND_CONSUMER_MAX_MS: intFrom(0, 3_600_000).default(2),
+  /**
+   * How many slow runs in a row judge a step consumer slow; one quick run judges it quick again. A
+   * thread that lost its core in the middle of one run says nothing of its consumer.
+   */
+  STEP_LEND_CONSUMER_SLOW_RUNS: intFrom(1, 1000).default(3),
   /**
    * Whether a step producer whose steps wait at least STEP_RESIDENT_MIN_MS, with a consumer quick
    * enough to be lent to it, is kept by a step thread, which then runs its steps on its own ticks
@@ -388,6 +400,8 @@ export interface Config {
   readonly quiet: QuietLimits;
   /** How a step thread groups its residents' waits (STEP_RESIDENT_GROUP_STEPS, STEP_RESIDENT_SLACK_PERCENT, STEP_TIMER_MAX_SLACK_MS). */
   readonly residentGrouping: ResidentGrouping;
+  /** When a step consumer is quick enough to be lent (sessions/pacing.ts; STEP_LEND_CONSUMER_MAX_MS, STEP_LEND_CONSUMER_SLOW_RUNS). */
+  readonly lendConsumer: LendLimits;
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
   readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number; readonly threadWaitMs: number };
   readonly allowedOrigins: readonly string[] | undefined;
@@ -561,6 +575,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     residentAnswerMax: e.STEP_RESIDENT_ANSWER_MAX,
     quiet: e.STEP_SENDS && e.STEP_RESIDENTS && e.STEP_QUIET_STATE_BYTES > 0 ? { stateBytes: e.STEP_QUIET_STATE_BYTES, samples: e.STEP_QUIET_SAMPLES } : QUIET_OFF,
     residentGrouping: { steps: e.STEP_RESIDENT_GROUP_STEPS, slackPercent: e.STEP_RESIDENT_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
+    lendConsumer: { maxMsPerChunk: e.STEP_LEND_CONSUMER_MAX_MS, slowRuns: e.STEP_LEND_CONSUMER_SLOW_RUNS },
     residents: e.STEP_RESIDENTS
       ? { perThread: e.STEP_RESIDENTS_PER_THREAD, maxLoadPerS: e.STEP_RESIDENTS_MAX_LOAD, loadHoldMs: e.STEP_RESIDENTS_LOAD_HOLD_MS, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs, catchUpMs: e.STEP_QUIET_CATCH_UP_MS }
       : null,

@@ -36,7 +36,7 @@ type Carries<T, K extends keyof T> = Exclude<keyof T, K> extends never ? true : 
 const carried: [
   Carries<ProduceStepResult, 'skipped' | 'state' | 'delayMs' | 'done' | 'chunks' | 'calls' | 'threadId' | 'error' | 'timing' | 'consumed' | 'chunkLog'>,
   // `sentAll` stays on the thread that made it (residents-thread.ts): not carried.
-  Carries<ConsumeStepResult, 'skipped' | 'state' | 'results' | 'threadId' | 'elapsedMs' | 'error' | 'timing' | 'resultLog' | 'readMark' | 'sentAll'>,
+  Carries<ConsumeStepResult, 'skipped' | 'state' | 'results' | 'threadId' | 'error' | 'timing' | 'resultLog' | 'readMark' | 'sentAll'>,
   Carries<ChunkRecord, 'seq' | 'producedAt' | 'sizeBytes'>,
   Carries<ResultRecord, 'seq' | 'json' | 'takenAt' | 'doneAt'>,
   Carries<ChunkLogEnd, 'segment' | 'bytes' | 'committed'>,
@@ -96,7 +96,7 @@ function packProduce(r: ProduceStepResult, n: number[], texts: string[], values:
 }
 
 function packConsume(c: ConsumeStepResult, n: number[], texts: string[], values: unknown[]): void {
-  n.push(c.skipped ? 1 : 0, c.threadId, c.elapsedMs, c.results.length);
+  n.push(c.skipped ? 1 : 0, c.threadId, c.results.length);
   values.push(c.state);
   for (const r of c.results) {
     n.push(r.seq, r.takenAt, r.doneAt);
@@ -183,12 +183,11 @@ class Reader {
   #consume(): ConsumeStepResult {
     const skipped = this.#num() === 1;
     const threadId = this.#num();
-    const elapsedMs = this.#num();
     const count = this.#num();
     const state = this.#val();
     const results = new Array<ResultRecord>(count);
     for (let k = 0; k < count; k++) results[k] = { seq: this.#num(), json: this.#texts[this.#text++]!, takenAt: this.#num(), doneAt: this.#num() };
-    const c: ConsumeStepResult = { skipped, state, results, threadId, elapsedMs };
+    const c: ConsumeStepResult = { skipped, state, results, threadId };
     if (this.#num() === 1) c.timing = { startedAt: this.#num(), finishedAt: this.#num() };
     if (this.#num() === 1) c.resultLog = { segment: this.#num(), bytes: this.#num(), openedAt: this.#num(), windowFrom: this.#num() };
     if (this.#num() === 1) {

@@ -75,14 +75,16 @@ export const FLAG = {
   RESIDENT_ACK: 26,
   /** The last result seq the main thread delivered (sent, or counted as sent by a step thread): a quiet step must follow it or a quiet one. */
   DELIVERED: 27,
+  /** Slow runs of the step consumer in a row, -1 once judged slow (sessions/pacing.ts noteConsumerRun): lent only while not -1. */
+  CONSUMER_SLOW_RUNS: 28,
 } as const;
 
-const INT_SLOTS = 28; // even, so the float slots after them are 8-byte aligned
+const INT_SLOTS = 30; // even, so the float slots after them are 8-byte aligned (one spare)
 
 /**
  * Float slots of a resident's quiet steps (pool/quiet-steps.ts owns what they mean): the step
  * number of the last one, the producer's next seq, when the next step is due, the totals since the
- * residency began, the consumer's run per result, samples written and taken, the states' length.
+ * residency began, samples written and taken, the states' length.
  */
 export const QUIET = {
   STEP: 5,
@@ -92,14 +94,13 @@ export const QUIET = {
   BYTES: 9,
   RESULTS: 10,
   CALLS: 11,
-  ELAPSED: 12,
-  SAMPLES: 13,
-  STATE_LENGTH: 14,
-  SAMPLES_TAKEN: 15,
-  STEPS: 16,
+  SAMPLES: 12,
+  STATE_LENGTH: 13,
+  SAMPLES_TAKEN: 14,
+  STEPS: 15,
 } as const;
 
-const FLOAT_SLOTS = 17;
+const FLOAT_SLOTS = 16;
 
 /** Float slots: epoch ms at which the call of the side's step now running began, or its loop (0: none runs). */
 const STARTED_AT = { producer: 0, consumer: 1 } as const;

@@ -11,6 +11,7 @@ import type { ChunkLogEnd, ReadMark, ResultLogEnd } from '../spool/progress.js';
 import type { SocketSlotBuffers } from '../ws/socket-slots.js';
 import type { ResidentGrouping } from './residents-thread.js';
 import type { QuietSlabInfo } from './quiet-steps.js';
+import type { LendLimits } from '../sessions/pacing.js';
 
 /** What every task carries about its session. */
 export interface TaskSession {
@@ -245,6 +246,8 @@ export interface PoolWorkerData {
   socketSlots?: SocketSlotBuffers | null;
   /** Where residents' quiet steps are published (pool/quiet-steps.ts; absent, or no state bytes: every step answered). */
   quietSlab?: QuietSlabInfo;
+  /** When a step consumer is quick enough to be lent (STEP_LEND_CONSUMER_MAX_MS, STEP_LEND_CONSUMER_SLOW_RUNS; absent: the defaults). */
+  lendConsumer?: LendLimits;
 }
 
 /** What one entry of a batch came to: its result, or what it threw (not a pipeline error: those are in the result). */
@@ -317,8 +320,6 @@ export interface ConsumeStepResult {
   state: unknown;
   results: ResultRecord[];
   threadId: number;
-  /** Time the consumer spent on these chunks, ms. */
-  elapsedMs: number;
   /** Set when the consumer threw on the chunk after the last result. */
   error?: TaskError;
   timing?: TaskTiming;

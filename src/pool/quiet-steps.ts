@@ -83,15 +83,13 @@ export interface QuietProgress {
   bytes: number;
   results: number;
   calls: number;
-  /** The consumer's last quiet run, ms per result. */
-  elapsedPerResult: number;
   /** Samples written since the residency began. */
   samples: number;
 }
 
 /** Progress with nothing in it: a residency's before its first quiet step. */
 export function noQuietProgress(): QuietProgress {
-  return { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, elapsedPerResult: 0, samples: 0 };
+  return { step: 0, nextSeq: 0, dueAt: 0, steps: 0, chunks: 0, bytes: 0, results: 0, calls: 0, samples: 0 };
 }
 
 /** A residency begins: nothing quiet of it yet (the main thread, before the thread is told). */
@@ -184,7 +182,6 @@ export class QuietWriter {
     f[QUIET.BYTES] = p.bytes;
     f[QUIET.RESULTS] = p.results;
     f[QUIET.CALLS] = p.calls;
-    f[QUIET.ELAPSED] = p.elapsedPerResult;
     f[QUIET.SAMPLES] = p.samples;
     f[QUIET.STATE_LENGTH] = this.#stagedLength;
     f[QUIET.STEP] = p.step;
@@ -230,7 +227,6 @@ export function copyQuietProgress(from: QuietProgress, to: QuietProgress): void 
   to.bytes = from.bytes;
   to.results = from.results;
   to.calls = from.calls;
-  to.elapsedPerResult = from.elapsedPerResult;
   to.samples = from.samples;
 }
 
@@ -287,7 +283,6 @@ export class QuietReader {
       out.bytes = f[QUIET.BYTES]!;
       out.results = f[QUIET.RESULTS]!;
       out.calls = f[QUIET.CALLS]!;
-      out.elapsedPerResult = f[QUIET.ELAPSED]!;
       out.samples = f[QUIET.SAMPLES]!;
       if (Atomics.load(ints, FLAG.QUIET_VERSION) === before) return out.step > 0;
     }

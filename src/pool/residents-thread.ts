@@ -17,7 +17,7 @@ import { FLAG, claimResident, endResidency, flagsAt, isStopRequested, nowMs, unc
 import { SAMPLE, answerTaken, followsDelivered, noQuietProgress, type QuietProgress, type QuietWriter } from './quiet-steps.js';
 import { publishChunks, publishConsumed, publishResults } from '../spool/progress.js';
 import { packBatch } from './answer-codec.js';
-import { LEND_CONSUMER_MAX_MS, nextStepDue } from '../sessions/pacing.js';
+import { consumerLendable, nextStepDue } from '../sessions/pacing.js';
 import { TimerWheel, type WheelGranularity, type WheelTimer } from '../sessions/timer-wheel.js';
 import { RESIDENT_END, type ProduceStepResult, type ProduceStepTask, type ResidentAdopt, type ResidentAnswers, type ResidentRelease, type StepOutcome, type TaskError } from './messages.js';
 
@@ -307,7 +307,6 @@ export class ThreadResidents {
     p.bytes += bytes;
     p.results += n;
     p.calls += res.calls;
-    p.elapsedPerResult = c.elapsedMs / n;
     p.samples += n;
     const t = res.timing;
     q.write(
@@ -346,8 +345,7 @@ export class ThreadResidents {
   #staysAfter(r: Resident, res: ProduceStepResult): boolean {
     const consumed = res.consumed;
     if (r.released || res.skipped || res.error || res.done || res.delayMs <= 0 || !consumed || consumed.error || consumed.skipped) return false;
-    if (consumed.results.length !== res.chunks.length) return false;
-    return consumed.results.length === 0 || consumed.elapsedMs / consumed.results.length <= LEND_CONSUMER_MAX_MS;
+    return consumed.results.length === res.chunks.length && consumerLendable(r.flags);
   }
 
   /** Hands `r` back with `outcome` (or none), unless the main thread took it back first. */

@@ -87,9 +87,8 @@ export interface QuietSteps {
    */
   results: number;
   samples: Float64Array;
-  /** The producer's next seq, the consumer's run per result in the last of them (ms). */
+  /** The producer's next seq. */
   nextSeq: number;
-  elapsedPerResult: number;
   states: { state: unknown; consumerState: unknown } | null;
 }
 
@@ -164,7 +163,7 @@ export class ResidentSteps implements ResidentListener {
   readonly #read: QuietProgress = noQuietProgress();
   #samples = new Float64Array(SAMPLE_FIELDS * 64);
   /** What #catchUp tells a side: one object, reused (a side reads it at once). */
-  readonly #told: QuietSteps = { steps: 0, calls: 0, chunks: 0, bytes: 0, results: 0, samples: new Float64Array(0), nextSeq: 0, elapsedPerResult: 0, states: null };
+  readonly #told: QuietSteps = { steps: 0, calls: 0, chunks: 0, bytes: 0, results: 0, samples: new Float64Array(0), nextSeq: 0, states: null };
 
   constructor(channels: StepChannels, flagsSlab: SharedArrayBuffer, limits: ResidentLimits, observer: BatchObserver = {}, quiet: QuietReader | null = null) {
     this.#channels = channels;
@@ -427,7 +426,6 @@ export class ResidentSteps implements ResidentListener {
     }
     q.samples = this.#samples;
     q.nextSeq = a.nextSeq;
-    q.elapsedPerResult = a.elapsedPerResult;
     q.states = null;
     if (wantStates) {
       q.states = reader.states(r.flags, r.slot);

@@ -53,6 +53,7 @@ import { packBatch } from './answer-codec.js';
 import { unpackStepBatch } from './task-codec.js';
 import { publishChunks, publishConsumed, publishProducerDone, publishResults, removeLeftSync } from '../spool/progress.js';
 import { removeSpoolSync } from '../sessions/spool.js';
+import { DEFAULT_LEND_LIMITS, noteConsumerRun } from '../sessions/pacing.js';
 import { NO_GROUPING, ThreadResidents } from './residents-thread.js';
 import { QuietWriter } from './quiet-steps.js';
 import { ThreadSocketWriter } from '../ws/socket-slots.js';
@@ -60,7 +61,7 @@ import { transcriptMessage, writeTextFrame } from '../ws/frames.js';
 
 /** Pipelines by module file: the import under way, then (once it finished) the definition itself. */
 const modules = new Map<string, Promise<PipelineDefinition> | PipelineDefinition>();
-const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs, socketSlots, residentAnswerMs, residentAnswerMax, residentGrouping, quietSlab } = workerData as PoolWorkerData;
+const { flagsSlab, claimSlab, batchAnswerUs, stepTickMs, socketSlots, residentAnswerMs, residentAnswerMax, residentGrouping, quietSlab, lendConsumer = DEFAULT_LEND_LIMITS } = workerData as PoolWorkerData;
 /** Writes step results' frames into their clients' sockets (STEP_SENDS); null when off. */
 const socketWriter = socketSlots ? new ThreadSocketWriter(socketSlots) : null;
 /** Resident steps need no answer when this thread sent their results itself (pool/quiet-steps.ts). */
@@ -337,7 +338,7 @@ async function produceStep(step: ProduceStepTask, flags: SessionFlags): Promise<
     result.consumed =
       spooled.length > 0 && !error
         ? await consumeChunks(session, def, step.consumerState, spooled.length, (i) => spooled[i]!, flags)
-        : { skipped: false, state: step.consumerState, results: [], threadId, elapsedMs: 0 };
+        : { skipped: false, state: step.consumerState, results: [], threadId };
   }
   return result;
 }
@@ -347,7 +348,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 }
 
 async function consumeStep(step: ConsumeStepTask, flags: SessionFlags): Promise<ConsumeStepResult> {
-  if (isStopRequested(flags)) return { skipped: true, state: step.state, results: [], threadId, elapsedMs: 0 };
+  if (isStopRequested(flags)) return { skipped: true, state: step.state, results: [], threadId };
   const session = sessionOf(step);
   let def = loadPipeline(session.module);
   if (def instanceof Promise) def = await def;
@@ -379,7 +380,8 @@ async function consumeChunks(
   const taken: SpooledChunk[] = [];
   let error: TaskError | undefined;
   markRunning(flags, 'consumer', threadId);
-  const began = performance.now();
+  // The consumer's own calls, without the service's work around them: whether it may be lent.
+  let ownMs = 0;
   try {
     for (let i = 0; i < count; i++) {
       if (isStopRequested(flags)) break;
@@ -389,7 +391,9 @@ async function consumeChunks(
       try {
         let data = settle(consumer.step(ctx, chunk));
         if (data instanceof Promise) data = await data;
-        results.push({ seq: spooled.seq, json: toJson(spooled.seq, data), takenAt, doneAt: nowMs() });
+        const doneAt = nowMs();
+        ownMs += doneAt - takenAt;
+        results.push({ seq: spooled.seq, json: toJson(spooled.seq, data), takenAt, doneAt });
         taken.push(spooled);
       } finally {
         markStepEnded(flags, 'consumer');
@@ -399,7 +403,8 @@ async function consumeChunks(
   } catch (err) {
     error = toTaskError(err);
   }
-  const out: ConsumeStepResult = { skipped: false, state: ctx.state, results, threadId, elapsedMs: 0 };
+  noteConsumerRun(flags, ownMs, results.length, lendConsumer);
+  const out: ConsumeStepResult = { skipped: false, state: ctx.state, results, threadId };
   try {
     if (results.length > 0) {
       const appender = new LogAppender(task.spoolDir, 'results', flags, task.log);
@@ -422,7 +427,6 @@ async function consumeChunks(
   }
   // Sent whole, every one: nobody waits for this answer to see them (a rest left waits for the main thread).
   if (out.resultLog) out.sentAll = sendResults(task.sessionId, flags, results, taken) === results.length && !socketWriter?.restLeft;
-  out.elapsedMs = performance.now() - began;
   if (error) out.error = error;
   return out;
 }

@@ -24,7 +24,7 @@ import {
   type TaskTiming,
 } from '../pool/messages.js';
 import { nowMs } from '../pool/flags.js';
-import { LEND_CONSUMER_MAX_MS, nextStepDue } from './pacing.js';
+import { consumerLendable, nextStepDue } from './pacing.js';
 import type { QuietSteps, ResidentHandler, ResidentRun } from '../pool/residents.js';
 
 export type SideName = 'producer' | 'consumer';
@@ -536,8 +536,6 @@ export class StepConsumer extends Side {
   #consumerState: unknown = undefined;
   /** Highest seq handed to a consume task or consumed by a lent one. */
   #taken = 0;
-  /** How long the last run took, ms (unknown at first: assumed quick). */
-  #lastElapsedMs = 0;
 
   constructor(host: SideHost, batchMax: number) {
     super(host);
@@ -563,13 +561,13 @@ export class StepConsumer extends Side {
     return this.#consumerState;
   }
 
-  /** True when nothing is queued or running and runs are quick, so the producer's next task may consume for us. */
+  /** True when nothing is queued or running and the consumer is quick (sessions/pacing.ts), so the producer's next task may consume for us. */
   available(): boolean {
     return (
       !this.busy &&
       !this.halted &&
       this.#queue.length === 0 &&
-      this.#lastElapsedMs <= LEND_CONSUMER_MAX_MS &&
+      consumerLendable(this.host.flags) &&
       this.host.consumerMayRun()
     );
   }
@@ -610,7 +608,6 @@ export class StepConsumer extends Side {
   lentQuiet(q: QuietSteps): void {
     this.steps += q.results;
     if (q.states) this.#consumerState = q.states.consumerState;
-    this.#lastElapsedMs = q.elapsedPerResult;
     const last = q.nextSeq - 1;
     if (last > this.#taken) this.#taken = last;
   }
@@ -645,7 +642,6 @@ export class StepConsumer extends Side {
       }
       this.steps += r.results.length + (r.error ? 1 : 0);
       this.#consumerState = r.state;
-      if (r.results.length > 0) this.#lastElapsedMs = r.elapsedMs / r.results.length;
       const last = r.results[r.results.length - 1];
       if (last && last.seq > this.#taken) {
         this.#taken = last.seq;

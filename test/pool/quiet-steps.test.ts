@@ -31,7 +31,6 @@ const progress = (over: Partial<QuietProgress> = {}): QuietProgress => ({
   bytes: 10,
   results: 1,
   calls: 1,
-  elapsedPerResult: 0.5,
   samples: 1,
   ...over,
 });

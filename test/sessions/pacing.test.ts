@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nextStepDue } from '../../src/sessions/pacing.js';
+import { FlagsSlab } from '../../src/pool/flags.js';
+import { consumerLendable, noteConsumerRun, nextStepDue } from '../../src/sessions/pacing.js';
 
 describe('when a step producer\'s next step is due', () => {
   it('keeps the rate: a step answered on time or a little late is followed delayMs after it was due', () => {
@@ -25,5 +26,53 @@ describe('when a step producer\'s next step is due', () => {
 
   it('a step answered before it was due (a clock that stepped back) waits the whole delay from the answer', () => {
     assert.equal(nextStepDue(1000, 990, 1000, 50), 1990);
+  });
+});
+
+describe('when a step consumer may be lent to its producer', () => {
+  const limits = { maxMsPerChunk: 2, slowRuns: 3 };
+  const fresh = () => new FlagsSlab(1).alloc()!.flags;
+
+  it('a new session\'s consumer is lent (assumed quick until it shows otherwise)', () => {
+    assert.equal(consumerLendable(fresh()), true);
+  });
+
+  it('is judged slow only after slowRuns slow runs in a row, per chunk of its own calls', () => {
+    const flags = fresh();
+    noteConsumerRun(flags, 25, 10, limits); // 2.5 ms a chunk: slow
+    noteConsumerRun(flags, 5, 1, limits);
+    assert.equal(consumerLendable(flags), true, 'two slow runs are not enough');
+    noteConsumerRun(flags, 3, 1, limits);
+    assert.equal(consumerLendable(flags), false, 'the third in a row is');
+    noteConsumerRun(flags, 300, 1, limits);
+    assert.equal(consumerLendable(flags), false, 'and it stays slow while its runs are');
+  });
+
+  it('one quick run between slow ones starts the count again, and one quick run makes a slow consumer quick', () => {
+    const flags = fresh();
+    noteConsumerRun(flags, 50, 1, limits);
+    noteConsumerRun(flags, 50, 1, limits);
+    noteConsumerRun(flags, 20, 10, limits); // exactly 2 ms a chunk: quick
+    noteConsumerRun(flags, 50, 1, limits);
+    noteConsumerRun(flags, 50, 1, limits);
+    assert.equal(consumerLendable(flags), true, 'a thread that lost its core now and then says nothing of its consumer');
+    noteConsumerRun(flags, 50, 1, limits);
+    assert.equal(consumerLendable(flags), false);
+    noteConsumerRun(flags, 0.01, 1, limits);
+    assert.equal(consumerLendable(flags), true);
+  });
+
+  it('a run that took no chunk says nothing', () => {
+    const flags = fresh();
+    for (let i = 0; i < 2; i++) noteConsumerRun(flags, 50, 1, limits);
+    noteConsumerRun(flags, 0, 0, limits);
+    noteConsumerRun(flags, 50, 1, limits);
+    assert.equal(consumerLendable(flags), false);
+  });
+
+  it('with slowRuns 1, one slow run is enough', () => {
+    const flags = fresh();
+    noteConsumerRun(flags, 3, 1, { maxMsPerChunk: 2, slowRuns: 1 });
+    assert.equal(consumerLendable(flags), false);
   });
 });
