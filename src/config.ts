@@ -200,6 +200,8 @@ const schema = z.object({
    * thread that lost its core in the middle of one run says nothing of its consumer.
    */
   STEP_LEND_CONSUMER_SLOW_RUNS: intFrom(1, 1000).default(3),
+  /** One run of a step consumer whose own calls took longer than this in all, ms, judges it slow at once. */
+  STEP_LEND_CONSUMER_RUN_MAX_MS: intFrom(0, 3_600_000).default(50),
   /**
    * Whether a step producer whose steps wait at least STEP_RESIDENT_MIN_MS, with a consumer quick
    * enough to be lent to it, is kept by a step thread, which then runs its steps on its own ticks
@@ -400,7 +402,7 @@ export interface Config {
   readonly quiet: QuietLimits;
   /** How a step thread groups its residents' waits (STEP_RESIDENT_GROUP_STEPS, STEP_RESIDENT_SLACK_PERCENT, STEP_TIMER_MAX_SLACK_MS). */
   readonly residentGrouping: ResidentGrouping;
-  /** When a step consumer is quick enough to be lent (sessions/pacing.ts; STEP_LEND_CONSUMER_MAX_MS, STEP_LEND_CONSUMER_SLOW_RUNS). */
+  /** When a step consumer is quick enough to be lent (sessions/pacing.ts; STEP_LEND_CONSUMER_MAX_MS, STEP_LEND_CONSUMER_SLOW_RUNS, STEP_LEND_CONSUMER_RUN_MAX_MS). */
   readonly lendConsumer: LendLimits;
   /** How long ended sessions' spool removals wait while they keep coming (sessions/spool-remover.ts). */
   readonly spoolRemoval: { readonly stormSessions: number; readonly quietMs: number; readonly maxMs: number; readonly threadWaitMs: number };
@@ -575,7 +577,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     residentAnswerMax: e.STEP_RESIDENT_ANSWER_MAX,
     quiet: e.STEP_SENDS && e.STEP_RESIDENTS && e.STEP_QUIET_STATE_BYTES > 0 ? { stateBytes: e.STEP_QUIET_STATE_BYTES, samples: e.STEP_QUIET_SAMPLES } : QUIET_OFF,
     residentGrouping: { steps: e.STEP_RESIDENT_GROUP_STEPS, slackPercent: e.STEP_RESIDENT_SLACK_PERCENT, maxSlackMs: e.STEP_TIMER_MAX_SLACK_MS },
-    lendConsumer: { maxMsPerChunk: e.STEP_LEND_CONSUMER_MAX_MS, slowRuns: e.STEP_LEND_CONSUMER_SLOW_RUNS },
+    lendConsumer: { maxMsPerChunk: e.STEP_LEND_CONSUMER_MAX_MS, slowRuns: e.STEP_LEND_CONSUMER_SLOW_RUNS, runMaxMs: e.STEP_LEND_CONSUMER_RUN_MAX_MS },
     residents: e.STEP_RESIDENTS
       ? { perThread: e.STEP_RESIDENTS_PER_THREAD, maxLoadPerS: e.STEP_RESIDENTS_MAX_LOAD, loadHoldMs: e.STEP_RESIDENTS_LOAD_HOLD_MS, minWaitMs: e.STEP_RESIDENT_MIN_MS, stallMs: e.STEP_BATCH_STALL_MS, timeoutMs: e.STEP_TIMEOUT_MS, answerMs: residentAnswerMs, catchUpMs: e.STEP_QUIET_CATCH_UP_MS }
       : null,

@@ -246,7 +246,7 @@ export interface PoolWorkerData {
   socketSlots?: SocketSlotBuffers | null;
   /** Where residents' quiet steps are published (pool/quiet-steps.ts; absent, or no state bytes: every step answered). */
   quietSlab?: QuietSlabInfo;
-  /** When a step consumer is quick enough to be lent (STEP_LEND_CONSUMER_MAX_MS, STEP_LEND_CONSUMER_SLOW_RUNS; absent: the defaults). */
+  /** When a step consumer is quick enough to be lent (STEP_LEND_CONSUMER_*; absent: the defaults). */
   lendConsumer?: LendLimits;
 }
 

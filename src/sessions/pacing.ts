@@ -20,15 +20,17 @@ export function nextStepDue(dueAt: number, answeredAt: number, delayMs: number, 
   return answeredAt + Math.max(0, delayMs) - Math.min(late, slackMs);
 }
 
-/** When a step consumer counts as quick enough to be lent (STEP_LEND_CONSUMER_MAX_MS, STEP_LEND_CONSUMER_SLOW_RUNS). */
+/** When a step consumer counts as quick enough to be lent (STEP_LEND_CONSUMER_MAX_MS, STEP_LEND_CONSUMER_SLOW_RUNS, STEP_LEND_CONSUMER_RUN_MAX_MS). */
 export interface LendLimits {
   /** A run is slow when the consumer's own calls took more than this per chunk, ms. */
   maxMsPerChunk: number;
   /** Runs in a row that must be slow before the consumer is judged slow. */
   slowRuns: number;
+  /** One run whose own calls took more than this in all, ms, judges the consumer slow at once. */
+  runMaxMs: number;
 }
 
-export const DEFAULT_LEND_LIMITS: LendLimits = Object.freeze({ maxMsPerChunk: 2, slowRuns: 3 });
+export const DEFAULT_LEND_LIMITS: LendLimits = Object.freeze({ maxMsPerChunk: 2, slowRuns: 3, runMaxMs: 50 });
 
 /**
  * Notes one run of a step consumer, by the thread that ran it (at most one at a time, wherever it
@@ -39,7 +41,9 @@ export const DEFAULT_LEND_LIMITS: LendLimits = Object.freeze({ maxMsPerChunk: 2,
  * the socket write), and slow only after `slowRuns` slow runs in a row: a thread that lost its core
  * for a few ms in the middle of one run (two cores shared with the rest of the machine) says
  * nothing of its consumer, and judging by that one run handed a quick resident back to the main
- * thread's path again and again (docs/PERFORMANCE.md, "A consumer judged slow by one run").
+ * thread's path again and again (docs/PERFORMANCE.md, "A consumer judged slow by one run"). A run
+ * longer than `runMaxMs` in all is no lost core: it judges the consumer slow at once, so a consumer
+ * slow only now and then (one run in two) does not stay lent through its slow runs.
  *
  * FLAG.CONSUMER_SLOW_RUNS holds the slow runs in a row while fewer than `slowRuns`, and -1 once
  * judged slow; one quick run sets it back to 0.
@@ -47,6 +51,10 @@ export const DEFAULT_LEND_LIMITS: LendLimits = Object.freeze({ maxMsPerChunk: 2,
 export function noteConsumerRun(flags: SessionFlags, ownMs: number, chunks: number, limits: LendLimits): void {
   if (chunks === 0) return;
   const ints = flags.ints;
+  if (ownMs > limits.runMaxMs) {
+    Atomics.store(ints, FLAG.CONSUMER_SLOW_RUNS, -1);
+    return;
+  }
   if (ownMs / chunks <= limits.maxMsPerChunk) {
     Atomics.store(ints, FLAG.CONSUMER_SLOW_RUNS, 0);
     return;

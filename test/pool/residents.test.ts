@@ -87,13 +87,16 @@ describe('resident steps (STEP_RESIDENTS): a step thread keeps the producers', (
 
   it('a consumer slow in one run stays lent: its resident is kept, never handed back and adopted again', async () => {
     const before = totals(server);
-    // Chunk 30 takes the consumer 30 ms (15 times STEP_LEND_CONSUMER_MAX_MS); the rest take microseconds.
-    const { client } = await startLockstep(server, { slowFrom: 30, slowTo: 30, slowMs: 30 });
+    // Chunk 30 takes the consumer 15 ms (7.5 times STEP_LEND_CONSUMER_MAX_MS, under STEP_LEND_CONSUMER_RUN_MAX_MS); the rest take microseconds.
+    const { client } = await startLockstep(server, { slowFrom: 30, slowTo: 30, slowMs: 15 });
     await stoppedIfFailing(client, async () => {
       await eventually(() => residents(server) === 1, 'resident');
       await client.waitForTranscripts(50);
-      assert.equal(residents(server), 1, 'still resident after the slow run');
-      assert.equal(totals(server).adopted - before.adopted, 1, 'adopted once');
+      await eventually(() => residents(server) === 1, 'resident after the slow run');
+      // Adopted once, and again only after a take-back by the watchdog (a step overdue on a busy
+      // machine), never after a hand-back for the slow run.
+      const now = totals(server);
+      assert.equal(now.adopted - before.adopted, 1 + (now.takenBack - before.takenBack), 'adopted once, not handed back');
     });
     await stopAll([client]);
   });

@@ -30,7 +30,7 @@ describe('when a step producer\'s next step is due', () => {
 });
 
 describe('when a step consumer may be lent to its producer', () => {
-  const limits = { maxMsPerChunk: 2, slowRuns: 3 };
+  const limits = { maxMsPerChunk: 2, slowRuns: 3, runMaxMs: 50 };
   const fresh = () => new FlagsSlab(1).alloc()!.flags;
 
   it('a new session\'s consumer is lent (assumed quick until it shows otherwise)', () => {
@@ -72,7 +72,19 @@ describe('when a step consumer may be lent to its producer', () => {
 
   it('with slowRuns 1, one slow run is enough', () => {
     const flags = fresh();
-    noteConsumerRun(flags, 3, 1, { maxMsPerChunk: 2, slowRuns: 1 });
+    noteConsumerRun(flags, 3, 1, { ...limits, slowRuns: 1 });
     assert.equal(consumerLendable(flags), false);
+  });
+
+  it('one run longer than runMaxMs in all judges it slow at once: a consumer slow every other run is not lent', () => {
+    const flags = fresh();
+    noteConsumerRun(flags, 0.1, 1, limits);
+    noteConsumerRun(flags, 51, 1, limits);
+    assert.equal(consumerLendable(flags), false, 'one 51 ms run');
+    noteConsumerRun(flags, 0.1, 1, limits);
+    assert.equal(consumerLendable(flags), true, 'quick again after a quick run');
+    const burst = fresh();
+    noteConsumerRun(burst, 60, 40, limits); // 1.5 ms a chunk, quick per chunk, but 60 ms in all
+    assert.equal(consumerLendable(burst), false, 'a long run of quick chunks too');
   });
 });
